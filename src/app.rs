@@ -1,0 +1,52 @@
+//! Wiring: builds the notifier with its AWS and Slack adapters, once per
+//! execution environment. Nothing here touches the network.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::slack_http::SlackHttp;
+use crate::adapters::token::{SecretToken, Tokens};
+use crate::config::{Config, TokenConfig};
+use crate::handler::Notifier;
+use crate::ports::SlackError;
+
+pub type LambdaNotifier = Notifier<DynamoStore, SlackHttp<Tokens>>;
+
+/// Bounds on every AWS call, so one stuck request cannot use up the
+/// invocation. The SDK's standard retry (3 attempts, with backoff for
+/// throttling) runs inside the operation timeout.
+pub fn aws_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL`), with the timeouts above. Credentials resolve lazily.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await
+}
+
+pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
+    match &config.token {
+        TokenConfig::Secret(id) => Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id)),
+        TokenConfig::Static(token) => Tokens::Static(token.clone()),
+        TokenConfig::Missing => Tokens::Missing,
+    }
+}
+
+pub fn dynamo_store(table: &str, aws: &SdkConfig) -> DynamoStore {
+    DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)
+}
+
+/// The notifier as the Lambda runs it.
+pub fn lambda_notifier(config: Config, aws: &SdkConfig) -> Result<LambdaNotifier, SlackError> {
+    let store = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
+    let slack = SlackHttp::new(&config.slack_api_url, tokens(&config, aws))?;
+    Ok(Notifier::new(config.settings, store, slack))
+}

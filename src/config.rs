@@ -1,0 +1,151 @@
+//! Configuration from environment variables, read once at start-up.
+
+use std::time::Duration;
+
+use crate::adapters::slack_http::DEFAULT_API_URL;
+use crate::handler::Settings;
+use crate::ports::{SlackToken, TokenError};
+
+#[derive(Debug)]
+pub struct Config {
+    pub settings: Settings,
+    pub token: TokenConfig,
+    pub threads_table: Option<String>,
+    pub slack_api_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenConfig {
+    /// Secrets Manager secret name or ARN.
+    Secret(String),
+    Static(SlackToken),
+    Missing,
+}
+
+/// What an entry point cannot run without, beyond the default channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub table: bool,
+    pub token: bool,
+}
+
+impl Needs {
+    pub const LAMBDA: Needs = Needs { table: true, token: true };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    pub fn from_env(needs: Needs) -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), needs)
+    }
+
+    /// Reads every variable through `get`, so tests need not touch the
+    /// process environment. All problems are reported in one error.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>, needs: Needs) -> Result<Config, ConfigError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut missing = Vec::new();
+        let mut problems = Vec::new();
+
+        let default_channel = get("SLACK_DEFAULT_CHANNEL").unwrap_or_else(|| {
+            missing.push("SLACK_DEFAULT_CHANNEL");
+            String::new()
+        });
+        let threads_table = get("THREADS_TABLE");
+        if needs.table && threads_table.is_none() {
+            missing.push("THREADS_TABLE");
+        }
+        let token = match (get("SLACK_TOKEN_SECRET_ID"), get("SLACK_BOT_TOKEN")) {
+            (Some(secret), _) => TokenConfig::Secret(secret),
+            (None, Some(token)) => TokenConfig::Static(SlackToken::new(token)),
+            (None, None) => TokenConfig::Missing,
+        };
+        if !missing.is_empty() {
+            problems.push(format!("missing required environment variable(s): {}", missing.join(", ")));
+        }
+        if needs.token && token == TokenConfig::Missing {
+            problems.push(TokenError::NotConfigured.to_string());
+        }
+        let ttl_days = match get("THREAD_TTL_DAYS").map(|v| v.parse::<u64>()) {
+            None => 14,
+            Some(Ok(days)) if (1..=365).contains(&days) => days,
+            Some(_) => {
+                problems.push("THREAD_TTL_DAYS must be a whole number of days from 1 to 365".into());
+                14
+            }
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let mut settings = Settings::new(default_channel);
+        settings.users_channel = get("SLACK_USERS_CHANNEL");
+        settings.environment = get("ENVIRONMENT").unwrap_or_else(|| "default".into());
+        settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        settings.record_ttl = Duration::from_secs(ttl_days * 24 * 3600);
+        Ok(Config {
+            settings,
+            token,
+            threads_table,
+            slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)], needs: Needs) -> Result<Config, String> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| vars.get(k).cloned(), needs).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lambda_needs_channel_table_and_token_in_one_error() {
+        let err = config(&[], Needs::LAMBDA).unwrap_err();
+        assert!(err.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL, THREADS_TABLE"), "{err}");
+        assert!(err.contains("Slack bot token not configured"), "{err}");
+
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREADS_TABLE", "t")], Needs::LAMBDA).unwrap_err();
+        assert_eq!(err, "configuration: Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN");
+
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", " "), ("THREADS_TABLE", "t"), ("SLACK_BOT_TOKEN", "x")], Needs::LAMBDA)
+            .unwrap_err();
+        assert!(err.contains("SLACK_DEFAULT_CHANNEL"), "{err}");
+    }
+
+    #[test]
+    fn secret_wins_over_static_token_and_defaults_apply() {
+        let c = config(
+            &[
+                ("SLACK_DEFAULT_CHANNEL", "C1"),
+                ("THREADS_TABLE", "t"),
+                ("SLACK_TOKEN_SECRET_ID", "slack/bot"),
+                ("SLACK_BOT_TOKEN", "xoxb-local"),
+                ("NON_ESSENTIAL_CONTAINERS", "log_router, ,xray"),
+            ],
+            Needs::LAMBDA,
+        )
+        .unwrap();
+        assert_eq!(c.token, TokenConfig::Secret("slack/bot".into()));
+        assert_eq!(c.slack_api_url, "https://slack.com/api");
+        assert_eq!(c.settings.environment, "default");
+        assert_eq!(c.settings.users_channel, None);
+        assert_eq!(c.settings.non_essential_containers, ["log_router", "xray"]);
+        assert_eq!(c.settings.record_ttl, Duration::from_secs(14 * 86400));
+    }
+
+    #[test]
+    fn bad_ttl_is_named() {
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREAD_TTL_DAYS", "0")], Needs { table: false, token: false })
+            .unwrap_err();
+        assert!(err.contains("THREAD_TTL_DAYS"), "{err}");
+    }
+}

@@ -1,0 +1,295 @@
+//! The events the notifier receives: the EventBridge envelope, the ECS task
+//! detail and the app's user-registration detail.
+//!
+//! Every detail field the code does not need is ignored and every field it
+//! reads is optional where AWS does not guarantee it, because AWS adds and
+//! omits fields over time and one odd event must not stop the notifier.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const ECS_TASK_STATE_CHANGE: &str = "ECS Task State Change";
+pub const USER_REGISTERED: &str = "User Registered";
+
+/// An event after routing on its `detail-type`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub id: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+    pub source: String,
+    pub detail_type: String,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    EcsTask(Box<EcsTask>),
+    UserRegistered(Registration),
+    /// A detail-type this notifier has no message for.
+    Unhandled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("payload is not an EventBridge event: {0}")]
+    NotEventBridge(serde_json::Error),
+    #[error("invalid `{detail_type}` event detail: {source}")]
+    InvalidDetail {
+        detail_type: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Parses a Lambda payload and routes it on `detail-type`.
+pub fn parse(payload: Value) -> Result<Incoming, EventError> {
+    let envelope: EventBridgeEvent<Value> =
+        serde_json::from_value(payload).map_err(EventError::NotEventBridge)?;
+    let detail_error = |source| EventError::InvalidDetail {
+        detail_type: envelope.detail_type.clone(),
+        source,
+    };
+    let kind = match envelope.detail_type.as_str() {
+        ECS_TASK_STATE_CHANGE => EventKind::EcsTask(Box::new(
+            EcsTask::deserialize(&envelope.detail).map_err(detail_error)?,
+        )),
+        USER_REGISTERED => EventKind::UserRegistered(
+            Registration::deserialize(&envelope.detail).map_err(detail_error)?,
+        ),
+        _ => EventKind::Unhandled,
+    };
+    Ok(Incoming {
+        id: envelope.id,
+        time: envelope.time,
+        source: envelope.source,
+        detail_type: envelope.detail_type,
+        kind,
+    })
+}
+
+/// `detail` of an "ECS Task State Change" event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsTask {
+    pub task_arn: String,
+    pub last_status: String,
+    #[serde(default)]
+    pub cluster_arn: Option<String>,
+    #[serde(default)]
+    pub task_definition_arn: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub desired_status: Option<String>,
+    #[serde(default)]
+    pub launch_type: Option<String>,
+    #[serde(default)]
+    pub capacity_provider_name: Option<String>,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub started_by: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub execution_stopped_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub stop_code: Option<String>,
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub overrides: Option<Overrides>,
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overrides {
+    #[serde(default)]
+    pub container_overrides: Vec<ContainerOverride>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerOverride {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub environment: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyValue {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl EcsTask {
+    /// The task id: the last segment of the task ARN.
+    pub fn task_id(&self) -> &str {
+        last_segment(&self.task_arn)
+    }
+
+    pub fn cluster_name(&self) -> Option<&str> {
+        self.cluster_arn.as_deref().map(last_segment)
+    }
+
+    /// The task definition family: from `group` `family:NAME`, else from the
+    /// task definition ARN (`…:task-definition/NAME:REVISION`).
+    pub fn family(&self) -> Option<&str> {
+        if let Some(name) = self.group.as_deref().and_then(|g| g.strip_prefix("family:")) {
+            if !name.is_empty() {
+                return Some(name);
+            }
+        }
+        let arn = self.task_definition_arn.as_deref()?;
+        let name_and_revision = last_segment(arn);
+        let name = name_and_revision
+            .rsplit_once(':')
+            .map_or(name_and_revision, |(name, _)| name);
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// The region, from the task ARN (`arn:aws:ecs:REGION:…`).
+    pub fn region(&self) -> Option<&str> {
+        self.task_arn.split(':').nth(3).filter(|r| !r.is_empty())
+    }
+
+    /// Command overrides given when the task was started, per container.
+    pub fn command_overrides(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.overrides
+            .iter()
+            .flat_map(|o| &o.container_overrides)
+            .filter_map(|o| Some((o.name.as_str(), o.command.as_deref()?)))
+    }
+}
+
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// `detail` of a "User Registered" event put on the bus by the app.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub user_id: String,
+    pub email: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub total_users: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fixture;
+    use serde_json::json;
+
+    #[test]
+    fn parses_running_task_and_tolerates_unknown_fields() {
+        let mut payload = fixture("events/ecs-task-running.json");
+        payload["detail"]["someFieldAwsAddsLater"] = json!({"nested": [1, 2]});
+        payload["newEnvelopeField"] = json!(true);
+        let incoming = parse(payload).unwrap();
+        let EventKind::EcsTask(task) = incoming.kind else {
+            panic!("not an ECS task")
+        };
+        assert_eq!(task.last_status, "RUNNING");
+        assert_eq!(task.family(), Some("market-pulse-collect-stock-prices"));
+        assert_eq!(task.task_id(), "9781c248b1ab4c5b9d5f0d7f1e2c3a4b");
+        assert_eq!(task.cluster_name(), Some("market-pulse"));
+        assert_eq!(task.region(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn family_falls_back_to_task_definition_arn() {
+        let table = [
+            (Some("family:etl"), None, Some("etl")),
+            (
+                Some("service:web"),
+                Some("arn:aws:ecs:us-east-1:1:task-definition/web-app:7"),
+                Some("web-app"),
+            ),
+            (None, Some("arn:aws:ecs:us-east-1:1:task-definition/batch:12"), Some("batch")),
+            (Some("family:"), None, None),
+            (None, None, None),
+        ];
+        for (group, arn, want) in table {
+            let task = EcsTask {
+                group: group.map(Into::into),
+                task_definition_arn: arn.map(Into::into),
+                ..EcsTask::default()
+            };
+            assert_eq!(task.family(), want, "group {group:?} arn {arn:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let table = [
+            (json!({"foo": 1}), "not an EventBridge event: missing field `detail-type`"),
+            (json!("just a string"), "not an EventBridge event"),
+            (
+                json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}),
+                "missing field `detail`",
+            ),
+            (
+                json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
+                       "detail": {"taskArn": 5, "lastStatus": "RUNNING"}}),
+                "invalid `ECS Task State Change` event detail: invalid type: integer `5`",
+            ),
+            (
+                json!({"detail-type": "User Registered", "source": "app",
+                       "detail": {"email": "a@b.c"}}),
+                "missing field `user_id`",
+            ),
+            (
+                json!({"detail-type": "User Registered", "source": "app",
+                       "detail": {"user_id": "usr_1"}}),
+                "missing field `email`",
+            ),
+        ];
+        for (payload, want) in table {
+            let err = parse(payload.clone()).unwrap_err().to_string();
+            assert!(err.contains(want), "{payload}: got {err:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_detail_types_are_unhandled_not_errors() {
+        let payload = json!({"detail-type": "ECS Container Instance State Change",
+                             "source": "aws.ecs", "detail": {"anything": [1]}});
+        assert_eq!(parse(payload).unwrap().kind, EventKind::Unhandled);
+    }
+}

@@ -1,0 +1,228 @@
+//! What an ECS task state change means for the job: it started, it finished
+//! (and how), or it is nothing to report.
+
+use std::time::Duration;
+
+use crate::event::{Container, EcsTask};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Start,
+    Finish(Outcome),
+    Ignore(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub succeeded: bool,
+    /// The task stopped without its containers ever running (image pull
+    /// failure, no capacity, ENI errors…).
+    pub never_started: bool,
+    pub run_time: Option<Duration>,
+    /// The most specific reason known, shown when the job failed.
+    pub reason: Option<String>,
+    pub stop_code: Option<String>,
+    pub containers: Vec<ContainerResult>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerResult {
+    pub name: String,
+    pub exit_code: Option<i64>,
+    pub essential: bool,
+}
+
+/// ECS events carry no `essential` flag, so sidecars that may exit non-zero
+/// when ECS stops them (log routers, agents) are named in configuration.
+pub fn decide(task: &EcsTask, non_essential: &[String]) -> Decision {
+    match task.last_status.as_str() {
+        "RUNNING" => Decision::Start,
+        "STOPPED" => Decision::Finish(outcome(task, non_essential)),
+        _ => Decision::Ignore("status is not RUNNING or STOPPED"),
+    }
+}
+
+fn outcome(task: &EcsTask, non_essential: &[String]) -> Outcome {
+    let is_essential = |c: &Container| !non_essential.iter().any(|n| n == &c.name);
+    let essential: Vec<&Container> = if task.containers.iter().any(is_essential) {
+        task.containers.iter().filter(|c| is_essential(c)).collect()
+    } else {
+        task.containers.iter().collect()
+    };
+    let never_started = task.started_at.is_none()
+        || task.containers.is_empty()
+        || task.stop_code.as_deref() == Some("TaskFailedToStart");
+    let succeeded = !never_started && essential.iter().all(|c| c.exit_code == Some(0));
+    let run_time = task.started_at.and_then(|start| {
+        let end = task.execution_stopped_at.or(task.stopped_at)?;
+        (end - start).to_std().ok()
+    });
+    Outcome {
+        succeeded,
+        never_started,
+        run_time,
+        reason: (!succeeded).then(|| failure_reason(task, &essential)).flatten(),
+        stop_code: task.stop_code.clone(),
+        containers: task
+            .containers
+            .iter()
+            .map(|c| ContainerResult {
+                name: c.name.clone(),
+                exit_code: c.exit_code,
+                essential: is_essential(c),
+            })
+            .collect(),
+    }
+}
+
+/// A container's own reason (e.g. `OutOfMemoryError: …`) says more than the
+/// task's generic `Essential container in task exited`, and the container
+/// that failed says more than one that was merely stopped with it.
+fn failure_reason(task: &EcsTask, essential: &[&Container]) -> Option<String> {
+    let has_reason = |c: &&&Container| c.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+    essential
+        .iter()
+        .filter(has_reason)
+        .find(|c| c.exit_code != Some(0))
+        .or_else(|| essential.iter().find(has_reason))
+        .and_then(|c| c.reason.clone())
+        .or_else(|| task.stopped_reason.clone().filter(|r| !r.trim().is_empty()))
+}
+
+/// The job name shown on messages: the task definition family.
+pub fn job_name(task: &EcsTask) -> String {
+    task.family()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("task {}", task.task_id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, parse};
+    use crate::testing::fixture;
+
+    fn task(path: &str) -> EcsTask {
+        match parse(fixture(path)).unwrap().kind {
+            EventKind::EcsTask(task) => *task,
+            other => panic!("{path}: not a task event: {other:?}"),
+        }
+    }
+
+    fn finish(path: &str) -> Outcome {
+        match decide(&task(path), &[]) {
+            Decision::Finish(outcome) => outcome,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decisions_by_status() {
+        let table = [
+            ("events/ecs-task-running.json", "start"),
+            ("events/ecs-task-stopped-success.json", "finish"),
+            ("events/ecs-task-stopped-failure.json", "finish"),
+            ("events/ecs-task-never-started.json", "finish"),
+            ("tests/fixtures/ecs-task-pending.json", "ignore"),
+        ];
+        for (path, want) in table {
+            let got = match decide(&task(path), &[]) {
+                Decision::Start => "start",
+                Decision::Finish(_) => "finish",
+                Decision::Ignore(_) => "ignore",
+            };
+            assert_eq!(got, want, "{path}");
+        }
+        for status in ["PROVISIONING", "PENDING", "ACTIVATING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", ""] {
+            let task = EcsTask { last_status: status.into(), ..EcsTask::default() };
+            assert!(matches!(decide(&task, &[]), Decision::Ignore(_)), "{status}");
+        }
+    }
+
+    #[test]
+    fn outcomes_of_the_sample_events() {
+        let ok = finish("events/ecs-task-stopped-success.json");
+        assert!(ok.succeeded && !ok.never_started);
+        assert_eq!(ok.run_time, Some(Duration::from_secs(241)));
+        assert_eq!(ok.reason, None);
+
+        let oom = finish("events/ecs-task-stopped-failure.json");
+        assert!(!oom.succeeded && !oom.never_started);
+        assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
+        assert_eq!(oom.containers[0].exit_code, Some(137));
+        assert_eq!(oom.stop_code.as_deref(), Some("EssentialContainerExited"));
+
+        let pull = finish("events/ecs-task-never-started.json");
+        assert!(!pull.succeeded && pull.never_started);
+        assert_eq!(pull.run_time, None);
+        assert!(pull.reason.unwrap().starts_with("CannotPullContainerError"));
+    }
+
+    fn stopped(containers: Vec<Container>) -> EcsTask {
+        let mut t = task("events/ecs-task-stopped-success.json");
+        t.containers = containers;
+        t
+    }
+
+    fn container(name: &str, exit_code: Option<i64>, reason: Option<&str>) -> Container {
+        Container {
+            name: name.into(),
+            exit_code,
+            reason: reason.map(Into::into),
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn success_needs_every_essential_container_to_exit_zero() {
+        let sidecar = vec!["log_router".to_string()];
+        let table: Vec<(Vec<Container>, &[String], bool)> = vec![
+            (vec![container("app", Some(0), None)], &[], true),
+            (vec![container("app", None, None)], &[], false),
+            (vec![container("app", Some(1), None)], &[], false),
+            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &[], false),
+            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &sidecar, true),
+            (vec![container("app", Some(2), None), container("log_router", Some(0), None)], &sidecar, false),
+            // Only sidecars listed: they are all there is, so they count.
+            (vec![container("log_router", Some(1), None)], &sidecar, false),
+            (vec![], &[], false),
+        ];
+        for (containers, non_essential, want) in table {
+            let Decision::Finish(o) = decide(&stopped(containers.clone()), non_essential) else {
+                panic!()
+            };
+            assert_eq!(o.succeeded, want, "{containers:?} non-essential {non_essential:?}");
+        }
+    }
+
+    #[test]
+    fn reason_prefers_the_failing_containers_own() {
+        let table = [
+            (
+                vec![container("a", Some(0), Some("stopped")), container("b", Some(1), Some("boom"))],
+                Some("boom"),
+            ),
+            (vec![container("a", Some(1), None)], Some("Essential container in task exited")),
+            (vec![container("a", Some(1), Some("  "))], Some("Essential container in task exited")),
+        ];
+        for (containers, want) in table {
+            let Decision::Finish(o) = decide(&stopped(containers), &[]) else { panic!() };
+            assert_eq!(o.reason.as_deref(), want);
+        }
+    }
+
+    #[test]
+    fn run_time_uses_execution_stop_else_stop() {
+        let mut t = task("events/ecs-task-stopped-success.json");
+        t.execution_stopped_at = None;
+        let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
+        assert_eq!(o.run_time, Some(Duration::from_millis(271_108)));
+    }
+
+    #[test]
+    fn job_name_is_the_family() {
+        assert_eq!(job_name(&task("events/ecs-task-running.json")), "market-pulse-collect-stock-prices");
+        let anonymous = EcsTask { task_arn: "arn:aws:ecs:r:1:task/c/abc".into(), ..EcsTask::default() };
+        assert_eq!(job_name(&anonymous), "task abc");
+    }
+}

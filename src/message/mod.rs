@@ -1,0 +1,234 @@
+//! Slack messages: the Block Kit model and the builders for each notice.
+//!
+//! Builders take raw event text and do all escaping and cutting here, so a
+//! message that leaves this module is within Slack's limits and mentions no
+//! one unless configuration said so.
+
+mod registration;
+mod task;
+pub mod text;
+
+pub use registration::registration_message;
+pub use task::{JobContext, completion_message, start_message};
+
+use serde::{Deserialize, Serialize};
+
+/// Block Kit limits (Slack API reference, "Blocks" and "Composition objects").
+pub mod limits {
+    pub const BLOCKS: usize = 50;
+    pub const HEADER_TEXT: usize = 150;
+    pub const SECTION_TEXT: usize = 3000;
+    pub const FIELDS: usize = 10;
+    pub const FIELD_TEXT: usize = 2000;
+    pub const CONTEXT_ELEMENTS: usize = 10;
+    /// Slack truncates `text` past 40,000 characters; notifications show far
+    /// less, so the fallback is kept short.
+    pub const FALLBACK_TEXT: usize = 3000;
+}
+
+/// A `chat.postMessage` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub channel: String,
+    /// Fallback shown in notifications and by clients without Block Kit.
+    pub text: String,
+    pub blocks: Vec<Block>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_ts: Option<String>,
+    #[serde(default)]
+    pub unfurl_links: bool,
+    #[serde(default)]
+    pub unfurl_media: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Header {
+        text: Text,
+    },
+    Section {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<Text>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<Text>,
+    },
+    Context {
+        elements: Vec<Text>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Text {
+    PlainText { text: String, emoji: bool },
+    Mrkdwn { text: String },
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::PlainText { text, .. } | Text::Mrkdwn { text } => text,
+        }
+    }
+}
+
+/// A header block; headers are plain text, so nothing in them is parsed.
+fn header(raw: &str) -> Block {
+    let one_line: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    Block::Header {
+        text: Text::PlainText {
+            text: text::truncate_plain(&one_line, limits::HEADER_TEXT),
+            emoji: true,
+        },
+    }
+}
+
+/// One `*label*` + value field. `value` is mrkdwn the caller has already
+/// made safe; use [`Field::raw`] for event text.
+#[derive(Debug, Clone)]
+struct Field {
+    label: &'static str,
+    mrkdwn: String,
+}
+
+impl Field {
+    /// A field whose value comes from an event or a user: escaped and cut.
+    fn raw(label: &'static str, value: &str) -> Field {
+        let room = limits::FIELD_TEXT - label.chars().count() - 3;
+        Field { label, mrkdwn: text::escape_truncated(value, room) }
+    }
+
+    /// A field whose value is mrkdwn built by this crate.
+    fn trusted(label: &'static str, mrkdwn: String) -> Field {
+        Field { label, mrkdwn }
+    }
+
+    fn into_text(self) -> Text {
+        Text::Mrkdwn { text: format!("*{}*\n{}", self.label, self.mrkdwn) }
+    }
+}
+
+/// Sections of at most ten fields each.
+fn field_sections(fields: Vec<Field>) -> impl Iterator<Item = Block> {
+    let mut fields = fields.into_iter().map(Field::into_text).peekable();
+    std::iter::from_fn(move || {
+        fields.peek()?;
+        Some(Block::Section { text: None, fields: fields.by_ref().take(limits::FIELDS).collect() })
+    })
+}
+
+/// A section with a bold label over event text shown verbatim in a code block.
+fn code_section(label: &str, raw: &str) -> Block {
+    let room = limits::SECTION_TEXT - label.chars().count() - 12;
+    Block::Section {
+        text: Some(Text::Mrkdwn {
+            text: format!("*{label}*\n```{}```", text::escape_truncated(raw, room)),
+        }),
+        fields: Vec::new(),
+    }
+}
+
+fn context(mrkdwn: Vec<String>) -> Block {
+    Block::Context {
+        elements: mrkdwn
+            .into_iter()
+            .take(limits::CONTEXT_ELEMENTS)
+            .map(|text| Text::Mrkdwn { text })
+            .collect(),
+    }
+}
+
+fn message(channel: &str, fallback_raw: &str, mut blocks: Vec<Block>, thread_ts: Option<&str>) -> Message {
+    blocks.truncate(limits::BLOCKS);
+    Message {
+        channel: channel.to_owned(),
+        text: text::escape_truncated(fallback_raw, limits::FALLBACK_TEXT),
+        blocks,
+        thread_ts: thread_ts.map(str::to_owned),
+        unfurl_links: false,
+        unfurl_media: false,
+    }
+}
+
+/// Checks a message against the Block Kit limits the builders promise.
+/// Returns the first violation. Used by tests and the fake Slack alike.
+pub fn limit_violation(blocks: &[Block]) -> Option<String> {
+    if blocks.len() > limits::BLOCKS {
+        return Some(format!("{} blocks > {}", blocks.len(), limits::BLOCKS));
+    }
+    let too_long = |what: &str, t: &Text, max: usize| {
+        let n = t.as_str().chars().count();
+        (n > max).then(|| format!("{what} of {n} characters > {max}"))
+    };
+    blocks.iter().find_map(|block| match block {
+        Block::Header { text } => too_long("header", text, limits::HEADER_TEXT),
+        Block::Section { text, fields } => {
+            if text.is_none() && fields.is_empty() {
+                return Some("empty section".into());
+            }
+            if fields.len() > limits::FIELDS {
+                return Some(format!("{} fields > {}", fields.len(), limits::FIELDS));
+            }
+            text.as_ref()
+                .and_then(|t| too_long("section text", t, limits::SECTION_TEXT))
+                .or_else(|| fields.iter().find_map(|f| too_long("field", f, limits::FIELD_TEXT)))
+        }
+        Block::Context { elements } => {
+            if elements.is_empty() || elements.len() > limits::CONTEXT_ELEMENTS {
+                return Some(format!("context with {} elements", elements.len()));
+            }
+            elements.iter().find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_split_into_sections_of_ten() {
+        let fields: Vec<Field> = (0..23).map(|i| Field::raw("n", &i.to_string())).collect();
+        let sections: Vec<Block> = field_sections(fields).collect();
+        let sizes: Vec<usize> = sections
+            .iter()
+            .map(|b| match b {
+                Block::Section { fields, .. } => fields.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        assert_eq!(limit_violation(&sections), None);
+    }
+
+    #[test]
+    fn huge_values_stay_within_limits() {
+        let huge = "<!channel> ".repeat(2000);
+        let blocks = vec![
+            header(&huge),
+            code_section("Reason", &huge),
+            Block::Section { text: None, fields: vec![Field::raw("Name", &huge).into_text()] },
+        ];
+        assert_eq!(limit_violation(&blocks), None);
+        let Block::Section { text: Some(reason), .. } = &blocks[1] else { panic!() };
+        assert!(!reason.as_str().contains('<'));
+    }
+
+    #[test]
+    fn serializes_to_block_kit_json() {
+        let msg = message("C1", "a & b", vec![header("Hi"), context(vec!["x".into()])], Some("1.2"));
+        let json = serde_json::to_value(&msg).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "channel": "C1", "text": "a &amp; b", "thread_ts": "1.2",
+                "unfurl_links": false, "unfurl_media": false,
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": "Hi", "emoji": true}},
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}]}
+                ]
+            })
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! Start and completion messages for ECS jobs.
+
+use super::{Block, Field, Message, code_section, context, field_sections, header, message, text};
+use crate::event::EcsTask;
+use crate::lifecycle::Outcome;
+
+/// What a message needs to know beyond the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct JobContext<'a> {
+    pub job: &'a str,
+    pub environment: &'a str,
+    pub channel: &'a str,
+}
+
+pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
+    let mut blocks = vec![header(&format!("🚀 {} started", ctx.job))];
+    blocks.extend(field_sections(run_fields(ctx, task, true)));
+    blocks.extend(command_sections(task));
+    message(ctx.channel, &format!("🚀 {} started", ctx.job), blocks, None)
+}
+
+/// The completion: a reply under the start message when `thread_ts` is
+/// known, else a standalone message that carries the run's details itself.
+pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, thread_ts: Option<&str>) -> Message {
+    let headline = headline(ctx.job, outcome);
+    let mut fields = Vec::new();
+    if let Some(run_time) = outcome.run_time {
+        fields.push(Field::trusted("Run time", text::duration(run_time)));
+    }
+    if !outcome.containers.is_empty() {
+        let codes: Vec<String> = outcome
+            .containers
+            .iter()
+            .map(|c| {
+                let code = c.exit_code.map_or_else(|| "no exit code".to_owned(), |c| c.to_string());
+                format!("{}: {code}", c.name)
+            })
+            .collect();
+        fields.push(Field::raw("Exit codes", &codes.join("\n")));
+    }
+    if let Some(stop_code) = &outcome.stop_code {
+        fields.push(Field::raw("Stop code", stop_code));
+    }
+    if thread_ts.is_none() {
+        fields.extend(run_fields(ctx, task, false));
+    }
+    let mut blocks = vec![header(&headline)];
+    blocks.extend(field_sections(fields));
+    if let Some(reason) = outcome.reason.as_deref().filter(|_| !outcome.succeeded) {
+        blocks.push(code_section("Reason", reason));
+    }
+    if thread_ts.is_none() {
+        blocks.extend(command_sections(task));
+        blocks.push(context(vec![if outcome.never_started {
+            "The task stopped before its containers ran, so there was no start message.".to_owned()
+        } else {
+            "No start message was posted for this task, so this one stands alone.".to_owned()
+        }]));
+    }
+    message(ctx.channel, &headline, blocks, thread_ts)
+}
+
+fn headline(job: &str, outcome: &Outcome) -> String {
+    match (outcome.succeeded, outcome.never_started, outcome.run_time) {
+        (true, _, Some(t)) => format!("✅ {job} succeeded in {}", text::duration(t)),
+        (true, _, None) => format!("✅ {job} succeeded"),
+        (false, true, _) => format!("❌ {job} failed to start"),
+        (false, false, Some(t)) => format!("❌ {job} failed after {}", text::duration(t)),
+        (false, false, None) => format!("❌ {job} failed"),
+    }
+}
+
+/// What identifies a run: shown on the start message, and on a standalone
+/// completion that has no start message to point to.
+fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Field> {
+    let mut fields = vec![Field::raw("Environment", ctx.environment)];
+    if let Some(cluster) = task.cluster_name() {
+        fields.push(Field::raw("Cluster", cluster));
+    }
+    fields.push(Field::trusted("Task", format!("`{}`", text::escape(task.task_id()))));
+    if let Some(launch) = launch(task) {
+        fields.push(Field::raw("Launch type", &launch));
+    }
+    if let Some(size) = size(task) {
+        fields.push(Field::raw("CPU / memory", &size));
+    }
+    if let Some(started_by) = &task.started_by {
+        fields.push(Field::raw("Started by", started_by));
+    }
+    let images: Vec<&str> = task.containers.iter().filter_map(|c| c.image.as_deref()).map(short_image).collect();
+    if !images.is_empty() {
+        fields.push(Field::raw("Image", &dedup(images).join("\n")));
+    }
+    if with_start_time {
+        if let Some(started) = task.started_at {
+            fields.push(Field::trusted("Started", text::slack_date(started)));
+        }
+    }
+    fields
+}
+
+fn command_sections(task: &EcsTask) -> impl Iterator<Item = Block> + '_ {
+    let single = task.command_overrides().count() == 1;
+    task.command_overrides().map(move |(container, command)| {
+        let label = if single { "Command".to_owned() } else { format!("Command ({container})") };
+        code_section(&label, &command.join(" "))
+    })
+}
+
+fn launch(task: &EcsTask) -> Option<String> {
+    let kind = task.launch_type.as_deref().or(task.capacity_provider_name.as_deref())?;
+    Some(match &task.platform_version {
+        Some(v) => format!("{kind} {v}"),
+        None => kind.to_owned(),
+    })
+}
+
+/// ECS gives CPU in units of 1/1024 vCPU and memory in MiB.
+fn size(task: &EcsTask) -> Option<String> {
+    let cpu = task.cpu.as_deref().map(|units| match units.parse::<f64>() {
+        Ok(u) => format!("{} vCPU", u / 1024.0),
+        Err(_) => units.to_owned(),
+    });
+    let memory = task.memory.as_deref().map(|m| format!("{m} MiB"));
+    match (cpu, memory) {
+        (Some(c), Some(m)) => Some(format!("{c} / {m}")),
+        (c, m) => c.or(m),
+    }
+}
+
+/// `123.dkr.ecr.us-east-1.amazonaws.com/jobs:2026.11.26` → `jobs:2026.11.26`:
+/// the registry host is the same on every run and crowds out the tag.
+fn short_image(image: &str) -> &str {
+    image.rsplit('/').next().unwrap_or(image)
+}
+
+fn dedup(mut items: Vec<&str>) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|i| seen.insert(*i));
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, parse};
+    use crate::lifecycle::{Decision, decide, job_name};
+    use crate::message::limit_violation;
+    use crate::testing::fixture;
+
+    fn task(path: &str) -> EcsTask {
+        let EventKind::EcsTask(task) = parse(fixture(path)).unwrap().kind else { panic!("{path}") };
+        *task
+    }
+
+    fn render(path: &str, thread_ts: Option<&str>) -> Message {
+        let task = task(path);
+        let job = job_name(&task);
+        let ctx = JobContext { job: &job, environment: "prod", channel: "C0JOBS" };
+        match decide(&task, &[]) {
+            Decision::Start => start_message(&ctx, &task),
+            Decision::Finish(outcome) => completion_message(&ctx, &task, &outcome, thread_ts),
+            Decision::Ignore(why) => panic!("{path}: {why}"),
+        }
+    }
+
+    fn all_text(msg: &Message) -> String {
+        serde_json::to_string(&msg.blocks).unwrap() + &msg.text
+    }
+
+    /// (event, thread_ts, fallback text, strings the blocks must contain)
+    #[test]
+    fn messages_for_the_sample_events() {
+        let table: [(&str, Option<&str>, &str, &[&str]); 5] = [
+            (
+                "events/ecs-task-running.json",
+                None,
+                "🚀 market-pulse-collect-stock-prices started",
+                &[
+                    "*Environment*\\nprod",
+                    "*Cluster*\\nmarket-pulse",
+                    "`9781c248b1ab4c5b9d5f0d7f1e2c3a4b`",
+                    "FARGATE 1.4.0",
+                    "0.5 vCPU / 1024 MiB",
+                    "events-rule/market-pulse-collect-stock",
+                    "market-pulse-jobs:2026.11.26-3f9c2e1",
+                    "```python -m jobs.collect_stock_prices --type current```",
+                    "<!date^1795701623^",
+                ],
+            ),
+            (
+                "events/ecs-task-stopped-success.json",
+                Some("1.000100"),
+                "✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
+                &["*Run time*\\n4m 1s", "collect-stock-prices: 0", "EssentialContainerExited"],
+            ),
+            (
+                "events/ecs-task-stopped-failure.json",
+                Some("1.000100"),
+                "❌ market-pulse-analyze-sentiment failed after 12m 18s",
+                &["analyze-sentiment: 137", "```OutOfMemoryError: Container killed due to memory usage```"],
+            ),
+            (
+                "events/ecs-task-stopped-failure.json",
+                None,
+                "❌ market-pulse-analyze-sentiment failed after 12m 18s",
+                &["analyze-sentiment: 137", "*Cluster*\\nmarket-pulse", "No start message was posted"],
+            ),
+            (
+                "events/ecs-task-never-started.json",
+                None,
+                "❌ market-pulse-reddit-scraper failed to start",
+                &["TaskFailedToStart", "CannotPullContainerError", "stopped before its containers ran"],
+            ),
+        ];
+        for (path, thread_ts, fallback, wants) in table {
+            let msg = render(path, thread_ts);
+            assert_eq!(msg.text, fallback, "{path}");
+            assert_eq!(msg.thread_ts.as_deref(), thread_ts, "{path}");
+            assert_eq!(msg.channel, "C0JOBS");
+            assert_eq!(limit_violation(&msg.blocks), None, "{path}");
+            let json = all_text(&msg);
+            for want in wants {
+                assert!(json.contains(want), "{path}: {want:?} not in {json}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_reason_is_shown_only_on_failure() {
+        assert!(!all_text(&render("events/ecs-task-stopped-success.json", Some("1.1"))).contains("Reason"));
+    }
+
+    #[test]
+    fn event_text_cannot_mention_anyone() {
+        let mut t = task("events/ecs-task-stopped-failure.json");
+        let hostile = "<!channel> <@U024BE7LH> <https://evil|click> & more";
+        t.started_by = Some(hostile.into());
+        t.containers[0].name = hostile.into();
+        t.containers[0].reason = Some(hostile.repeat(500));
+        t.overrides = Some(crate::event::Overrides {
+            container_overrides: vec![crate::event::ContainerOverride {
+                name: "x".into(),
+                command: Some(vec![hostile.into()]),
+                environment: vec![],
+            }],
+        });
+        let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
+        let ctx = JobContext { job: "job", environment: hostile, channel: "C1" };
+        for msg in [start_message(&ctx, &t), completion_message(&ctx, &t, &outcome, None)] {
+            assert_eq!(limit_violation(&msg.blocks), None);
+            let json = all_text(&msg);
+            for bad in ["<!channel>", "<@U", "<https://evil"] {
+                assert!(!json.contains(bad), "{bad} in {json}");
+            }
+            assert!(json.contains("&lt;!channel&gt;"));
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Turning untrusted text into Slack mrkdwn that shows as written: escaped so
+//! it cannot mention anyone or inject links, and cut to fit Block Kit limits.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+const ELLIPSIS: char = '…';
+
+fn escaped_len(c: char) -> usize {
+    match c {
+        '&' => 5,
+        '<' | '>' => 4,
+        _ => 1,
+    }
+}
+
+/// Escapes the three characters Slack's mrkdwn gives meaning to (`&`, `<`,
+/// `>`), which is all it takes to stop `<!channel>`, `<@U…>` and `<url|label>`.
+pub fn escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes `raw` and, when the result would be longer than `max_chars`
+/// characters, keeps its start and its end around an ellipsis: an error's
+/// first line says what failed, its last line often says why. Cuts fall
+/// between source characters, so an entity like `&amp;` is never split.
+pub fn escape_truncated(raw: &str, max_chars: usize) -> String {
+    let total: usize = raw.chars().map(escaped_len).sum();
+    if total <= max_chars {
+        return escape(raw);
+    }
+    if max_chars == 0 {
+        return String::new();
+    }
+    let budget = max_chars - 1;
+    let head_budget = budget.div_ceil(2);
+    let mut head_used = 0;
+    let head_end = raw
+        .char_indices()
+        .find(|&(_, c)| {
+            let fits = head_used + escaped_len(c) <= head_budget;
+            if fits {
+                head_used += escaped_len(c);
+            }
+            !fits
+        })
+        .map_or(raw.len(), |(i, _)| i);
+    let tail_budget = budget - head_used;
+    let mut tail_used = 0;
+    let mut tail_start = raw.len();
+    for (i, c) in raw[head_end..].char_indices().rev() {
+        if tail_used + escaped_len(c) > tail_budget {
+            break;
+        }
+        tail_used += escaped_len(c);
+        tail_start = head_end + i;
+    }
+    let mut out = escape(&raw[..head_end]);
+    out.push(ELLIPSIS);
+    out.push_str(&escape(&raw[tail_start..]));
+    out
+}
+
+/// Cuts plain text (not mrkdwn) to `max_chars` characters.
+pub fn truncate_plain(raw: &str, max_chars: usize) -> String {
+    if raw.chars().count() <= max_chars {
+        return raw.to_owned();
+    }
+    let mut out: String = raw.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push(ELLIPSIS);
+    out
+}
+
+/// A run time the way people say it: `4m 1s`, `1h 0m 12s`, `9s`.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+/// A time Slack shows in each reader's own time zone, with a UTC fallback
+/// for clients that cannot.
+pub fn slack_date(t: DateTime<Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>",
+        t.timestamp(),
+        t.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_mentions_and_links() {
+        let table = [
+            ("<!channel> Eve & <@U024BE7LH>", "&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;"),
+            ("<https://evil|click>", "&lt;https://evil|click&gt;"),
+            ("plain *bold* text", "plain *bold* text"),
+            ("&amp;", "&amp;amp;"),
+            ("", ""),
+        ];
+        for (raw, want) in table {
+            assert_eq!(escape(raw), want);
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_both_ends_and_whole_entities() {
+        let table = [
+            ("short", 10, "short"),
+            ("abcdefghij", 10, "abcdefghij"),
+            ("abcdefghijk", 10, "abcde…hijk"),
+            ("abcdefghijk", 5, "ab…jk"),
+            ("a<<<<<<<<<b", 10, "a&lt;…b"),
+            ("&&&&", 11, "&amp;…&amp;"),
+            ("anything", 0, ""),
+            ("ab", 1, "…"),
+        ];
+        for (raw, max, want) in table {
+            let got = escape_truncated(raw, max);
+            assert_eq!(got, want, "{raw:?} to {max}");
+            assert!(got.chars().count() <= max, "{raw:?} to {max}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        let table = [(0, "0s"), (9, "9s"), (60, "1m 0s"), (241, "4m 1s"), (3612, "1h 0m 12s"), (90061, "25h 1m 1s")];
+        for (secs, want) in table {
+            assert_eq!(duration(Duration::from_secs(secs)), want);
+        }
+        assert_eq!(duration(Duration::from_millis(1999)), "1s");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        let table = [(0, "0"), (999, "999"), (1000, "1,000"), (1234, "1,234"), (1234567, "1,234,567")];
+        for (n, want) in table {
+            assert_eq!(thousands(n), want);
+        }
+    }
+
+    #[test]
+    fn plain_truncation() {
+        assert_eq!(truncate_plain("abcdef", 4), "abc…");
+        assert_eq!(truncate_plain("abc", 4), "abc");
+    }
+}

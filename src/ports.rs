@@ -1,0 +1,181 @@
+//! The notifier's ports: where it keeps thread state, how it posts to Slack
+//! and where the Slack token comes from. Adapters live in `adapters`.
+
+use std::fmt;
+use std::future::Future;
+
+use crate::message::Message;
+
+/// Which notice of a record a claim is for. A task has a start and a
+/// completion; a registration has one notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Start,
+    Completion,
+    Once,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 3] = [Slot::Start, Slot::Completion, Slot::Once];
+
+    /// The prefix of this slot's attributes in a stored record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Start => "start",
+            Slot::Completion => "completion",
+            Slot::Once => "once",
+        }
+    }
+}
+
+/// Where a message landed: what a reply needs to thread under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotState {
+    pub posted: Option<Posted>,
+    /// Epoch seconds until which a claim by some invocation holds.
+    pub claimed_until: Option<i64>,
+}
+
+impl SlotState {
+    pub fn in_flight(&self, now: i64) -> bool {
+        self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now)
+    }
+}
+
+/// Everything stored about one task or registration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub start: SlotState,
+    pub completion: SlotState,
+    pub once: SlotState,
+}
+
+impl Record {
+    pub fn slot(&self, slot: Slot) -> &SlotState {
+        match slot {
+            Slot::Start => &self.start,
+            Slot::Completion => &self.completion,
+            Slot::Once => &self.once,
+        }
+    }
+
+    pub fn slot_mut(&mut self, slot: Slot) -> &mut SlotState {
+        match slot {
+            Slot::Start => &mut self.start,
+            Slot::Completion => &mut self.completion,
+            Slot::Once => &mut self.once,
+        }
+    }
+}
+
+/// A request to become the one invocation that posts a notice.
+///
+/// The claim is a lease, not a lock: it lapses at `lease_until`, so an
+/// invocation that died mid-way cannot block the retry of its event.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub key: String,
+    pub slot: Slot,
+    /// Unique per attempt, so only its owner can release or settle it.
+    pub token: String,
+    pub now: i64,
+    pub lease_until: i64,
+    /// When the stored record may be deleted (TTL), epoch seconds.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// This attempt holds the slot; the record as it now stands.
+    Claimed(Record),
+    /// Posted already, or claimed by a live attempt elsewhere, or (for a
+    /// start) the task's completion came first. The record when known.
+    Taken(Option<Record>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("thread store: {0}")]
+pub struct StoreError(pub String);
+
+/// Thread state with conditional writes: the rules of a claim are
+///
+/// - a slot can be claimed when it is not posted and has no live claim;
+/// - a start can be claimed only while the completion has never been
+///   claimed or posted, so a late RUNNING never posts after the outcome;
+/// - settling and releasing act only on the caller's own claim.
+pub trait ThreadStore: Send + Sync {
+    fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimResult, StoreError>> + Send;
+    fn get(&self, key: &str) -> impl Future<Output = Result<Record, StoreError>> + Send;
+    /// Marks the claimed slot posted and drops the claim.
+    fn settle(&self, claim: &Claim, posted: &Posted) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Drops the claim so a retry can post.
+    fn release(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack API error: {0}")]
+    Api(String),
+    #[error("Slack API rate limited (retry after {retry_after_secs:?} s)")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("Slack API HTTP {status}: {detail}")]
+    Http { status: u16, detail: String },
+    #[error("Slack API unreachable: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+pub trait SlackPoster: Send + Sync {
+    fn post(&self, message: &Message) -> impl Future<Output = Result<Posted, SlackError>> + Send;
+}
+
+/// A Slack bot token. Its `Debug` and `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlackToken(String);
+
+impl SlackToken {
+    pub fn new(token: impl Into<String>) -> SlackToken {
+        SlackToken(token.into())
+    }
+
+    /// The secret itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SlackToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SlackToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN")]
+    NotConfigured,
+    #[error("reading Slack token secret {secret_id}: {detail}")]
+    Secret { secret_id: String, detail: String },
+}
+
+pub trait TokenSource: Send + Sync {
+    fn token(&self) -> impl Future<Output = Result<SlackToken, TokenError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = SlackToken::new("xoxb-very-secret");
+        assert!(!format!("{token:?}").contains("secret"));
+    }
+}
