@@ -29,12 +29,17 @@ pub fn aws_timeouts() -> TimeoutConfig {
 /// The SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL`), with the timeouts above. Credentials resolve lazily.
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(aws_timeouts())
+        .load()
+        .await
 }
 
 pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
     match &config.token {
-        TokenConfig::Secret(id) => Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id)),
+        TokenConfig::Secret(id) => {
+            Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id))
+        }
         TokenConfig::Static(token) => Tokens::Static(token.clone()),
         TokenConfig::Missing => Tokens::Missing,
     }

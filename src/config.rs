@@ -30,7 +30,10 @@ pub struct Needs {
 }
 
 impl Needs {
-    pub const LAMBDA: Needs = Needs { table: true, token: true };
+    pub const LAMBDA: Needs = Needs {
+        table: true,
+        token: true,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +68,10 @@ impl Config {
             (None, None) => TokenConfig::Missing,
         };
         if !missing.is_empty() {
-            problems.push(format!("missing required environment variable(s): {}", missing.join(", ")));
+            problems.push(format!(
+                "missing required environment variable(s): {}",
+                missing.join(", ")
+            ));
         }
         if needs.token && token == TokenConfig::Missing {
             problems.push(TokenError::NotConfigured.to_string());
@@ -85,7 +91,13 @@ impl Config {
         settings.users_channel = get("SLACK_USERS_CHANNEL");
         settings.environment = get("ENVIRONMENT").unwrap_or_else(|| "default".into());
         settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         settings.record_ttl = Duration::from_secs(ttl_days * 24 * 3600);
         Ok(Config {
@@ -110,14 +122,31 @@ mod tests {
     #[test]
     fn lambda_needs_channel_table_and_token_in_one_error() {
         let err = config(&[], Needs::LAMBDA).unwrap_err();
-        assert!(err.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL, THREADS_TABLE"), "{err}");
+        assert!(
+            err.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL, THREADS_TABLE"),
+            "{err}"
+        );
         assert!(err.contains("Slack bot token not configured"), "{err}");
 
-        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREADS_TABLE", "t")], Needs::LAMBDA).unwrap_err();
-        assert_eq!(err, "configuration: Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN");
+        let err = config(
+            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREADS_TABLE", "t")],
+            Needs::LAMBDA,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "configuration: Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN"
+        );
 
-        let err = config(&[("SLACK_DEFAULT_CHANNEL", " "), ("THREADS_TABLE", "t"), ("SLACK_BOT_TOKEN", "x")], Needs::LAMBDA)
-            .unwrap_err();
+        let err = config(
+            &[
+                ("SLACK_DEFAULT_CHANNEL", " "),
+                ("THREADS_TABLE", "t"),
+                ("SLACK_BOT_TOKEN", "x"),
+            ],
+            Needs::LAMBDA,
+        )
+        .unwrap_err();
         assert!(err.contains("SLACK_DEFAULT_CHANNEL"), "{err}");
     }
 
@@ -144,8 +173,14 @@ mod tests {
 
     #[test]
     fn bad_ttl_is_named() {
-        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREAD_TTL_DAYS", "0")], Needs { table: false, token: false })
-            .unwrap_err();
+        let err = config(
+            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREAD_TTL_DAYS", "0")],
+            Needs {
+                table: false,
+                token: false,
+            },
+        )
+        .unwrap_err();
         assert!(err.contains("THREAD_TTL_DAYS"), "{err}");
     }
 }

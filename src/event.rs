@@ -44,19 +44,18 @@ pub enum EventError {
 
 /// Parses a Lambda payload and routes it on `detail-type`.
 pub fn parse(payload: Value) -> Result<Incoming, EventError> {
-    let envelope: EventBridgeEvent<Value> =
-        serde_json::from_value(payload).map_err(EventError::NotEventBridge)?;
+    let envelope: EventBridgeEvent<Value> = serde_json::from_value(payload).map_err(EventError::NotEventBridge)?;
     let detail_error = |source| EventError::InvalidDetail {
         detail_type: envelope.detail_type.clone(),
         source,
     };
     let kind = match envelope.detail_type.as_str() {
-        ECS_TASK_STATE_CHANGE => EventKind::EcsTask(Box::new(
-            EcsTask::deserialize(&envelope.detail).map_err(detail_error)?,
-        )),
-        USER_REGISTERED => EventKind::UserRegistered(
-            Registration::deserialize(&envelope.detail).map_err(detail_error)?,
-        ),
+        ECS_TASK_STATE_CHANGE => {
+            EventKind::EcsTask(Box::new(EcsTask::deserialize(&envelope.detail).map_err(detail_error)?))
+        }
+        USER_REGISTERED => {
+            EventKind::UserRegistered(Registration::deserialize(&envelope.detail).map_err(detail_error)?)
+        }
         _ => EventKind::Unhandled,
     };
     Ok(Incoming {
@@ -241,7 +240,11 @@ mod tests {
                 Some("arn:aws:ecs:us-east-1:1:task-definition/web-app:7"),
                 Some("web-app"),
             ),
-            (None, Some("arn:aws:ecs:us-east-1:1:task-definition/batch:12"), Some("batch")),
+            (
+                None,
+                Some("arn:aws:ecs:us-east-1:1:task-definition/batch:12"),
+                Some("batch"),
+            ),
             (Some("family:"), None, None),
             (None, None, None),
         ];
@@ -258,7 +261,10 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         let table = [
-            (json!({"foo": 1}), "not an EventBridge event: missing field `detail-type`"),
+            (
+                json!({"foo": 1}),
+                "not an EventBridge event: missing field `detail-type`",
+            ),
             (json!("just a string"), "not an EventBridge event"),
             (
                 json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}),

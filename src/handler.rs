@@ -14,7 +14,7 @@ use tracing::{debug, error, info, warn};
 use crate::event::{self, EcsTask, EventError, EventKind, Incoming, Registration};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, JobContext, Message};
-use crate::ports::{Claim, ClaimResult, Posted, Record, Slot, SlackError, SlackPoster, StoreError, ThreadStore};
+use crate::ports::{Claim, ClaimResult, Posted, Record, SlackError, SlackPoster, Slot, StoreError, ThreadStore};
 
 /// Settings that shape messages and delivery; read once at start-up.
 #[derive(Debug, Clone)]
@@ -47,13 +47,31 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Handled {
-    PostedStart { key: String, channel: String, ts: String },
-    PostedCompletion { key: String, channel: String, ts: String, threaded: bool },
-    PostedRegistration { key: String, channel: String, ts: String },
+    PostedStart {
+        key: String,
+        channel: String,
+        ts: String,
+    },
+    PostedCompletion {
+        key: String,
+        channel: String,
+        ts: String,
+        threaded: bool,
+    },
+    PostedRegistration {
+        key: String,
+        channel: String,
+        ts: String,
+    },
     /// Already posted, being posted by another invocation, or a start that
     /// arrived after the task's completion.
-    Skipped { key: String, slot: &'static str },
-    Ignored { reason: String },
+    Skipped {
+        key: String,
+        slot: &'static str,
+    },
+    Ignored {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +91,10 @@ impl From<NotifyError> for lambda_runtime::Diagnostic {
             NotifyError::Store(_) => "ThreadStoreError",
             NotifyError::Slack(_) => "SlackError",
         };
-        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -104,7 +125,9 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             EventKind::UserRegistered(reg) => self.handle_registration(&incoming, reg, deadline).await,
             EventKind::Unhandled => {
                 debug!(detail_type = %incoming.detail_type, source = %incoming.source, "ignored: no message for this detail-type");
-                Ok(Handled::Ignored { reason: format!("no message for detail-type {:?}", incoming.detail_type) })
+                Ok(Handled::Ignored {
+                    reason: format!("no message for detail-type {:?}", incoming.detail_type),
+                })
             }
         }
     }
@@ -112,30 +135,53 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
     async fn handle_task(&self, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
         let decision = lifecycle::decide(task, &self.settings.non_essential_containers);
         let job = lifecycle::job_name(task);
-        let ctx = JobContext { job: &job, environment: &self.settings.environment, channel: &self.settings.default_channel };
+        let ctx = JobContext {
+            job: &job,
+            environment: &self.settings.environment,
+            channel: &self.settings.default_channel,
+        };
         let key = format!("task#{}", task.task_arn);
         let result = match &decision {
             Decision::Ignore(reason) => {
                 debug!(task = task.task_id(), status = %task.last_status, version = ?task.version, reason, "ignored");
-                return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
+                return Ok(Handled::Ignored {
+                    reason: format!("{}: {reason}", task.last_status),
+                });
             }
             Decision::Start => self.post_start(&key, &ctx, task, deadline).await,
             Decision::Finish(outcome) => self.post_completion(&key, &ctx, task, outcome, deadline).await,
         };
         match &result {
-            Ok(handled) => info!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, action = ?handled, "decision"),
-            Err(e) => error!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, error = %e, "failed"),
+            Ok(handled) => {
+                info!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, action = ?handled, "decision")
+            }
+            Err(e) => {
+                error!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, error = %e, "failed")
+            }
         }
         result
     }
 
-    async fn post_start(&self, key: &str, ctx: &JobContext<'_>, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    async fn post_start(
+        &self,
+        key: &str,
+        ctx: &JobContext<'_>,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
         let claim = self.claim_for(key, Slot::Start, deadline);
         if let ClaimResult::Taken(_) = self.store.claim(&claim).await? {
-            return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
+            return Ok(Handled::Skipped {
+                key: key.into(),
+                slot: Slot::Start.name(),
+            });
         }
         let posted = self.post_claimed(&claim, &message::start_message(ctx, task)).await?;
-        Ok(Handled::PostedStart { key: key.into(), channel: posted.channel, ts: posted.ts })
+        Ok(Handled::PostedStart {
+            key: key.into(),
+            channel: posted.channel,
+            ts: posted.ts,
+        })
     }
 
     async fn post_completion(
@@ -148,7 +194,12 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
     ) -> Result<Handled, NotifyError> {
         let claim = self.claim_for(key, Slot::Completion, deadline);
         let record = match self.store.claim(&claim).await? {
-            ClaimResult::Taken(_) => return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() }),
+            ClaimResult::Taken(_) => {
+                return Ok(Handled::Skipped {
+                    key: key.into(),
+                    slot: Slot::Completion.name(),
+                });
+            }
             ClaimResult::Claimed(record) => record,
         };
         let thread = match self.start_thread(&claim, record, deadline).await {
@@ -157,21 +208,35 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
         };
         let message = match &thread {
             Some(start) => {
-                let ctx = JobContext { channel: &start.channel, ..*ctx };
+                let ctx = JobContext {
+                    channel: &start.channel,
+                    ..*ctx
+                };
                 message::completion_message(&ctx, task, outcome, Some(&start.ts))
             }
             None => message::completion_message(ctx, task, outcome, None),
         };
         let posted = self.post_claimed(&claim, &message).await?;
-        Ok(Handled::PostedCompletion { key: key.into(), channel: posted.channel, ts: posted.ts, threaded: thread.is_some() })
+        Ok(Handled::PostedCompletion {
+            key: key.into(),
+            channel: posted.channel,
+            ts: posted.ts,
+            threaded: thread.is_some(),
+        })
     }
 
     /// The start message to thread under. When another invocation is
     /// posting it right now (RUNNING and STOPPED of a short task arrive
     /// together), waits briefly for it rather than post a standalone reply.
-    async fn start_thread(&self, claim: &Claim, mut record: Record, deadline: SystemTime) -> Result<Option<Posted>, StoreError> {
+    async fn start_thread(
+        &self,
+        claim: &Claim,
+        mut record: Record,
+        deadline: SystemTime,
+    ) -> Result<Option<Posted>, StoreError> {
         let now = SystemTime::now();
-        let wait_until = (now + self.settings.start_wait).min(deadline.checked_sub(Duration::from_secs(2)).unwrap_or(now));
+        let wait_until =
+            (now + self.settings.start_wait).min(deadline.checked_sub(Duration::from_secs(2)).unwrap_or(now));
         while record.start.in_flight(epoch_secs(SystemTime::now())) && SystemTime::now() + START_POLL < wait_until {
             tokio::time::sleep(START_POLL).await;
             record = self.store.get(&claim.key).await?;
@@ -179,19 +244,35 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
         Ok(record.start.posted)
     }
 
-    async fn handle_registration(&self, incoming: &Incoming, reg: &Registration, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    async fn handle_registration(
+        &self,
+        incoming: &Incoming,
+        reg: &Registration,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
         // Keyed on the user, not the event id: an app that retries PutEvents
         // sends a new event id for the same sign-up.
         let key = format!("registration#{}", reg.user_id);
         let claim = self.claim_for(&key, Slot::Once, deadline);
         let result = match self.store.claim(&claim).await? {
-            ClaimResult::Taken(_) => Ok(Handled::Skipped { key: key.clone(), slot: Slot::Once.name() }),
+            ClaimResult::Taken(_) => Ok(Handled::Skipped {
+                key: key.clone(),
+                slot: Slot::Once.name(),
+            }),
             ClaimResult::Claimed(_) => {
-                let channel = self.settings.users_channel.as_deref().unwrap_or(&self.settings.default_channel);
+                let channel = self
+                    .settings
+                    .users_channel
+                    .as_deref()
+                    .unwrap_or(&self.settings.default_channel);
                 let message = message::registration_message(reg, incoming.time, &self.settings.environment, channel);
                 self.post_claimed(&claim, &message)
                     .await
-                    .map(|posted| Handled::PostedRegistration { key: key.clone(), channel: posted.channel, ts: posted.ts })
+                    .map(|posted| Handled::PostedRegistration {
+                        key: key.clone(),
+                        channel: posted.channel,
+                        ts: posted.ts,
+                    })
             }
         };
         match &result {

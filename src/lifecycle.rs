@@ -133,8 +133,19 @@ mod tests {
             };
             assert_eq!(got, want, "{path}");
         }
-        for status in ["PROVISIONING", "PENDING", "ACTIVATING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", ""] {
-            let task = EcsTask { last_status: status.into(), ..EcsTask::default() };
+        for status in [
+            "PROVISIONING",
+            "PENDING",
+            "ACTIVATING",
+            "DEACTIVATING",
+            "STOPPING",
+            "DEPROVISIONING",
+            "",
+        ] {
+            let task = EcsTask {
+                last_status: status.into(),
+                ..EcsTask::default()
+            };
             assert!(matches!(decide(&task, &[]), Decision::Ignore(_)), "{status}");
         }
     }
@@ -148,7 +159,10 @@ mod tests {
 
         let oom = finish("events/ecs-task-stopped-failure.json");
         assert!(!oom.succeeded && !oom.never_started);
-        assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
+        assert_eq!(
+            oom.reason.as_deref(),
+            Some("OutOfMemoryError: Container killed due to memory usage")
+        );
         assert_eq!(oom.containers[0].exit_code, Some(137));
         assert_eq!(oom.stop_code.as_deref(), Some("EssentialContainerExited"));
 
@@ -180,9 +194,27 @@ mod tests {
             (vec![container("app", Some(0), None)], &[], true),
             (vec![container("app", None, None)], &[], false),
             (vec![container("app", Some(1), None)], &[], false),
-            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &[], false),
-            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &sidecar, true),
-            (vec![container("app", Some(2), None), container("log_router", Some(0), None)], &sidecar, false),
+            (
+                vec![
+                    container("app", Some(0), None),
+                    container("log_router", Some(143), None),
+                ],
+                &[],
+                false,
+            ),
+            (
+                vec![
+                    container("app", Some(0), None),
+                    container("log_router", Some(143), None),
+                ],
+                &sidecar,
+                true,
+            ),
+            (
+                vec![container("app", Some(2), None), container("log_router", Some(0), None)],
+                &sidecar,
+                false,
+            ),
             // Only sidecars listed: they are all there is, so they count.
             (vec![container("log_router", Some(1), None)], &sidecar, false),
             (vec![], &[], false),
@@ -199,14 +231,25 @@ mod tests {
     fn reason_prefers_the_failing_containers_own() {
         let table = [
             (
-                vec![container("a", Some(0), Some("stopped")), container("b", Some(1), Some("boom"))],
+                vec![
+                    container("a", Some(0), Some("stopped")),
+                    container("b", Some(1), Some("boom")),
+                ],
                 Some("boom"),
             ),
-            (vec![container("a", Some(1), None)], Some("Essential container in task exited")),
-            (vec![container("a", Some(1), Some("  "))], Some("Essential container in task exited")),
+            (
+                vec![container("a", Some(1), None)],
+                Some("Essential container in task exited"),
+            ),
+            (
+                vec![container("a", Some(1), Some("  "))],
+                Some("Essential container in task exited"),
+            ),
         ];
         for (containers, want) in table {
-            let Decision::Finish(o) = decide(&stopped(containers), &[]) else { panic!() };
+            let Decision::Finish(o) = decide(&stopped(containers), &[]) else {
+                panic!()
+            };
             assert_eq!(o.reason.as_deref(), want);
         }
     }
@@ -221,8 +264,14 @@ mod tests {
 
     #[test]
     fn job_name_is_the_family() {
-        assert_eq!(job_name(&task("events/ecs-task-running.json")), "market-pulse-collect-stock-prices");
-        let anonymous = EcsTask { task_arn: "arn:aws:ecs:r:1:task/c/abc".into(), ..EcsTask::default() };
+        assert_eq!(
+            job_name(&task("events/ecs-task-running.json")),
+            "market-pulse-collect-stock-prices"
+        );
+        let anonymous = EcsTask {
+            task_arn: "arn:aws:ecs:r:1:task/c/abc".into(),
+            ..EcsTask::default()
+        };
         assert_eq!(job_name(&anonymous), "task abc");
     }
 }

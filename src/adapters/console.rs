@@ -19,20 +19,29 @@ impl ConsolePoster {
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        ConsolePoster { out: Mutex::new(out), next_ts: AtomicU64::new(1) }
+        ConsolePoster {
+            out: Mutex::new(out),
+            next_ts: AtomicU64::new(1),
+        }
     }
 }
 
 impl SlackPoster for ConsolePoster {
     async fn post(&self, message: &Message) -> Result<Posted, SlackError> {
         let ts = format!("1700000000.{:06}", self.next_ts.fetch_add(1, Ordering::Relaxed));
-        let json = serde_json::to_string_pretty(message).map_err(|e| SlackError::Transport(e.to_string()))?;
+        let json = serde_json::to_string(message).map_err(|e| SlackError::Transport(e.to_string()))?;
         let text = format!("{}\n{json}\n", preview(message, &ts));
-        let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
+        let mut out = self
+            .out
+            .lock()
+            .map_err(|_| SlackError::Transport("console poisoned".into()))?;
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| SlackError::Transport(e.to_string()))?;
-        Ok(Posted { channel: message.channel.clone(), ts })
+        Ok(Posted {
+            channel: message.channel.clone(),
+            ts,
+        })
     }
 }
 
@@ -42,18 +51,24 @@ pub fn preview(message: &Message, ts: &str) -> String {
         Some(parent) => format!("reply in thread {parent}"),
         None => "new message".to_owned(),
     };
-    let mut lines = vec![format!("┌─ {} · {place} · ts {ts}", message.channel), format!("│ notification: {}", message.text)];
+    let mut lines = vec![
+        format!("┌─ {} · {place} · ts {ts}", message.channel),
+        format!("│ notification: {}", readable(&message.text)),
+    ];
     for block in &message.blocks {
         match block {
             Block::Header { text } => lines.push(format!("│ ▌{}", text.as_str())),
             Block::Section { text, fields } => {
-                lines.extend(text.iter().flat_map(|t| indent(t)));
+                lines.extend(text.iter().flat_map(indent));
                 for field in fields {
-                    lines.push(format!("│   {}", field.as_str().replacen('\n', ": ", 1).replace('\n', ", ")));
+                    lines.push(format!(
+                        "│   {}",
+                        readable(field.as_str()).replacen('\n', ": ", 1).replace('\n', ", ")
+                    ));
                 }
             }
             Block::Context { elements } => {
-                let joined: Vec<&str> = elements.iter().map(Text::as_str).collect();
+                let joined: Vec<String> = elements.iter().map(|e| readable(e.as_str())).collect();
                 lines.push(format!("│   ({})", joined.join(" · ")));
             }
         }
@@ -63,5 +78,48 @@ pub fn preview(message: &Message, ts: &str) -> String {
 }
 
 fn indent(text: &Text) -> Vec<String> {
-    text.as_str().lines().map(|l| format!("│   {l}")).collect()
+    readable(text.as_str()).lines().map(|l| format!("│   {l}")).collect()
+}
+
+/// Shows mrkdwn roughly as Slack renders it: dates as their fallback text,
+/// entities decoded.
+fn readable(mrkdwn: &str) -> String {
+    let mut out = String::with_capacity(mrkdwn.len());
+    let mut rest = mrkdwn;
+    while let Some(start) = rest.find("<!date^") {
+        out.push_str(&rest[..start]);
+        let token = &rest[start..];
+        match (token.find('|'), token.find('>')) {
+            (Some(bar), Some(end)) if bar < end => {
+                out.push_str(&token[bar + 1..end]);
+                rest = &token[end + 1..];
+            }
+            _ => {
+                out.push_str(token);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_shows_dates_and_decodes_entities() {
+        let table = [
+            (
+                "*Started*\n<!date^1^{date_short_pretty}|2026-11-26 14:00:23 UTC>",
+                "*Started*\n2026-11-26 14:00:23 UTC",
+            ),
+            ("&lt;!channel&gt; &amp; co", "<!channel> & co"),
+            ("<!date^broken", "<!date^broken"),
+        ];
+        for (mrkdwn, want) in table {
+            assert_eq!(readable(mrkdwn), want);
+        }
+    }
 }

@@ -32,7 +32,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 }
 
@@ -106,13 +109,15 @@ impl ThreadStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(ClaimResult::Claimed(out.attributes().map(record_from).unwrap_or_default())),
+            Ok(out) => Ok(ClaimResult::Claimed(
+                out.attributes().map(record_from).unwrap_or_default(),
+            )),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => {
                     let old = match se {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                            c.item().map(record_from)
-                        }
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
+                            c,
+                        ) => c.item().map(record_from),
                         _ => None,
                     };
                     Ok(ClaimResult::Taken(old))
@@ -170,7 +175,12 @@ impl ThreadStore for DynamoStore {
             .await;
         match result {
             // Someone else's claim now: theirs to keep.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             other => other.map(drop).map_err(|e| error("UpdateItem (release)", e)),
         }
     }

@@ -37,7 +37,11 @@ impl<T: TokenSource> SlackHttp<T> {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| SlackError::Transport(format!("building HTTP client: {e}")))?;
-        Ok(SlackHttp { http, api_url: api_url.trim_end_matches('/').to_owned(), tokens })
+        Ok(SlackHttp {
+            http,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            tokens,
+        })
     }
 }
 
@@ -63,7 +67,10 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         }
         if !status.is_success() {
             let detail = response.text().await.unwrap_or_default();
-            return Err(SlackError::Http { status: status.as_u16(), detail: detail.chars().take(200).collect() });
+            return Err(SlackError::Http {
+                status: status.as_u16(),
+                detail: detail.chars().take(200).collect(),
+            });
         }
         let body: ApiResponse = response
             .json()

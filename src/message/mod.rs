@@ -96,7 +96,10 @@ impl Field {
     /// A field whose value comes from an event or a user: escaped and cut.
     fn raw(label: &'static str, value: &str) -> Field {
         let room = limits::FIELD_TEXT - label.chars().count() - 3;
-        Field { label, mrkdwn: text::escape_truncated(value, room) }
+        Field {
+            label,
+            mrkdwn: text::escape_truncated(value, room),
+        }
     }
 
     /// A field whose value is mrkdwn built by this crate.
@@ -105,7 +108,9 @@ impl Field {
     }
 
     fn into_text(self) -> Text {
-        Text::Mrkdwn { text: format!("*{}*\n{}", self.label, self.mrkdwn) }
+        Text::Mrkdwn {
+            text: format!("*{}*\n{}", self.label, self.mrkdwn),
+        }
     }
 }
 
@@ -114,7 +119,10 @@ fn field_sections(fields: Vec<Field>) -> impl Iterator<Item = Block> {
     let mut fields = fields.into_iter().map(Field::into_text).peekable();
     std::iter::from_fn(move || {
         fields.peek()?;
-        Some(Block::Section { text: None, fields: fields.by_ref().take(limits::FIELDS).collect() })
+        Some(Block::Section {
+            text: None,
+            fields: fields.by_ref().take(limits::FIELDS).collect(),
+        })
     })
 }
 
@@ -178,7 +186,9 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
             if elements.is_empty() || elements.len() > limits::CONTEXT_ELEMENTS {
                 return Some(format!("context with {} elements", elements.len()));
             }
-            elements.iter().find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
+            elements
+                .iter()
+                .find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
         }
     })
 }
@@ -208,16 +218,26 @@ mod tests {
         let blocks = vec![
             header(&huge),
             code_section("Reason", &huge),
-            Block::Section { text: None, fields: vec![Field::raw("Name", &huge).into_text()] },
+            Block::Section {
+                text: None,
+                fields: vec![Field::raw("Name", &huge).into_text()],
+            },
         ];
         assert_eq!(limit_violation(&blocks), None);
-        let Block::Section { text: Some(reason), .. } = &blocks[1] else { panic!() };
+        let Block::Section { text: Some(reason), .. } = &blocks[1] else {
+            panic!()
+        };
         assert!(!reason.as_str().contains('<'));
     }
 
     #[test]
     fn serializes_to_block_kit_json() {
-        let msg = message("C1", "a & b", vec![header("Hi"), context(vec!["x".into()])], Some("1.2"));
+        let msg = message(
+            "C1",
+            "a & b",
+            vec![header("Hi"), context(vec!["x".into()])],
+            Some("1.2"),
+        );
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(
             json,

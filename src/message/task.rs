@@ -87,7 +87,12 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     if let Some(started_by) = &task.started_by {
         fields.push(Field::raw("Started by", started_by));
     }
-    let images: Vec<&str> = task.containers.iter().filter_map(|c| c.image.as_deref()).map(short_image).collect();
+    let images: Vec<&str> = task
+        .containers
+        .iter()
+        .filter_map(|c| c.image.as_deref())
+        .map(short_image)
+        .collect();
     if !images.is_empty() {
         fields.push(Field::raw("Image", &dedup(images).join("\n")));
     }
@@ -102,7 +107,11 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
 fn command_sections(task: &EcsTask) -> impl Iterator<Item = Block> + '_ {
     let single = task.command_overrides().count() == 1;
     task.command_overrides().map(move |(container, command)| {
-        let label = if single { "Command".to_owned() } else { format!("Command ({container})") };
+        let label = if single {
+            "Command".to_owned()
+        } else {
+            format!("Command ({container})")
+        };
         code_section(&label, &command.join(" "))
     })
 }
@@ -149,14 +158,20 @@ mod tests {
     use crate::testing::fixture;
 
     fn task(path: &str) -> EcsTask {
-        let EventKind::EcsTask(task) = parse(fixture(path)).unwrap().kind else { panic!("{path}") };
+        let EventKind::EcsTask(task) = parse(fixture(path)).unwrap().kind else {
+            panic!("{path}")
+        };
         *task
     }
 
     fn render(path: &str, thread_ts: Option<&str>) -> Message {
         let task = task(path);
         let job = job_name(&task);
-        let ctx = JobContext { job: &job, environment: "prod", channel: "C0JOBS" };
+        let ctx = JobContext {
+            job: &job,
+            environment: "prod",
+            channel: "C0JOBS",
+        };
         match decide(&task, &[]) {
             Decision::Start => start_message(&ctx, &task),
             Decision::Finish(outcome) => completion_message(&ctx, &task, &outcome, thread_ts),
@@ -192,25 +207,40 @@ mod tests {
                 "events/ecs-task-stopped-success.json",
                 Some("1.000100"),
                 "✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
-                &["*Run time*\\n4m 1s", "collect-stock-prices: 0", "EssentialContainerExited"],
+                &[
+                    "*Run time*\\n4m 1s",
+                    "collect-stock-prices: 0",
+                    "EssentialContainerExited",
+                ],
             ),
             (
                 "events/ecs-task-stopped-failure.json",
                 Some("1.000100"),
                 "❌ market-pulse-analyze-sentiment failed after 12m 18s",
-                &["analyze-sentiment: 137", "```OutOfMemoryError: Container killed due to memory usage```"],
+                &[
+                    "analyze-sentiment: 137",
+                    "```OutOfMemoryError: Container killed due to memory usage```",
+                ],
             ),
             (
                 "events/ecs-task-stopped-failure.json",
                 None,
                 "❌ market-pulse-analyze-sentiment failed after 12m 18s",
-                &["analyze-sentiment: 137", "*Cluster*\\nmarket-pulse", "No start message was posted"],
+                &[
+                    "analyze-sentiment: 137",
+                    "*Cluster*\\nmarket-pulse",
+                    "No start message was posted",
+                ],
             ),
             (
                 "events/ecs-task-never-started.json",
                 None,
                 "❌ market-pulse-reddit-scraper failed to start",
-                &["TaskFailedToStart", "CannotPullContainerError", "stopped before its containers ran"],
+                &[
+                    "TaskFailedToStart",
+                    "CannotPullContainerError",
+                    "stopped before its containers ran",
+                ],
             ),
         ];
         for (path, thread_ts, fallback, wants) in table {
@@ -245,8 +275,14 @@ mod tests {
                 environment: vec![],
             }],
         });
-        let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
-        let ctx = JobContext { job: "job", environment: hostile, channel: "C1" };
+        let Decision::Finish(outcome) = decide(&t, &[]) else {
+            panic!()
+        };
+        let ctx = JobContext {
+            job: "job",
+            environment: hostile,
+            channel: "C1",
+        };
         for msg in [start_message(&ctx, &t), completion_message(&ctx, &t, &outcome, None)] {
             assert_eq!(limit_violation(&msg.blocks), None);
             let json = all_text(&msg);

@@ -1,0 +1,241 @@
+//! A fake Slack Web API on loopback. It checks what real Slack checks for
+//! `chat.postMessage` (bearer token, known channel, `thread_ts` of an
+//! existing message, Block Kit limits) and fails on demand.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "xoxb-test-0000-secret-token";
+/// Channel IDs the fake workspace has, and their names.
+pub const CHANNELS: [(&str, &str); 3] = [("C0JOBS", "jobs"), ("C0USERS", "users"), ("C0OPS", "ops")];
+
+/// A posted message as Slack stored it.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Posted {
+    /// Everything a reader sees: the fallback text and every block.
+    pub fn visible(&self) -> String {
+        format!("{}\n{}", self.text, self.body["blocks"])
+    }
+}
+
+/// What the next request gets instead of the normal answer.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Http { status: u16, retry_after: Option<u64> },
+    Api(&'static str),
+    Delay(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    token: String,
+    posted: Vec<Posted>,
+    faults: VecDeque<Fault>,
+    requests: usize,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let inner = Arc::new(Mutex::new(Inner {
+            token: TOKEN.into(),
+            next_ts: 1,
+            ..Inner::default()
+        }));
+        let app = Router::new()
+            .route("/api/chat.postMessage", post(post_message))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeSlack { url, inner }
+    }
+
+    pub fn posted(&self) -> Vec<Posted> {
+        self.inner.lock().unwrap().posted.clone()
+    }
+
+    pub fn requests(&self) -> usize {
+        self.inner.lock().unwrap().requests
+    }
+
+    pub fn fail_next(&self, fault: Fault) {
+        self.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Rotates the workspace's token: the old one stops working.
+    pub fn set_token(&self, token: &str) {
+        self.inner.lock().unwrap().token = token.into();
+    }
+}
+
+fn slack_error(error: &str) -> Response {
+    Json(json!({"ok": false, "error": error})).into_response()
+}
+
+async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
+    let fault = {
+        let mut inner = inner.lock().unwrap();
+        inner.requests += 1;
+        inner.faults.pop_front()
+    };
+    match fault {
+        Some(Fault::Http { status, retry_after }) => {
+            let mut response = (StatusCode::from_u16(status).unwrap(), "fault").into_response();
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", secs.to_string().parse().unwrap());
+            }
+            return response;
+        }
+        Some(Fault::Api(error)) => return slack_error(error),
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let mut inner = inner.lock().unwrap();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    match auth.and_then(|a| a.strip_prefix("Bearer ")) {
+        None => return slack_error("not_authed"),
+        Some(token) if token != inner.token => return slack_error("invalid_auth"),
+        Some(_) => {}
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return slack_error("invalid_form_data");
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return slack_error("invalid_json");
+    };
+    let Some(channel) = body["channel"].as_str().and_then(resolve_channel) else {
+        return slack_error("channel_not_found");
+    };
+    let text = body["text"].as_str().unwrap_or_default().to_owned();
+    let blocks = body.get("blocks").cloned().unwrap_or(Value::Null);
+    if text.is_empty() && blocks.is_null() {
+        return slack_error("no_text");
+    }
+    if text.chars().count() > 40_000 {
+        return slack_error("msg_too_long");
+    }
+    if let Err(problem) = check_blocks(&blocks) {
+        eprintln!("fake Slack: invalid_blocks: {problem}");
+        return slack_error("invalid_blocks");
+    }
+    let thread_ts = match body.get("thread_ts") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(ts)) => {
+            let parent = inner
+                .posted
+                .iter()
+                .any(|p| p.channel == channel && &p.ts == ts && p.thread_ts.is_none());
+            if !parent {
+                return slack_error("thread_not_found");
+            }
+            Some(ts.clone())
+        }
+        Some(_) => return slack_error("invalid_arguments"),
+    };
+    let ts = format!("1795700000.{:06}", inner.next_ts);
+    inner.next_ts += 1;
+    inner.posted.push(Posted {
+        channel: channel.clone(),
+        ts: ts.clone(),
+        thread_ts,
+        text,
+        body,
+    });
+    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+}
+
+/// Slack accepts a channel ID or a channel name, with or without `#`.
+fn resolve_channel(given: &str) -> Option<String> {
+    let name = given.trim_start_matches('#');
+    CHANNELS
+        .iter()
+        .find(|(id, n)| *id == given || *n == name)
+        .map(|(id, _)| id.to_string())
+}
+
+/// Block Kit limits, checked on the raw JSON, independently of the crate's
+/// own block types.
+fn check_blocks(blocks: &Value) -> Result<(), String> {
+    let blocks = match blocks {
+        Value::Null => return Ok(()),
+        Value::Array(blocks) => blocks,
+        _ => return Err("blocks is not an array".into()),
+    };
+    if blocks.len() > 50 {
+        return Err(format!("{} blocks", blocks.len()));
+    }
+    let text_of = |t: &Value, kinds: &[&str], max: usize| -> Result<(), String> {
+        let kind = t["type"].as_str().unwrap_or_default();
+        if !kinds.contains(&kind) {
+            return Err(format!("text object of type {kind:?}"));
+        }
+        let n = t["text"].as_str().ok_or("text object without text")?.chars().count();
+        if n == 0 || n > max {
+            return Err(format!("{kind} text of {n} characters (max {max})"));
+        }
+        Ok(())
+    };
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("header") => text_of(&block["text"], &["plain_text"], 150)?,
+            Some("section") => {
+                let fields = block.get("fields").and_then(Value::as_array);
+                if block.get("text").is_none() && fields.is_none() {
+                    return Err("section without text or fields".into());
+                }
+                if let Some(text) = block.get("text") {
+                    text_of(text, &["plain_text", "mrkdwn"], 3000)?;
+                }
+                if let Some(fields) = fields {
+                    if fields.is_empty() || fields.len() > 10 {
+                        return Err(format!("section with {} fields", fields.len()));
+                    }
+                    for field in fields {
+                        text_of(field, &["plain_text", "mrkdwn"], 2000)?;
+                    }
+                }
+            }
+            Some("context") => {
+                let elements = block["elements"].as_array().ok_or("context without elements")?;
+                if elements.is_empty() || elements.len() > 10 {
+                    return Err(format!("context with {} elements", elements.len()));
+                }
+                for element in elements {
+                    text_of(element, &["plain_text", "mrkdwn"], 3000)?;
+                }
+            }
+            Some("divider") => {}
+            other => return Err(format!("unknown block type {other:?}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Shared integration-test stack: moto's server for DynamoDB and Secrets
+//! Manager, the fake Slack, and the notifier wired exactly as `main` wires it.
+//!
+//! `MOTO_ENDPOINT` must point at a running `moto_server`; the README's test
+//! command (`scripts/test.sh`) starts one.
+
+#![allow(dead_code)]
+
+pub mod fake_slack;
+pub mod runtime_api;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use ecs_slack_notifier::adapters::dynamodb::{PARTITION_KEY, TTL_ATTRIBUTE};
+use ecs_slack_notifier::app::{self, LambdaNotifier};
+use ecs_slack_notifier::config::{Config, Needs};
+use serde_json::Value;
+
+#[allow(unused_imports)]
+pub use fake_slack::{FakeSlack, Fault};
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto_server")
+}
+
+/// A name no other test (or earlier run against the same moto) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn aws_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::for_tests(),
+        ))
+        .timeout_config(app::aws_timeouts())
+        .build()
+}
+
+/// The threads table as `template.yaml` defines it.
+pub struct TableSpec {
+    pub key: String,
+    pub ttl_attribute: String,
+    pub billing_mode: String,
+}
+
+pub fn template_table() -> TableSpec {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let props = &template["Resources"]["ThreadsTable"]["Properties"];
+    let keys = props["KeySchema"].as_sequence().expect("ThreadsTable KeySchema");
+    assert_eq!(keys.len(), 1, "the code expects a table with a partition key only");
+    let key = keys[0]["AttributeName"].as_str().unwrap().to_owned();
+    let defined_as_string = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|d| d["AttributeName"].as_str() == Some(&key) && d["AttributeType"].as_str() == Some("S"));
+    assert!(
+        defined_as_string,
+        "template's partition key {key} must be a string attribute"
+    );
+    let ttl = &props["TimeToLiveSpecification"];
+    assert_eq!(
+        ttl["Enabled"].as_bool(),
+        Some(true),
+        "TTL must be enabled in template.yaml"
+    );
+    TableSpec {
+        key,
+        ttl_attribute: ttl["AttributeName"].as_str().unwrap().to_owned(),
+        billing_mode: props["BillingMode"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Creates a table in moto from the template's definition.
+pub async fn create_threads_table(aws: &SdkConfig) -> String {
+    let spec = template_table();
+    let client = aws_sdk_dynamodb::Client::new(aws);
+    let table = unique("threads");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::from(spec.billing_mode.as_str()))
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(&spec.key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&spec.key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table in moto");
+    client
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(&spec.ttl_attribute)
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL in moto");
+    table
+}
+
+pub async fn create_secret(aws: &SdkConfig, value: &str) -> String {
+    let name = unique("slack/bot-token");
+    aws_sdk_secretsmanager::Client::new(aws)
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto");
+    name
+}
+
+/// moto, a fresh table and secret, and a fresh fake Slack, for one test.
+pub struct Stack {
+    pub aws: SdkConfig,
+    pub table: String,
+    pub secret_id: String,
+    pub slack: FakeSlack,
+}
+
+impl Stack {
+    pub async fn new() -> Stack {
+        let aws = aws_config(&moto_endpoint());
+        let table = create_threads_table(&aws).await;
+        let secret_id = create_secret(&aws, &format!(r#"{{"token": "{}"}}"#, fake_slack::TOKEN)).await;
+        let slack = FakeSlack::start().await;
+        Stack {
+            aws,
+            table,
+            secret_id,
+            slack,
+        }
+    }
+
+    /// The Lambda's environment variables for this stack.
+    pub fn env(&self) -> HashMap<String, String> {
+        [
+            ("SLACK_TOKEN_SECRET_ID", self.secret_id.as_str()),
+            ("SLACK_DEFAULT_CHANNEL", "C0JOBS"),
+            ("THREADS_TABLE", self.table.as_str()),
+            ("ENVIRONMENT", "test"),
+            ("SLACK_API_URL", self.slack.url.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// A new execution environment: configuration read and clients built
+    /// as `main` does, with nothing cached from other instances.
+    pub fn notifier(&self) -> LambdaNotifier {
+        self.notifier_with(&[])
+    }
+
+    pub fn notifier_with(&self, overrides: &[(&str, &str)]) -> LambdaNotifier {
+        let mut env = self.env();
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned(), Needs::LAMBDA).expect("test config");
+        app::lambda_notifier(config, &self.aws).expect("notifier")
+    }
+
+    /// The stored item of a task, as DynamoDB holds it.
+    pub async fn item(&self, key: &str) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        aws_sdk_dynamodb::Client::new(&self.aws)
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, aws_sdk_dynamodb::types::AttributeValue::S(key.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+}
+
+pub fn ttl_attribute() -> &'static str {
+    TTL_ATTRIBUTE
+}
+
+pub fn deadline() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(30)
+}
+
+/// A sample event from `events/` or `tests/fixtures/`.
+pub fn event(path: &str) -> Value {
+    let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))).unwrap()
+}
+
+/// A sample task event moved to a task ARN of its own, so tests that share
+/// moto never see each other's tasks. Returns the event and its task ARN.
+pub fn task_event(path: &str, task: &str) -> (Value, String) {
+    let mut event = event(path);
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:task/market-pulse/{task}");
+    event["detail"]["taskArn"] = Value::String(arn.clone());
+    event["resources"] = serde_json::json!([arn.clone()]);
+    (event, arn)
+}

@@ -1,0 +1,74 @@
+//! The real function binary under a Lambda Runtime API emulator: bad
+//! payloads are invocation errors and the process lives on.
+
+mod common;
+
+use common::runtime_api::{Function, Invocation, RuntimeApi};
+use common::{Stack, task_event, unique};
+
+#[tokio::test]
+async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
+    let stack = Stack::new().await;
+    let api = RuntimeApi::start().await;
+    let mut function = Function::spawn(&api, &stack.env());
+
+    let table: [(&[u8], &str); 3] = [
+        (b"this is not json {", ""),
+        (
+            br#"{"hello": "world"}"#,
+            "payload is not an EventBridge event: missing field `detail-type`",
+        ),
+        (
+            br#"{"detail-type": "User Registered", "source": "app", "detail": {"email": "a@b.c"}}"#,
+            "missing field `user_id`",
+        ),
+    ];
+    for (payload, want) in table {
+        match api.invoke(payload.to_vec()).await {
+            Invocation::Error(body) => {
+                let message = body["errorMessage"].as_str().unwrap_or_default();
+                assert!(message.contains(want), "{message}");
+            }
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(payload)),
+        }
+        assert!(
+            function.alive(),
+            "the function died on {}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+
+    let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
+    match api.invoke(serde_json::to_vec(&running).unwrap()).await {
+        Invocation::Response(body) => assert_eq!(body["action"], "posted_start", "{body}"),
+        other => panic!("{other:?}\n{}", function.logs()),
+    }
+    assert_eq!(stack.slack.posted().len(), 1);
+    assert!(function.alive());
+    let logs = function.logs();
+    assert!(
+        !logs.contains(common::fake_slack::TOKEN),
+        "the token leaked into the logs:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn missing_configuration_stops_start_up_with_one_clear_error() {
+    let stack = Stack::new().await;
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env();
+    env.remove("SLACK_DEFAULT_CHANNEL");
+    env.remove("SLACK_TOKEN_SECRET_ID");
+    let mut function = Function::spawn(&api, &env);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), function.child.wait())
+        .await
+        .expect("the function should exit")
+        .unwrap();
+    assert!(!status.success());
+    let logs = function.logs();
+    assert!(
+        logs.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL"),
+        "{logs}"
+    );
+    assert!(logs.contains("Slack bot token not configured"), "{logs}");
+}
