@@ -1,1 +1,214 @@
-print("todo")
+"""The EventBridge rules in template.yaml deliver exactly the events the notifier
+handles.
+
+The patterns are read from the template after the SAM transform (never copied
+here) and matched by a real EventBridge implementation, moto's server: each test
+puts sample events on a fresh bus and reads which ones reach a queue.
+
+Needs MOTO_ENDPOINT and AWS credentials/region (scripts/test.sh sets them).
+TEMPLATE_PATH overrides the template, e.g. to check a mutated copy fails.
+"""
+
+import copy
+import json
+import os
+import unittest
+import uuid
+from pathlib import Path
+
+import boto3
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / os.environ.get("TEMPLATE_PATH", "template.yaml")
+
+ECS_TASKS = [
+    "events/ecs-task-running.json",
+    "events/ecs-task-stopped-success.json",
+    "events/ecs-task-stopped-failure.json",
+    "events/ecs-task-never-started.json",
+    "events/ecs-task-failure-running.json",
+]
+USER_REGISTERED = ["events/user-registered.json"]
+# Every test puts all of these, so each rule is shown to reject the others' events.
+ALL_EVENTS = ECS_TASKS + USER_REGISTERED + [
+    "tests/fixtures/ecs-task-pending.json",
+    "tests/fixtures/container-instance-state-change.json",
+]
+CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/market-pulse"
+OTHER_CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/other"
+# Added to each event's detail to tell deliveries apart; no pattern may use it.
+MARKER = "_test_marker"
+
+
+def load_template():
+    template, errors = decode(str(TEMPLATE))
+    if errors:
+        raise RuntimeError(f"cannot parse {TEMPLATE}: {errors}")
+    sam = copy.deepcopy(template)
+    # The transform wants a deployable code location; the local path is for `sam build`.
+    sam["Resources"]["NotifierFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    return transform(sam, {}, NoManagedPolicies())
+
+
+NO_VALUE = object()
+
+
+class Resolver:
+    """Evaluates the few intrinsics the patterns use, as CloudFormation would
+    for the given parameter values; anything else raises."""
+
+    def __init__(self, template, **overrides):
+        self.params = template.get("Parameters", {})
+        self.conditions = template.get("Conditions", {})
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise KeyError(f"no such parameters: {unknown}")
+        self.values = {k: p.get("Default") for k, p in self.params.items()} | overrides
+
+    def __call__(self, node):
+        if isinstance(node, list):
+            return [v for v in map(self, node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((fn, arg),) = node.items()
+            if fn in ("Ref", "Condition") or fn.startswith("Fn::"):
+                return self.intrinsic(fn, arg)
+        resolved = {k: self(v) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def intrinsic(self, fn, arg):
+        if fn == "Ref":
+            return self.ref(arg)
+        if fn == "Condition":
+            return self.condition(arg)
+        if fn == "Fn::If":
+            name, if_true, if_false = arg
+            return self(if_true if self.condition(name) else if_false)
+        args = self(arg)
+        functions = {
+            "Fn::Equals": lambda a, b: a == b,
+            "Fn::Not": lambda a: not a,
+            "Fn::And": lambda *a: all(a),
+            "Fn::Or": lambda *a: any(a),
+            "Fn::Join": lambda sep, items: sep.join(items),
+            "Fn::Select": lambda i, items: items[int(i)],
+            "Fn::Split": lambda sep, s: s.split(sep),
+        }
+        if fn not in functions:
+            raise NotImplementedError(f"{fn} is not supported by this resolver")
+        return functions[fn](*args)
+
+    def ref(self, name):
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name not in self.params:
+            raise NotImplementedError(f"Ref {name}: only parameters are supported")
+        value = self.values[name]
+        if value is None:
+            raise KeyError(f"parameter {name} has no default; pass a value")
+        if self.params[name]["Type"] == "CommaDelimitedList":
+            return str(value).split(",")
+        return str(value)
+
+    def condition(self, name):
+        value = self(self.conditions[name])
+        if not isinstance(value, bool):
+            raise TypeError(f"condition {name} evaluated to {value!r}")
+        return value
+
+
+class RulePatterns(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        cls.rules = {
+            name: res["Properties"]["EventPattern"]
+            for name, res in cls.template["Resources"].items()
+            if res["Type"] == "AWS::Events::Rule"
+        }
+        endpoint = os.environ["MOTO_ENDPOINT"]
+        cls.events = boto3.client("events", endpoint_url=endpoint)
+        cls.sqs = boto3.client("sqs", endpoint_url=endpoint)
+
+    def delivered(self, rule, **params):
+        """Files among ALL_EVENTS whose events the rule delivers, given the
+        stack's parameter values."""
+        pattern = Resolver(self.template, **params)(self.rules[rule])
+        self.assertNotIn(MARKER, pattern.get("detail", {}))
+        name = f"pattern-test-{uuid.uuid4().hex[:12]}"
+        queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        self.addCleanup(self.sqs.delete_queue, QueueUrl=queue_url)
+        queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.events.create_event_bus(Name=name)
+        self.addCleanup(self.events.delete_event_bus, Name=name)
+        self.events.put_rule(Name=name, EventBusName=name, EventPattern=json.dumps(pattern))
+        self.addCleanup(self.events.delete_rule, Name=name, EventBusName=name)
+        self.events.put_targets(
+            Rule=name, EventBusName=name, Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        self.addCleanup(self.events.remove_targets, Rule=name, EventBusName=name, Ids=["queue"])
+
+        entries = []
+        for path in ALL_EVENTS:
+            event = json.loads((ROOT / path).read_text())
+            self.assertNotIn(MARKER, event["detail"])
+            entries.append({
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps({**event["detail"], MARKER: path}),
+                "Resources": event["resources"],
+                "EventBusName": name,
+            })
+        for i in range(0, len(entries), 10):  # PutEvents takes at most 10
+            response = self.events.put_events(Entries=entries[i : i + 10])
+            # A rejected event would otherwise pass as "not matched".
+            self.assertEqual(response["FailedEntryCount"], 0, response["Entries"])
+
+        got = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages"):
+            got += [json.loads(m["Body"])["detail"][MARKER] for m in messages]
+        return got
+
+    def test_rules_under_test_are_all_the_rules(self):
+        self.assertEqual(
+            set(self.rules),
+            {"NotifierFunctionEcsTaskStateChange", "NotifierFunctionUserRegistered"},
+        )
+
+    def test_ecs_rule_takes_running_and_stopped_tasks_of_every_cluster(self):
+        got = self.delivered("NotifierFunctionEcsTaskStateChange")
+        self.assertCountEqual(got, ECS_TASKS)
+
+    def test_ecs_rule_takes_tasks_of_listed_clusters(self):
+        for clusters in [CLUSTER, f"{OTHER_CLUSTER},{CLUSTER}"]:
+            with self.subTest(ClusterArns=clusters):
+                got = self.delivered("NotifierFunctionEcsTaskStateChange", ClusterArns=clusters)
+                self.assertCountEqual(got, ECS_TASKS)
+
+    def test_ecs_rule_ignores_clusters_not_listed(self):
+        got = self.delivered("NotifierFunctionEcsTaskStateChange", ClusterArns=OTHER_CLUSTER)
+        self.assertEqual(got, [])
+
+    def test_user_rule_takes_sign_ups_from_the_app(self):
+        got = self.delivered("NotifierFunctionUserRegistered")
+        self.assertCountEqual(got, USER_REGISTERED)
+
+    def test_user_rule_ignores_other_sources(self):
+        got = self.delivered("NotifierFunctionUserRegistered", AppEventSource="other.app")
+        self.assertEqual(got, [])
+
+
+if __name__ == "__main__":
+    unittest.main()
