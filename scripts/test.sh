@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, runs them, cleans up.
-#   - a Python venv (.venv) with moto's server and cfn-lint;
+#   - Python venvs: .venv (moto's server, cfn-lint), .venv-sam (SAM CLI);
 #   - moto_server on a free loopback port, stopped on exit;
 #   - cargo test (unit + integration), then the template checks.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# venv DIR REQUIREMENTS: creates or refreshes a venv when its requirements change.
+venv() {
+  local dir=$1 requirements=$2 want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$dir/.requirements.sha" 2>/dev/null)" != "$want" ]; then
+    echo "--- setting up $dir from $requirements"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$want" > "$dir/.requirements.sha"
+  fi
+}
 venv=.venv
-requirements=scripts/requirements-test.txt
-stamp="$venv/.requirements.sha"
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "--- setting up $venv (moto, cfn-lint)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$want" > "$stamp"
-fi
+venv "$venv" scripts/requirements-test.txt
+venv .venv-sam scripts/requirements-sam.txt
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
@@ -39,6 +43,7 @@ echo "--- moto_server on $MOTO_ENDPOINT"
 echo "--- cargo test"
 cargo test --all-targets "$@"
 
-echo "--- template checks"
+echo "--- template checks: cfn-lint, sam validate --lint, rule patterns against moto"
 "$venv/bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml
 "$venv/bin/python" tests/template_patterns.py

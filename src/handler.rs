@@ -176,7 +176,9 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
                 slot: Slot::Start.name(),
             });
         }
-        let posted = self.post_claimed(&claim, &message::start_message(ctx, task)).await?;
+        let posted = self
+            .post_claimed(&claim, &message::start_message(ctx, task), deadline)
+            .await?;
         Ok(Handled::PostedStart {
             key: key.into(),
             channel: posted.channel,
@@ -216,7 +218,7 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             }
             None => message::completion_message(ctx, task, outcome, None),
         };
-        let posted = self.post_claimed(&claim, &message).await?;
+        let posted = self.post_claimed(&claim, &message, deadline).await?;
         Ok(Handled::PostedCompletion {
             key: key.into(),
             channel: posted.channel,
@@ -266,7 +268,7 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
                     .as_deref()
                     .unwrap_or(&self.settings.default_channel);
                 let message = message::registration_message(reg, incoming.time, &self.settings.environment, channel);
-                self.post_claimed(&claim, &message)
+                self.post_claimed(&claim, &message, deadline)
                     .await
                     .map(|posted| Handled::PostedRegistration {
                         key: key.clone(),
@@ -284,8 +286,13 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
 
     /// Posts under a held claim: on failure the claim is released so the
     /// event's retry can post; on success it is settled.
-    async fn post_claimed(&self, claim: &Claim, message: &Message) -> Result<Posted, NotifyError> {
-        let posted = match self.slack.post(message).await {
+    async fn post_claimed(
+        &self,
+        claim: &Claim,
+        message: &Message,
+        deadline: SystemTime,
+    ) -> Result<Posted, NotifyError> {
+        let posted = match self.slack.post(message, deadline).await {
             Ok(posted) => posted,
             Err(e) => return Err(self.released(claim, e.into()).await),
         };

@@ -13,6 +13,7 @@ pub mod handler;
 pub mod lifecycle;
 pub mod message;
 pub mod ports;
+pub mod retry;
 
 #[cfg(test)]
 mod testing;

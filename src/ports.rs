@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::SystemTime;
 
 use crate::message::Message;
 
@@ -122,6 +123,10 @@ pub trait ThreadStore: Send + Sync {
 pub enum SlackError {
     #[error("Slack API error: {0}")]
     Api(String),
+    #[error(
+        "Slack API error: {0} (the token was read again from Secrets Manager and is unchanged: fix or rotate the secret)"
+    )]
+    AuthUnchanged(String),
     #[error("Slack API rate limited (retry after {retry_after_secs:?} s)")]
     RateLimited { retry_after_secs: Option<u64> },
     #[error("Slack API HTTP {status}: {detail}")]
@@ -132,8 +137,17 @@ pub enum SlackError {
     Token(#[from] TokenError),
 }
 
+/// Posts to Slack, retrying what can be retried until `deadline` allows
+/// no more (the invocation's own deadline).
 pub trait SlackPoster: Send + Sync {
-    fn post(&self, message: &Message) -> impl Future<Output = Result<Posted, SlackError>> + Send;
+    fn post(&self, message: &Message, deadline: SystemTime) -> impl Future<Output = Result<Posted, SlackError>> + Send;
+    /// Replaces the message at `at` with `message` (`chat.update`).
+    fn update(
+        &self,
+        at: &Posted,
+        message: &Message,
+        deadline: SystemTime,
+    ) -> impl Future<Output = Result<(), SlackError>> + Send;
 }
 
 /// A Slack bot token. Its `Debug` and `Display` never show the secret.
@@ -167,6 +181,9 @@ pub enum TokenError {
 
 pub trait TokenSource: Send + Sync {
     fn token(&self) -> impl Future<Output = Result<SlackToken, TokenError>> + Send;
+    /// Called when Slack refused `stale`: reads the token again and returns
+    /// it if it changed (the secret was rotated), `None` if it did not.
+    fn refresh(&self, stale: &SlackToken) -> impl Future<Output = Result<Option<SlackToken>, TokenError>> + Send;
 }
 
 #[cfg(test)]

@@ -1,12 +1,9 @@
 """The EventBridge rules in template.yaml deliver exactly the events the notifier
-handles.
-
-The patterns are read from the template after the SAM transform (never copied
-here) and matched by a real EventBridge implementation, moto's server: each test
-puts sample events on a fresh bus and reads which ones reach a queue.
-
-Needs MOTO_ENDPOINT and AWS credentials/region (scripts/test.sh sets them).
-TEMPLATE_PATH overrides the template, e.g. to check a mutated copy fails.
+handles. Patterns come from the template after the SAM transform (never copied
+here) and a real matcher, moto's server, decides: each test puts sample events
+on a fresh bus and reads which ones reach a queue. Needs MOTO_ENDPOINT and AWS
+credentials/region (scripts/test.sh sets them); TEMPLATE_PATH overrides the
+template, e.g. to check that a mutated copy fails.
 """
 
 import copy
@@ -15,6 +12,7 @@ import os
 import unittest
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import boto3
 from cfnlint.decode import decode
@@ -22,6 +20,8 @@ from samtranslator.translator.transform import transform
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / os.environ.get("TEMPLATE_PATH", "template.yaml")
+ECS_RULE = "NotifierFunctionEcsTaskStateChange"  # names SAM gives the rules
+USER_RULE = "NotifierFunctionUserRegistered"
 
 ECS_TASKS = [
     "events/ecs-task-running.json",
@@ -49,12 +49,8 @@ def load_template():
     sam = copy.deepcopy(template)
     # The transform wants a deployable code location; the local path is for `sam build`.
     sam["Resources"]["NotifierFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
-
-    class NoManagedPolicies:
-        def load(self):
-            return {}
-
-    return transform(sam, {}, NoManagedPolicies())
+    # The template names no managed policies, so the loader never needs IAM.
+    return transform(sam, {}, SimpleNamespace(load=dict))
 
 
 NO_VALUE = object()
@@ -110,7 +106,7 @@ class Resolver:
         if name == "AWS::NoValue":
             return NO_VALUE
         if name not in self.params:
-            raise NotImplementedError(f"Ref {name}: only parameters are supported")
+            raise NotImplementedError(f"Ref {name}: not a parameter, cannot resolve")
         value = self.values[name]
         if value is None:
             raise KeyError(f"parameter {name} has no default; pass a value")
@@ -156,7 +152,9 @@ class RulePatterns(unittest.TestCase):
         self.events.put_targets(
             Rule=name, EventBusName=name, Targets=[{"Id": "queue", "Arn": queue_arn}]
         )
-        self.addCleanup(self.events.remove_targets, Rule=name, EventBusName=name, Ids=["queue"])
+        self.addCleanup(
+            self.events.remove_targets, Rule=name, EventBusName=name, Ids=["queue"]
+        )
 
         entries = []
         for path in ALL_EVENTS:
@@ -182,31 +180,28 @@ class RulePatterns(unittest.TestCase):
         return got
 
     def test_rules_under_test_are_all_the_rules(self):
-        self.assertEqual(
-            set(self.rules),
-            {"NotifierFunctionEcsTaskStateChange", "NotifierFunctionUserRegistered"},
-        )
+        self.assertEqual(set(self.rules), {ECS_RULE, USER_RULE})
 
     def test_ecs_rule_takes_running_and_stopped_tasks_of_every_cluster(self):
-        got = self.delivered("NotifierFunctionEcsTaskStateChange")
+        got = self.delivered(ECS_RULE)
         self.assertCountEqual(got, ECS_TASKS)
 
     def test_ecs_rule_takes_tasks_of_listed_clusters(self):
         for clusters in [CLUSTER, f"{OTHER_CLUSTER},{CLUSTER}"]:
             with self.subTest(ClusterArns=clusters):
-                got = self.delivered("NotifierFunctionEcsTaskStateChange", ClusterArns=clusters)
+                got = self.delivered(ECS_RULE, ClusterArns=clusters)
                 self.assertCountEqual(got, ECS_TASKS)
 
     def test_ecs_rule_ignores_clusters_not_listed(self):
-        got = self.delivered("NotifierFunctionEcsTaskStateChange", ClusterArns=OTHER_CLUSTER)
+        got = self.delivered(ECS_RULE, ClusterArns=OTHER_CLUSTER)
         self.assertEqual(got, [])
 
     def test_user_rule_takes_sign_ups_from_the_app(self):
-        got = self.delivered("NotifierFunctionUserRegistered")
+        got = self.delivered(USER_RULE)
         self.assertCountEqual(got, USER_REGISTERED)
 
     def test_user_rule_ignores_other_sources(self):
-        got = self.delivered("NotifierFunctionUserRegistered", AppEventSource="other.app")
+        got = self.delivered(USER_RULE, AppEventSource="other.app")
         self.assertEqual(got, [])
 
 

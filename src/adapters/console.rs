@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use crate::message::{Block, Message, Text};
 use crate::ports::{Posted, SlackError, SlackPoster};
@@ -26,33 +27,43 @@ impl ConsolePoster {
     }
 }
 
-impl SlackPoster for ConsolePoster {
-    async fn post(&self, message: &Message) -> Result<Posted, SlackError> {
-        let ts = format!("1700000000.{:06}", self.next_ts.fetch_add(1, Ordering::Relaxed));
+impl ConsolePoster {
+    fn print(&self, heading: &str, message: &Message) -> Result<(), SlackError> {
         let json = serde_json::to_string(message).map_err(|e| SlackError::Transport(e.to_string()))?;
-        let text = format!("{}\n{json}\n", preview(message, &ts));
+        let text = format!("{}\n{json}\n", preview(heading, message));
         let mut out = self
             .out
             .lock()
             .map_err(|_| SlackError::Transport("console poisoned".into()))?;
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
-            .map_err(|e| SlackError::Transport(e.to_string()))?;
+            .map_err(|e| SlackError::Transport(e.to_string()))
+    }
+}
+
+impl SlackPoster for ConsolePoster {
+    async fn post(&self, message: &Message, _deadline: SystemTime) -> Result<Posted, SlackError> {
+        let ts = format!("1700000000.{:06}", self.next_ts.fetch_add(1, Ordering::Relaxed));
+        let place = match &message.thread_ts {
+            Some(parent) => format!("reply in thread {parent}"),
+            None => "new message".to_owned(),
+        };
+        self.print(&format!("{} · {place} · ts {ts}", message.channel), message)?;
         Ok(Posted {
             channel: message.channel.clone(),
             ts,
         })
     }
+
+    async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
+        self.print(&format!("{} · message {} updated", at.channel, at.ts), message)
+    }
 }
 
 /// Roughly what Slack would show, in plain text.
-pub fn preview(message: &Message, ts: &str) -> String {
-    let place = match &message.thread_ts {
-        Some(parent) => format!("reply in thread {parent}"),
-        None => "new message".to_owned(),
-    };
+pub fn preview(heading: &str, message: &Message) -> String {
     let mut lines = vec![
-        format!("┌─ {} · {place} · ts {ts}", message.channel),
+        format!("┌─ {heading}"),
         format!("│ notification: {}", readable(&message.text)),
     ];
     for block in &message.blocks {

@@ -3,7 +3,7 @@
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::ports::{SlackToken, TokenError, TokenSource};
 
@@ -22,13 +22,22 @@ impl TokenSource for Tokens {
             Tokens::Missing => Err(TokenError::NotConfigured),
         }
     }
+
+    async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError> {
+        match self {
+            Tokens::Static(_) => Ok(None),
+            Tokens::SecretsManager(secret) => secret.refresh(stale).await,
+            Tokens::Missing => Err(TokenError::NotConfigured),
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct SecretToken {
     client: Client,
     secret_id: String,
-    cached: OnceCell<SlackToken>,
+    /// Held across the read, so concurrent callers read the secret once.
+    cached: Mutex<Option<SlackToken>>,
 }
 
 impl SecretToken {
@@ -36,12 +45,29 @@ impl SecretToken {
         SecretToken {
             client,
             secret_id: secret_id.into(),
-            cached: OnceCell::new(),
+            cached: Mutex::new(None),
         }
     }
 
     async fn token(&self) -> Result<SlackToken, TokenError> {
-        self.cached.get_or_try_init(|| self.read()).await.cloned()
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref() {
+            return Ok(token.clone());
+        }
+        let token = self.read().await?;
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(current) = cached.as_ref().filter(|current| *current != stale) {
+            // Another invocation's refresh got here first.
+            return Ok(Some(current.clone()));
+        }
+        let fresh = self.read().await?;
+        *cached = Some(fresh.clone());
+        Ok((&fresh != stale).then_some(fresh))
     }
 
     async fn read(&self) -> Result<SlackToken, TokenError> {

@@ -25,6 +25,9 @@ pub struct Posted {
     pub thread_ts: Option<String>,
     pub text: String,
     pub body: Value,
+    pub reply_broadcast: bool,
+    /// How many times `chat.update` replaced it.
+    pub updates: usize,
 }
 
 impl Posted {
@@ -37,9 +40,17 @@ impl Posted {
 /// What the next request gets instead of the normal answer.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    Http { status: u16, retry_after: Option<u64> },
+    Http {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     Api(&'static str),
+    /// A slow answer: waits, then answers normally.
     Delay(Duration),
+    /// Waits, then drops the connection without answering or posting.
+    Hang(Duration),
+    /// Drops the connection at once, without answering.
+    Drop,
 }
 
 #[derive(Default)]
@@ -85,6 +96,11 @@ impl FakeSlack {
         self.inner.lock().unwrap().faults.push_back(fault);
     }
 
+    /// Ends an outage: faults not yet used are dropped.
+    pub fn clear_faults(&self) {
+        self.inner.lock().unwrap().faults.clear();
+    }
+
     /// Rotates the workspace's token: the old one stops working.
     pub fn set_token(&self, token: &str) {
         self.inner.lock().unwrap().token = token.into();
@@ -95,31 +111,49 @@ fn slack_error(error: &str) -> Response {
     Json(json!({"ok": false, "error": error})).into_response()
 }
 
-async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
+/// Applies the next fault, if any. Returns the response to send instead of
+/// the normal one.
+async fn apply_fault(inner: &Mutex<Inner>) -> Option<Response> {
     let fault = {
         let mut inner = inner.lock().unwrap();
         inner.requests += 1;
         inner.faults.pop_front()
     };
-    match fault {
-        Some(Fault::Http { status, retry_after }) => {
+    match fault? {
+        Fault::Http { status, retry_after } => {
             let mut response = (StatusCode::from_u16(status).unwrap(), "fault").into_response();
             if let Some(secs) = retry_after {
                 response
                     .headers_mut()
                     .insert("retry-after", secs.to_string().parse().unwrap());
             }
-            return response;
+            Some(response)
         }
-        Some(Fault::Api(error)) => return slack_error(error),
-        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
+        Fault::Api(error) => Some(slack_error(error)),
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Fault::Hang(d) => {
+            tokio::time::sleep(d).await;
+            drop_connection()
+        }
+        Fault::Drop => drop_connection(),
     }
-    let mut inner = inner.lock().unwrap();
+}
+
+/// Unwinding out of the handler makes the server close the connection
+/// with no response; `resume_unwind` skips the panic message.
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new("fake Slack drops the connection"))
+}
+
+/// The checks every Web API method makes: token, JSON body, channel.
+fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Value, String), Response> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     match auth.and_then(|a| a.strip_prefix("Bearer ")) {
-        None => return slack_error("not_authed"),
-        Some(token) if token != inner.token => return slack_error("invalid_auth"),
+        None => return Err(slack_error("not_authed")),
+        Some(token) if token != inner.token => return Err(slack_error("invalid_auth")),
         Some(_) => {}
     }
     let content_type = headers
@@ -127,26 +161,37 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !content_type.starts_with("application/json") {
-        return slack_error("invalid_form_data");
+        return Err(slack_error("invalid_form_data"));
     }
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return slack_error("invalid_json");
-    };
-    let Some(channel) = body["channel"].as_str().and_then(resolve_channel) else {
-        return slack_error("channel_not_found");
-    };
-    let text = body["text"].as_str().unwrap_or_default().to_owned();
+    let body: Value = serde_json::from_str(body).map_err(|_| slack_error("invalid_json"))?;
+    let channel = body["channel"]
+        .as_str()
+        .and_then(resolve_channel)
+        .ok_or_else(|| slack_error("channel_not_found"))?;
+    let text = body["text"].as_str().unwrap_or_default();
     let blocks = body.get("blocks").cloned().unwrap_or(Value::Null);
     if text.is_empty() && blocks.is_null() {
-        return slack_error("no_text");
+        return Err(slack_error("no_text"));
     }
     if text.chars().count() > 40_000 {
-        return slack_error("msg_too_long");
+        return Err(slack_error("msg_too_long"));
     }
     if let Err(problem) = check_blocks(&blocks) {
         eprintln!("fake Slack: invalid_blocks: {problem}");
-        return slack_error("invalid_blocks");
+        return Err(slack_error("invalid_blocks"));
     }
+    Ok((body, channel))
+}
+
+async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
+    if let Some(response) = apply_fault(&inner).await {
+        return response;
+    }
+    let mut inner = inner.lock().unwrap();
+    let (body, channel) = match authorized_body(&inner, &headers, &body) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
     let thread_ts = match body.get("thread_ts") {
         None | Some(Value::Null) => None,
         Some(Value::String(ts)) => {
@@ -161,15 +206,43 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
         }
         Some(_) => return slack_error("invalid_arguments"),
     };
+    let reply_broadcast = body["reply_broadcast"].as_bool().unwrap_or(false);
+    if reply_broadcast && thread_ts.is_none() {
+        return slack_error("invalid_arguments");
+    }
     let ts = format!("1795700000.{:06}", inner.next_ts);
     inner.next_ts += 1;
+    let text = body["text"].as_str().unwrap_or_default().to_owned();
     inner.posted.push(Posted {
         channel: channel.clone(),
         ts: ts.clone(),
         thread_ts,
         text,
         body,
+        reply_broadcast,
+        updates: 0,
     });
+    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+}
+
+async fn update_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
+    if let Some(response) = apply_fault(&inner).await {
+        return response;
+    }
+    let mut inner = inner.lock().unwrap();
+    let (body, channel) = match authorized_body(&inner, &headers, &body) {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    let Some(ts) = body["ts"].as_str().map(str::to_owned) else {
+        return slack_error("invalid_arguments");
+    };
+    let Some(message) = inner.posted.iter_mut().find(|p| p.channel == channel && p.ts == ts) else {
+        return slack_error("message_not_found");
+    };
+    message.text = body["text"].as_str().unwrap_or_default().to_owned();
+    message.body = body;
+    message.updates += 1;
     Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
 }
 

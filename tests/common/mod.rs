@@ -190,12 +190,17 @@ impl Stack {
     }
 
     pub fn notifier_with(&self, overrides: &[(&str, &str)]) -> LambdaNotifier {
+        self.notifier_on(&self.aws, overrides)
+    }
+
+    /// A notifier whose AWS calls go to `aws` (e.g. an endpoint that is down).
+    pub fn notifier_on(&self, aws: &SdkConfig, overrides: &[(&str, &str)]) -> LambdaNotifier {
         let mut env = self.env();
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| env.get(k).cloned(), Needs::LAMBDA).expect("test config");
-        app::lambda_notifier(config, &self.aws).expect("notifier")
+        app::lambda_notifier(config, aws).expect("notifier")
     }
 
     /// The stored item of a task, as DynamoDB holds it.
@@ -217,7 +222,11 @@ pub fn ttl_attribute() -> &'static str {
 }
 
 pub fn deadline() -> SystemTime {
-    SystemTime::now() + Duration::from_secs(30)
+    deadline_in(30)
+}
+
+pub fn deadline_in(secs: u64) -> SystemTime {
+    SystemTime::now() + Duration::from_secs(secs)
 }
 
 /// A sample event from `events/` or `tests/fixtures/`.
