@@ -148,37 +148,32 @@ fn drop_connection() -> ! {
     std::panic::resume_unwind(Box::new("fake Slack drops the connection"))
 }
 
-/// The checks every Web API method makes: token, JSON body, channel.
-fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Value, String), Response> {
+/// The checks every Web API method makes: token, JSON body, channel,
+/// message limits. Errs with Slack's error code.
+fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Value, String), &'static str> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     match auth.and_then(|a| a.strip_prefix("Bearer ")) {
-        None => return Err(slack_error("not_authed")),
-        Some(token) if token != inner.token => return Err(slack_error("invalid_auth")),
+        None => return Err("not_authed"),
+        Some(token) if token != inner.token => return Err("invalid_auth"),
         Some(_) => {}
     }
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/json") {
-        return Err(slack_error("invalid_form_data"));
+        return Err("invalid_form_data");
     }
-    let body: Value = serde_json::from_str(body).map_err(|_| slack_error("invalid_json"))?;
-    let channel = body["channel"]
-        .as_str()
-        .and_then(resolve_channel)
-        .ok_or_else(|| slack_error("channel_not_found"))?;
+    let body: Value = serde_json::from_str(body).map_err(|_| "invalid_json")?;
+    let channel = body["channel"].as_str().and_then(resolve_channel).ok_or("channel_not_found")?;
     let text = body["text"].as_str().unwrap_or_default();
     let blocks = body.get("blocks").cloned().unwrap_or(Value::Null);
     if text.is_empty() && blocks.is_null() {
-        return Err(slack_error("no_text"));
+        return Err("no_text");
     }
     if text.chars().count() > 40_000 {
-        return Err(slack_error("msg_too_long"));
+        return Err("msg_too_long");
     }
     if let Err(problem) = check_blocks(&blocks) {
         eprintln!("fake Slack: invalid_blocks: {problem}");
-        return Err(slack_error("invalid_blocks"));
+        return Err("invalid_blocks");
     }
     Ok((body, channel))
 }
@@ -190,7 +185,7 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     let mut inner = inner.lock().unwrap();
     let (body, channel) = match authorized_body(&inner, &headers, &body) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(code) => return slack_error(code),
     };
     let thread_ts = match body.get("thread_ts") {
         None | Some(Value::Null) => None,
@@ -232,7 +227,7 @@ async fn update_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderM
     let mut inner = inner.lock().unwrap();
     let (body, channel) = match authorized_body(&inner, &headers, &body) {
         Ok(ok) => ok,
-        Err(response) => return response,
+        Err(code) => return slack_error(code),
     };
     let Some(ts) = body["ts"].as_str().map(str::to_owned) else {
         return slack_error("invalid_arguments");
