@@ -3,6 +3,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ecs_slack_notifier::event::{self, EventKind};
+use ecs_slack_notifier::jobs::JobsConfig;
 use ecs_slack_notifier::lifecycle::{self, Decision};
 use ecs_slack_notifier::message::{self, JobContext};
 use serde_json::Value;
@@ -15,9 +16,11 @@ fn sample(path: &str) -> Vec<u8> {
 fn pure_path(bytes: &[u8]) -> String {
     let payload: Value = serde_json::from_slice(bytes).unwrap();
     let incoming = event::parse(payload).unwrap();
-    let EventKind::EcsTask(task) = incoming.kind else { unreachable!() };
-    let job = lifecycle::job_name(&task);
-    let ctx = JobContext { job: &job, environment: "prod", channel: "C0JOBS" };
+    let EventKind::EcsTask(task) = incoming.kind else {
+        unreachable!()
+    };
+    let job = JobsConfig::default().job(&task).name;
+    let ctx = JobContext::new(&job, "prod", "C0JOBS");
     let message = match lifecycle::decide(&task, &[]) {
         Decision::Start => message::start_message(&ctx, &task),
         Decision::Finish(outcome) => message::completion_message(&ctx, &task, &outcome, Some("1.2")),
@@ -32,7 +35,9 @@ fn bench(c: &mut Criterion) {
         ("stopped_failure", "events/ecs-task-stopped-failure.json"),
     ] {
         let bytes = sample(path);
-        c.bench_function(&format!("pure_path/{name}"), |b| b.iter(|| pure_path(std::hint::black_box(&bytes))));
+        c.bench_function(&format!("pure_path/{name}"), |b| {
+            b.iter(|| pure_path(std::hint::black_box(&bytes)))
+        });
     }
 }
 

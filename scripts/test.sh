@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, runs them, cleans up.
 #   - Python venvs: .venv (moto's server, cfn-lint), .venv-sam (SAM CLI);
-#   - moto_server on a free loopback port, stopped on exit;
+#   - moto's server on a free loopback port, stopped on exit;
 #   - cargo test (unit + integration), then the template checks.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
@@ -24,7 +24,9 @@ venv .venv-sam scripts/requirements-sam.txt
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+# moto's server, made to apply one request at a time like DynamoDB applies
+# conditional writes (see the script).
+"$venv/bin/python" scripts/moto_server_serial.py "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$moto_log"; }
 trap cleanup EXIT

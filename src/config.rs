@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::adapters::slack_http::DEFAULT_API_URL;
 use crate::handler::Settings;
+use crate::jobs::{JobsConfig, JobsConfigError};
 use crate::ports::{SlackToken, TokenError};
 
 #[derive(Debug)]
@@ -84,6 +85,17 @@ impl Config {
                 14
             }
         };
+        let jobs = match (get("JOBS_CONFIG"), get("JOBS_CONFIG_FILE")) {
+            (Some(json), _) => JobsConfig::parse(&json),
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| JobsConfigError(format!("reading JOBS_CONFIG_FILE {path}: {e}")))
+                .and_then(|json| JobsConfig::parse(&json)),
+            (None, None) => Ok(JobsConfig::default()),
+        }
+        .unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            JobsConfig::default()
+        });
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
@@ -100,6 +112,7 @@ impl Config {
             })
             .unwrap_or_default();
         settings.record_ttl = Duration::from_secs(ttl_days * 24 * 3600);
+        settings.jobs = jobs;
         Ok(Config {
             settings,
             token,
@@ -169,6 +182,42 @@ mod tests {
         assert_eq!(c.settings.users_channel, None);
         assert_eq!(c.settings.non_essential_containers, ["log_router", "xray"]);
         assert_eq!(c.settings.record_ttl, Duration::from_secs(14 * 86400));
+    }
+
+    #[test]
+    fn jobs_config_from_the_variable_or_a_file() {
+        let local = Needs {
+            table: false,
+            token: false,
+        };
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/jobs.example.json");
+        let c = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", file)], local).unwrap();
+        assert_eq!(c.settings.jobs.jobs.len(), 5);
+        let c = config(
+            &[
+                ("SLACK_DEFAULT_CHANNEL", "C1"),
+                ("JOBS_CONFIG", r#"{"include_services": true}"#),
+            ],
+            local,
+        )
+        .unwrap();
+        assert!(c.settings.jobs.include_services);
+
+        let err = config(
+            &[
+                ("SLACK_DEFAULT_CHANNEL", "C1"),
+                ("JOBS_CONFIG", r#"{"jobs": [{"match": {}}]}"#),
+            ],
+            local,
+        )
+        .unwrap_err();
+        assert!(err.contains("JOBS_CONFIG: jobs[0].match"), "{err}");
+        let err = config(
+            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", "/no/such.json")],
+            local,
+        )
+        .unwrap_err();
+        assert!(err.contains("reading JOBS_CONFIG_FILE /no/such.json"), "{err}");
     }
 
     #[test]

@@ -194,6 +194,17 @@ impl EcsTask {
     }
 }
 
+impl EcsTask {
+    /// Environment variables set as overrides when the task was started.
+    pub fn environment_overrides(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.overrides
+            .iter()
+            .flat_map(|o| &o.container_overrides)
+            .flat_map(|o| &o.environment)
+            .map(|kv| (kv.name.as_str(), kv.value.as_str()))
+    }
+}
+
 fn last_segment(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
 use crate::event::{self, EcsTask, EventError, EventKind, Incoming, Registration};
+use crate::jobs::JobsConfig;
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, JobContext, Message};
 use crate::ports::{Claim, ClaimResult, Posted, Record, SlackError, SlackPoster, Slot, StoreError, ThreadStore};
@@ -23,6 +24,7 @@ pub struct Settings {
     pub users_channel: Option<String>,
     pub environment: String,
     pub non_essential_containers: Vec<String>,
+    pub jobs: JobsConfig,
     /// How long thread records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
     /// How long a completion waits for a start message that another
@@ -37,6 +39,7 @@ impl Settings {
             users_channel: None,
             environment: "default".into(),
             non_essential_containers: Vec::new(),
+            jobs: JobsConfig::default(),
             record_ttl: Duration::from_secs(14 * 24 * 3600),
             start_wait: Duration::from_secs(5),
         }
@@ -133,17 +136,23 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
     }
 
     async fn handle_task(&self, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
+        let job = self.settings.jobs.job(task);
         let decision = lifecycle::decide(task, &self.settings.non_essential_containers);
-        let job = lifecycle::job_name(task);
+        let decision = lifecycle::apply_policy(decision, &job, self.settings.jobs.include_services);
+        let log_stream = job.log_stream(task);
         let ctx = JobContext {
-            job: &job,
+            job: &job.name,
             environment: &self.settings.environment,
-            channel: &self.settings.default_channel,
+            channel: job.channel.as_deref().unwrap_or(&self.settings.default_channel),
+            notify: job.notify,
+            mention: job.mention.as_deref(),
+            show_environment: &job.show_environment,
+            log_stream: log_stream.as_ref(),
         };
         let key = format!("task#{}", task.task_arn);
         let result = match &decision {
             Decision::Ignore(reason) => {
-                debug!(task = task.task_id(), status = %task.last_status, version = ?task.version, reason, "ignored");
+                debug!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, reason, "ignored");
                 return Ok(Handled::Ignored {
                     reason: format!("{}: {reason}", task.last_status),
                 });
@@ -153,10 +162,10 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
         };
         match &result {
             Ok(handled) => {
-                info!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, action = ?handled, "decision")
+                info!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, action = ?handled, "decision")
             }
             Err(e) => {
-                error!(job, task = task.task_id(), status = %task.last_status, version = ?task.version, error = %e, "failed")
+                error!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, error = %e, "failed")
             }
         }
         result
@@ -219,6 +228,21 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             None => message::completion_message(ctx, task, outcome, None),
         };
         let posted = self.post_claimed(&claim, &message, deadline).await?;
+        if let Some(start) = &thread {
+            // Best effort: the outcome is posted; a start message left
+            // unchanged is cosmetic and must not make the event retry.
+            let finished = message::finished_start_message(
+                &JobContext {
+                    channel: &start.channel,
+                    ..*ctx
+                },
+                task,
+                outcome,
+            );
+            if let Err(e) = self.slack.update(start, &finished, deadline).await {
+                warn!(key, error = %e, "could not update the start message with the outcome");
+            }
+        }
         Ok(Handled::PostedCompletion {
             key: key.into(),
             channel: posted.channel,

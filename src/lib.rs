@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod jobs;
 pub mod lifecycle;
 pub mod message;
 pub mod ports;

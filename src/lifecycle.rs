@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::event::{Container, EcsTask};
+use crate::jobs::{Job, Notify};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -89,11 +90,18 @@ fn failure_reason(task: &EcsTask, essential: &[&Container]) -> Option<String> {
         .or_else(|| task.stopped_reason.clone().filter(|r| !r.trim().is_empty()))
 }
 
-/// The job name shown on messages: the task definition family.
-pub fn job_name(task: &EcsTask) -> String {
-    task.family()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("task {}", task.task_id()))
+/// What the job's configuration makes of a decision: services are not jobs
+/// unless included, and `notify` drops the notices the job does not want.
+pub fn apply_policy(decision: Decision, job: &Job, include_services: bool) -> Decision {
+    if job.is_service && !include_services {
+        return Decision::Ignore("service task (set include_services to report it)");
+    }
+    match (job.notify, decision) {
+        (Notify::None, _) => Decision::Ignore("notify is none"),
+        (Notify::Failures, Decision::Start) => Decision::Ignore("notify is failures: no start message"),
+        (Notify::Failures, Decision::Finish(o)) if o.succeeded => Decision::Ignore("notify is failures: it succeeded"),
+        (_, decision) => decision,
+    }
 }
 
 #[cfg(test)]
@@ -263,15 +271,45 @@ mod tests {
     }
 
     #[test]
-    fn job_name_is_the_family() {
-        assert_eq!(
-            job_name(&task("events/ecs-task-running.json")),
-            "market-pulse-collect-stock-prices"
-        );
-        let anonymous = EcsTask {
-            task_arn: "arn:aws:ecs:r:1:task/c/abc".into(),
-            ..EcsTask::default()
+    fn policy_by_notify_setting_and_services() {
+        let job = |notify, is_service| Job {
+            name: "j".into(),
+            channel: None,
+            notify,
+            mention: None,
+            show_environment: vec![],
+            logs: None,
+            is_service,
         };
-        assert_eq!(job_name(&anonymous), "task abc");
+        let ok = finish("events/ecs-task-stopped-success.json");
+        let failed = finish("events/ecs-task-stopped-failure.json");
+        let kind = |d: Decision| match d {
+            Decision::Start => "start",
+            Decision::Finish(_) => "finish",
+            Decision::Ignore(_) => "ignore",
+        };
+        let table = [
+            (Notify::All, false, false, Decision::Start, "start"),
+            (Notify::All, false, false, Decision::Finish(ok.clone()), "finish"),
+            (Notify::Failures, false, false, Decision::Start, "ignore"),
+            (Notify::Failures, false, false, Decision::Finish(ok.clone()), "ignore"),
+            (
+                Notify::Failures,
+                false,
+                false,
+                Decision::Finish(failed.clone()),
+                "finish",
+            ),
+            (Notify::None, false, false, Decision::Finish(failed.clone()), "ignore"),
+            (Notify::All, true, false, Decision::Start, "ignore"),
+            (Notify::All, true, true, Decision::Start, "start"),
+        ];
+        for (notify, service, include, decision, want) in table {
+            assert_eq!(
+                kind(apply_policy(decision, &job(notify, service), include)),
+                want,
+                "{notify:?} service {service} include {include}"
+            );
+        }
     }
 }

@@ -36,7 +36,9 @@ async fn start_then_threaded_completion_across_a_cold_start() {
     let (start, done) = (&posted[0], &posted[1]);
     assert_eq!(start.channel, "C0JOBS");
     assert_eq!(start.thread_ts, None);
-    assert_eq!(start.text, "🚀 market-pulse-collect-stock-prices started");
+    assert_eq!(start.original_text, "🚀 market-pulse-collect-stock-prices started");
+    assert_eq!(start.updates, 1, "updated in place with the outcome");
+    assert_eq!(start.text, "✅ market-pulse-collect-stock-prices succeeded in 4m 1s");
     assert_eq!(done.channel, "C0JOBS");
     assert_eq!(done.thread_ts.as_deref(), Some(start.ts.as_str()));
     assert_eq!(done.text, "✅ market-pulse-collect-stock-prices succeeded in 4m 1s");
@@ -115,7 +117,7 @@ async fn stopped_before_running_gives_a_standalone_completion_and_no_late_start(
 async fn the_same_event_in_two_environments_at_once_posts_once() {
     let stack = Stack::new().await;
     let (a, b) = (stack.notifier(), stack.notifier());
-    for _ in 0..5 {
+    for _ in 0..20 {
         let task = unique("task");
         let (running, _) = task_event(RUNNING, &task);
         let (stopped, _) = task_event(SUCCEEDED, &task);

@@ -4,12 +4,13 @@
 //! message that leaves this module is within Slack's limits and mentions no
 //! one unless configuration said so.
 
+pub mod links;
 mod registration;
 mod task;
 pub mod text;
 
 pub use registration::registration_message;
-pub use task::{JobContext, completion_message, start_message};
+pub use task::{JobContext, completion_message, finished_start_message, start_message};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,9 @@ pub struct Message {
     pub blocks: Vec<Block>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_ts: Option<String>,
+    /// A thread reply also shown in the channel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reply_broadcast: bool,
     #[serde(default)]
     pub unfurl_links: bool,
     #[serde(default)]
@@ -154,6 +158,7 @@ fn message(channel: &str, fallback_raw: &str, mut blocks: Vec<Block>, thread_ts:
         text: text::escape_truncated(fallback_raw, limits::FALLBACK_TEXT),
         blocks,
         thread_ts: thread_ts.map(str::to_owned),
+        reply_broadcast: false,
         unfurl_links: false,
         unfurl_media: false,
     }

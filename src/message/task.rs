@@ -1,7 +1,8 @@
 //! Start and completion messages for ECS jobs.
 
-use super::{Block, Field, Message, code_section, context, field_sections, header, message, text};
+use super::{Block, Field, Message, code_section, context, field_sections, header, links, message, text};
 use crate::event::EcsTask;
+use crate::jobs::{LogStream, Notify};
 use crate::lifecycle::Outcome;
 
 /// What a message needs to know beyond the event itself.
@@ -10,19 +11,60 @@ pub struct JobContext<'a> {
     pub job: &'a str,
     pub environment: &'a str,
     pub channel: &'a str,
+    pub notify: Notify,
+    /// Slack mention syntax from configuration (validated there); only
+    /// failure messages carry it.
+    pub mention: Option<&'a str>,
+    /// Override environment variables whose values may be shown.
+    pub show_environment: &'a [String],
+    pub log_stream: Option<&'a LogStream>,
+}
+
+impl<'a> JobContext<'a> {
+    pub fn new(job: &'a str, environment: &'a str, channel: &'a str) -> Self {
+        JobContext {
+            job,
+            environment,
+            channel,
+            notify: Notify::All,
+            mention: None,
+            show_environment: &[],
+            log_stream: None,
+        }
+    }
 }
 
 pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
-    let mut blocks = vec![header(&format!("🚀 {} started", ctx.job))];
+    let headline = format!("🚀 {} started", ctx.job);
+    message(ctx.channel, &headline, run_blocks(ctx, task, &headline, None), None)
+}
+
+/// The start message once the job has finished, to replace it in place
+/// (`chat.update`): the channel then reads as a list of runs and results.
+pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome) -> Message {
+    let headline = headline(ctx.job, outcome);
+    message(
+        ctx.channel,
+        &headline,
+        run_blocks(ctx, task, &headline, Some("Details in the thread.")),
+        None,
+    )
+}
+
+fn run_blocks(ctx: &JobContext, task: &EcsTask, headline: &str, note: Option<&str>) -> Vec<Block> {
+    let mut blocks = vec![header(headline)];
     blocks.extend(field_sections(run_fields(ctx, task, true)));
     blocks.extend(command_sections(task));
-    message(ctx.channel, &format!("🚀 {} started", ctx.job), blocks, None)
+    blocks.extend(environment_section(ctx, task));
+    blocks.extend(links_context(ctx, task, note));
+    blocks
 }
 
 /// The completion: a reply under the start message when `thread_ts` is
 /// known, else a standalone message that carries the run's details itself.
 pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, thread_ts: Option<&str>) -> Message {
     let headline = headline(ctx.job, outcome);
+    let mention = ctx.mention.filter(|_| !outcome.succeeded);
     let mut fields = Vec::new();
     if let Some(run_time) = outcome.run_time {
         fields.push(Field::trusted("Run time", text::duration(run_time)));
@@ -45,19 +87,36 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         fields.extend(run_fields(ctx, task, false));
     }
     let mut blocks = vec![header(&headline)];
+    if let Some(mention) = mention {
+        blocks.push(Block::Section {
+            text: Some(super::Text::Mrkdwn {
+                text: mention.to_owned(),
+            }),
+            fields: Vec::new(),
+        });
+    }
     blocks.extend(field_sections(fields));
     if let Some(reason) = outcome.reason.as_deref().filter(|_| !outcome.succeeded) {
         blocks.push(code_section("Reason", reason));
     }
+    let note = match (thread_ts, outcome.never_started, ctx.notify) {
+        (Some(_), _, _) => None,
+        (None, true, _) => Some("The task stopped before its containers ran, so there was no start message."),
+        (None, false, Notify::Failures) => Some("This job posts only failures (notify: failures)."),
+        (None, false, _) => Some("No start message was posted for this task, so this one stands alone."),
+    };
     if thread_ts.is_none() {
         blocks.extend(command_sections(task));
-        blocks.push(context(vec![if outcome.never_started {
-            "The task stopped before its containers ran, so there was no start message.".to_owned()
-        } else {
-            "No start message was posted for this task, so this one stands alone.".to_owned()
-        }]));
+        blocks.extend(environment_section(ctx, task));
     }
-    message(ctx.channel, &headline, blocks, thread_ts)
+    blocks.extend(links_context(ctx, task, note));
+    let mut msg = message(ctx.channel, &headline, blocks, thread_ts);
+    // Failures in a thread are also shown in the channel, never hidden.
+    msg.reply_broadcast = thread_ts.is_some() && !outcome.succeeded;
+    if let Some(mention) = mention {
+        msg.text = format!("{mention} {}", msg.text);
+    }
+    msg
 }
 
 fn headline(job: &str, outcome: &Outcome) -> String {
@@ -77,7 +136,10 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     if let Some(cluster) = task.cluster_name() {
         fields.push(Field::raw("Cluster", cluster));
     }
-    fields.push(Field::trusted("Task", format!("`{}`", text::escape(task.task_id()))));
+    fields.push(Field::trusted(
+        "Task",
+        format!("`{}`", text::escape_truncated(task.task_id(), 200)),
+    ));
     if let Some(launch) = launch(task) {
         fields.push(Field::raw("Launch type", &launch));
     }
@@ -114,6 +176,27 @@ fn command_sections(task: &EcsTask) -> impl Iterator<Item = Block> + '_ {
         };
         code_section(&label, &command.join(" "))
     })
+}
+
+/// Allow-listed override variables, as `NAME=value` lines.
+fn environment_section(ctx: &JobContext, task: &EcsTask) -> Option<Block> {
+    let shown: Vec<String> = task
+        .environment_overrides()
+        .filter(|(name, _)| ctx.show_environment.iter().any(|allowed| allowed == name))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    (!shown.is_empty()).then(|| code_section("Environment overrides", &shown.join("\n")))
+}
+
+fn links_context(ctx: &JobContext, task: &EcsTask, note: Option<&str>) -> Option<Block> {
+    let mut elements: Vec<String> = note.map(str::to_owned).into_iter().collect();
+    if let Some(url) = links::ecs_task_url(task) {
+        elements.push(format!("<{url}|Task in the ECS console>"));
+    }
+    if let (Some(region), Some(logs)) = (task.region(), ctx.log_stream) {
+        elements.push(format!("<{}|Logs>", links::log_stream_url(region, logs)));
+    }
+    (!elements.is_empty()).then(|| context(elements))
 }
 
 fn launch(task: &EcsTask) -> Option<String> {
@@ -153,7 +236,8 @@ fn dedup(mut items: Vec<&str>) -> Vec<&str> {
 mod tests {
     use super::*;
     use crate::event::{EventKind, parse};
-    use crate::lifecycle::{Decision, decide, job_name};
+    use crate::jobs::JobsConfig;
+    use crate::lifecycle::{Decision, decide};
     use crate::message::limit_violation;
     use crate::testing::fixture;
 
@@ -166,12 +250,8 @@ mod tests {
 
     fn render(path: &str, thread_ts: Option<&str>) -> Message {
         let task = task(path);
-        let job = job_name(&task);
-        let ctx = JobContext {
-            job: &job,
-            environment: "prod",
-            channel: "C0JOBS",
-        };
+        let job = JobsConfig::default().job(&task).name;
+        let ctx = JobContext::new(&job, "prod", "C0JOBS");
         match decide(&task, &[]) {
             Decision::Start => start_message(&ctx, &task),
             Decision::Finish(outcome) => completion_message(&ctx, &task, &outcome, thread_ts),
@@ -278,11 +358,7 @@ mod tests {
         let Decision::Finish(outcome) = decide(&t, &[]) else {
             panic!()
         };
-        let ctx = JobContext {
-            job: "job",
-            environment: hostile,
-            channel: "C1",
-        };
+        let ctx = JobContext::new("job", hostile, "C1");
         for msg in [start_message(&ctx, &t), completion_message(&ctx, &t, &outcome, None)] {
             assert_eq!(limit_violation(&msg.blocks), None);
             let json = all_text(&msg);

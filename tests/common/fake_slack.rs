@@ -26,8 +26,9 @@ pub struct Posted {
     pub text: String,
     pub body: Value,
     pub reply_broadcast: bool,
-    /// How many times `chat.update` replaced it.
+    /// How many times `chat.update` replaced it, and its text before that.
     pub updates: usize,
+    pub original_text: String,
 }
 
 impl Posted {
@@ -77,6 +78,7 @@ impl FakeSlack {
         }));
         let app = Router::new()
             .route("/api/chat.postMessage", post(post_message))
+            .route("/api/chat.update", post(update_message))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -157,12 +159,18 @@ fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Va
         Some(token) if token != inner.token => return Err("invalid_auth"),
         Some(_) => {}
     }
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !content_type.starts_with("application/json") {
         return Err("invalid_form_data");
     }
     let body: Value = serde_json::from_str(body).map_err(|_| "invalid_json")?;
-    let channel = body["channel"].as_str().and_then(resolve_channel).ok_or("channel_not_found")?;
+    let channel = body["channel"]
+        .as_str()
+        .and_then(resolve_channel)
+        .ok_or("channel_not_found")?;
     let text = body["text"].as_str().unwrap_or_default();
     let blocks = body.get("blocks").cloned().unwrap_or(Value::Null);
     if text.is_empty() && blocks.is_null() {
@@ -212,6 +220,7 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
         channel: channel.clone(),
         ts: ts.clone(),
         thread_ts,
+        original_text: text.clone(),
         text,
         body,
         reply_broadcast,
