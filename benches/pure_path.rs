@@ -16,9 +16,7 @@ fn sample(path: &str) -> Vec<u8> {
 fn pure_path(bytes: &[u8]) -> String {
     let payload: Value = serde_json::from_slice(bytes).unwrap();
     let incoming = event::parse(payload).unwrap();
-    let EventKind::EcsTask(task) = incoming.kind else {
-        unreachable!()
-    };
+    let EventKind::EcsTask(task) = incoming.kind else { unreachable!() };
     let job = JobsConfig::default().job(&task).name;
     let ctx = JobContext::new(&job, "prod", "C0JOBS");
     let message = match lifecycle::decide(&task, &[]) {
@@ -30,14 +28,11 @@ fn pure_path(bytes: &[u8]) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    for (name, path) in [
-        ("running", "events/ecs-task-running.json"),
-        ("stopped_failure", "events/ecs-task-stopped-failure.json"),
-    ] {
+    for (name, path) in
+        [("running", "events/ecs-task-running.json"), ("stopped_failure", "events/ecs-task-stopped-failure.json")]
+    {
         let bytes = sample(path);
-        c.bench_function(&format!("pure_path/{name}"), |b| {
-            b.iter(|| pure_path(std::hint::black_box(&bytes)))
-        });
+        c.bench_function(&format!("pure_path/{name}"), |b| b.iter(|| pure_path(std::hint::black_box(&bytes))));
     }
 }
 

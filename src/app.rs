@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::adapters::cloudwatch_logs::CloudWatchTail;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::slack_http::SlackHttp;
 use crate::adapters::token::{SecretToken, Tokens};
@@ -13,7 +14,7 @@ use crate::config::{Config, TokenConfig};
 use crate::handler::Notifier;
 use crate::ports::SlackError;
 
-pub type LambdaNotifier = Notifier<DynamoStore, SlackHttp<Tokens>>;
+pub type LambdaNotifier = Notifier<DynamoStore, SlackHttp<Tokens>, Option<CloudWatchTail>>;
 
 /// Bounds on every AWS call, so one stuck request cannot use up the
 /// invocation. The SDK's standard retry (3 attempts, with backoff for
@@ -29,10 +30,7 @@ pub fn aws_timeouts() -> TimeoutConfig {
 /// The SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL`), with the timeouts above. Credentials resolve lazily.
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(aws_timeouts())
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await
 }
 
 pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
@@ -49,9 +47,17 @@ pub fn dynamo_store(table: &str, aws: &SdkConfig) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)
 }
 
+/// Job logs from CloudWatch, when configured on.
+pub fn job_logs(config: &Config, aws: &SdkConfig) -> Option<CloudWatchTail> {
+    config
+        .read_job_logs
+        .then(|| CloudWatchTail::new(aws_sdk_ecs::Client::new(aws), aws_sdk_cloudwatchlogs::Client::new(aws)))
+}
+
 /// The notifier as the Lambda runs it.
 pub fn lambda_notifier(config: Config, aws: &SdkConfig) -> Result<LambdaNotifier, SlackError> {
     let store = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
     let slack = SlackHttp::new(&config.slack_api_url, tokens(&config, aws))?;
-    Ok(Notifier::new(config.settings, store, slack))
+    let logs = job_logs(&config, aws);
+    Ok(Notifier::new(config.settings, store, slack, logs))
 }

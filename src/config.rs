@@ -13,6 +13,8 @@ pub struct Config {
     pub token: TokenConfig,
     pub threads_table: Option<String>,
     pub slack_api_url: String,
+    /// Read job summaries and failure logs from CloudWatch Logs.
+    pub read_job_logs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +33,7 @@ pub struct Needs {
 }
 
 impl Needs {
-    pub const LAMBDA: Needs = Needs {
-        table: true,
-        token: true,
-    };
+    pub const LAMBDA: Needs = Needs { table: true, token: true };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +68,7 @@ impl Config {
             (None, None) => TokenConfig::Missing,
         };
         if !missing.is_empty() {
-            problems.push(format!(
-                "missing required environment variable(s): {}",
-                missing.join(", ")
-            ));
+            problems.push(format!("missing required environment variable(s): {}", missing.join(", ")));
         }
         if needs.token && token == TokenConfig::Missing {
             problems.push(TokenError::NotConfigured.to_string());
@@ -83,6 +79,14 @@ impl Config {
             Some(_) => {
                 problems.push("THREAD_TTL_DAYS must be a whole number of days from 1 to 365".into());
                 14
+            }
+        };
+        let read_job_logs = match get("JOB_LOGS").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("off" | "false" | "0") => false,
+            Some("on" | "true" | "1") => true,
+            Some(_) => {
+                problems.push("JOB_LOGS must be on or off".into());
+                false
             }
         };
         let jobs = match (get("JOBS_CONFIG"), get("JOBS_CONFIG_FILE")) {
@@ -103,13 +107,7 @@ impl Config {
         settings.users_channel = get("SLACK_USERS_CHANNEL");
         settings.environment = get("ENVIRONMENT").unwrap_or_else(|| "default".into());
         settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
         settings.record_ttl = Duration::from_secs(ttl_days * 24 * 3600);
         settings.jobs = jobs;
@@ -118,6 +116,7 @@ impl Config {
             token,
             threads_table,
             slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
+            read_job_logs,
         })
     }
 }
@@ -141,25 +140,12 @@ mod tests {
         );
         assert!(err.contains("Slack bot token not configured"), "{err}");
 
-        let err = config(
-            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREADS_TABLE", "t")],
-            Needs::LAMBDA,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            "configuration: Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN"
-        );
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREADS_TABLE", "t")], Needs::LAMBDA).unwrap_err();
+        assert_eq!(err, "configuration: Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN");
 
-        let err = config(
-            &[
-                ("SLACK_DEFAULT_CHANNEL", " "),
-                ("THREADS_TABLE", "t"),
-                ("SLACK_BOT_TOKEN", "x"),
-            ],
-            Needs::LAMBDA,
-        )
-        .unwrap_err();
+        let err =
+            config(&[("SLACK_DEFAULT_CHANNEL", " "), ("THREADS_TABLE", "t"), ("SLACK_BOT_TOKEN", "x")], Needs::LAMBDA)
+                .unwrap_err();
         assert!(err.contains("SLACK_DEFAULT_CHANNEL"), "{err}");
     }
 
@@ -186,50 +172,26 @@ mod tests {
 
     #[test]
     fn jobs_config_from_the_variable_or_a_file() {
-        let local = Needs {
-            table: false,
-            token: false,
-        };
+        let local = Needs { table: false, token: false };
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/jobs.example.json");
         let c = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", file)], local).unwrap();
         assert_eq!(c.settings.jobs.jobs.len(), 5);
-        let c = config(
-            &[
-                ("SLACK_DEFAULT_CHANNEL", "C1"),
-                ("JOBS_CONFIG", r#"{"include_services": true}"#),
-            ],
-            local,
-        )
-        .unwrap();
+        let c = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG", r#"{"include_services": true}"#)], local)
+            .unwrap();
         assert!(c.settings.jobs.include_services);
 
-        let err = config(
-            &[
-                ("SLACK_DEFAULT_CHANNEL", "C1"),
-                ("JOBS_CONFIG", r#"{"jobs": [{"match": {}}]}"#),
-            ],
-            local,
-        )
-        .unwrap_err();
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG", r#"{"jobs": [{"match": {}}]}"#)], local)
+            .unwrap_err();
         assert!(err.contains("JOBS_CONFIG: jobs[0].match"), "{err}");
-        let err = config(
-            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", "/no/such.json")],
-            local,
-        )
-        .unwrap_err();
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", "/no/such.json")], local).unwrap_err();
         assert!(err.contains("reading JOBS_CONFIG_FILE /no/such.json"), "{err}");
     }
 
     #[test]
     fn bad_ttl_is_named() {
-        let err = config(
-            &[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREAD_TTL_DAYS", "0")],
-            Needs {
-                table: false,
-                token: false,
-            },
-        )
-        .unwrap_err();
+        let err =
+            config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("THREAD_TTL_DAYS", "0")], Needs { table: false, token: false })
+                .unwrap_err();
         assert!(err.contains("THREAD_TTL_DAYS"), "{err}");
     }
 }

@@ -36,19 +36,13 @@ pub enum EventError {
     #[error("payload is not an EventBridge event: {0}")]
     NotEventBridge(serde_json::Error),
     #[error("invalid `{detail_type}` event detail: {source}")]
-    InvalidDetail {
-        detail_type: String,
-        source: serde_json::Error,
-    },
+    InvalidDetail { detail_type: String, source: serde_json::Error },
 }
 
 /// Parses a Lambda payload and routes it on `detail-type`.
 pub fn parse(payload: Value) -> Result<Incoming, EventError> {
     let envelope: EventBridgeEvent<Value> = serde_json::from_value(payload).map_err(EventError::NotEventBridge)?;
-    let detail_error = |source| EventError::InvalidDetail {
-        detail_type: envelope.detail_type.clone(),
-        source,
-    };
+    let detail_error = |source| EventError::InvalidDetail { detail_type: envelope.detail_type.clone(), source };
     let kind = match envelope.detail_type.as_str() {
         ECS_TASK_STATE_CHANGE => {
             EventKind::EcsTask(Box::new(EcsTask::deserialize(&envelope.detail).map_err(detail_error)?))
@@ -174,9 +168,7 @@ impl EcsTask {
         }
         let arn = self.task_definition_arn.as_deref()?;
         let name_and_revision = last_segment(arn);
-        let name = name_and_revision
-            .rsplit_once(':')
-            .map_or(name_and_revision, |(name, _)| name);
+        let name = name_and_revision.rsplit_once(':').map_or(name_and_revision, |(name, _)| name);
         (!name.is_empty()).then_some(name)
     }
 
@@ -232,9 +224,7 @@ mod tests {
         payload["detail"]["someFieldAwsAddsLater"] = json!({"nested": [1, 2]});
         payload["newEnvelopeField"] = json!(true);
         let incoming = parse(payload).unwrap();
-        let EventKind::EcsTask(task) = incoming.kind else {
-            panic!("not an ECS task")
-        };
+        let EventKind::EcsTask(task) = incoming.kind else { panic!("not an ECS task") };
         assert_eq!(task.last_status, "RUNNING");
         assert_eq!(task.family(), Some("market-pulse-collect-stock-prices"));
         assert_eq!(task.task_id(), "9781c248b1ab4c5b9d5f0d7f1e2c3a4b");
@@ -246,16 +236,8 @@ mod tests {
     fn family_falls_back_to_task_definition_arn() {
         let table = [
             (Some("family:etl"), None, Some("etl")),
-            (
-                Some("service:web"),
-                Some("arn:aws:ecs:us-east-1:1:task-definition/web-app:7"),
-                Some("web-app"),
-            ),
-            (
-                None,
-                Some("arn:aws:ecs:us-east-1:1:task-definition/batch:12"),
-                Some("batch"),
-            ),
+            (Some("service:web"), Some("arn:aws:ecs:us-east-1:1:task-definition/web-app:7"), Some("web-app")),
+            (None, Some("arn:aws:ecs:us-east-1:1:task-definition/batch:12"), Some("batch")),
             (Some("family:"), None, None),
             (None, None, None),
         ];
@@ -272,15 +254,9 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         let table = [
-            (
-                json!({"foo": 1}),
-                "not an EventBridge event: missing field `detail-type`",
-            ),
+            (json!({"foo": 1}), "not an EventBridge event: missing field `detail-type`"),
             (json!("just a string"), "not an EventBridge event"),
-            (
-                json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}),
-                "missing field `detail`",
-            ),
+            (json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}), "missing field `detail`"),
             (
                 json!({"detail-type": "ECS Task State Change", "source": "aws.ecs",
                        "detail": {"taskArn": 5, "lastStatus": "RUNNING"}}),

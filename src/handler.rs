@@ -12,10 +12,13 @@ use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
 use crate::event::{self, EcsTask, EventError, EventKind, Incoming, Registration};
-use crate::jobs::JobsConfig;
+use crate::jobs::{Job, JobsConfig, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, JobContext, Message};
-use crate::ports::{Claim, ClaimResult, Posted, Record, SlackError, SlackPoster, Slot, StoreError, ThreadStore};
+use crate::ports::{
+    Claim, ClaimResult, LogSource, Posted, Record, SlackError, SlackPoster, Slot, StoreError, ThreadStore,
+};
+use crate::summary::{self, JobLog};
 
 /// Settings that shape messages and delivery; read once at start-up.
 #[derive(Debug, Clone)]
@@ -25,6 +28,9 @@ pub struct Settings {
     pub environment: String,
     pub non_essential_containers: Vec<String>,
     pub jobs: JobsConfig,
+    /// The most time reading a job's log may take before the completion is
+    /// posted without it.
+    pub log_budget: Duration,
     /// How long thread records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
     /// How long a completion waits for a start message that another
@@ -40,6 +46,7 @@ impl Settings {
             environment: "default".into(),
             non_essential_containers: Vec::new(),
             jobs: JobsConfig::default(),
+            log_budget: Duration::from_secs(2),
             record_ttl: Duration::from_secs(14 * 24 * 3600),
             start_wait: Duration::from_secs(5),
         }
@@ -94,26 +101,24 @@ impl From<NotifyError> for lambda_runtime::Diagnostic {
             NotifyError::Store(_) => "ThreadStoreError",
             NotifyError::Slack(_) => "SlackError",
         };
-        lambda_runtime::Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
+        lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
 }
 
-pub struct Notifier<S, P> {
+pub struct Notifier<S, P, L> {
     settings: Settings,
     store: S,
     slack: P,
+    logs: L,
 }
 
 /// Seconds a claim outlives the invocation's deadline: a clock-skew margin.
 const LEASE_MARGIN_SECS: i64 = 10;
 const START_POLL: Duration = Duration::from_millis(250);
 
-impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
-    pub fn new(settings: Settings, store: S, slack: P) -> Self {
-        Notifier { settings, store, slack }
+impl<S: ThreadStore, P: SlackPoster, L: LogSource> Notifier<S, P, L> {
+    pub fn new(settings: Settings, store: S, slack: P, logs: L) -> Self {
+        Notifier { settings, store, slack, logs }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -128,9 +133,7 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             EventKind::UserRegistered(reg) => self.handle_registration(&incoming, reg, deadline).await,
             EventKind::Unhandled => {
                 debug!(detail_type = %incoming.detail_type, source = %incoming.source, "ignored: no message for this detail-type");
-                Ok(Handled::Ignored {
-                    reason: format!("no message for detail-type {:?}", incoming.detail_type),
-                })
+                Ok(Handled::Ignored { reason: format!("no message for detail-type {:?}", incoming.detail_type) })
             }
         }
     }
@@ -148,17 +151,16 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             mention: job.mention.as_deref(),
             show_environment: &job.show_environment,
             log_stream: log_stream.as_ref(),
+            log: None,
         };
         let key = format!("task#{}", task.task_arn);
         let result = match &decision {
             Decision::Ignore(reason) => {
                 debug!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, reason, "ignored");
-                return Ok(Handled::Ignored {
-                    reason: format!("{}: {reason}", task.last_status),
-                });
+                return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
             }
             Decision::Start => self.post_start(&key, &ctx, task, deadline).await,
-            Decision::Finish(outcome) => self.post_completion(&key, &ctx, task, outcome, deadline).await,
+            Decision::Finish(outcome) => self.post_completion(&key, &ctx, &job, task, outcome, deadline).await,
         };
         match &result {
             Ok(handled) => {
@@ -180,65 +182,51 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
     ) -> Result<Handled, NotifyError> {
         let claim = self.claim_for(key, Slot::Start, deadline);
         if let ClaimResult::Taken(_) = self.store.claim(&claim).await? {
-            return Ok(Handled::Skipped {
-                key: key.into(),
-                slot: Slot::Start.name(),
-            });
+            return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
         }
-        let posted = self
-            .post_claimed(&claim, &message::start_message(ctx, task), deadline)
-            .await?;
-        Ok(Handled::PostedStart {
-            key: key.into(),
-            channel: posted.channel,
-            ts: posted.ts,
-        })
+        let posted = self.post_claimed(&claim, &message::start_message(ctx, task), deadline).await?;
+        Ok(Handled::PostedStart { key: key.into(), channel: posted.channel, ts: posted.ts })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn post_completion(
         &self,
         key: &str,
         ctx: &JobContext<'_>,
+        job: &Job,
         task: &EcsTask,
         outcome: &Outcome,
         deadline: SystemTime,
     ) -> Result<Handled, NotifyError> {
         let claim = self.claim_for(key, Slot::Completion, deadline);
         let record = match self.store.claim(&claim).await? {
-            ClaimResult::Taken(_) => {
-                return Ok(Handled::Skipped {
-                    key: key.into(),
-                    slot: Slot::Completion.name(),
-                });
-            }
+            ClaimResult::Taken(_) => return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() }),
             ClaimResult::Claimed(record) => record,
         };
         let thread = match self.start_thread(&claim, record, deadline).await {
             Ok(thread) => thread,
             Err(e) => return Err(self.released(&claim, e.into()).await),
         };
-        let message = match &thread {
-            Some(start) => {
-                let ctx = JobContext {
-                    channel: &start.channel,
-                    ..*ctx
-                };
-                message::completion_message(&ctx, task, outcome, Some(&start.ts))
-            }
-            None => message::completion_message(ctx, task, outcome, None),
+        let (log, stream) = self.read_log(task, ctx.log_stream, deadline).await;
+        let failed = log.summary.as_ref().and_then(|s| s.failed);
+        let outcome = outcome.clone().with_reported_failures(failed, job.summary_failures_fail_job);
+        if job.notify == Notify::Failures && outcome.succeeded {
+            // Read the log only to learn it did not fail after all.
+            self.release(&claim).await;
+            return Ok(Handled::Ignored { reason: "notify is failures: it succeeded".into() });
+        }
+        let ctx = JobContext {
+            channel: thread.as_ref().map_or(ctx.channel, |start| start.channel.as_str()),
+            log_stream: stream.as_ref().or(ctx.log_stream),
+            log: Some(&log),
+            ..*ctx
         };
+        let message = message::completion_message(&ctx, task, &outcome, thread.as_ref().map(|start| start.ts.as_str()));
         let posted = self.post_claimed(&claim, &message, deadline).await?;
         if let Some(start) = &thread {
             // Best effort: the outcome is posted; a start message left
             // unchanged is cosmetic and must not make the event retry.
-            let finished = message::finished_start_message(
-                &JobContext {
-                    channel: &start.channel,
-                    ..*ctx
-                },
-                task,
-                outcome,
-            );
+            let finished = message::finished_start_message(&ctx, task, &outcome);
             if let Err(e) = self.slack.update(start, &finished, deadline).await {
                 warn!(key, error = %e, "could not update the start message with the outcome");
             }
@@ -249,6 +237,37 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
             ts: posted.ts,
             threaded: thread.is_some(),
         })
+    }
+
+    /// Best effort within a short budget: a log that cannot be read leaves
+    /// a note, never a failed or late notice.
+    async fn read_log(
+        &self,
+        task: &EcsTask,
+        configured: Option<&LogStream>,
+        deadline: SystemTime,
+    ) -> (JobLog, Option<LogStream>) {
+        let left =
+            deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(Duration::from_secs(3));
+        let budget = self.settings.log_budget.min(left);
+        let tail = match tokio::time::timeout(budget, self.logs.tail(task, configured)).await {
+            Ok(Ok(Some(tail))) => tail,
+            Ok(Ok(None)) => return (JobLog::default(), None),
+            Ok(Err(e)) => {
+                warn!(task = task.task_id(), error = %e, "job log not read");
+                return (JobLog { note: Some(format!("Logs not read: {e}")), ..JobLog::default() }, None);
+            }
+            Err(_) => {
+                warn!(task = task.task_id(), budget_ms = budget.as_millis() as u64, "job log not read in time");
+                let note = format!("Logs not read: no answer within {} ms.", budget.as_millis());
+                return (JobLog { note: Some(note), ..JobLog::default() }, None);
+            }
+        };
+        let findings = summary::find(&tail.lines);
+        for line in &findings.malformed {
+            warn!(task = task.task_id(), line = %line.chars().take(200).collect::<String>(), "ignored a JOB_SUMMARY line that is not a JSON object");
+        }
+        (JobLog { summary: findings.summary, last_lines: tail.lines, note: None }, tail.stream)
     }
 
     /// The start message to thread under. When another invocation is
@@ -281,24 +300,15 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
         let key = format!("registration#{}", reg.user_id);
         let claim = self.claim_for(&key, Slot::Once, deadline);
         let result = match self.store.claim(&claim).await? {
-            ClaimResult::Taken(_) => Ok(Handled::Skipped {
-                key: key.clone(),
-                slot: Slot::Once.name(),
-            }),
+            ClaimResult::Taken(_) => Ok(Handled::Skipped { key: key.clone(), slot: Slot::Once.name() }),
             ClaimResult::Claimed(_) => {
-                let channel = self
-                    .settings
-                    .users_channel
-                    .as_deref()
-                    .unwrap_or(&self.settings.default_channel);
+                let channel = self.settings.users_channel.as_deref().unwrap_or(&self.settings.default_channel);
                 let message = message::registration_message(reg, incoming.time, &self.settings.environment, channel);
-                self.post_claimed(&claim, &message, deadline)
-                    .await
-                    .map(|posted| Handled::PostedRegistration {
-                        key: key.clone(),
-                        channel: posted.channel,
-                        ts: posted.ts,
-                    })
+                self.post_claimed(&claim, &message, deadline).await.map(|posted| Handled::PostedRegistration {
+                    key: key.clone(),
+                    channel: posted.channel,
+                    ts: posted.ts,
+                })
             }
         };
         match &result {
@@ -329,10 +339,14 @@ impl<S: ThreadStore, P: SlackPoster> Notifier<S, P> {
     }
 
     async fn released(&self, claim: &Claim, cause: NotifyError) -> NotifyError {
+        self.release(claim).await;
+        cause
+    }
+
+    async fn release(&self, claim: &Claim) {
         if let Err(e) = self.store.release(claim).await {
             warn!(key = %claim.key, error = %e, "could not release claim; it lapses with its lease");
         }
-        cause
     }
 
     fn claim_for(&self, key: &str, slot: Slot, deadline: SystemTime) -> Claim {

@@ -48,6 +48,10 @@ pub struct JobsConfig {
     pub show_environment: Vec<String>,
     #[serde(default)]
     pub logs: Option<Logs>,
+    /// A job summary with `failed` > 0 makes the run a failure (default: it
+    /// is shown as a warning on a success).
+    #[serde(default)]
+    pub summary_failures_fail_job: bool,
     #[serde(default)]
     pub jobs: Vec<Rule>,
 }
@@ -69,6 +73,8 @@ pub struct Rule {
     pub show_environment: Vec<String>,
     #[serde(default)]
     pub logs: Option<Logs>,
+    #[serde(default)]
+    pub summary_failures_fail_job: Option<bool>,
 }
 
 /// All given conditions must hold. Names may use `*` as a wildcard.
@@ -117,6 +123,7 @@ pub struct Job {
     pub show_environment: Vec<String>,
     pub logs: Option<Logs>,
     pub is_service: bool,
+    pub summary_failures_fail_job: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -173,9 +180,7 @@ impl JobsConfig {
     pub fn job(&self, task: &EcsTask) -> Job {
         let rule = self.jobs.iter().find(|rule| rule.matcher.matches(task));
         let family = task.family().unwrap_or_else(|| task.task_id());
-        let name = rule
-            .and_then(|r| r.name.clone())
-            .unwrap_or_else(|| self.default_name(family));
+        let name = rule.and_then(|r| r.name.clone()).unwrap_or_else(|| self.default_name(family));
         let mut show_environment = self.show_environment.clone();
         if let Some(rule) = rule {
             show_environment.extend(rule.show_environment.iter().cloned());
@@ -189,6 +194,9 @@ impl JobsConfig {
             show_environment,
             logs: rule.and_then(|r| r.logs.clone()).or_else(|| self.logs.clone()),
             is_service: task.group.as_deref().is_some_and(|g| g.starts_with("service:")),
+            summary_failures_fail_job: rule
+                .and_then(|r| r.summary_failures_fail_job)
+                .unwrap_or(self.summary_failures_fail_job),
         }
     }
 
@@ -199,11 +207,7 @@ impl JobsConfig {
             .and_then(|p| family.strip_prefix(p))
             .filter(|rest| !rest.is_empty())
             .unwrap_or(family);
-        if self.snake_case {
-            stripped.replace('-', "_")
-        } else {
-            stripped.to_owned()
-        }
+        if self.snake_case { stripped.replace('-', "_") } else { stripped.to_owned() }
     }
 }
 
@@ -221,32 +225,21 @@ impl Job {
         let logs = self.logs.as_ref()?;
         let container = task.containers.first().map(|c| c.name.as_str())?;
         let family = task.family().unwrap_or_default();
-        let group = logs
-            .group
-            .replace("{family}", family)
-            .replace("{job}", &self.name)
-            .replace("{container}", container);
-        Some(LogStream {
-            group,
-            stream: format!("{}/{container}/{}", logs.stream_prefix, task.task_id()),
-        })
+        let group =
+            logs.group.replace("{family}", family).replace("{job}", &self.name).replace("{container}", container);
+        Some(LogStream { group, stream: format!("{}/{container}/{}", logs.stream_prefix, task.task_id()) })
     }
 }
 
 impl Matcher {
     fn matches(&self, task: &EcsTask) -> bool {
-        let family_ok = self
-            .family
+        let family_ok = self.family.as_deref().is_none_or(|want| task.family().is_some_and(|f| glob(want, f)));
+        let container_ok =
+            self.container.as_deref().is_none_or(|want| task.containers.iter().any(|c| glob(want, &c.name)));
+        let command_ok = self
+            .command
             .as_deref()
-            .is_none_or(|want| task.family().is_some_and(|f| glob(want, f)));
-        let container_ok = self
-            .container
-            .as_deref()
-            .is_none_or(|want| task.containers.iter().any(|c| glob(want, &c.name)));
-        let command_ok = self.command.as_deref().is_none_or(|want| {
-            task.command_overrides()
-                .any(|(_, command)| command.join(" ").contains(want))
-        });
+            .is_none_or(|want| task.command_overrides().any(|(_, command)| command.join(" ").contains(want)));
         let environment_ok = self
             .environment
             .iter()
@@ -296,20 +289,14 @@ mod tests {
         EcsTask {
             task_arn: "arn:aws:ecs:us-east-1:1:task/c/abc".into(),
             group: Some(format!("family:{family}")),
-            containers: vec![crate::event::Container {
-                name: container.into(),
-                ..Default::default()
-            }],
+            containers: vec![crate::event::Container { name: container.into(), ..Default::default() }],
             overrides: Some(Overrides {
                 container_overrides: vec![ContainerOverride {
                     name: container.into(),
                     command: (!command.is_empty()).then(|| command.iter().map(|s| s.to_string()).collect()),
                     environment: env
                         .iter()
-                        .map(|(n, v)| KeyValue {
-                            name: n.to_string(),
-                            value: v.to_string(),
-                        })
+                        .map(|(n, v)| KeyValue { name: n.to_string(), value: v.to_string() })
                         .collect(),
                 }],
             }),
@@ -330,12 +317,7 @@ mod tests {
         let cmd = |s: &'static str| s.split(' ').collect::<Vec<_>>();
         let table = [
             (
-                task(
-                    prices,
-                    "collect-stock-prices",
-                    &cmd("python -m jobs.collect_stock_prices --type current"),
-                    &[],
-                ),
+                task(prices, "collect-stock-prices", &cmd("python -m jobs.collect_stock_prices --type current"), &[]),
                 "collect_stock_prices",
                 Notify::Failures,
             ),
@@ -349,22 +331,10 @@ mod tests {
                 "collect_stock_prices_historical",
                 Notify::All,
             ),
-            (
-                task(prices, "collect-stock-prices", &[], &[]),
-                "collect_stock_prices",
-                Notify::Failures,
-            ),
-            (
-                task("market-pulse-analyze-sentiment", "analyze-sentiment", &[], &[]),
-                "analyze_sentiment",
-                Notify::All,
-            ),
+            (task(prices, "collect-stock-prices", &[], &[]), "collect_stock_prices", Notify::Failures),
+            (task("market-pulse-analyze-sentiment", "analyze-sentiment", &[], &[]), "analyze_sentiment", Notify::All),
             (task(reddit, "reddit-scraper", &[], &[]), "reddit_scraper", Notify::All),
-            (
-                task(reddit, "reddit-scraper", &[], &[("BACKFILL", "true")]),
-                "reddit_scraper_backfill",
-                Notify::All,
-            ),
+            (task(reddit, "reddit-scraper", &[], &[("BACKFILL", "true")]), "reddit_scraper_backfill", Notify::All),
         ];
         for (task, name, notify) in table {
             let job = config.job(&task);
@@ -377,25 +347,12 @@ mod tests {
         let config = JobsConfig::default();
         let job = config.job(&task("market-pulse-etl", "app", &[], &[]));
         assert_eq!(job.name, "market-pulse-etl");
-        assert_eq!(
-            (job.notify, job.channel, job.mention, job.is_service),
-            (Notify::All, None, None, false)
-        );
-        let config = JobsConfig {
-            strip_prefix: Some("market-pulse-".into()),
-            snake_case: true,
-            ..JobsConfig::default()
-        };
-        assert_eq!(
-            config.job(&task("market-pulse-reddit-scraper", "x", &[], &[])).name,
-            "reddit_scraper"
-        );
+        assert_eq!((job.notify, job.channel, job.mention, job.is_service), (Notify::All, None, None, false));
+        let config =
+            JobsConfig { strip_prefix: Some("market-pulse-".into()), snake_case: true, ..JobsConfig::default() };
+        assert_eq!(config.job(&task("market-pulse-reddit-scraper", "x", &[], &[])).name, "reddit_scraper");
         assert_eq!(config.job(&task("other-job", "x", &[], &[])).name, "other_job");
-        assert_eq!(
-            config.job(&task("market-pulse-", "x", &[], &[])).name,
-            "market_pulse_",
-            "never empty"
-        );
+        assert_eq!(config.job(&task("market-pulse-", "x", &[], &[])).name, "market_pulse_", "never empty");
     }
 
     #[test]
@@ -410,11 +367,7 @@ mod tests {
                 stream: "ecs/analyze-sentiment/abc".into()
             })
         );
-        assert_eq!(
-            JobsConfig::default().job(&t).log_stream(&t),
-            None,
-            "unknown without log settings"
-        );
+        assert_eq!(JobsConfig::default().job(&t).log_stream(&t), None, "unknown without log settings");
     }
 
     #[test]
@@ -434,14 +387,8 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        assert_eq!(
-            config.job(&task("etl-daily", "main", &["run", "--full"], &[])).name,
-            "full"
-        );
-        assert_eq!(
-            config.job(&task("etl-daily", "side", &["run", "--full"], &[])).name,
-            "any"
-        );
+        assert_eq!(config.job(&task("etl-daily", "main", &["run", "--full"], &[])).name, "full");
+        assert_eq!(config.job(&task("etl-daily", "side", &["run", "--full"], &[])).name, "any");
         assert_eq!(
             config.job(&task("etl-daily", "main", &["run"], &[])).mention.as_deref(),
             Some("<!here> <@U024BE7LH>")
@@ -475,30 +422,15 @@ mod tests {
                 r#"{"jobs": [{"match": {"family": "a"}, "notify": "sometimes"}]}"#,
                 "jobs[0].notify: unknown variant `sometimes`",
             ),
-            (
-                r#"{"jobs": [{"match": {"family": "a"}}, {"match": {}}]}"#,
-                "jobs[1].match: give at least one of",
-            ),
-            (
-                r#"{"jobs": [{"match": {"family": "a"}, "chanel": "C1"}]}"#,
-                "jobs[0].chanel: unknown field `chanel`",
-            ),
+            (r#"{"jobs": [{"match": {"family": "a"}}, {"match": {}}]}"#, "jobs[1].match: give at least one of"),
+            (r#"{"jobs": [{"match": {"family": "a"}, "chanel": "C1"}]}"#, "jobs[0].chanel: unknown field `chanel`"),
             (
                 r#"{"jobs": [{"match": {"family": "a"}, "mention": "@oncall"}]}"#,
                 "jobs[0].mention: \"@oncall\" is not a Slack mention",
             ),
-            (
-                r#"{"jobs": [{"match": {"family": "a"}, "mention": "<!subteam^S1> <@U2>"}]}"#,
-                "is not a Slack mention",
-            ),
-            (
-                r#"{"jobs": [{"match": {"family": "a"}, "name": " "}]}"#,
-                "jobs[0].name: must not be empty",
-            ),
-            (
-                r#"{"show_environment": "TICKERS"}"#,
-                "show_environment: invalid type: string",
-            ),
+            (r#"{"jobs": [{"match": {"family": "a"}, "mention": "<!subteam^S1> <@U2>"}]}"#, "is not a Slack mention"),
+            (r#"{"jobs": [{"match": {"family": "a"}, "name": " "}]}"#, "jobs[0].name: must not be empty"),
+            (r#"{"show_environment": "TICKERS"}"#, "show_environment: invalid type: string"),
         ];
         for (json, want) in table {
             let err = JobsConfig::parse(json).unwrap_err().to_string();
@@ -508,23 +440,10 @@ mod tests {
 
     #[test]
     fn mentions_are_only_slack_mention_syntax() {
-        for ok in [
-            "<!subteam^S0123ABC>",
-            "<@U024BE7LH>",
-            "<@W0123>",
-            "<!here>",
-            "<!channel>",
-        ] {
+        for ok in ["<!subteam^S0123ABC>", "<@U024BE7LH>", "<@W0123>", "<!here>", "<!channel>"] {
             assert!(valid_mention(ok), "{ok}");
         }
-        for bad in [
-            "<!subteam^>",
-            "<@u024>",
-            "<!everyone",
-            "here",
-            "<@U1|name>",
-            "<https://x|y>",
-        ] {
+        for bad in ["<!subteam^>", "<@u024>", "<!everyone", "here", "<@U1|name>", "<https://x|y>"] {
             assert!(!valid_mention(bad), "{bad}");
         }
     }

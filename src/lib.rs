@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod ports;
 pub mod retry;
+pub mod summary;
 
 #[cfg(test)]
 mod testing;

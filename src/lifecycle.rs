@@ -24,6 +24,22 @@ pub struct Outcome {
     pub reason: Option<String>,
     pub stop_code: Option<String>,
     pub containers: Vec<ContainerResult>,
+    /// The `failed` count of the job's own summary, when above zero.
+    pub reported_failures: Option<u64>,
+}
+
+impl Outcome {
+    /// Takes in the `failed` count of the job's summary: shown always, and
+    /// when `fails_job` the run counts as failed even if it exited 0.
+    pub fn with_reported_failures(mut self, failed: Option<u64>, fails_job: bool) -> Outcome {
+        let Some(failed) = failed.filter(|&n| n > 0) else { return self };
+        self.reported_failures = Some(failed);
+        if fails_job && self.succeeded {
+            self.succeeded = false;
+            self.reason = Some(format!("The job's summary reports {failed} failed."));
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,14 +80,11 @@ fn outcome(task: &EcsTask, non_essential: &[String]) -> Outcome {
         run_time,
         reason: (!succeeded).then(|| failure_reason(task, &essential)).flatten(),
         stop_code: task.stop_code.clone(),
+        reported_failures: None,
         containers: task
             .containers
             .iter()
-            .map(|c| ContainerResult {
-                name: c.name.clone(),
-                exit_code: c.exit_code,
-                essential: is_essential(c),
-            })
+            .map(|c| ContainerResult { name: c.name.clone(), exit_code: c.exit_code, essential: is_essential(c) })
             .collect(),
     }
 }
@@ -99,7 +112,10 @@ pub fn apply_policy(decision: Decision, job: &Job, include_services: bool) -> De
     match (job.notify, decision) {
         (Notify::None, _) => Decision::Ignore("notify is none"),
         (Notify::Failures, Decision::Start) => Decision::Ignore("notify is failures: no start message"),
-        (Notify::Failures, Decision::Finish(o)) if o.succeeded => Decision::Ignore("notify is failures: it succeeded"),
+        // A job whose summary can fail it must be looked at after all.
+        (Notify::Failures, Decision::Finish(o)) if o.succeeded && !job.summary_failures_fail_job => {
+            Decision::Ignore("notify is failures: it succeeded")
+        }
         (_, decision) => decision,
     }
 }
@@ -141,19 +157,8 @@ mod tests {
             };
             assert_eq!(got, want, "{path}");
         }
-        for status in [
-            "PROVISIONING",
-            "PENDING",
-            "ACTIVATING",
-            "DEACTIVATING",
-            "STOPPING",
-            "DEPROVISIONING",
-            "",
-        ] {
-            let task = EcsTask {
-                last_status: status.into(),
-                ..EcsTask::default()
-            };
+        for status in ["PROVISIONING", "PENDING", "ACTIVATING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", ""] {
+            let task = EcsTask { last_status: status.into(), ..EcsTask::default() };
             assert!(matches!(decide(&task, &[]), Decision::Ignore(_)), "{status}");
         }
     }
@@ -167,10 +172,7 @@ mod tests {
 
         let oom = finish("events/ecs-task-stopped-failure.json");
         assert!(!oom.succeeded && !oom.never_started);
-        assert_eq!(
-            oom.reason.as_deref(),
-            Some("OutOfMemoryError: Container killed due to memory usage")
-        );
+        assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
         assert_eq!(oom.containers[0].exit_code, Some(137));
         assert_eq!(oom.stop_code.as_deref(), Some("EssentialContainerExited"));
 
@@ -187,12 +189,7 @@ mod tests {
     }
 
     fn container(name: &str, exit_code: Option<i64>, reason: Option<&str>) -> Container {
-        Container {
-            name: name.into(),
-            exit_code,
-            reason: reason.map(Into::into),
-            ..Container::default()
-        }
+        Container { name: name.into(), exit_code, reason: reason.map(Into::into), ..Container::default() }
     }
 
     #[test]
@@ -202,35 +199,15 @@ mod tests {
             (vec![container("app", Some(0), None)], &[], true),
             (vec![container("app", None, None)], &[], false),
             (vec![container("app", Some(1), None)], &[], false),
-            (
-                vec![
-                    container("app", Some(0), None),
-                    container("log_router", Some(143), None),
-                ],
-                &[],
-                false,
-            ),
-            (
-                vec![
-                    container("app", Some(0), None),
-                    container("log_router", Some(143), None),
-                ],
-                &sidecar,
-                true,
-            ),
-            (
-                vec![container("app", Some(2), None), container("log_router", Some(0), None)],
-                &sidecar,
-                false,
-            ),
+            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &[], false),
+            (vec![container("app", Some(0), None), container("log_router", Some(143), None)], &sidecar, true),
+            (vec![container("app", Some(2), None), container("log_router", Some(0), None)], &sidecar, false),
             // Only sidecars listed: they are all there is, so they count.
             (vec![container("log_router", Some(1), None)], &sidecar, false),
             (vec![], &[], false),
         ];
         for (containers, non_essential, want) in table {
-            let Decision::Finish(o) = decide(&stopped(containers.clone()), non_essential) else {
-                panic!()
-            };
+            let Decision::Finish(o) = decide(&stopped(containers.clone()), non_essential) else { panic!() };
             assert_eq!(o.succeeded, want, "{containers:?} non-essential {non_essential:?}");
         }
     }
@@ -238,28 +215,32 @@ mod tests {
     #[test]
     fn reason_prefers_the_failing_containers_own() {
         let table = [
-            (
-                vec![
-                    container("a", Some(0), Some("stopped")),
-                    container("b", Some(1), Some("boom")),
-                ],
-                Some("boom"),
-            ),
-            (
-                vec![container("a", Some(1), None)],
-                Some("Essential container in task exited"),
-            ),
-            (
-                vec![container("a", Some(1), Some("  "))],
-                Some("Essential container in task exited"),
-            ),
+            (vec![container("a", Some(0), Some("stopped")), container("b", Some(1), Some("boom"))], Some("boom")),
+            (vec![container("a", Some(1), None)], Some("Essential container in task exited")),
+            (vec![container("a", Some(1), Some("  "))], Some("Essential container in task exited")),
         ];
         for (containers, want) in table {
-            let Decision::Finish(o) = decide(&stopped(containers), &[]) else {
-                panic!()
-            };
+            let Decision::Finish(o) = decide(&stopped(containers), &[]) else { panic!() };
             assert_eq!(o.reason.as_deref(), want);
         }
+    }
+
+    #[test]
+    fn reported_failures_are_shown_and_may_fail_the_job() {
+        let ok = finish("events/ecs-task-stopped-success.json");
+        assert_eq!(ok.clone().with_reported_failures(Some(0), true), ok);
+        assert_eq!(ok.clone().with_reported_failures(None, true), ok);
+        let shown = ok.clone().with_reported_failures(Some(5), false);
+        assert!(shown.succeeded && shown.reported_failures == Some(5));
+        let failed = ok.with_reported_failures(Some(5), true);
+        assert!(!failed.succeeded);
+        assert_eq!(failed.reason.as_deref(), Some("The job's summary reports 5 failed."));
+        let oom = finish("events/ecs-task-stopped-failure.json").with_reported_failures(Some(2), true);
+        assert_eq!(
+            oom.reason.as_deref(),
+            Some("OutOfMemoryError: Container killed due to memory usage"),
+            "keeps its own reason"
+        );
     }
 
     #[test]
@@ -280,6 +261,7 @@ mod tests {
             show_environment: vec![],
             logs: None,
             is_service,
+            summary_failures_fail_job: false,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");
@@ -293,13 +275,7 @@ mod tests {
             (Notify::All, false, false, Decision::Finish(ok.clone()), "finish"),
             (Notify::Failures, false, false, Decision::Start, "ignore"),
             (Notify::Failures, false, false, Decision::Finish(ok.clone()), "ignore"),
-            (
-                Notify::Failures,
-                false,
-                false,
-                Decision::Finish(failed.clone()),
-                "finish",
-            ),
+            (Notify::Failures, false, false, Decision::Finish(failed.clone()), "finish"),
             (Notify::None, false, false, Decision::Finish(failed.clone()), "ignore"),
             (Notify::All, true, false, Decision::Start, "ignore"),
             (Notify::All, true, true, Decision::Start, "start"),

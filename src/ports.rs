@@ -5,6 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::time::SystemTime;
 
+use crate::event::EcsTask;
+use crate::jobs::LogStream;
 use crate::message::Message;
 
 /// Which notice of a record a claim is for. A task has a start and a
@@ -194,5 +196,39 @@ mod tests {
     fn token_debug_is_redacted() {
         let token = SlackToken::new("xoxb-very-secret");
         assert!(!format!("{token:?}").contains("secret"));
+    }
+}
+
+/// The end of a task's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTail {
+    /// The CloudWatch Logs stream read, when the lines came from one.
+    pub stream: Option<LogStream>,
+    /// Oldest first.
+    pub lines: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LogError(pub String);
+
+/// Reads the end of a task's main container log: from `configured` when
+/// the job's settings name it, else where the task definition says.
+pub trait LogSource: Send + Sync {
+    /// `Ok(None)`: the task has no known log stream.
+    fn tail(
+        &self,
+        task: &EcsTask,
+        configured: Option<&LogStream>,
+    ) -> impl Future<Output = Result<Option<LogTail>, LogError>> + Send;
+}
+
+/// No log source: job summaries and failure logs are off.
+impl<L: LogSource> LogSource for Option<L> {
+    async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
+        match self {
+            Some(source) => source.tail(task, configured).await,
+            None => Ok(None),
+        }
     }
 }

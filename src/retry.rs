@@ -19,12 +19,7 @@ pub enum Class {
 }
 
 /// Slack's own words for a call that may succeed later.
-const TRANSIENT_API_ERRORS: [&str; 4] = [
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-];
+const TRANSIENT_API_ERRORS: [&str; 4] = ["internal_error", "fatal_error", "service_unavailable", "request_timeout"];
 const RATE_LIMITED_API_ERRORS: [&str; 2] = ["ratelimited", "rate_limited"];
 const AUTH_API_ERRORS: [&str; 3] = ["invalid_auth", "token_revoked", "account_inactive"];
 /// When Slack says "rate limited" without a `Retry-After`.
@@ -86,11 +81,9 @@ impl Policy {
             Class::Permanent | Class::Auth => return None,
             Class::RateLimited(wait) => wait,
             // "Full jitter": spreads out retries of many invocations.
-            Class::Transient => self
-                .base
-                .saturating_mul(1 << attempt.min(16))
-                .min(self.cap)
-                .mul_f64(jitter.clamp(0.0, 1.0)),
+            Class::Transient => {
+                self.base.saturating_mul(1 << attempt.min(16)).min(self.cap).mul_f64(jitter.clamp(0.0, 1.0))
+            }
         };
         let starts_in_time = now + delay + self.min_attempt + self.reserve <= deadline;
         (attempt + 1 < self.max_attempts && starts_in_time).then_some(delay)
@@ -115,33 +108,13 @@ mod tests {
     #[test]
     fn classification() {
         let table = [
-            (
-                SlackError::RateLimited {
-                    retry_after_secs: Some(3),
-                },
-                Class::RateLimited(Duration::from_secs(3)),
-            ),
-            (
-                SlackError::RateLimited { retry_after_secs: None },
-                Class::RateLimited(Duration::from_secs(1)),
-            ),
+            (SlackError::RateLimited { retry_after_secs: Some(3) }, Class::RateLimited(Duration::from_secs(3))),
+            (SlackError::RateLimited { retry_after_secs: None }, Class::RateLimited(Duration::from_secs(1))),
             (api("ratelimited"), Class::RateLimited(Duration::from_secs(1))),
             (api("rate_limited"), Class::RateLimited(Duration::from_secs(1))),
             (api("internal_error"), Class::Transient),
-            (
-                SlackError::Http {
-                    status: 503,
-                    detail: String::new(),
-                },
-                Class::Transient,
-            ),
-            (
-                SlackError::Http {
-                    status: 400,
-                    detail: String::new(),
-                },
-                Class::Permanent,
-            ),
+            (SlackError::Http { status: 503, detail: String::new() }, Class::Transient),
+            (SlackError::Http { status: 400, detail: String::new() }, Class::Permanent),
             (SlackError::Transport("connection reset".into()), Class::Transient),
             (api("invalid_auth"), Class::Auth),
             (api("token_revoked"), Class::Auth),
@@ -162,29 +135,15 @@ mod tests {
         let policy = Policy::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let far = now + Duration::from_secs(60);
-        let delays: Vec<Option<Duration>> = (0..8)
-            .map(|attempt| policy.next_delay(Class::Transient, attempt, now, far, 0.999_999))
-            .collect();
+        let delays: Vec<Option<Duration>> =
+            (0..8).map(|attempt| policy.next_delay(Class::Transient, attempt, now, far, 0.999_999)).collect();
         let millis: Vec<u128> = delays.iter().map(|d| d.map_or(0, |d| d.as_millis())).collect();
-        assert_eq!(
-            millis,
-            [199, 399, 799, 1599, 3199, 4999, 4999, 0],
-            "capped at 5 s, 8 attempts in all"
-        );
-        assert_eq!(
-            policy.next_delay(Class::Transient, 3, now, far, 0.0),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(millis, [199, 399, 799, 1599, 3199, 4999, 4999, 0], "capped at 5 s, 8 attempts in all");
+        assert_eq!(policy.next_delay(Class::Transient, 3, now, far, 0.0), Some(Duration::ZERO));
 
         let near = now + Duration::from_secs(3);
-        assert_eq!(
-            policy.next_delay(Class::Transient, 0, now, near, 0.5),
-            Some(Duration::from_millis(100))
-        );
-        assert_eq!(
-            policy.next_delay(Class::RateLimited(Duration::from_secs(1)), 0, now, near, 0.5),
-            None
-        );
+        assert_eq!(policy.next_delay(Class::Transient, 0, now, near, 0.5), Some(Duration::from_millis(100)));
+        assert_eq!(policy.next_delay(Class::RateLimited(Duration::from_secs(1)), 0, now, near, 0.5), None);
         assert_eq!(
             policy.next_delay(Class::RateLimited(Duration::from_secs(30)), 0, now, far, 0.5),
             Some(Duration::from_secs(30))
@@ -202,10 +161,6 @@ mod tests {
             let got = policy.attempt_timeout(now, now + Duration::from_millis(left_ms));
             assert_eq!(got, want_ms.map(Duration::from_millis), "{left_ms} ms left");
         }
-        assert_eq!(
-            policy.attempt_timeout(now + Duration::from_secs(1), now),
-            None,
-            "past the deadline"
-        );
+        assert_eq!(policy.attempt_timeout(now + Duration::from_secs(1), now), None, "past the deadline");
     }
 }

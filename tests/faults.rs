@@ -21,10 +21,7 @@ fn running() -> serde_json::Value {
 #[tokio::test]
 async fn a_rate_limit_is_waited_out() {
     let stack = Stack::new().await;
-    stack.slack.fail_next(Fault::Http {
-        status: 429,
-        retry_after: Some(1),
-    });
+    stack.slack.fail_next(Fault::Http { status: 429, retry_after: Some(1) });
     let started = Instant::now();
     let handled = stack.notifier().handle(running(), deadline()).await.unwrap();
     assert!(matches!(handled, Handled::PostedStart { .. }));
@@ -41,16 +38,10 @@ async fn a_rate_limit_is_waited_out() {
 async fn transient_failures_are_retried_with_backoff() {
     let stack = Stack::new().await;
     for fault in [
-        Fault::Http {
-            status: 503,
-            retry_after: None,
-        },
+        Fault::Http { status: 503, retry_after: None },
         Fault::Drop,
         Fault::Api("internal_error"),
-        Fault::Http {
-            status: 502,
-            retry_after: None,
-        },
+        Fault::Http { status: 502, retry_after: None },
         Fault::Delay(Duration::from_millis(300)),
     ] {
         stack.slack.fail_next(fault);
@@ -67,16 +58,8 @@ async fn a_hung_request_gives_a_timely_error_and_the_redelivery_posts() {
     stack.slack.fail_next(Fault::Hang(Duration::from_secs(30)));
     let event = running();
     let started = Instant::now();
-    let err = stack
-        .notifier()
-        .handle(event.clone(), deadline_in(6))
-        .await
-        .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "gave up before the deadline: {:?}",
-        started.elapsed()
-    );
+    let err = stack.notifier().handle(event.clone(), deadline_in(6)).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(6), "gave up before the deadline: {:?}", started.elapsed());
     assert!(err.to_string().starts_with("Slack API unreachable"), "{err}");
     let handled = stack.notifier().handle(event, deadline()).await.unwrap();
     assert!(matches!(handled, Handled::PostedStart { .. }));
@@ -91,10 +74,7 @@ async fn an_outage_then_redelivery_posts_exactly_once_and_still_threads() {
     let (stopped, _) = task_event(SUCCEEDED, &task);
     let notifier = stack.notifier();
     for _ in 0..100 {
-        stack.slack.fail_next(Fault::Http {
-            status: 503,
-            retry_after: None,
-        });
+        stack.slack.fail_next(Fault::Http { status: 503, retry_after: None });
     }
     let started = Instant::now();
     let err = notifier.handle(running.clone(), deadline_in(5)).await.unwrap_err();
@@ -105,23 +85,11 @@ async fn an_outage_then_redelivery_posts_exactly_once_and_still_threads() {
 
     stack.slack.clear_faults();
     // Lambda's retry of the same event, in another execution environment.
-    assert!(matches!(
-        stack.notifier().handle(running.clone(), deadline()).await.unwrap(),
-        Handled::PostedStart { .. }
-    ));
-    assert!(matches!(
-        notifier.handle(running, deadline()).await.unwrap(),
-        Handled::Skipped { .. }
-    ));
-    stack.slack.fail_next(Fault::Http {
-        status: 500,
-        retry_after: None,
-    });
+    assert!(matches!(stack.notifier().handle(running.clone(), deadline()).await.unwrap(), Handled::PostedStart { .. }));
+    assert!(matches!(notifier.handle(running, deadline()).await.unwrap(), Handled::Skipped { .. }));
+    stack.slack.fail_next(Fault::Http { status: 500, retry_after: None });
     let done = notifier.handle(stopped, deadline()).await.unwrap();
-    assert!(
-        matches!(done, Handled::PostedCompletion { threaded: true, .. }),
-        "{done:?}"
-    );
+    assert!(matches!(done, Handled::PostedCompletion { threaded: true, .. }), "{done:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
     assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
@@ -144,11 +112,7 @@ async fn a_rotated_token_is_read_again_and_used() {
     let before = stack.slack.requests();
     let handled = notifier.handle(running(), deadline()).await.unwrap();
     assert!(matches!(handled, Handled::PostedStart { .. }));
-    assert_eq!(
-        stack.slack.requests() - before,
-        2,
-        "one refusal, one post with the new token"
-    );
+    assert_eq!(stack.slack.requests() - before, 2, "one refusal, one post with the new token");
     assert_eq!(stack.slack.posted().len(), 2);
 }
 
@@ -156,12 +120,7 @@ async fn a_rotated_token_is_read_again_and_used() {
 async fn a_refused_token_that_did_not_change_fails_clearly() {
     let stack = Stack::new().await;
     stack.slack.set_token("xoxb-someone-else");
-    let err = stack
-        .notifier()
-        .handle(running(), deadline())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = stack.notifier().handle(running(), deadline()).await.unwrap_err().to_string();
     assert!(err.starts_with("Slack API error: invalid_auth"), "{err}");
     assert!(err.contains("unchanged"), "{err}");
     assert!(!err.contains(common::fake_slack::TOKEN));
@@ -172,13 +131,7 @@ async fn a_refused_token_that_did_not_change_fails_clearly() {
 async fn permanent_errors_fail_fast_with_their_name() {
     let stack = Stack::new().await;
     let notifier = stack.notifier();
-    for code in [
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_blocks",
-        "msg_too_long",
-    ] {
+    for code in ["channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long"] {
         let before = stack.slack.requests();
         stack.slack.fail_next(Fault::Api(code));
         let started = Instant::now();
@@ -213,10 +166,7 @@ async fn black_hole() -> String {
 #[tokio::test]
 async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
     let stack = Stack::new().await;
-    let static_token = [
-        ("SLACK_TOKEN_SECRET_ID", ""),
-        ("SLACK_BOT_TOKEN", common::fake_slack::TOKEN),
-    ];
+    let static_token = [("SLACK_TOKEN_SECRET_ID", ""), ("SLACK_BOT_TOKEN", common::fake_slack::TOKEN)];
     for endpoint in [closed_port().await, black_hole().await] {
         let notifier = stack.notifier_on(&aws_config(&endpoint), &static_token);
         let started = Instant::now();
@@ -233,10 +183,7 @@ async fn enormous_and_hostile_text_is_cut_and_escaped() {
     let stack = Stack::new().await;
     let task = unique("task");
     let (mut stopped, _) = task_event(FAILED, &task);
-    let reason = format!(
-        "BEGIN <!channel> {} <https://evil|click> END",
-        "<@U024BE7LH> & ".repeat(70_000)
-    );
+    let reason = format!("BEGIN <!channel> {} <https://evil|click> END", "<@U024BE7LH> & ".repeat(70_000));
     stopped["detail"]["containers"][0]["reason"] = json!(reason);
     stopped["detail"]["containers"][0]["name"] = json!("<!everyone>");
     stopped["detail"]["startedBy"] = json!("<!here>");
@@ -245,10 +192,7 @@ async fn enormous_and_hostile_text_is_cut_and_escaped() {
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1, "the fake Slack accepted it: within Block Kit limits");
     let visible = posted[0].visible();
-    assert!(
-        visible.contains("BEGIN &lt;!channel&gt;") && visible.contains("click&gt; END"),
-        "start and end kept"
-    );
+    assert!(visible.contains("BEGIN &lt;!channel&gt;") && visible.contains("click&gt; END"), "start and end kept");
     for mention in ["<!channel>", "<!everyone>", "<!here>", "<@U", "<https://evil"] {
         assert!(!visible.contains(mention), "{mention} escaped");
     }
@@ -259,15 +203,9 @@ async fn wrongly_typed_fields_are_clear_errors() {
     let stack = Stack::new().await;
     let notifier = stack.notifier();
     let table = [
-        (
-            json!({"exitCode": "zero"}),
-            "invalid type: string \"zero\", expected i64",
-        ),
+        (json!({"exitCode": "zero"}), "invalid type: string \"zero\", expected i64"),
         (json!({"startedAt": "yesterday"}), "input contains invalid characters"),
-        (
-            json!({"containers": {"not": "a list"}}),
-            "invalid type: map, expected a sequence",
-        ),
+        (json!({"containers": {"not": "a list"}}), "invalid type: map, expected a sequence"),
     ];
     for (patch, want) in table {
         let (mut event, _) = task_event(FAILED, &unique("task"));

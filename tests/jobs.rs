@@ -63,12 +63,7 @@ fn has_mention(p: &Posted) -> bool {
 async fn a_rule_names_the_job_and_routes_it_to_its_channel() {
     let stack = Stack::new().await;
     let task = unique("task");
-    run(
-        &stack,
-        CONFIG,
-        &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)],
-    )
-    .await;
+    run(&stack, CONFIG, &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)]).await;
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
     assert!(posted.iter().all(|p| p.channel == "C0OPS"), "{posted:?}");
@@ -80,24 +75,13 @@ async fn a_rule_names_the_job_and_routes_it_to_its_channel() {
 async fn the_start_message_is_updated_with_the_outcome() {
     let stack = Stack::new().await;
     let task = unique("task");
-    run(
-        &stack,
-        CONFIG,
-        &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)],
-    )
-    .await;
+    run(&stack, CONFIG, &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)]).await;
     let start = &stack.slack.posted()[0];
     assert_eq!(start.updates, 1);
     assert_eq!(start.text, "✅ collect_stock_prices_historical succeeded in 4m 1s");
     let visible = start.visible();
-    assert!(
-        visible.contains("Details in the thread") && visible.contains("*Started*"),
-        "{visible}"
-    );
-    assert!(
-        !start.reply_broadcast && !stack.slack.posted()[1].reply_broadcast,
-        "successes are not broadcast"
-    );
+    assert!(visible.contains("Details in the thread") && visible.contains("*Started*"), "{visible}");
+    assert!(!start.reply_broadcast && !stack.slack.posted()[1].reply_broadcast, "successes are not broadcast");
 }
 
 #[tokio::test]
@@ -115,22 +99,13 @@ async fn failures_policy_is_silent_on_success_and_posts_failures_top_level_with_
         ],
     )
     .await;
-    assert!(
-        handled[..3].iter().all(|h| matches!(h, Handled::Ignored { .. })),
-        "{handled:?}"
-    );
+    assert!(handled[..3].iter().all(|h| matches!(h, Handled::Ignored { .. })), "{handled:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1, "only the failure");
     let failure = &posted[0];
     assert_eq!(failure.thread_ts, None);
     assert_eq!(failure.channel, "C0JOBS");
-    assert!(
-        failure
-            .text
-            .starts_with("<!subteam^S0DATAENG> ❌ collect_stock_prices failed"),
-        "{}",
-        failure.text
-    );
+    assert!(failure.text.starts_with("<!subteam^S0DATAENG> ❌ collect_stock_prices failed"), "{}", failure.text);
     assert!(failure.visible().contains("posts only failures"));
     assert!(failure.visible().contains("ValueError: no prices"));
 }
@@ -140,12 +115,7 @@ async fn notify_none_posts_nothing() {
     let stack = Stack::new().await;
     let task = unique("task");
     let quiet = |e: &mut Value| e["detail"]["group"] = json!("family:quiet-cleanup");
-    let handled = run(
-        &stack,
-        CONFIG,
-        &[with(RUNNING, &task, quiet), with(FAILED, &task, quiet)],
-    )
-    .await;
+    let handled = run(&stack, CONFIG, &[with(RUNNING, &task, quiet), with(FAILED, &task, quiet)]).await;
     assert!(handled.iter().all(|h| matches!(h, Handled::Ignored { .. })));
     assert_eq!(stack.slack.requests(), 0);
 }
@@ -172,28 +142,14 @@ async fn mentions_go_on_failures_only_and_failure_replies_are_broadcast() {
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 4);
     let (start_ok, done_ok, start_bad, done_bad) = (&posted[0], &posted[1], &posted[2], &posted[3]);
-    assert!(
-        done_ok.text.starts_with("✅ analyze_sentiment succeeded"),
-        "{}",
-        done_ok.text
-    );
+    assert!(done_ok.text.starts_with("✅ analyze_sentiment succeeded"), "{}", done_ok.text);
     for p in [start_ok, done_ok, start_bad] {
         assert!(!has_mention(p), "no mention outside failures: {}", p.visible());
     }
-    assert!(
-        done_bad
-            .text
-            .starts_with("<@U024BE7LH> ❌ analyze_sentiment failed after 12m 18s"),
-        "{}",
-        done_bad.text
-    );
+    assert!(done_bad.text.starts_with("<@U024BE7LH> ❌ analyze_sentiment failed after 12m 18s"), "{}", done_bad.text);
     assert!(done_bad.reply_broadcast && done_bad.thread_ts.as_deref() == Some(start_bad.ts.as_str()));
     assert!(!done_ok.reply_broadcast);
-    assert!(
-        start_bad.text.starts_with("❌ analyze_sentiment failed"),
-        "start updated: {}",
-        start_bad.text
-    );
+    assert!(start_bad.text.starts_with("❌ analyze_sentiment failed"), "start updated: {}", start_bad.text);
 }
 
 #[tokio::test]
@@ -201,12 +157,7 @@ async fn a_mention_in_event_text_stays_text() {
     let stack = Stack::new().await;
     let task = unique("task");
     let hostile = |e: &mut Value| e["detail"]["containers"][0]["reason"] = json!("<!subteam^S0DATAENG> <@U024BE7LH>");
-    run(
-        &stack,
-        "{}",
-        &[with(FAILED_RUNNING, &task, |_| {}), with(FAILED, &task, hostile)],
-    )
-    .await;
+    run(&stack, "{}", &[with(FAILED_RUNNING, &task, |_| {}), with(FAILED, &task, hostile)]).await;
     let posted = stack.slack.posted();
     assert!(!has_mention(&posted[1]), "{}", posted[1].visible());
     assert!(posted[1].visible().contains("&lt;!subteam^S0DATAENG&gt;"));
@@ -217,18 +168,10 @@ async fn services_are_ignored_unless_included() {
     let stack = Stack::new().await;
     let service = |e: &mut Value| e["detail"]["group"] = json!("service:web-api");
     let handled = run(&stack, "{}", &[with(RUNNING, &unique("task"), service)]).await;
-    assert!(
-        matches!(&handled[0], Handled::Ignored { reason } if reason.contains("service")),
-        "{handled:?}"
-    );
+    assert!(matches!(&handled[0], Handled::Ignored { reason } if reason.contains("service")), "{handled:?}");
     assert_eq!(stack.slack.requests(), 0);
 
-    let handled = run(
-        &stack,
-        r#"{"include_services": true}"#,
-        &[with(RUNNING, &unique("task"), service)],
-    )
-    .await;
+    let handled = run(&stack, r#"{"include_services": true}"#, &[with(RUNNING, &unique("task"), service)]).await;
     assert!(matches!(handled[0], Handled::PostedStart { .. }));
 }
 
@@ -245,12 +188,7 @@ async fn links_and_only_allow_listed_overrides_are_shown() {
         env(e);
         failed_prices(e);
     };
-    run(
-        &stack,
-        CONFIG,
-        &[with(RUNNING, &task, env), with(SUCCEEDED, &task, failed)],
-    )
-    .await;
+    run(&stack, CONFIG, &[with(RUNNING, &task, env), with(SUCCEEDED, &task, failed)]).await;
     let posted = stack.slack.posted();
     let start = posted[0].visible();
     assert!(start.contains("TICKERS=AAPL,MSFT"), "{start}");

@@ -26,10 +26,7 @@ async fn start_then_threaded_completion_across_a_cold_start() {
     assert!(matches!(first, Handled::PostedStart { .. }), "{first:?}");
     // A new execution environment: nothing cached, the thread comes from DynamoDB.
     let second = stack.notifier().handle(stopped, deadline()).await.unwrap();
-    assert!(
-        matches!(second, Handled::PostedCompletion { threaded: true, .. }),
-        "{second:?}"
-    );
+    assert!(matches!(second, Handled::PostedCompletion { threaded: true, .. }), "{second:?}");
 
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
@@ -47,20 +44,14 @@ async fn start_then_threaded_completion_across_a_cold_start() {
     let item = stack.item(&format!("task#{arn}")).await.expect("thread record");
     assert_eq!(item["start_ts"].as_s().unwrap(), &start.ts);
     assert_eq!(item["completion_ts"].as_s().unwrap(), &done.ts);
-    assert!(
-        !item.contains_key("start_claim") && !item.contains_key("completion_claim"),
-        "claims settled: {item:?}"
-    );
+    assert!(!item.contains_key("start_claim") && !item.contains_key("completion_claim"), "claims settled: {item:?}");
     let expires: i64 = item[common::ttl_attribute()].as_n().unwrap().parse().unwrap();
     let in_days = (expires - ecs_now()) as f64 / 86400.0;
     assert!((13.9..=14.1).contains(&in_days), "TTL {in_days} days away");
 }
 
 fn ecs_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 #[tokio::test]
@@ -95,10 +86,7 @@ async fn stopped_before_running_gives_a_standalone_completion_and_no_late_start(
     let (stopped, _) = task_event(SUCCEEDED, &task);
 
     let done = stack.notifier().handle(stopped, deadline()).await.unwrap();
-    assert!(
-        matches!(done, Handled::PostedCompletion { threaded: false, .. }),
-        "{done:?}"
-    );
+    assert!(matches!(done, Handled::PostedCompletion { threaded: false, .. }), "{done:?}");
     let late = stack.notifier().handle(running, deadline()).await.unwrap();
     assert!(matches!(late, Handled::Skipped { slot: "start", .. }), "{late:?}");
 
@@ -107,10 +95,7 @@ async fn stopped_before_running_gives_a_standalone_completion_and_no_late_start(
     assert_eq!(posted[0].thread_ts, None);
     let visible = posted[0].visible();
     assert!(visible.contains("No start message was posted"), "{visible}");
-    assert!(
-        visible.contains("*Cluster*\\nmarket-pulse"),
-        "standalone carries the run details: {visible}"
-    );
+    assert!(visible.contains("*Cluster*\\nmarket-pulse"), "standalone carries the run details: {visible}");
 }
 
 #[tokio::test]
@@ -123,10 +108,7 @@ async fn the_same_event_in_two_environments_at_once_posts_once() {
         let (stopped, _) = task_event(SUCCEEDED, &task);
         let before = stack.slack.posted().len();
         let (x, y) = tokio::join!(a.handle(running.clone(), deadline()), b.handle(running, deadline()));
-        let started = [x.unwrap(), y.unwrap()]
-            .iter()
-            .filter(|h| matches!(h, Handled::PostedStart { .. }))
-            .count();
+        let started = [x.unwrap(), y.unwrap()].iter().filter(|h| matches!(h, Handled::PostedStart { .. })).count();
         assert_eq!(started, 1);
         let (x, y) = tokio::join!(a.handle(stopped.clone(), deadline()), b.handle(stopped, deadline()));
         let completed = [x.unwrap(), y.unwrap()]
@@ -153,10 +135,7 @@ async fn a_completion_waits_for_a_start_being_posted_and_threads_under_it() {
     };
     let (start, stop) = tokio::join!(start, stop);
     assert!(matches!(start.unwrap(), Handled::PostedStart { .. }));
-    assert!(matches!(
-        stop.unwrap(),
-        Handled::PostedCompletion { threaded: true, .. }
-    ));
+    assert!(matches!(stop.unwrap(), Handled::PostedCompletion { threaded: true, .. }));
     let posted = stack.slack.posted();
     assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
 }
@@ -166,19 +145,12 @@ async fn a_task_that_never_started_gets_a_standalone_failure() {
     let stack = Stack::new().await;
     let (stopped, _) = task_event(NEVER_STARTED, &unique("task"));
     let handled = stack.notifier().handle(stopped, deadline()).await.unwrap();
-    assert!(
-        matches!(handled, Handled::PostedCompletion { threaded: false, .. }),
-        "{handled:?}"
-    );
+    assert!(matches!(handled, Handled::PostedCompletion { threaded: false, .. }), "{handled:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0].text, "❌ market-pulse-reddit-scraper failed to start");
     let visible = posted[0].visible();
-    for want in [
-        "CannotPullContainerError",
-        "TaskFailedToStart",
-        "stopped before its containers ran",
-    ] {
+    for want in ["CannotPullContainerError", "TaskFailedToStart", "stopped before its containers ran"] {
         assert!(visible.contains(want), "{want}: {visible}");
     }
 }
@@ -188,21 +160,16 @@ async fn a_failure_shows_exit_codes_and_the_containers_reason_in_the_thread() {
     let stack = Stack::new().await;
     let task = unique("task");
     let notifier = stack.notifier();
-    notifier
-        .handle(task_event(FAILED_RUNNING, &task).0, deadline())
-        .await
-        .unwrap();
+    notifier.handle(task_event(FAILED_RUNNING, &task).0, deadline()).await.unwrap();
     notifier.handle(task_event(FAILED, &task).0, deadline()).await.unwrap();
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
     assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
     assert_eq!(posted[1].text, "❌ market-pulse-analyze-sentiment failed after 12m 18s");
     let visible = posted[1].visible();
-    for want in [
-        "analyze-sentiment: 137",
-        "OutOfMemoryError: Container killed due to memory usage",
-        "EssentialContainerExited",
-    ] {
+    for want in
+        ["analyze-sentiment: 137", "OutOfMemoryError: Container killed due to memory usage", "EssentialContainerExited"]
+    {
         assert!(visible.contains(want), "{want}: {visible}");
     }
 }
@@ -222,10 +189,7 @@ async fn other_statuses_and_event_types_are_ignored() {
         assert!(matches!(handled, Handled::Ignored { .. }), "{payload}: {handled:?}");
     }
     assert_eq!(stack.slack.requests(), 0);
-    assert!(
-        stack.item(&format!("task#{arn}")).await.is_none(),
-        "ignored events write nothing"
-    );
+    assert!(stack.item(&format!("task#{arn}")).await.is_none(), "ignored events write nothing");
 }
 
 #[tokio::test]
@@ -233,15 +197,9 @@ async fn a_payload_that_is_not_an_eventbridge_event_is_a_clear_error() {
     let stack = Stack::new().await;
     let notifier = stack.notifier();
     let table = [
-        (
-            json!({"hello": "world"}),
-            "payload is not an EventBridge event: missing field `detail-type`",
-        ),
+        (json!({"hello": "world"}), "payload is not an EventBridge event: missing field `detail-type`"),
         (json!([1, 2, 3]), "payload is not an EventBridge event"),
-        (
-            json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}),
-            "missing field `detail`",
-        ),
+        (json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}), "missing field `detail`"),
         (
             json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"lastStatus": "RUNNING"}}),
             "missing field `taskArn`",
@@ -258,10 +216,7 @@ async fn a_payload_that_is_not_an_eventbridge_event_is_a_clear_error() {
 async fn slack_errors_are_named_in_the_invocation_error() {
     let stack = Stack::new().await;
     let unknown_channel = stack.notifier_with(&[("SLACK_DEFAULT_CHANNEL", "C0NOPE")]);
-    let err = unknown_channel
-        .handle(task_event(RUNNING, &unique("task")).0, deadline())
-        .await
-        .unwrap_err();
+    let err = unknown_channel.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap_err();
     assert_eq!(err.to_string(), "Slack API error: channel_not_found");
 }
 
@@ -270,22 +225,12 @@ async fn the_token_is_read_from_secrets_manager_raw_or_json() {
     let stack = Stack::new().await;
     let raw_secret = common::create_secret(&stack.aws, common::fake_slack::TOKEN).await;
     let notifier = stack.notifier_with(&[("SLACK_TOKEN_SECRET_ID", &raw_secret)]);
-    let handled = notifier
-        .handle(task_event(RUNNING, &unique("task")).0, deadline())
-        .await
-        .unwrap();
+    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap();
     assert!(matches!(handled, Handled::PostedStart { .. }));
 
     let missing = stack.notifier_with(&[("SLACK_TOKEN_SECRET_ID", "no/such/secret")]);
-    let err = missing
-        .handle(task_event(RUNNING, &unique("task")).0, deadline())
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("reading Slack token secret no/such/secret") && err.contains("ResourceNotFound"),
-        "{err}"
-    );
+    let err = missing.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap_err().to_string();
+    assert!(err.contains("reading Slack token secret no/such/secret") && err.contains("ResourceNotFound"), "{err}");
     assert!(!err.contains(common::fake_slack::TOKEN));
 }
 
@@ -301,9 +246,6 @@ async fn a_static_token_works_for_local_runs() {
     )
     .unwrap();
     let notifier = ecs_slack_notifier::app::lambda_notifier(config, &stack.aws).unwrap();
-    let handled = notifier
-        .handle(task_event(RUNNING, &unique("task")).0, deadline())
-        .await
-        .unwrap();
+    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap();
     assert!(matches!(handled, Handled::PostedStart { .. }));
 }

@@ -30,12 +30,7 @@ async fn posts_to_the_users_channel() {
     assert_eq!(posted[0].channel, "C0USERS");
     assert_eq!(posted[0].text, "🎉 New user signed up: ada@example.com");
     let visible = posted[0].visible();
-    for want in [
-        "Ada Lovelace",
-        "*Total users*\\n1,234",
-        "*Environment*\\ntest",
-        "<!date^1795710005^",
-    ] {
+    for want in ["Ada Lovelace", "*Total users*\\n1,234", "*Environment*\\ntest", "<!date^1795710005^"] {
         assert!(visible.contains(want), "{want}: {visible}");
     }
 }
@@ -51,11 +46,7 @@ async fn falls_back_to_the_default_channel() {
 async fn hostile_display_names_show_as_text_and_mention_no_one() {
     let stack = Stack::new().await;
     let notifier = stack.notifier();
-    let names = [
-        "<!channel> Eve & <@U024BE7LH>",
-        "<https://evil.example|click here>",
-        &"<!here>".repeat(5000),
-    ];
+    let names = ["<!channel> Eve & <@U024BE7LH>", "<https://evil.example|click here>", &"<!here>".repeat(5000)];
     for name in names {
         let detail = json!({"user_id": unique("usr"), "email": "eve@example.com", "display_name": name});
         notifier.handle(registration(detail), deadline()).await.unwrap();
@@ -68,11 +59,7 @@ async fn hostile_display_names_show_as_text_and_mention_no_one() {
             assert!(!visible.contains(mention), "{mention} in {visible}");
         }
     }
-    assert!(
-        posted[0]
-            .visible()
-            .contains("&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;")
-    );
+    assert!(posted[0].visible().contains("&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;"));
 }
 
 #[tokio::test]
@@ -100,11 +87,7 @@ async fn missing_required_fields_are_named() {
         (json!({"user_id": 5, "email": "a@b.c"}), "invalid type: integer `5`"),
     ];
     for (detail, want) in table {
-        let err = notifier
-            .handle(registration(detail), deadline())
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = notifier.handle(registration(detail), deadline()).await.unwrap_err().to_string();
         assert!(err.starts_with("invalid `User Registered` event detail"), "{err}");
         assert!(err.contains(want), "{err}");
     }

@@ -14,10 +14,7 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
 
     let table: [(&[u8], &str); 3] = [
         (b"this is not json {", ""),
-        (
-            br#"{"hello": "world"}"#,
-            "payload is not an EventBridge event: missing field `detail-type`",
-        ),
+        (br#"{"hello": "world"}"#, "payload is not an EventBridge event: missing field `detail-type`"),
         (
             br#"{"detail-type": "User Registered", "source": "app", "detail": {"email": "a@b.c"}}"#,
             "missing field `user_id`",
@@ -31,11 +28,7 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
             }
             other => panic!("{}: {other:?}", String::from_utf8_lossy(payload)),
         }
-        assert!(
-            function.alive(),
-            "the function died on {}",
-            String::from_utf8_lossy(payload)
-        );
+        assert!(function.alive(), "the function died on {}", String::from_utf8_lossy(payload));
     }
 
     let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
@@ -46,10 +39,7 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
     assert_eq!(stack.slack.posted().len(), 1);
     assert!(function.alive());
     let logs = function.logs();
-    assert!(
-        !logs.contains(common::fake_slack::TOKEN),
-        "the token leaked into the logs:\n{logs}"
-    );
+    assert!(!logs.contains(common::fake_slack::TOKEN), "the token leaked into the logs:\n{logs}");
 }
 
 #[tokio::test]
@@ -66,9 +56,6 @@ async fn missing_configuration_stops_start_up_with_one_clear_error() {
         .unwrap();
     assert!(!status.success());
     let logs = function.logs();
-    assert!(
-        logs.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL"),
-        "{logs}"
-    );
+    assert!(logs.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL"), "{logs}");
     assert!(logs.contains("Slack bot token not configured"), "{logs}");
 }

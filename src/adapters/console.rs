@@ -20,10 +20,7 @@ impl ConsolePoster {
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        ConsolePoster {
-            out: Mutex::new(out),
-            next_ts: AtomicU64::new(1),
-        }
+        ConsolePoster { out: Mutex::new(out), next_ts: AtomicU64::new(1) }
     }
 }
 
@@ -31,13 +28,8 @@ impl ConsolePoster {
     fn print(&self, heading: &str, message: &Message) -> Result<(), SlackError> {
         let json = serde_json::to_string(message).map_err(|e| SlackError::Transport(e.to_string()))?;
         let text = format!("{}\n{json}\n", preview(heading, message));
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| SlackError::Transport("console poisoned".into()))?;
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| SlackError::Transport(e.to_string()))
+        let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
+        out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
     }
 }
 
@@ -49,10 +41,7 @@ impl SlackPoster for ConsolePoster {
             None => "new message".to_owned(),
         };
         self.print(&format!("{} · {place} · ts {ts}", message.channel), message)?;
-        Ok(Posted {
-            channel: message.channel.clone(),
-            ts,
-        })
+        Ok(Posted { channel: message.channel.clone(), ts })
     }
 
     async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
@@ -62,20 +51,14 @@ impl SlackPoster for ConsolePoster {
 
 /// Roughly what Slack would show, in plain text.
 pub fn preview(heading: &str, message: &Message) -> String {
-    let mut lines = vec![
-        format!("┌─ {heading}"),
-        format!("│ notification: {}", readable(&message.text)),
-    ];
+    let mut lines = vec![format!("┌─ {heading}"), format!("│ notification: {}", readable(&message.text))];
     for block in &message.blocks {
         match block {
             Block::Header { text } => lines.push(format!("│ ▌{}", text.as_str())),
             Block::Section { text, fields } => {
                 lines.extend(text.iter().flat_map(indent));
                 for field in fields {
-                    lines.push(format!(
-                        "│   {}",
-                        readable(field.as_str()).replacen('\n', ": ", 1).replace('\n', ", ")
-                    ));
+                    lines.push(format!("│   {}", readable(field.as_str()).replacen('\n', ": ", 1).replace('\n', ", ")));
                 }
             }
             Block::Context { elements } => {
@@ -122,10 +105,7 @@ mod tests {
     #[test]
     fn readable_shows_dates_and_decodes_entities() {
         let table = [
-            (
-                "*Started*\n<!date^1^{date_short_pretty}|2026-11-26 14:00:23 UTC>",
-                "*Started*\n2026-11-26 14:00:23 UTC",
-            ),
+            ("*Started*\n<!date^1^{date_short_pretty}|2026-11-26 14:00:23 UTC>", "*Started*\n2026-11-26 14:00:23 UTC"),
             ("&lt;!channel&gt; &amp; co", "<!channel> & co"),
             ("<!date^broken", "<!date^broken"),
         ];

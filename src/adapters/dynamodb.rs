@@ -32,10 +32,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore {
-            client,
-            table: table.into(),
-        }
+        DynamoStore { client, table: table.into() }
     }
 }
 
@@ -72,9 +69,8 @@ fn record_from(item: &Item) -> Record {
     };
     let mut record = Record::default();
     for slot in Slot::ALL {
-        let posted = text(attr(slot, "ts"))
-            .zip(text(attr(slot, "channel")))
-            .map(|(ts, channel)| Posted { channel, ts });
+        let posted =
+            text(attr(slot, "ts")).zip(text(attr(slot, "channel"))).map(|(ts, channel)| Posted { channel, ts });
         let claimed_until = text(attr(slot, "claim")).and(number(attr(slot, "lease")));
         *record.slot_mut(slot) = SlotState { posted, claimed_until };
     }
@@ -109,9 +105,7 @@ impl ThreadStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(ClaimResult::Claimed(
-                out.attributes().map(record_from).unwrap_or_default(),
-            )),
+            Ok(out) => Ok(ClaimResult::Claimed(out.attributes().map(record_from).unwrap_or_default())),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => {
                     let old = match se {
@@ -175,12 +169,7 @@ impl ThreadStore for DynamoStore {
             .await;
         match result {
             // Someone else's claim now: theirs to keep.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
             other => other.map(drop).map_err(|e| error("UpdateItem (release)", e)),
         }
     }

@@ -24,10 +24,7 @@ impl MemoryStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Stored>) -> T) -> Result<T, StoreError> {
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| StoreError("memory store poisoned".into()))?;
+        let mut records = self.records.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
         Ok(f(&mut records))
     }
 }
@@ -67,11 +64,7 @@ impl ThreadStore for MemoryStore {
                     return Ok(());
                 }
             }
-            Err(StoreError(format!(
-                "claim on {} {} was lost before it was settled",
-                claim.key,
-                claim.slot.name()
-            )))
+            Err(StoreError(format!("claim on {} {} was lost before it was settled", claim.key, claim.slot.name())))
         })?
     }
 

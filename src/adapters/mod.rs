@@ -1,7 +1,9 @@
 //! Adapters for the ports in `ports`.
 
+pub mod cloudwatch_logs;
 pub mod console;
 pub mod dynamodb;
+pub mod file_logs;
 pub mod memory;
 pub mod slack_http;
 pub mod token;

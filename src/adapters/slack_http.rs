@@ -48,12 +48,7 @@ impl<T: TokenSource> SlackHttp<T> {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| SlackError::Transport(format!("building HTTP client: {e}")))?;
-        Ok(SlackHttp {
-            http,
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            tokens,
-            policy: Policy::default(),
-        })
+        Ok(SlackHttp { http, api_url: api_url.trim_end_matches('/').to_owned(), tokens, policy: Policy::default() })
     }
 
     pub fn with_policy(mut self, policy: Policy) -> Self {
@@ -68,12 +63,9 @@ impl<T: TokenSource> SlackHttp<T> {
         let mut attempt = 0;
         loop {
             let token = self.tokens.token().await?;
-            let timeout = self
-                .policy
-                .attempt_timeout(SystemTime::now(), deadline)
-                .ok_or_else(|| {
-                    SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
-                })?;
+            let timeout = self.policy.attempt_timeout(SystemTime::now(), deadline).ok_or_else(|| {
+                SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
+            })?;
             let error = match self.call_once(method, body, &token, timeout).await {
                 Ok(response) => return Ok(response),
                 Err(error) => error,
@@ -97,9 +89,7 @@ impl<T: TokenSource> SlackHttp<T> {
                     }
                 }
             }
-            let Some(delay) = self
-                .policy
-                .next_delay(class, attempt, SystemTime::now(), deadline, fastrand::f64())
+            let Some(delay) = self.policy.next_delay(class, attempt, SystemTime::now(), deadline, fastrand::f64())
             else {
                 return Err(error);
             };
@@ -136,10 +126,7 @@ impl<T: TokenSource> SlackHttp<T> {
         }
         if !status.is_success() {
             let detail = response.text().await.unwrap_or_default();
-            return Err(SlackError::Http {
-                status: status.as_u16(),
-                detail: detail.chars().take(200).collect(),
-            });
+            return Err(SlackError::Http { status: status.as_u16(), detail: detail.chars().take(200).collect() });
         }
         let body: ApiResponse = response
             .json()
@@ -165,15 +152,6 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         let mut message = message.clone();
         message.channel.clone_from(&at.channel);
         message.thread_ts = None;
-        self.call(
-            "chat.update",
-            &Update {
-                message: &message,
-                ts: &at.ts,
-            },
-            deadline,
-        )
-        .await
-        .map(drop)
+        self.call("chat.update", &Update { message: &message, ts: &at.ts }, deadline).await.map(drop)
     }
 }

@@ -42,11 +42,7 @@ pub struct SecretToken {
 
 impl SecretToken {
     pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        SecretToken {
-            client,
-            secret_id: secret_id.into(),
-            cached: Mutex::new(None),
-        }
+        SecretToken { client, secret_id: secret_id.into(), cached: Mutex::new(None) }
     }
 
     async fn token(&self) -> Result<SlackToken, TokenError> {
@@ -71,10 +67,7 @@ impl SecretToken {
     }
 
     async fn read(&self) -> Result<SlackToken, TokenError> {
-        let failed = |detail: String| TokenError::Secret {
-            secret_id: self.secret_id.clone(),
-            detail,
-        };
+        let failed = |detail: String| TokenError::Secret { secret_id: self.secret_id.clone(), detail };
         let out = self
             .client
             .get_secret_value()
@@ -82,9 +75,7 @@ impl SecretToken {
             .send()
             .await
             .map_err(|e| failed(DisplayErrorContext(&e).to_string()))?;
-        let raw = out
-            .secret_string()
-            .ok_or_else(|| failed("the secret has no string value".into()))?;
+        let raw = out.secret_string().ok_or_else(|| failed("the secret has no string value".into()))?;
         parse_secret(raw).map_err(failed)
     }
 }

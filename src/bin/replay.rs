@@ -9,42 +9,52 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use ecs_slack_notifier::adapters::cloudwatch_logs::CloudWatchTail;
 use ecs_slack_notifier::adapters::console::ConsolePoster;
+use ecs_slack_notifier::adapters::dynamodb::DynamoStore;
+use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
+use ecs_slack_notifier::adapters::token::Tokens;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
+use ecs_slack_notifier::event::EcsTask;
 use ecs_slack_notifier::handler::Notifier;
-use ecs_slack_notifier::ports::{SlackPoster, ThreadStore};
+use ecs_slack_notifier::jobs::LogStream;
+use ecs_slack_notifier::message::Message;
+use ecs_slack_notifier::ports::{
+    Claim, ClaimResult, LogError, LogSource, LogTail, Posted, Record, SlackError, SlackPoster, StoreError, ThreadStore,
+};
 
-const USAGE: &str = "usage: replay EVENT.json [EVENT.json ...]\n\
+const USAGE: &str = "usage: replay [--log-file FILE] EVENT.json [EVENT.json ...]\n\
     Runs each EventBridge event file through the notifier's handler, in order.\n\
-    Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.";
+    Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
+    --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).";
 
 /// The channel shown in previews when none is configured.
 const PREVIEW_CHANNEL: &str = "#jobs-preview";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let files: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let mut args = std::env::args_os().skip(1).peekable();
+    let mut log_file = None;
+    if args.peek().is_some_and(|a| a == "--log-file") {
+        args.next();
+        log_file = args.next().map(PathBuf::from);
+    }
+    let files: Vec<PathBuf> = args.map(PathBuf::from).collect();
     if files.is_empty() || files.iter().any(|f| f == "-h" || f == "--help") {
         eprintln!("{USAGE}");
-        return if files.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
+        return if files.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
     }
     if std::env::var_os("AWS_LAMBDA_LOG_LEVEL").is_none() && std::env::var_os("RUST_LOG").is_none() {
         // The preview is the output; decisions show with RUST_LOG=info.
-        // SAFETY: single-threaded so far; nothing else reads the environment yet.
+        // SAFETY: no other thread reads the environment yet.
         unsafe { std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "WARN") };
     }
     lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
 
-    let has_token = ["SLACK_TOKEN_SECRET_ID", "SLACK_BOT_TOKEN"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
+    let has_token = ["SLACK_TOKEN_SECRET_ID", "SLACK_BOT_TOKEN"].iter().any(|v| std::env::var_os(v).is_some());
     let lookup = |name: &str| {
         let value = std::env::var(name).ok();
         match name {
@@ -53,13 +63,7 @@ async fn main() -> ExitCode {
             _ => value,
         }
     };
-    let config = match Config::from_lookup(
-        lookup,
-        Needs {
-            table: false,
-            token: false,
-        },
-    ) {
+    let config = match Config::from_lookup(lookup, Needs { table: false, token: false }) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -68,55 +72,38 @@ async fn main() -> ExitCode {
     };
     // AWS is only asked for what the configuration names: a plain preview
     // runs with no AWS account and no network.
-    let needs_aws = config.threads_table.is_some() || matches!(config.token, TokenConfig::Secret(_));
-    let aws = if needs_aws {
-        app::load_aws_config().await
-    } else {
-        aws_config::SdkConfig::builder().build()
+    let needs_aws =
+        config.threads_table.is_some() || config.read_job_logs || matches!(config.token, TokenConfig::Secret(_));
+    let aws = if needs_aws { app::load_aws_config().await } else { aws_config::SdkConfig::builder().build() };
+    let store = match &config.threads_table {
+        Some(table) => Store::Dynamo(app::dynamo_store(table, &aws)),
+        None => Store::Memory(MemoryStore::new()),
     };
-    let real_slack = config.token != TokenConfig::Missing;
-    let table = config.threads_table.clone();
-    let tokens = app::tokens(&config, &aws);
-    let (settings, api_url) = (config.settings, config.slack_api_url);
-    match (table, real_slack) {
-        (None, false) => {
-            replay(
-                Notifier::new(settings, MemoryStore::new(), ConsolePoster::stdout()),
-                &files,
-            )
-            .await
-        }
-        (Some(t), false) => {
-            replay(
-                Notifier::new(settings, app::dynamo_store(&t, &aws), ConsolePoster::stdout()),
-                &files,
-            )
-            .await
-        }
-        (table, true) => {
-            let slack = match SlackHttp::new(&api_url, tokens) {
-                Ok(slack) => slack,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match table {
-                None => replay(Notifier::new(settings, MemoryStore::new(), slack), &files).await,
-                Some(t) => replay(Notifier::new(settings, app::dynamo_store(&t, &aws), slack), &files).await,
+    let slack = match &config.token {
+        TokenConfig::Missing => Slack::Console(ConsolePoster::stdout()),
+        _ => match SlackHttp::new(&config.slack_api_url, app::tokens(&config, &aws)) {
+            Ok(slack) => Slack::Http(slack),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
             }
-        }
-    }
+        },
+    };
+    let logs = match log_file {
+        Some(path) => Logs::File(FileLogs::new(path)),
+        None => Logs::Cloud(app::job_logs(&config, &aws)),
+    };
+    replay(Notifier::new(config.settings, store, slack, logs), &files).await
 }
 
-async fn replay<S: ThreadStore, P: SlackPoster>(notifier: Notifier<S, P>, files: &[PathBuf]) -> ExitCode {
+async fn replay(notifier: Notifier<Store, Slack, Logs>, files: &[PathBuf]) -> ExitCode {
     let mut failed = 0;
     for file in files {
         println!("\n=== {}", file.display());
-        let payload = match std::fs::read(file)
+        let payload = std::fs::read(file)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")))
-        {
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")));
+        let payload = match payload {
             Ok(payload) => payload,
             Err(e) => {
                 println!("--> error: {}: {e}", file.display());
@@ -138,4 +125,75 @@ async fn replay<S: ThreadStore, P: SlackPoster>(notifier: Notifier<S, P>, files:
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The adapters the replay can use, chosen at run time.
+enum Store {
+    Memory(MemoryStore),
+    Dynamo(DynamoStore),
+}
+
+enum Slack {
+    Console(ConsolePoster),
+    Http(SlackHttp<Tokens>),
+}
+
+enum Logs {
+    File(FileLogs),
+    Cloud(Option<CloudWatchTail>),
+}
+
+impl ThreadStore for Store {
+    async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
+        match self {
+            Store::Memory(s) => s.claim(claim).await,
+            Store::Dynamo(s) => s.claim(claim).await,
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Record, StoreError> {
+        match self {
+            Store::Memory(s) => s.get(key).await,
+            Store::Dynamo(s) => s.get(key).await,
+        }
+    }
+
+    async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.settle(claim, posted).await,
+            Store::Dynamo(s) => s.settle(claim, posted).await,
+        }
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.release(claim).await,
+            Store::Dynamo(s) => s.release(claim).await,
+        }
+    }
+}
+
+impl SlackPoster for Slack {
+    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
+        match self {
+            Slack::Console(s) => s.post(message, deadline).await,
+            Slack::Http(s) => s.post(message, deadline).await,
+        }
+    }
+
+    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError> {
+        match self {
+            Slack::Console(s) => s.update(at, message, deadline).await,
+            Slack::Http(s) => s.update(at, message, deadline).await,
+        }
+    }
+}
+
+impl LogSource for Logs {
+    async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
+        match self {
+            Logs::File(l) => l.tail(task, configured).await,
+            Logs::Cloud(l) => l.tail(task, configured).await,
+        }
+    }
 }

@@ -51,10 +51,7 @@ mod tests {
             ecs_task_url(&task).unwrap(),
             "https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/market-pulse/tasks/9781c248/configuration?region=us-east-1"
         );
-        let logs = LogStream {
-            group: "/ecs/market-pulse-etl".into(),
-            stream: "ecs/etl/9781c248".into(),
-        };
+        let logs = LogStream { group: "/ecs/market-pulse-etl".into(), stream: "ecs/etl/9781c248".into() };
         assert_eq!(
             log_stream_url("us-east-1", &logs),
             "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Fecs$252Fmarket-pulse-etl/log-events/ecs$252Fetl$252F9781c248"

@@ -80,41 +80,35 @@ impl Text {
 /// A header block; headers are plain text, so nothing in them is parsed.
 fn header(raw: &str) -> Block {
     let one_line: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    Block::Header {
-        text: Text::PlainText {
-            text: text::truncate_plain(&one_line, limits::HEADER_TEXT),
-            emoji: true,
-        },
-    }
+    Block::Header { text: Text::PlainText { text: text::truncate_plain(&one_line, limits::HEADER_TEXT), emoji: true } }
 }
 
 /// One `*label*` + value field. `value` is mrkdwn the caller has already
 /// made safe; use [`Field::raw`] for event text.
 #[derive(Debug, Clone)]
 struct Field {
-    label: &'static str,
+    label: String,
     mrkdwn: String,
 }
 
+/// Labels are ours or, for job summaries, a job's keys: escaped and short.
+const LABEL_MAX: usize = 100;
+
 impl Field {
     /// A field whose value comes from an event or a user: escaped and cut.
-    fn raw(label: &'static str, value: &str) -> Field {
+    fn raw(label: &str, value: &str) -> Field {
+        let label = text::escape_truncated(label, LABEL_MAX);
         let room = limits::FIELD_TEXT - label.chars().count() - 3;
-        Field {
-            label,
-            mrkdwn: text::escape_truncated(value, room),
-        }
+        Field { mrkdwn: text::escape_truncated(value, room), label }
     }
 
     /// A field whose value is mrkdwn built by this crate.
-    fn trusted(label: &'static str, mrkdwn: String) -> Field {
-        Field { label, mrkdwn }
+    fn trusted(label: &str, mrkdwn: String) -> Field {
+        Field { label: text::escape_truncated(label, LABEL_MAX), mrkdwn }
     }
 
     fn into_text(self) -> Text {
-        Text::Mrkdwn {
-            text: format!("*{}*\n{}", self.label, self.mrkdwn),
-        }
+        Text::Mrkdwn { text: format!("*{}*\n{}", self.label, self.mrkdwn) }
     }
 }
 
@@ -123,31 +117,23 @@ fn field_sections(fields: Vec<Field>) -> impl Iterator<Item = Block> {
     let mut fields = fields.into_iter().map(Field::into_text).peekable();
     std::iter::from_fn(move || {
         fields.peek()?;
-        Some(Block::Section {
-            text: None,
-            fields: fields.by_ref().take(limits::FIELDS).collect(),
-        })
+        Some(Block::Section { text: None, fields: fields.by_ref().take(limits::FIELDS).collect() })
     })
 }
 
 /// A section with a bold label over event text shown verbatim in a code block.
 fn code_section(label: &str, raw: &str) -> Block {
+    let label = text::escape_truncated(label, LABEL_MAX);
     let room = limits::SECTION_TEXT - label.chars().count() - 12;
     Block::Section {
-        text: Some(Text::Mrkdwn {
-            text: format!("*{label}*\n```{}```", text::escape_truncated(raw, room)),
-        }),
+        text: Some(Text::Mrkdwn { text: format!("*{label}*\n```{}```", text::escape_truncated(raw, room)) }),
         fields: Vec::new(),
     }
 }
 
 fn context(mrkdwn: Vec<String>) -> Block {
     Block::Context {
-        elements: mrkdwn
-            .into_iter()
-            .take(limits::CONTEXT_ELEMENTS)
-            .map(|text| Text::Mrkdwn { text })
-            .collect(),
+        elements: mrkdwn.into_iter().take(limits::CONTEXT_ELEMENTS).map(|text| Text::Mrkdwn { text }).collect(),
     }
 }
 
@@ -191,9 +177,7 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
             if elements.is_empty() || elements.len() > limits::CONTEXT_ELEMENTS {
                 return Some(format!("context with {} elements", elements.len()));
             }
-            elements
-                .iter()
-                .find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
+            elements.iter().find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
         }
     })
 }
@@ -223,26 +207,16 @@ mod tests {
         let blocks = vec![
             header(&huge),
             code_section("Reason", &huge),
-            Block::Section {
-                text: None,
-                fields: vec![Field::raw("Name", &huge).into_text()],
-            },
+            Block::Section { text: None, fields: vec![Field::raw("Name", &huge).into_text()] },
         ];
         assert_eq!(limit_violation(&blocks), None);
-        let Block::Section { text: Some(reason), .. } = &blocks[1] else {
-            panic!()
-        };
+        let Block::Section { text: Some(reason), .. } = &blocks[1] else { panic!() };
         assert!(!reason.as_str().contains('<'));
     }
 
     #[test]
     fn serializes_to_block_kit_json() {
-        let msg = message(
-            "C1",
-            "a & b",
-            vec![header("Hi"), context(vec!["x".into()])],
-            Some("1.2"),
-        );
+        let msg = message("C1", "a & b", vec![header("Hi"), context(vec!["x".into()])], Some("1.2"));
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(
             json,

@@ -15,10 +15,7 @@ pub fn registration_message(
     if let Some(name) = reg.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
         fields.push(Field::raw("Display name", name));
     }
-    fields.push(Field::trusted(
-        "User ID",
-        format!("`{}`", text::escape_truncated(&reg.user_id, 200)),
-    ));
+    fields.push(Field::trusted("User ID", format!("`{}`", text::escape_truncated(&reg.user_id, 200))));
     if let Some(total) = reg.total_users {
         fields.push(Field::trusted("Total users", text::thousands(total)));
     }
@@ -40,9 +37,7 @@ mod tests {
 
     fn sample() -> (Registration, Option<DateTime<Utc>>) {
         let incoming = parse(fixture("events/user-registered.json")).unwrap();
-        let EventKind::UserRegistered(reg) = incoming.kind else {
-            panic!()
-        };
+        let EventKind::UserRegistered(reg) = incoming.kind else { panic!() };
         (reg, incoming.time)
     }
 
@@ -67,11 +62,7 @@ mod tests {
 
     #[test]
     fn optional_fields_may_be_absent() {
-        let reg = Registration {
-            user_id: "u".into(),
-            email: "e@x.io".into(),
-            ..Registration::default()
-        };
+        let reg = Registration { user_id: "u".into(), email: "e@x.io".into(), ..Registration::default() };
         let msg = registration_message(&reg, None, "dev", "C1");
         let json = serde_json::to_string(&msg.blocks).unwrap();
         assert!(!json.contains("Display name") && !json.contains("Total users") && !json.contains("Registered"));
@@ -81,10 +72,7 @@ mod tests {
     #[test]
     fn hostile_display_names_show_as_text() {
         let table = [
-            (
-                "<!channel> Eve & <@U024BE7LH>",
-                "&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;",
-            ),
+            ("<!channel> Eve & <@U024BE7LH>", "&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;"),
             ("<https://evil|click>", "&lt;https://evil|click&gt;"),
         ];
         for (name, shown) in table {
@@ -97,10 +85,7 @@ mod tests {
             let msg = registration_message(&reg, None, "prod", "C1");
             let json = serde_json::to_string(&msg).unwrap();
             assert!(json.contains(shown), "{json}");
-            assert!(
-                !json.contains("<!channel>") && !json.contains("<@U") && !json.contains("<https"),
-                "{json}"
-            );
+            assert!(!json.contains("<!channel>") && !json.contains("<@U") && !json.contains("<https"), "{json}");
         }
     }
 

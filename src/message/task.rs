@@ -4,6 +4,10 @@ use super::{Block, Field, Message, code_section, context, field_sections, header
 use crate::event::EcsTask;
 use crate::jobs::{LogStream, Notify};
 use crate::lifecycle::Outcome;
+use crate::summary::JobLog;
+
+/// Lines of a failed job's log shown in its completion.
+pub const FAILURE_LOG_LINES: usize = 20;
 
 /// What a message needs to know beyond the event itself.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +22,8 @@ pub struct JobContext<'a> {
     /// Override environment variables whose values may be shown.
     pub show_environment: &'a [String],
     pub log_stream: Option<&'a LogStream>,
+    /// What the task's log said, when it was read.
+    pub log: Option<&'a JobLog>,
 }
 
 impl<'a> JobContext<'a> {
@@ -30,6 +36,7 @@ impl<'a> JobContext<'a> {
             mention: None,
             show_environment: &[],
             log_stream: None,
+            log: None,
         }
     }
 }
@@ -43,12 +50,7 @@ pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
 /// (`chat.update`): the channel then reads as a list of runs and results.
 pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome) -> Message {
     let headline = headline(ctx.job, outcome);
-    message(
-        ctx.channel,
-        &headline,
-        run_blocks(ctx, task, &headline, Some("Details in the thread.")),
-        None,
-    )
+    message(ctx.channel, &headline, run_blocks(ctx, task, &headline, Some("Details in the thread.")), None)
 }
 
 fn run_blocks(ctx: &JobContext, task: &EcsTask, headline: &str, note: Option<&str>) -> Vec<Block> {
@@ -83,21 +85,26 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if let Some(stop_code) = &outcome.stop_code {
         fields.push(Field::raw("Stop code", stop_code));
     }
+    let summary = ctx.log.and_then(|log| log.summary.as_ref());
+    if let Some(summary) = summary {
+        fields.extend(summary.stats.iter().map(|(key, value)| Field::raw(key, value)));
+    }
     if thread_ts.is_none() {
         fields.extend(run_fields(ctx, task, false));
     }
     let mut blocks = vec![header(&headline)];
     if let Some(mention) = mention {
-        blocks.push(Block::Section {
-            text: Some(super::Text::Mrkdwn {
-                text: mention.to_owned(),
-            }),
-            fields: Vec::new(),
-        });
+        blocks
+            .push(Block::Section { text: Some(super::Text::Mrkdwn { text: mention.to_owned() }), fields: Vec::new() });
     }
     blocks.extend(field_sections(fields));
     if let Some(reason) = outcome.reason.as_deref().filter(|_| !outcome.succeeded) {
         blocks.push(code_section("Reason", reason));
+    }
+    let last_lines =
+        ctx.log.map_or(&[][..], |log| &log.last_lines[log.last_lines.len().saturating_sub(FAILURE_LOG_LINES)..]);
+    if !outcome.succeeded && !last_lines.is_empty() {
+        blocks.push(code_section(&format!("Last {} log lines", last_lines.len()), &last_lines.join("\n")));
     }
     let note = match (thread_ts, outcome.never_started, ctx.notify) {
         (Some(_), _, _) => None,
@@ -108,6 +115,9 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if thread_ts.is_none() {
         blocks.extend(command_sections(task));
         blocks.extend(environment_section(ctx, task));
+    }
+    if let Some(log_note) = ctx.log.and_then(|log| log.note.as_deref()) {
+        blocks.push(context(vec![text::escape_truncated(log_note, 500)]));
     }
     blocks.extend(links_context(ctx, task, note));
     let mut msg = message(ctx.channel, &headline, blocks, thread_ts);
@@ -120,8 +130,12 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
 }
 
 fn headline(job: &str, outcome: &Outcome) -> String {
+    let took = outcome.run_time.map(|t| format!(" in {}", text::duration(t))).unwrap_or_default();
     match (outcome.succeeded, outcome.never_started, outcome.run_time) {
-        (true, _, Some(t)) => format!("✅ {job} succeeded in {}", text::duration(t)),
+        (true, _, _) if outcome.reported_failures.is_some() => {
+            format!("⚠️ {job} succeeded{took}, {} failed", outcome.reported_failures.unwrap_or_default())
+        }
+        (true, _, Some(_)) => format!("✅ {job} succeeded{took}"),
         (true, _, None) => format!("✅ {job} succeeded"),
         (false, true, _) => format!("❌ {job} failed to start"),
         (false, false, Some(t)) => format!("❌ {job} failed after {}", text::duration(t)),
@@ -136,10 +150,7 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     if let Some(cluster) = task.cluster_name() {
         fields.push(Field::raw("Cluster", cluster));
     }
-    fields.push(Field::trusted(
-        "Task",
-        format!("`{}`", text::escape_truncated(task.task_id(), 200)),
-    ));
+    fields.push(Field::trusted("Task", format!("`{}`", text::escape_truncated(task.task_id(), 200))));
     if let Some(launch) = launch(task) {
         fields.push(Field::raw("Launch type", &launch));
     }
@@ -149,12 +160,7 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     if let Some(started_by) = &task.started_by {
         fields.push(Field::raw("Started by", started_by));
     }
-    let images: Vec<&str> = task
-        .containers
-        .iter()
-        .filter_map(|c| c.image.as_deref())
-        .map(short_image)
-        .collect();
+    let images: Vec<&str> = task.containers.iter().filter_map(|c| c.image.as_deref()).map(short_image).collect();
     if !images.is_empty() {
         fields.push(Field::raw("Image", &dedup(images).join("\n")));
     }
@@ -169,11 +175,7 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
 fn command_sections(task: &EcsTask) -> impl Iterator<Item = Block> + '_ {
     let single = task.command_overrides().count() == 1;
     task.command_overrides().map(move |(container, command)| {
-        let label = if single {
-            "Command".to_owned()
-        } else {
-            format!("Command ({container})")
-        };
+        let label = if single { "Command".to_owned() } else { format!("Command ({container})") };
         code_section(&label, &command.join(" "))
     })
 }
@@ -242,9 +244,7 @@ mod tests {
     use crate::testing::fixture;
 
     fn task(path: &str) -> EcsTask {
-        let EventKind::EcsTask(task) = parse(fixture(path)).unwrap().kind else {
-            panic!("{path}")
-        };
+        let EventKind::EcsTask(task) = parse(fixture(path)).unwrap().kind else { panic!("{path}") };
         *task
     }
 
@@ -287,40 +287,25 @@ mod tests {
                 "events/ecs-task-stopped-success.json",
                 Some("1.000100"),
                 "✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
-                &[
-                    "*Run time*\\n4m 1s",
-                    "collect-stock-prices: 0",
-                    "EssentialContainerExited",
-                ],
+                &["*Run time*\\n4m 1s", "collect-stock-prices: 0", "EssentialContainerExited"],
             ),
             (
                 "events/ecs-task-stopped-failure.json",
                 Some("1.000100"),
                 "❌ market-pulse-analyze-sentiment failed after 12m 18s",
-                &[
-                    "analyze-sentiment: 137",
-                    "```OutOfMemoryError: Container killed due to memory usage```",
-                ],
+                &["analyze-sentiment: 137", "```OutOfMemoryError: Container killed due to memory usage```"],
             ),
             (
                 "events/ecs-task-stopped-failure.json",
                 None,
                 "❌ market-pulse-analyze-sentiment failed after 12m 18s",
-                &[
-                    "analyze-sentiment: 137",
-                    "*Cluster*\\nmarket-pulse",
-                    "No start message was posted",
-                ],
+                &["analyze-sentiment: 137", "*Cluster*\\nmarket-pulse", "No start message was posted"],
             ),
             (
                 "events/ecs-task-never-started.json",
                 None,
                 "❌ market-pulse-reddit-scraper failed to start",
-                &[
-                    "TaskFailedToStart",
-                    "CannotPullContainerError",
-                    "stopped before its containers ran",
-                ],
+                &["TaskFailedToStart", "CannotPullContainerError", "stopped before its containers ran"],
             ),
         ];
         for (path, thread_ts, fallback, wants) in table {
@@ -355,9 +340,7 @@ mod tests {
                 environment: vec![],
             }],
         });
-        let Decision::Finish(outcome) = decide(&t, &[]) else {
-            panic!()
-        };
+        let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
         let ctx = JobContext::new("job", hostile, "C1");
         for msg in [start_message(&ctx, &t), completion_message(&ctx, &t, &outcome, None)] {
             assert_eq!(limit_violation(&msg.blocks), None);

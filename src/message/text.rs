@@ -95,11 +95,7 @@ pub fn duration(d: Duration) -> String {
 /// A time Slack shows in each reader's own time zone, with a UTC fallback
 /// for clients that cannot.
 pub fn slack_date(t: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>",
-        t.timestamp(),
-        t.format("%Y-%m-%d %H:%M:%S UTC")
-    )
+    format!("<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>", t.timestamp(), t.format("%Y-%m-%d %H:%M:%S UTC"))
 }
 
 /// `1234567` → `1,234,567`.
@@ -122,10 +118,7 @@ mod tests {
     #[test]
     fn escapes_mentions_and_links() {
         let table = [
-            (
-                "<!channel> Eve & <@U024BE7LH>",
-                "&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;",
-            ),
+            ("<!channel> Eve & <@U024BE7LH>", "&lt;!channel&gt; Eve &amp; &lt;@U024BE7LH&gt;"),
             ("<https://evil|click>", "&lt;https://evil|click&gt;"),
             ("plain *bold* text", "plain *bold* text"),
             ("&amp;", "&amp;amp;"),
@@ -157,14 +150,7 @@ mod tests {
 
     #[test]
     fn durations_read_like_people_write_them() {
-        let table = [
-            (0, "0s"),
-            (9, "9s"),
-            (60, "1m 0s"),
-            (241, "4m 1s"),
-            (3612, "1h 0m 12s"),
-            (90061, "25h 1m 1s"),
-        ];
+        let table = [(0, "0s"), (9, "9s"), (60, "1m 0s"), (241, "4m 1s"), (3612, "1h 0m 12s"), (90061, "25h 1m 1s")];
         for (secs, want) in table {
             assert_eq!(duration(Duration::from_secs(secs)), want);
         }
@@ -173,13 +159,7 @@ mod tests {
 
     #[test]
     fn thousands_separators() {
-        let table = [
-            (0, "0"),
-            (999, "999"),
-            (1000, "1,000"),
-            (1234, "1,234"),
-            (1234567, "1,234,567"),
-        ];
+        let table = [(0, "0"), (999, "999"), (1000, "1,000"), (1234, "1,234"), (1234567, "1,234,567")];
         for (n, want) in table {
             assert_eq!(thousands(n), want);
         }

@@ -71,11 +71,7 @@ pub struct FakeSlack {
 
 impl FakeSlack {
     pub async fn start() -> FakeSlack {
-        let inner = Arc::new(Mutex::new(Inner {
-            token: TOKEN.into(),
-            next_ts: 1,
-            ..Inner::default()
-        }));
+        let inner = Arc::new(Mutex::new(Inner { token: TOKEN.into(), next_ts: 1, ..Inner::default() }));
         let app = Router::new()
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update_message))
@@ -125,9 +121,7 @@ async fn apply_fault(inner: &Mutex<Inner>) -> Option<Response> {
         Fault::Http { status, retry_after } => {
             let mut response = (StatusCode::from_u16(status).unwrap(), "fault").into_response();
             if let Some(secs) = retry_after {
-                response
-                    .headers_mut()
-                    .insert("retry-after", secs.to_string().parse().unwrap());
+                response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
             }
             Some(response)
         }
@@ -159,18 +153,12 @@ fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Va
         Some(token) if token != inner.token => return Err("invalid_auth"),
         Some(_) => {}
     }
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/json") {
         return Err("invalid_form_data");
     }
     let body: Value = serde_json::from_str(body).map_err(|_| "invalid_json")?;
-    let channel = body["channel"]
-        .as_str()
-        .and_then(resolve_channel)
-        .ok_or("channel_not_found")?;
+    let channel = body["channel"].as_str().and_then(resolve_channel).ok_or("channel_not_found")?;
     let text = body["text"].as_str().unwrap_or_default();
     let blocks = body.get("blocks").cloned().unwrap_or(Value::Null);
     if text.is_empty() && blocks.is_null() {
@@ -198,10 +186,7 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
     let thread_ts = match body.get("thread_ts") {
         None | Some(Value::Null) => None,
         Some(Value::String(ts)) => {
-            let parent = inner
-                .posted
-                .iter()
-                .any(|p| p.channel == channel && &p.ts == ts && p.thread_ts.is_none());
+            let parent = inner.posted.iter().any(|p| p.channel == channel && &p.ts == ts && p.thread_ts.is_none());
             if !parent {
                 return slack_error("thread_not_found");
             }
@@ -253,10 +238,7 @@ async fn update_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderM
 /// Slack accepts a channel ID or a channel name, with or without `#`.
 fn resolve_channel(given: &str) -> Option<String> {
     let name = given.trim_start_matches('#');
-    CHANNELS
-        .iter()
-        .find(|(id, n)| *id == given || *n == name)
-        .map(|(id, _)| id.to_string())
+    CHANNELS.iter().find(|(id, n)| *id == given || *n == name).map(|(id, _)| id.to_string())
 }
 
 /// Block Kit limits, checked on the raw JSON, independently of the crate's

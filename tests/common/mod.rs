@@ -34,15 +34,8 @@ pub fn moto_endpoint() -> String {
 /// A name no other test (or earlier run against the same moto) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}-{}-{nanos:x}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn aws_config(endpoint: &str) -> SdkConfig {
@@ -50,9 +43,7 @@ pub fn aws_config(endpoint: &str) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-            Credentials::for_tests(),
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(Credentials::for_tests()))
         .timeout_config(app::aws_timeouts())
         .build()
 }
@@ -76,16 +67,9 @@ pub fn template_table() -> TableSpec {
         .unwrap()
         .iter()
         .any(|d| d["AttributeName"].as_str() == Some(&key) && d["AttributeType"].as_str() == Some("S"));
-    assert!(
-        defined_as_string,
-        "template's partition key {key} must be a string attribute"
-    );
+    assert!(defined_as_string, "template's partition key {key} must be a string attribute");
     let ttl = &props["TimeToLiveSpecification"];
-    assert_eq!(
-        ttl["Enabled"].as_bool(),
-        Some(true),
-        "TTL must be enabled in template.yaml"
-    );
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true), "TTL must be enabled in template.yaml");
     TableSpec {
         key,
         ttl_attribute: ttl["AttributeName"].as_str().unwrap().to_owned(),
@@ -102,13 +86,7 @@ pub async fn create_threads_table(aws: &SdkConfig) -> String {
         .create_table()
         .table_name(&table)
         .billing_mode(BillingMode::from(spec.billing_mode.as_str()))
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(&spec.key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+        .key_schema(KeySchemaElement::builder().attribute_name(&spec.key).key_type(KeyType::Hash).build().unwrap())
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(&spec.key)
@@ -123,11 +101,7 @@ pub async fn create_threads_table(aws: &SdkConfig) -> String {
         .update_time_to_live()
         .table_name(&table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(&spec.ttl_attribute)
-                .enabled(true)
-                .build()
-                .unwrap(),
+            TimeToLiveSpecification::builder().attribute_name(&spec.ttl_attribute).enabled(true).build().unwrap(),
         )
         .send()
         .await
@@ -161,12 +135,7 @@ impl Stack {
         let table = create_threads_table(&aws).await;
         let secret_id = create_secret(&aws, &format!(r#"{{"token": "{}"}}"#, fake_slack::TOKEN)).await;
         let slack = FakeSlack::start().await;
-        Stack {
-            aws,
-            table,
-            secret_id,
-            slack,
-        }
+        Stack { aws, table, secret_id, slack }
     }
 
     /// The Lambda's environment variables for this stack.

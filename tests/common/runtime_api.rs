@@ -56,12 +56,7 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        RuntimeApi {
-            address,
-            sender,
-            shared,
-            next_id: Mutex::new(0),
-        }
+        RuntimeApi { address, sender, shared, next_id: Mutex::new(0) }
     }
 
     /// Sends one invocation and waits for the function's answer.
@@ -93,14 +88,9 @@ async fn next(State(shared): State<Shared>) -> impl IntoResponse {
     headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
     headers.insert(
         "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:notifier"
-            .parse()
-            .unwrap(),
+        "arn:aws:lambda:us-east-1:123456789012:function:notifier".parse().unwrap(),
     );
-    headers.insert(
-        "lambda-runtime-trace-id",
-        "Root=1-5759e988-bd862e3fe1be46a994272793".parse().unwrap(),
-    );
+    headers.insert("lambda-runtime-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793".parse().unwrap());
     headers.insert("content-type", "application/json".parse().unwrap());
     (headers, body)
 }
