@@ -213,3 +213,56 @@ pub fn task_event(path: &str, task: &str) -> (Value, String) {
     event["resources"] = serde_json::json!([arn.clone()]);
     (event, arn)
 }
+
+/// Registers a task definition whose container logs with `awslogs` to
+/// `group` (when given) under `prefix`. Returns its ARN.
+pub async fn register_task_definition(
+    aws: &SdkConfig,
+    family: &str,
+    container: &str,
+    logs: Option<(&str, &str)>,
+) -> String {
+    use aws_sdk_ecs::types::{ContainerDefinition, LogConfiguration, LogDriver};
+    let mut definition =
+        ContainerDefinition::builder().name(container).image("market-pulse-jobs:latest").essential(true).memory(512);
+    if let Some((group, prefix)) = logs {
+        definition = definition.log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", group)
+                .options("awslogs-region", "us-east-1")
+                .options("awslogs-stream-prefix", prefix)
+                .build()
+                .unwrap(),
+        );
+    }
+    let out = aws_sdk_ecs::Client::new(aws)
+        .register_task_definition()
+        .family(family)
+        .container_definitions(definition.build())
+        .send()
+        .await
+        .expect("register task definition in moto");
+    out.task_definition().unwrap().task_definition_arn().unwrap().to_owned()
+}
+
+/// Writes `lines` to a new log stream (creating the group if needed).
+pub async fn put_log_lines(aws: &SdkConfig, group: &str, stream: &str, lines: &[&str]) {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
+    let _ = logs.create_log_group().log_group_name(group).send().await;
+    logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await.expect("create log stream");
+    let start = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let events: Vec<InputLogEvent> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| InputLogEvent::builder().timestamp(start + i as i64).message(*line).build().unwrap())
+        .collect();
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .expect("put log events");
+}
