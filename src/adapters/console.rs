@@ -75,20 +75,28 @@ fn indent(text: &Text) -> Vec<String> {
     readable(text.as_str()).lines().map(|l| format!("│   {l}")).collect()
 }
 
-/// Shows mrkdwn roughly as Slack renders it: dates as their fallback text,
-/// entities decoded.
+/// Shows mrkdwn roughly as Slack renders it: dates and links as their text
+/// (links marked ↗; the JSON has the URL), entities decoded. Escaped text
+/// has no `<`, so every `<` here starts one of the crate's own tokens.
 fn readable(mrkdwn: &str) -> String {
     let mut out = String::with_capacity(mrkdwn.len());
     let mut rest = mrkdwn;
-    while let Some(start) = rest.find("<!date^") {
+    while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
         let token = &rest[start..];
         match (token.find('|'), token.find('>')) {
             (Some(bar), Some(end)) if bar < end => {
                 out.push_str(&token[bar + 1..end]);
+                if !token.starts_with("<!date^") {
+                    out.push_str(" ↗");
+                }
                 rest = &token[end + 1..];
             }
-            _ => {
+            (_, Some(end)) => {
+                out.push_str(&token[..=end]);
+                rest = &token[end + 1..];
+            }
+            (_, None) => {
                 out.push_str(token);
                 rest = "";
             }
@@ -108,6 +116,8 @@ mod tests {
             ("*Started*\n<!date^1^{date_short_pretty}|2026-11-26 14:00:23 UTC>", "*Started*\n2026-11-26 14:00:23 UTC"),
             ("&lt;!channel&gt; &amp; co", "<!channel> & co"),
             ("<!date^broken", "<!date^broken"),
+            ("<https://x.example/a?b=c|Logs> · note", "Logs ↗ · note"),
+            ("<!subteam^S1> failed <https://x|Logs>", "<!subteam^S1> failed Logs ↗"),
         ];
         for (mrkdwn, want) in table {
             assert_eq!(readable(mrkdwn), want);
