@@ -156,7 +156,7 @@ impl<S: ThreadStore, P: SlackPoster, L: LogSource> Notifier<S, P, L> {
         let key = format!("task#{}", task.task_arn);
         let result = match &decision {
             Decision::Ignore(reason) => {
-                debug!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, reason, "ignored");
+                debug!(job = job.name, task = task.task_id(), status = %task.last_status, version = task.version, reason, "ignored");
                 return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
             }
             Decision::Start => self.post_start(&key, &ctx, task, deadline).await,
@@ -164,10 +164,10 @@ impl<S: ThreadStore, P: SlackPoster, L: LogSource> Notifier<S, P, L> {
         };
         match &result {
             Ok(handled) => {
-                info!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, action = ?handled, "decision")
+                info!(job = job.name, task = task.task_id(), status = %task.last_status, version = task.version, action = ?handled, "decision")
             }
             Err(e) => {
-                error!(job = job.name, task = task.task_id(), status = %task.last_status, version = ?task.version, error = %e, "failed")
+                error!(job = job.name, task = task.task_id(), status = %task.last_status, version = task.version, error = %e, "failed")
             }
         }
         result

@@ -59,3 +59,35 @@ async fn missing_configuration_stops_start_up_with_one_clear_error() {
     assert!(logs.contains("missing required environment variable(s): SLACK_DEFAULT_CHANNEL"), "{logs}");
     assert!(logs.contains("Slack bot token not configured"), "{logs}");
 }
+
+#[tokio::test]
+async fn logs_are_structured_and_hold_no_token_and_no_email() {
+    let stack = Stack::new().await;
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "INFO".into());
+    let function = Function::spawn(&api, &env);
+
+    stack.slack.fail_next(common::Fault::Http { status: 429, retry_after: Some(1) });
+    let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
+    let mut registration = common::event("events/user-registered.json");
+    registration["detail"]["user_id"] = serde_json::json!(unique("usr"));
+    registration["detail"]["email"] = serde_json::json!("grace.hopper@example.com");
+    for payload in [running, registration] {
+        match api.invoke(serde_json::to_vec(&payload).unwrap()).await {
+            Invocation::Response(body) => assert!(body["action"].as_str().unwrap().starts_with("posted"), "{body}"),
+            other => panic!("{other:?}\n{}", function.logs()),
+        }
+    }
+    let logs = function.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert_eq!(messages.iter().filter(|m| **m == "decision").count(), 2, "one line per decision:\n{logs}");
+    assert!(messages.iter().any(|m| m.contains("retrying")), "the rate limit is logged:\n{logs}");
+    assert!(!logs.contains(common::fake_slack::TOKEN), "the token leaked:\n{logs}");
+    assert!(!logs.contains("grace.hopper"), "the email leaked:\n{logs}");
+}

@@ -170,4 +170,45 @@ mod tests {
         assert_eq!(truncate_plain("abcdef", 4), "abc…");
         assert_eq!(truncate_plain("abc", 4), "abc");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn unescape(s: &str) -> String {
+            s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        }
+
+        proptest! {
+            #[test]
+            fn escaped_text_fits_and_mentions_no_one(raw in "(\\PC|[<>&!@|])*", max in 0usize..400) {
+                let out = escape_truncated(&raw, max);
+                prop_assert!(out.chars().count() <= max);
+                prop_assert!(!out.contains('<') && !out.contains('>'));
+                // Every `&` starts one of the three entities: nothing half-cut.
+                let rest = out.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "");
+                prop_assert!(!rest.contains('&'));
+                // What is kept is the text's own start and end.
+                match out.split_once(ELLIPSIS) {
+                    None => prop_assert!(unescape(&out) == raw || max == 0),
+                    Some((head, tail)) if !raw.contains(ELLIPSIS) => {
+                        prop_assert!(raw.starts_with(&unescape(head)));
+                        prop_assert!(raw.ends_with(&unescape(tail)));
+                    }
+                    Some(_) => {}
+                }
+            }
+
+            #[test]
+            fn registration_messages_stay_within_block_kit_limits(
+                name in "\\PC{0,3000}", email in "\\PC{0,500}", user in "\\PC{0,300}", total in any::<Option<u64>>()
+            ) {
+                let reg = crate::event::Registration { user_id: user, email, display_name: Some(name), total_users: total };
+                let msg = crate::message::registration_message(&reg, None, "prod", "C1");
+                prop_assert_eq!(crate::message::limit_violation(&msg.blocks), None);
+                let json = serde_json::to_string(&msg).unwrap();
+                prop_assert!(!json.contains('<') && !json.contains('>'), "{}", json);
+            }
+        }
+    }
 }
