@@ -121,10 +121,6 @@ impl<S: ThreadStore, P: SlackPoster, L: LogSource> Notifier<S, P, L> {
         Notifier { settings, store, slack, logs }
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Handles one Lambda payload. `deadline` is the invocation's deadline.
     pub async fn handle(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
         let incoming = event::parse(payload).inspect_err(|e| warn!(error = %e, "rejected event"))?;
