@@ -13,6 +13,7 @@ use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
 use crate::handler::Notifier;
 use crate::ports::SlackError;
+use crate::tls;
 
 pub type LambdaNotifier = Notifier<DynamoStore, SlackHttp<Tokens>, Option<CloudWatchTail>>;
 
@@ -28,9 +29,18 @@ pub fn aws_timeouts() -> TimeoutConfig {
 }
 
 /// The SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL`), with the timeouts above. Credentials resolve lazily.
+/// `AWS_ENDPOINT_URL`), with the timeouts above and an HTTP client that
+/// trusts the AWS roots without loading the system's certificates.
+/// Credentials resolve lazily.
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts());
+    if !tls::custom_https_endpoint(std::env::vars()) {
+        match tls::aws_http_client() {
+            Ok(client) => loader = loader.http_client(client),
+            Err(e) => tracing::warn!(error = %e, "using the SDK's default HTTP client"),
+        }
+    }
+    loader.load().await
 }
 
 pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {

@@ -16,6 +16,7 @@ pub mod message;
 pub mod ports;
 pub mod retry;
 pub mod summary;
+pub mod tls;
 
 #[cfg(test)]
 mod testing;

@@ -10,6 +10,7 @@ use tracing::warn;
 use crate::message::Message;
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
+use crate::tls;
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
@@ -45,7 +46,9 @@ impl<T: TokenSource> SlackHttp<T> {
     /// connection until the first call.
     pub fn new(api_url: &str, tokens: T) -> Result<Self, SlackError> {
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
+            .tls_backend_preconfigured(
+                tls::slack_client_config().map_err(|e| SlackError::Transport(format!("TLS configuration: {e}")))?,
+            )
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| SlackError::Transport(format!("building HTTP client: {e}")))?;
@@ -138,21 +141,6 @@ impl<T: TokenSource> SlackHttp<T> {
         }
         Ok(body)
     }
-}
-
-/// TLS with Mozilla's root certificates compiled in. reqwest's default
-/// reads and parses the system's certificate files when the client is
-/// built: milliseconds of a cold start, more on a small Lambda's CPU share.
-fn tls_config() -> Result<rustls::ClientConfig, SlackError> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SlackError::Transport(format!("TLS configuration: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
 }
 
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
