@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn only_https_custom_endpoints_keep_the_system_roots() {
-        let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let vars =
+            |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
         let table = [
             (vars(&[]), false),
             (vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]), false),
