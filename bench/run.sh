@@ -17,9 +17,11 @@ echo "--- release build: ecs-slack-notifier, example echo_floor"
 nice -n 10 cargo build --release --bin ecs-slack-notifier --example echo_floor
 
 echo "--- cargo bench --bench pure_path"
-nice -n 10 cargo bench --bench pure_path --no-run
-# The measurement itself runs at normal priority.
-cargo bench --bench pure_path -- --warm-up-time 1 --measurement-time 3 | tee "$CARGO_TARGET_DIR/pure_path.txt"
+# Built niced; then the bench executable itself runs at normal priority.
+nice -n 10 cargo bench --bench pure_path --no-run 2>&1 | tee "$CARGO_TARGET_DIR/pure_path-build.txt"
+exe=$(sed -n 's/^ *Executable .*(\(.*\))$/\1/p' "$CARGO_TARGET_DIR/pure_path-build.txt" | tail -n 1)
+[ -x "$exe" ] || { echo "no pure_path bench executable found" >&2; exit 1; }
+"$exe" --bench --warm-up-time 1 --measurement-time 3 | tee "$CARGO_TARGET_DIR/pure_path.txt"
 
 # Rebuilt only when requirements.txt changes.
 venv=bench/.venv
