@@ -6,7 +6,9 @@ use ecs_slack_notifier::config::{Config, Needs};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime starts faster and
+// spawns no worker threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env(Needs::LAMBDA)?;

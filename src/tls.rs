@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use base64::Engine;
 
 /// For Slack: Mozilla's roots, as parsed trust anchors (no parsing at all).
 pub fn slack_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
@@ -25,38 +24,15 @@ pub fn slack_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
 }
 
 /// AWS endpoints present Amazon Trust Services certificates; AWS's own
-/// guidance is to trust these roots (Amazon Root CA 1–4 and the Starfield
-/// root that cross-signs them).
-const AWS_ROOTS: [&[u8]; 5] = [
-    b"Amazon Root CA 1",
-    b"Amazon Root CA 2",
-    b"Amazon Root CA 3",
-    b"Amazon Root CA 4",
-    b"Starfield Services Root Certificate Authority - G2",
-];
-
-/// The AWS roots from Mozilla's set, as PEM.
-pub fn aws_roots_pem() -> String {
-    let mut pem = String::new();
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let der: &[u8] = cert.as_ref();
-        if AWS_ROOTS.iter().any(|name| der.windows(name.len()).any(|w| w == *name)) {
-            pem.push_str("-----BEGIN CERTIFICATE-----\n");
-            let body = base64::engine::general_purpose::STANDARD.encode(der);
-            for line in body.as_bytes().chunks(64) {
-                pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-                pem.push('\n');
-            }
-            pem.push_str("-----END CERTIFICATE-----\n");
-        }
-    }
-    pem
-}
+/// guidance is to trust these roots: Amazon Root CA 1–4 and the Starfield
+/// root that cross-signs them. Compiled in as PEM (a test checks they are
+/// Mozilla's own copies), so start-up neither reads nor searches anything.
+const AWS_ROOTS_PEM: &str = include_str!("aws_roots.pem");
 
 /// The AWS SDK's HTTP client trusting only the AWS roots. Not for custom
 /// HTTPS endpoints (`AWS_ENDPOINT_URL=https://…`), which may use any CA.
 pub fn aws_http_client() -> Result<SharedHttpClient, String> {
-    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(aws_roots_pem().into_bytes());
+    let trust = TrustStore::empty().with_native_roots(false).with_pem_certificate(AWS_ROOTS_PEM);
     let context = TlsContext::builder().with_trust_store(trust).build().map_err(|e| e.to_string())?;
     Ok(aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
@@ -77,14 +53,29 @@ mod tests {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
+    const AWS_ROOT_NAMES: [&[u8]; 5] = [
+        b"Amazon Root CA 1",
+        b"Amazon Root CA 2",
+        b"Amazon Root CA 3",
+        b"Amazon Root CA 4",
+        b"Starfield Services Root Certificate Authority - G2",
+    ];
+
     #[test]
-    fn the_aws_roots_are_all_there_and_parse() {
-        let pem = aws_roots_pem();
-        let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(pem.as_bytes()).map(Result::unwrap).collect();
-        assert_eq!(certs.len(), AWS_ROOTS.len(), "one certificate per AWS root");
-        let mut store = rustls::RootCertStore::empty();
-        let (added, ignored) = store.add_parsable_certificates(certs);
-        assert_eq!((added, ignored), (AWS_ROOTS.len(), 0));
+    fn the_compiled_in_aws_roots_are_mozillas_and_all_there() {
+        let ours: Vec<CertificateDer> =
+            CertificateDer::pem_slice_iter(AWS_ROOTS_PEM.as_bytes()).map(Result::unwrap).collect();
+        let mozillas: Vec<&CertificateDer> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter(|cert| {
+                let der: &[u8] = cert.as_ref();
+                AWS_ROOT_NAMES.iter().any(|name| der.windows(name.len()).any(|w| w == *name))
+            })
+            .collect();
+        assert_eq!(mozillas.len(), AWS_ROOT_NAMES.len());
+        assert_eq!(ours.iter().collect::<Vec<_>>(), mozillas);
+        let (added, ignored) = rustls::RootCertStore::empty().add_parsable_certificates(ours);
+        assert_eq!((added, ignored), (AWS_ROOT_NAMES.len(), 0));
     }
 
     #[test]
