@@ -59,9 +59,7 @@ pub fn dynamo_store(table: &str, aws: &SdkConfig) -> DynamoStore {
 
 /// Job logs from CloudWatch, when configured on.
 pub fn job_logs(config: &Config, aws: &SdkConfig) -> Option<CloudWatchTail> {
-    config
-        .read_job_logs
-        .then(|| CloudWatchTail::new(aws_sdk_ecs::Client::new(aws), aws_sdk_cloudwatchlogs::Client::new(aws)))
+    config.read_job_logs.then(|| CloudWatchTail::new(aws))
 }
 
 /// The notifier as the Lambda runs it.

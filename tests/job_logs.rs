@@ -153,7 +153,7 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let mut settings = Settings::new("C0JOBS");
     settings.log_budget = Duration::from_secs(1);
     let slack = SlackHttp::new(&stack.slack.url, Tokens::Static(SlackToken::new(common::fake_slack::TOKEN))).unwrap();
-    let logs = CloudWatchTail::new(aws_sdk_ecs::Client::new(&down), aws_sdk_cloudwatchlogs::Client::new(&down));
+    let logs = CloudWatchTail::new(&down);
     let notifier =
         Notifier::new(settings, DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table), slack, logs);
     notifier.handle(running, deadline()).await.unwrap();

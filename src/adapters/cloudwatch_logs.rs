@@ -3,8 +3,9 @@
 //! definition for the life of the execution environment).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
 
 use crate::event::EcsTask;
@@ -24,15 +25,30 @@ struct AwsLogs {
 }
 
 pub struct CloudWatchTail {
-    ecs: aws_sdk_ecs::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
+    aws: SdkConfig,
+    /// Built on the first completion: RUNNING events and the cold start
+    /// never pay for them.
+    clients: OnceLock<(aws_sdk_ecs::Client, aws_sdk_cloudwatchlogs::Client)>,
     /// Task definition ARN → container name → its `awslogs` settings.
     definitions: Mutex<HashMap<String, HashMap<String, AwsLogs>>>,
 }
 
 impl CloudWatchTail {
-    pub fn new(ecs: aws_sdk_ecs::Client, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
-        CloudWatchTail { ecs, logs, definitions: Mutex::default() }
+    pub fn new(aws: &SdkConfig) -> Self {
+        CloudWatchTail { aws: aws.clone(), clients: OnceLock::new(), definitions: Mutex::default() }
+    }
+
+    fn ecs(&self) -> &aws_sdk_ecs::Client {
+        &self.clients().0
+    }
+
+    fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
+        &self.clients().1
+    }
+
+    fn clients(&self) -> &(aws_sdk_ecs::Client, aws_sdk_cloudwatchlogs::Client) {
+        self.clients
+            .get_or_init(|| (aws_sdk_ecs::Client::new(&self.aws), aws_sdk_cloudwatchlogs::Client::new(&self.aws)))
     }
 
     async fn stream_from_definition(&self, task: &EcsTask) -> Result<Option<LogStream>, LogError> {
@@ -62,7 +78,7 @@ impl CloudWatchTail {
 
     async fn describe(&self, arn: &str) -> Result<HashMap<String, AwsLogs>, LogError> {
         let out = self
-            .ecs
+            .ecs()
             .describe_task_definition()
             .task_definition(arn)
             .send()
@@ -97,7 +113,7 @@ impl LogSource for CloudWatchTail {
             },
         };
         let out = self
-            .logs
+            .logs()
             .get_log_events()
             .log_group_name(&stream.group)
             .log_stream_name(&stream.stream)
