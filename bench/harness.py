@@ -436,7 +436,7 @@ class Bench:
     def calls_since(self, before):
         """(DynamoDB + Slack calls by operation, Secrets Manager reads) since a snapshot."""
         delta = self.traffic.snapshot() - before
-        trips = {op: n for op, n in delta.items() if op.startswith(("DynamoDB_", "slack:", LOG_READS))}
+        trips = {op: n for op, n in delta.items() if op.startswith(("DynamoDB_", "slack:", *LOG_READS))}
         return trips, delta["secretsmanager.GetSecretValue"]
 
 

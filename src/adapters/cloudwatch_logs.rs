@@ -25,7 +25,7 @@ struct AwsLogs {
 }
 
 pub struct CloudWatchTail {
-    aws: SdkConfig,
+    aws: Box<SdkConfig>,
     /// Built on the first completion: RUNNING events and the cold start
     /// never pay for them.
     clients: OnceLock<(aws_sdk_ecs::Client, aws_sdk_cloudwatchlogs::Client)>,
@@ -35,7 +35,7 @@ pub struct CloudWatchTail {
 
 impl CloudWatchTail {
     pub fn new(aws: &SdkConfig) -> Self {
-        CloudWatchTail { aws: aws.clone(), clients: OnceLock::new(), definitions: Mutex::default() }
+        CloudWatchTail { aws: Box::new(aws.clone()), clients: OnceLock::new(), definitions: Mutex::default() }
     }
 
     fn ecs(&self) -> &aws_sdk_ecs::Client {

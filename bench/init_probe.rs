@@ -1,0 +1,36 @@
+//! Where the notifier's init time goes, step by step (the benchmark's init
+//! figure is the whole process; this splits the part in `main`):
+//! `CARGO_TARGET_DIR=target/bench cargo build --release --example init_probe`,
+//! then run it with the Lambda's environment variables set.
+
+use std::time::Instant;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let t = Instant::now();
+    let mut last = t;
+    let mut lap = |what: &str| {
+        let now = Instant::now();
+        eprintln!("{what:30} {:>8.3} ms", (now - last).as_secs_f64() * 1e3);
+        last = now;
+    };
+    lambda_runtime::tracing::init_default_subscriber();
+    lap("tracing");
+    let config = ecs_slack_notifier::config::Config::from_env(ecs_slack_notifier::config::Needs::LAMBDA).unwrap();
+    lap("config");
+    let http = ecs_slack_notifier::tls::aws_http_client().unwrap();
+    lap("aws http client");
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http).load().await;
+    lap("aws_config load");
+    let d = aws_sdk_dynamodb::Client::new(&aws);
+    lap("dynamodb client");
+    let s = aws_sdk_secretsmanager::Client::new(&aws);
+    lap("secrets client");
+    let c = ecs_slack_notifier::tls::slack_client_config().unwrap();
+    lap("slack tls config");
+    let r = reqwest::Client::builder().tls_backend_preconfigured(c).build().unwrap();
+    lap("reqwest build");
+    let n = ecs_slack_notifier::app::lambda_notifier(config, &aws).unwrap();
+    lap("lambda_notifier (all again)");
+    drop((d, s, r, n));
+}
