@@ -5,7 +5,7 @@
 //! `SLACK_BOT_TOKEN` (or `SLACK_TOKEN_SECRET_ID`) and `SLACK_DEFAULT_CHANNEL`
 //! to post for real, and `THREADS_TABLE` to keep threads in DynamoDB.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +25,7 @@ use ecs_slack_notifier::message::Message;
 use ecs_slack_notifier::ports::{
     Claim, ClaimResult, LogError, LogSource, LogTail, Posted, Record, SlackError, SlackPoster, StoreError, ThreadStore,
 };
+use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--log-file FILE] EVENT.json [EVENT.json ...]\n\
     Runs each EventBridge event file through the notifier's handler, in order.\n\
@@ -97,34 +98,81 @@ async fn main() -> ExitCode {
 }
 
 async fn replay(notifier: Notifier<Store, Slack, Logs>, files: &[PathBuf]) -> ExitCode {
-    let mut failed = 0;
+    let (mut handled, mut failed) = (0, 0);
     for file in files {
         println!("\n=== {}", file.display());
-        let payload = std::fs::read(file)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")));
-        let payload = match payload {
-            Ok(payload) => payload,
+        let payloads = match read_events(file) {
+            Ok(Read::Events(payloads)) => payloads,
+            Ok(Read::EnvVars) => {
+                println!("--> skipped: a `sam local invoke --env-vars` file, not an event");
+                continue;
+            }
             Err(e) => {
                 println!("--> error: {}: {e}", file.display());
                 failed += 1;
                 continue;
             }
         };
-        let deadline = SystemTime::now() + Duration::from_secs(60);
-        match notifier.handle(payload, deadline).await {
-            Ok(handled) => println!("--> {}", serde_json::to_string(&handled).unwrap_or_default()),
-            Err(e) => {
-                println!("--> error: {e}");
-                failed += 1;
+        for payload in payloads {
+            handled += 1;
+            let deadline = SystemTime::now() + Duration::from_secs(60);
+            match notifier.handle(payload, deadline).await {
+                Ok(outcome) => println!("--> {}", serde_json::to_string(&outcome).unwrap_or_default()),
+                Err(e) => {
+                    println!("--> error: {e}");
+                    failed += 1;
+                }
             }
         }
     }
     if failed > 0 {
-        eprintln!("{failed} of {} event(s) failed", files.len());
+        eprintln!("{failed} failure(s) in {} file(s), {handled} event(s)", files.len());
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+enum Read {
+    Events(Vec<Value>),
+    EnvVars,
+}
+
+/// What an `events/` file holds: an event as the Lambda receives it, the
+/// `aws events put-events --entries` form (turned into the events
+/// EventBridge would deliver), or the `--env-vars` file for `sam local invoke`.
+fn read_events(file: &Path) -> Result<Read, String> {
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    match value {
+        Value::Array(entries) => {
+            entries.iter().enumerate().map(|(i, e)| delivered(i, e)).collect::<Result<_, _>>().map(Read::Events)
+        }
+        Value::Object(ref map)
+            if !map.contains_key("detail-type")
+                && map.values().all(|v| v.as_object().is_some_and(|vars| vars.values().all(Value::is_string))) =>
+        {
+            Ok(Read::EnvVars)
+        }
+        event => Ok(Read::Events(vec![event])),
+    }
+}
+
+/// A PutEvents entry as EventBridge delivers it to a rule's target.
+fn delivered(index: usize, entry: &Value) -> Result<Value, String> {
+    let field = |name: &str| entry.get(name).and_then(Value::as_str).ok_or_else(|| format!("entry {index}: no {name}"));
+    let detail: Value =
+        serde_json::from_str(field("Detail")?).map_err(|e| format!("entry {index}: Detail is not JSON: {e}"))?;
+    Ok(json!({
+        "version": "0",
+        "id": format!("replay-{}-{index}", std::process::id()),
+        "detail-type": field("DetailType")?,
+        "source": field("Source")?,
+        "account": "000000000000",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "us-east-1",
+        "resources": entry.get("Resources").cloned().unwrap_or_else(|| json!([])),
+        "detail": detail,
+    }))
 }
 
 /// The adapters the replay can use, chosen at run time.

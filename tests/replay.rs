@@ -1,0 +1,71 @@
+//! The README's first command: the replay of `events/` through the real
+//! handler, with no AWS account and no token.
+
+use std::process::Command;
+
+fn replay(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_replay"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args)
+        .output()
+        .expect("run replay");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn sample_events() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| format!("events/{}", p.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort(); // as the shell expands events/*.json
+    files
+}
+
+#[test]
+fn every_file_in_events_replays_with_no_configuration() {
+    let files = sample_events();
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let (ok, out) = replay(&args);
+    assert!(ok, "{out}");
+    for want in [
+        "notification: 🚀 market-pulse-analyze-sentiment started",
+        "notification: ❌ market-pulse-reddit-scraper failed to start",
+        "notification: 🚀 market-pulse-collect-stock-prices started",
+        "reply in thread 1700000000.000001",
+        "notification: ❌ market-pulse-analyze-sentiment failed after 12m 18s",
+        "notification: ✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
+        "message 1700000000.000003 updated",
+        "notification: 🎉 New user signed up: ada@example.com",
+        "skipped: a `sam local invoke --env-vars` file, not an event",
+        r#""action":"skipped","key":"registration#usr_01JD8Z6T1M4K2Q9R7X3V5B0N8C""#,
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    assert!(!out.contains("error"), "{out}");
+}
+
+#[test]
+fn a_local_log_file_shows_the_job_summary() {
+    let (ok, out) = replay(&[
+        "--log-file",
+        "events/logs/collect-stock-prices.log",
+        "events/ecs-task-running.json",
+        "events/ecs-task-stopped-success.json",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("⚠️ market-pulse-collect-stock-prices succeeded in 4m 1s, 5 failed"), "{out}");
+    assert!(out.contains("*rows_written*: 498"), "{out}");
+}
+
+#[test]
+fn a_bad_file_is_an_error_and_the_rest_still_replays() {
+    let (ok, out) = replay(&["Cargo.toml", "events/ecs-task-running.json"]);
+    assert!(!ok);
+    assert!(out.contains("--> error: Cargo.toml: not JSON"), "{out}");
+    assert!(out.contains("posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
+}
