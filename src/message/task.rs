@@ -77,7 +77,8 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
             .iter()
             .map(|c| {
                 let code = c.exit_code.map_or_else(|| "no exit code".to_owned(), |c| c.to_string());
-                format!("{}: {code}", c.name)
+                let sidecar = if c.essential { "" } else { " (not essential)" };
+                format!("{}: {code}{sidecar}", c.name)
             })
             .collect();
         fields.push(Field::raw("Exit codes", &codes.join("\n")));
@@ -319,6 +320,23 @@ mod tests {
                 assert!(json.contains(want), "{path}: {want:?} not in {json}");
             }
         }
+    }
+
+    #[test]
+    fn sidecars_are_marked_in_the_exit_codes() {
+        let mut t = task("events/ecs-task-stopped-success.json");
+        let mut sidecar = t.containers[0].clone();
+        sidecar.name = "log_router".into();
+        sidecar.exit_code = Some(143);
+        t.containers.push(sidecar);
+        let Decision::Finish(outcome) = decide(&t, &["log_router".to_string()]) else { panic!() };
+        let msg = completion_message(&JobContext::new("job", "prod", "C1"), &t, &outcome, Some("1.1"));
+        assert!(
+            all_text(&msg).contains("collect-stock-prices: 0\\nlog_router: 143 (not essential)"),
+            "{}",
+            all_text(&msg)
+        );
+        assert!(msg.text.starts_with("✅"));
     }
 
     #[test]
