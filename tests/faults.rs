@@ -142,32 +142,11 @@ async fn permanent_errors_fail_fast_with_their_name() {
     }
 }
 
-/// A loopback port with nothing listening.
-async fn closed_port() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{address}")
-}
-
-/// A loopback server that accepts connections and never answers.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{address}")
-}
-
 #[tokio::test]
 async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
     let stack = Stack::new().await;
     let static_token = [("SLACK_TOKEN_SECRET_ID", ""), ("SLACK_BOT_TOKEN", common::fake_slack::TOKEN)];
-    for endpoint in [closed_port().await, black_hole().await] {
+    for endpoint in [common::closed_port().await, common::black_hole().await] {
         let notifier = stack.notifier_on(&aws_config(&endpoint), &static_token);
         let started = Instant::now();
         let err = notifier.handle(running(), deadline()).await.unwrap_err().to_string();

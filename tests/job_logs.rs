@@ -132,24 +132,11 @@ async fn a_failures_only_job_whose_summary_is_clean_posts_nothing() {
     assert_eq!(stack.slack.requests(), 0);
 }
 
-/// A loopback server that accepts connections and never answers.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{address}")
-}
-
 #[tokio::test]
 async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let stack = Stack::new().await;
     let (running, stopped, _) = logged_task(&stack, &["JOB_SUMMARY {\"failed\": 1}"], 1).await;
-    let down = common::aws_config(&black_hole().await);
+    let down = common::aws_config(&common::black_hole().await);
     let mut settings = Settings::new("C0JOBS");
     settings.log_budget = Duration::from_secs(1);
     let slack = SlackHttp::new(&stack.slack.url, Tokens::Static(SlackToken::new(common::fake_slack::TOKEN))).unwrap();

@@ -73,8 +73,8 @@ impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let inner = Arc::new(Mutex::new(Inner { token: TOKEN.into(), next_ts: 1, ..Inner::default() }));
         let app = Router::new()
-            .route("/api/chat.postMessage", post(post_message))
-            .route("/api/chat.update", post(update_message))
+            .route("/api/chat.postMessage", post(|State(s), h, b| call(s, h, b, post_message)))
+            .route("/api/chat.update", post(|State(s), h, b| call(s, h, b, update_message)))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -174,29 +174,35 @@ fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Va
     Ok((body, channel))
 }
 
-async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
+/// A Web API method: the checked body and channel in, Slack's answer out.
+type Method = fn(&mut Inner, Value, String) -> Result<Value, &'static str>;
+
+async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, method: Method) -> Response {
     if let Some(response) = apply_fault(&inner).await {
         return response;
     }
     let mut inner = inner.lock().unwrap();
-    let (body, channel) = match authorized_body(&inner, &headers, &body) {
-        Ok(ok) => ok,
-        Err(code) => return slack_error(code),
-    };
+    match authorized_body(&inner, &headers, &body).and_then(|(body, channel)| method(&mut inner, body, channel)) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(code) => slack_error(code),
+    }
+}
+
+fn post_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value, &'static str> {
     let thread_ts = match body.get("thread_ts") {
         None | Some(Value::Null) => None,
         Some(Value::String(ts)) => {
             let parent = inner.posted.iter().any(|p| p.channel == channel && &p.ts == ts && p.thread_ts.is_none());
             if !parent {
-                return slack_error("thread_not_found");
+                return Err("thread_not_found");
             }
             Some(ts.clone())
         }
-        Some(_) => return slack_error("invalid_arguments"),
+        Some(_) => return Err("invalid_arguments"),
     };
     let reply_broadcast = body["reply_broadcast"].as_bool().unwrap_or(false);
     if reply_broadcast && thread_ts.is_none() {
-        return slack_error("invalid_arguments");
+        return Err("invalid_arguments");
     }
     let ts = format!("1795700000.{:06}", inner.next_ts);
     inner.next_ts += 1;
@@ -211,28 +217,16 @@ async fn post_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap
         reply_broadcast,
         updates: 0,
     });
-    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+    Ok(json!({"ok": true, "channel": channel, "ts": ts}))
 }
 
-async fn update_message(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: String) -> Response {
-    if let Some(response) = apply_fault(&inner).await {
-        return response;
-    }
-    let mut inner = inner.lock().unwrap();
-    let (body, channel) = match authorized_body(&inner, &headers, &body) {
-        Ok(ok) => ok,
-        Err(code) => return slack_error(code),
-    };
-    let Some(ts) = body["ts"].as_str().map(str::to_owned) else {
-        return slack_error("invalid_arguments");
-    };
-    let Some(message) = inner.posted.iter_mut().find(|p| p.channel == channel && p.ts == ts) else {
-        return slack_error("message_not_found");
-    };
+fn update_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value, &'static str> {
+    let ts = body["ts"].as_str().map(str::to_owned).ok_or("invalid_arguments")?;
+    let message = inner.posted.iter_mut().find(|p| p.channel == channel && p.ts == ts).ok_or("message_not_found")?;
     message.text = body["text"].as_str().unwrap_or_default().to_owned();
     message.body = body;
     message.updates += 1;
-    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+    Ok(json!({"ok": true, "channel": channel, "ts": ts}))
 }
 
 /// Slack accepts a channel ID or a channel name, with or without `#`.

@@ -266,3 +266,25 @@ pub async fn put_log_lines(aws: &SdkConfig, group: &str, stream: &str, lines: &[
         .await
         .expect("put log events");
 }
+
+/// A loopback port with nothing listening: a service that is down.
+pub async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// A loopback server that accepts connections and never answers: a
+/// service that hangs.
+pub async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{address}")
+}
