@@ -55,11 +55,6 @@ impl<T: TokenSource> SlackHttp<T> {
         Ok(SlackHttp { http, api_url: api_url.trim_end_matches('/').to_owned(), tokens, policy: Policy::default() })
     }
 
-    pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
-    }
-
     /// Calls `method` until it succeeds, fails for good, or the deadline
     /// leaves no room for another attempt.
     async fn call(&self, method: &str, body: &impl Serialize, deadline: SystemTime) -> Result<ApiResponse, SlackError> {
