@@ -30,7 +30,7 @@ async fn main() {
     lap("slack tls config");
     let r = reqwest::Client::builder().tls_backend_preconfigured(c).build().unwrap();
     lap("reqwest build");
-    let n = ecs_slack_notifier::app::lambda_notifier(config, &aws).unwrap();
+    let n = ecs_slack_notifier::app::lambda_handler(config, &aws).unwrap();
     lap("lambda_notifier (all again)");
     drop((d, s, r, n));
 }

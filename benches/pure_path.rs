@@ -1,8 +1,9 @@
-//! The pure path per event: parse the EventBridge payload, decide what it
+//! The pure path per event: route and parse the payload, decide what it
 //! means, build the Block Kit message and serialize it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecs_slack_notifier::event::{self, EventKind};
+use ecs_slack_notifier::event::EventKind;
+use ecs_slack_notifier::input::{self, Input};
 use ecs_slack_notifier::jobs::JobsConfig;
 use ecs_slack_notifier::lifecycle::{self, Decision};
 use ecs_slack_notifier::message::{self, JobContext};
@@ -15,7 +16,7 @@ fn sample(path: &str) -> Vec<u8> {
 /// Bytes in, JSON body out: what the handler does besides I/O.
 fn pure_path(bytes: &[u8]) -> String {
     let payload: Value = serde_json::from_slice(bytes).unwrap();
-    let incoming = event::parse(payload).unwrap();
+    let Input::Event(incoming) = input::route(payload).unwrap();
     let EventKind::EcsTask(task) = incoming.kind else { unreachable!() };
     let job = JobsConfig::default().job(&task).name;
     let ctx = JobContext::new(&job, "prod", "C0JOBS");

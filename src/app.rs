@@ -1,4 +1,4 @@
-//! Wiring: builds the notifier with its AWS and Slack adapters, once per
+//! Wiring: builds the handler with its AWS and Slack adapters, once per
 //! execution environment. Nothing here touches the network.
 
 use std::time::Duration;
@@ -6,16 +6,16 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use crate::adapters::clock::SystemClock;
 use crate::adapters::cloudwatch_logs::CloudWatchTail;
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::no_logs::NoLogs;
 use crate::adapters::slack_http::SlackHttp;
 use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
-use crate::handler::Notifier;
-use crate::ports::SlackError;
+use crate::handler::Handler;
+use crate::ports::{LogSource, Ports, SlackError};
 use crate::tls;
-
-pub type LambdaNotifier = Notifier<DynamoStore, SlackHttp<Tokens>, Option<CloudWatchTail>>;
 
 /// Bounds on every AWS call, so one stuck request cannot use up the
 /// invocation. The SDK's standard retry (3 attempts, with backoff for
@@ -57,15 +57,23 @@ pub fn dynamo_store(table: &str, aws: &SdkConfig) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)
 }
 
-/// Job logs from CloudWatch, when configured on.
-pub fn job_logs(config: &Config, aws: &SdkConfig) -> Option<CloudWatchTail> {
-    config.read_job_logs.then(|| CloudWatchTail::new(aws))
+/// Job logs from CloudWatch when configured on, else none.
+pub fn job_logs(config: &Config, aws: &SdkConfig) -> Box<dyn LogSource> {
+    if config.read_job_logs { Box::new(CloudWatchTail::new(aws)) } else { Box::new(NoLogs) }
 }
 
-/// The notifier as the Lambda runs it.
-pub fn lambda_notifier(config: Config, aws: &SdkConfig) -> Result<LambdaNotifier, SlackError> {
-    let store = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
-    let slack = SlackHttp::new(&config.slack_api_url, tokens(&config, aws))?;
-    let logs = job_logs(&config, aws);
-    Ok(Notifier::new(config.settings, store, slack, logs))
+/// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs.
+pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackError> {
+    Ok(Ports {
+        store: Box::new(dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws)),
+        slack: Box::new(SlackHttp::new(&config.slack_api_url, tokens(config, aws))?),
+        logs: job_logs(config, aws),
+        clock: Box::new(SystemClock),
+    })
+}
+
+/// The handler as the Lambda runs it.
+pub fn lambda_handler(config: Config, aws: &SdkConfig) -> Result<Handler, SlackError> {
+    let ports = lambda_ports(&config, aws)?;
+    Ok(Handler::new(config.settings, ports))
 }

@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use crate::adapters::slack_http::DEFAULT_API_URL;
-use crate::handler::Settings;
 use crate::jobs::{JobsConfig, JobsConfigError};
 use crate::ports::{SlackToken, TokenError};
+use crate::settings::{DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, Settings};
 
 #[derive(Debug)]
 pub struct Config {
@@ -74,11 +73,11 @@ impl Config {
             problems.push(TokenError::NotConfigured.to_string());
         }
         let ttl_days = match get("THREAD_TTL_DAYS").map(|v| v.parse::<u64>()) {
-            None => 14,
+            None => DEFAULT_RECORD_TTL_DAYS,
             Some(Ok(days)) if (1..=365).contains(&days) => days,
             Some(_) => {
                 problems.push("THREAD_TTL_DAYS must be a whole number of days from 1 to 365".into());
-                14
+                DEFAULT_RECORD_TTL_DAYS
             }
         };
         let read_job_logs = match get("JOB_LOGS").as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -105,7 +104,7 @@ impl Config {
         }
         let mut settings = Settings::new(default_channel);
         settings.users_channel = get("SLACK_USERS_CHANNEL");
-        settings.environment = get("ENVIRONMENT").unwrap_or_else(|| "default".into());
+        settings.environment = get("ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.into());
         settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
             .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
@@ -115,7 +114,7 @@ impl Config {
             settings,
             token,
             threads_table,
-            slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
+            slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),
             read_job_logs,
         })
     }

@@ -1,20 +1,28 @@
 //! ecs-slack-notifier: posts ECS job starts and outcomes, and new-user
 //! sign-ups, to Slack from EventBridge events.
 //!
-//! The pure core (`event`, `lifecycle`, `message`) has no AWS or HTTP code;
-//! `handler` drives it through the ports in `ports`, implemented in
-//! `adapters`; `app` wires the adapters for the Lambda and the replay command.
+//! The pure core (`event`, `lifecycle`, `jobs`, `summary`, `message`,
+//! `retry`, `settings`) has no AWS or HTTP code. `input` decides what a
+//! payload is; `handler` hands it to its module in `kinds`, which drives
+//! the core through the ports in `ports` (with `claim`, the one claim
+//! protocol). Adapters implement the ports; `app` wires them for the
+//! Lambda and the local commands.
 
 pub mod adapters;
 pub mod app;
+pub mod claim;
 pub mod config;
+pub mod error;
 pub mod event;
 pub mod handler;
+pub mod input;
 pub mod jobs;
+pub mod kinds;
 pub mod lifecycle;
 pub mod message;
 pub mod ports;
 pub mod retry;
+pub mod settings;
 pub mod summary;
 pub mod tls;
 

@@ -1,5 +1,5 @@
 //! The Lambda function: reads configuration, builds its clients once, then
-//! serves EventBridge events through the Lambda Runtime API.
+//! serves its events through the Lambda Runtime API.
 
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
@@ -13,11 +13,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env(Needs::LAMBDA)?;
     let aws = app::load_aws_config().await;
-    let notifier = app::lambda_notifier(config, &aws)?;
-    let notifier = &notifier;
+    let handler = app::lambda_handler(config, &aws)?;
+    let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = event.context.deadline();
-        notifier.handle(event.payload, deadline).await
+        handler.handle(event.payload, deadline).await
     }))
     .await
 }

@@ -1,9 +1,16 @@
-//! The notifier's ports: where it keeps thread state, how it posts to Slack
-//! and where the Slack token comes from. Adapters live in `adapters`.
+//! The notifier's ports: where it keeps thread state, how it posts to Slack,
+//! where the Slack token and job logs come from, and what time it is.
+//! Adapters live in `adapters`; [`Ports`] bundles one of each.
+//!
+//! Ports are trait objects: a new port is one field of [`Ports`], not a type
+//! parameter on everything, and a caller can mix adapters (the replay keeps
+//! threads in memory or in DynamoDB). Each call is a network round trip, so
+//! the cost of a boxed future is nothing next to it.
 
 use std::fmt;
-use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
 
 use crate::event::EcsTask;
 use crate::jobs::LogStream;
@@ -112,13 +119,14 @@ pub struct StoreError(pub String);
 /// - a start can be claimed only while the completion has never been
 ///   claimed or posted, so a late RUNNING never posts after the outcome;
 /// - settling and releasing act only on the caller's own claim.
+#[async_trait]
 pub trait ThreadStore: Send + Sync {
-    fn claim(&self, claim: &Claim) -> impl Future<Output = Result<ClaimResult, StoreError>> + Send;
-    fn get(&self, key: &str) -> impl Future<Output = Result<Record, StoreError>> + Send;
+    async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError>;
+    async fn get(&self, key: &str) -> Result<Record, StoreError>;
     /// Marks the claimed slot posted and drops the claim.
-    fn settle(&self, claim: &Claim, posted: &Posted) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError>;
     /// Drops the claim so a retry can post.
-    fn release(&self, claim: &Claim) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn release(&self, claim: &Claim) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,15 +149,11 @@ pub enum SlackError {
 
 /// Posts to Slack, retrying what can be retried until `deadline` allows
 /// no more (the invocation's own deadline).
+#[async_trait]
 pub trait SlackPoster: Send + Sync {
-    fn post(&self, message: &Message, deadline: SystemTime) -> impl Future<Output = Result<Posted, SlackError>> + Send;
+    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError>;
     /// Replaces the message at `at` with `message` (`chat.update`).
-    fn update(
-        &self,
-        at: &Posted,
-        message: &Message,
-        deadline: SystemTime,
-    ) -> impl Future<Output = Result<(), SlackError>> + Send;
+    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError>;
 }
 
 /// A Slack bot token. Its `Debug` and `Display` never show the secret.
@@ -181,22 +185,12 @@ pub enum TokenError {
     Secret { secret_id: String, detail: String },
 }
 
+#[async_trait]
 pub trait TokenSource: Send + Sync {
-    fn token(&self) -> impl Future<Output = Result<SlackToken, TokenError>> + Send;
+    async fn token(&self) -> Result<SlackToken, TokenError>;
     /// Called when Slack refused `stale`: reads the token again and returns
     /// it if it changed (the secret was rotated), `None` if it did not.
-    fn refresh(&self, stale: &SlackToken) -> impl Future<Output = Result<Option<SlackToken>, TokenError>> + Send;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_debug_is_redacted() {
-        let token = SlackToken::new("xoxb-very-secret");
-        assert!(!format!("{token:?}").contains("secret"));
-    }
+    async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError>;
 }
 
 /// The end of a task's log.
@@ -214,21 +208,36 @@ pub struct LogError(pub String);
 
 /// Reads the end of a task's main container log: from `configured` when
 /// the job's settings name it, else where the task definition says.
+#[async_trait]
 pub trait LogSource: Send + Sync {
     /// `Ok(None)`: the task has no known log stream.
-    fn tail(
-        &self,
-        task: &EcsTask,
-        configured: Option<&LogStream>,
-    ) -> impl Future<Output = Result<Option<LogTail>, LogError>> + Send;
+    async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError>;
 }
 
-/// No log source: job summaries and failure logs are off.
-impl<L: LogSource> LogSource for Option<L> {
-    async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
-        match self {
-            Some(source) => source.tail(task, configured).await,
-            None => Ok(None),
-        }
+/// What time it is, and waiting: a port so that tests run on a clock they
+/// control instead of waiting in real time.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> SystemTime;
+    async fn sleep(&self, duration: Duration);
+}
+
+/// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack
+/// over HTTPS, CloudWatch Logs) and the local one (memory, console, files).
+pub struct Ports {
+    pub store: Box<dyn ThreadStore>,
+    pub slack: Box<dyn SlackPoster>,
+    pub logs: Box<dyn LogSource>,
+    pub clock: Box<dyn Clock>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = SlackToken::new("xoxb-very-secret");
+        assert!(!format!("{token:?}").contains("secret"));
     }
 }

@@ -1,10 +1,274 @@
-//! Helpers for the unit tests of the pure core.
+//! Test helpers: fixtures, and in-memory fakes of the ports so that the
+//! handler's decisions are tested in-process, on a clock the test controls
+//! (tokio's paused time), with no moto and no network.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
 use serde_json::Value;
+
+use crate::adapters::memory::MemoryStore;
+use crate::event::EcsTask;
+use crate::handler::Handler;
+use crate::jobs::LogStream;
+use crate::message::{Message, limit_violation};
+use crate::ports::{Clock, LogError, LogSource, LogTail, Ports, Posted, SlackError, SlackPoster};
+use crate::settings::Settings;
 
 /// Reads a JSON file given relative to the crate root (`events/…`, `tests/fixtures/…`).
 pub fn fixture(path: &str) -> Value {
     let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A sample task event moved to a task of its own.
+pub fn task_event(path: &str, task_id: &str) -> Value {
+    let mut event = fixture(path);
+    let arn = format!("arn:aws:ecs:us-east-1:123456789012:task/market-pulse/{task_id}");
+    event["detail"]["taskArn"] = Value::String(arn.clone());
+    event["resources"] = serde_json::json!([arn]);
+    event
+}
+
+/// A minimal valid message.
+pub fn message_to(channel: &str) -> Message {
+    Message {
+        channel: channel.into(),
+        text: "hello".into(),
+        blocks: Vec::new(),
+        thread_ts: None,
+        reply_broadcast: false,
+        unfurl_links: false,
+        unfurl_media: false,
+    }
+}
+
+/// The time of the sample events' day; tests run on tokio's paused clock
+/// from here, so waits take no real time.
+#[derive(Clone)]
+pub struct TestClock {
+    base: SystemTime,
+    start: tokio::time::Instant,
+}
+
+impl TestClock {
+    pub fn new() -> TestClock {
+        TestClock::at(UNIX_EPOCH + Duration::from_secs(1_795_708_800)) // 2026-11-26T14:00:00Z
+    }
+
+    pub fn at(base: SystemTime) -> TestClock {
+        TestClock { base, start: tokio::time::Instant::now() }
+    }
+}
+
+#[async_trait]
+impl Clock for TestClock {
+    fn now(&self) -> SystemTime {
+        self.base + self.start.elapsed()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await
+    }
+}
+
+/// A message as the fake Slack keeps it.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub ts: String,
+    pub message: Message,
+    /// The message before `chat.update` replaced it, if it did.
+    pub original: Option<Message>,
+    pub updates: usize,
+}
+
+impl Sent {
+    /// Everything a reader sees: the fallback text and every block.
+    pub fn visible(&self) -> String {
+        format!("{}\n{}", self.message.text, serde_json::to_string(&self.message.blocks).unwrap())
+    }
+}
+
+#[derive(Default)]
+struct SlackState {
+    sent: Vec<Sent>,
+    faults: VecDeque<SlackError>,
+    update_faults: VecDeque<SlackError>,
+    delay: Option<Duration>,
+    calls: usize,
+}
+
+/// Records what is posted and checks what Slack would: a thread reply needs
+/// a top-level parent in the same channel, and blocks keep to the limits.
+#[derive(Clone, Default)]
+pub struct RecordingSlack {
+    state: Arc<Mutex<SlackState>>,
+}
+
+impl RecordingSlack {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn posted(&self) -> Vec<Sent> {
+        self.state.lock().unwrap().sent.clone()
+    }
+
+    /// Calls made, failed ones included.
+    pub fn calls(&self) -> usize {
+        self.state.lock().unwrap().calls
+    }
+
+    pub fn fail_next(&self, error: SlackError) {
+        self.state.lock().unwrap().faults.push_back(error);
+    }
+
+    pub fn fail_next_update(&self, error: SlackError) {
+        self.state.lock().unwrap().update_faults.push_back(error);
+    }
+
+    /// The next post waits this long before Slack answers.
+    pub fn delay_next(&self, delay: Duration) {
+        self.state.lock().unwrap().delay = Some(delay);
+    }
+
+    fn begin(&self) -> Result<Option<Duration>, SlackError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls += 1;
+        match state.faults.pop_front() {
+            Some(error) => Err(error),
+            None => Ok(state.delay.take()),
+        }
+    }
+}
+
+#[async_trait]
+impl SlackPoster for RecordingSlack {
+    async fn post(&self, message: &Message, _deadline: SystemTime) -> Result<Posted, SlackError> {
+        if let Some(delay) = self.begin()? {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(problem) = limit_violation(&message.blocks) {
+            return Err(SlackError::Api(format!("invalid_blocks: {problem}")));
+        }
+        let mut state = self.state.lock().unwrap();
+        if let Some(parent) = &message.thread_ts {
+            let exists = state
+                .sent
+                .iter()
+                .any(|s| &s.ts == parent && s.message.channel == message.channel && s.message.thread_ts.is_none());
+            if !exists {
+                return Err(SlackError::Api("thread_not_found".into()));
+            }
+        }
+        let ts = format!("1795700000.{:06}", state.sent.len() + 1);
+        state.sent.push(Sent { ts: ts.clone(), message: message.clone(), original: None, updates: 0 });
+        Ok(Posted { channel: message.channel.clone(), ts })
+    }
+
+    async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls += 1;
+        if let Some(error) = state.update_faults.pop_front() {
+            return Err(error);
+        }
+        let sent = state
+            .sent
+            .iter_mut()
+            .find(|s| s.ts == at.ts && s.message.channel == at.channel)
+            .ok_or_else(|| SlackError::Api("message_not_found".into()))?;
+        sent.original.get_or_insert_with(|| sent.message.clone());
+        sent.message = Message { channel: at.channel.clone(), thread_ts: None, ..message.clone() };
+        sent.updates += 1;
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub enum LogBehaviour {
+    NoStream,
+    Lines(Vec<String>, Option<LogStream>),
+    Fails(String),
+    Hangs,
+}
+
+/// A log source that answers as told, for every task.
+#[derive(Clone)]
+pub struct FakeLogs {
+    behaviour: Arc<Mutex<LogBehaviour>>,
+}
+
+impl FakeLogs {
+    pub fn new() -> Self {
+        FakeLogs { behaviour: Arc::new(Mutex::new(LogBehaviour::NoStream)) }
+    }
+
+    pub fn answer(&self, behaviour: LogBehaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+}
+
+#[async_trait]
+impl LogSource for FakeLogs {
+    async fn tail(&self, _task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        match behaviour {
+            LogBehaviour::NoStream => Ok(None),
+            LogBehaviour::Lines(lines, stream) => Ok(Some(LogTail { stream: stream.or(configured.cloned()), lines })),
+            LogBehaviour::Fails(error) => Err(LogError(error)),
+            LogBehaviour::Hangs => std::future::pending().await,
+        }
+    }
+}
+
+/// Shared fake backends. Each `handler()` is a new execution environment:
+/// nothing cached, the same store, Slack and logs.
+pub struct Fakes {
+    pub store: MemoryStore,
+    pub slack: RecordingSlack,
+    pub logs: FakeLogs,
+    pub clock: TestClock,
+}
+
+impl Fakes {
+    /// Call inside a `#[tokio::test(start_paused = true)]`.
+    pub fn new() -> Fakes {
+        Fakes {
+            store: MemoryStore::new(),
+            slack: RecordingSlack::new(),
+            logs: FakeLogs::new(),
+            clock: TestClock::new(),
+        }
+    }
+
+    pub fn ports(&self) -> Ports {
+        Ports {
+            store: Box::new(self.store.clone()),
+            slack: Box::new(self.slack.clone()),
+            logs: Box::new(self.logs.clone()),
+            clock: Box::new(self.clock.clone()),
+        }
+    }
+
+    pub fn handler(&self, settings: Settings) -> Handler {
+        Handler::new(settings, self.ports())
+    }
+
+    /// The handler with the test settings: channel C0JOBS, environment test.
+    pub fn default_handler(&self) -> Handler {
+        self.handler(test_settings())
+    }
+
+    pub fn deadline(&self) -> SystemTime {
+        self.clock.now() + Duration::from_secs(30)
+    }
+}
+
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::new("C0JOBS");
+    settings.environment = "test".into();
+    settings
 }

@@ -6,8 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::HandledExt;
 use common::{Fault, Stack, aws_config, deadline, deadline_in, task_event, unique};
-use ecs_slack_notifier::handler::Handled;
+use ecs_slack_notifier::kinds::task::Handled;
 use serde_json::json;
 
 const RUNNING: &str = "events/ecs-task-running.json";
@@ -20,23 +21,23 @@ fn running() -> serde_json::Value {
 
 #[tokio::test]
 async fn a_rate_limit_is_waited_out() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     stack.slack.fail_next(Fault::Http { status: 429, retry_after: Some(1) });
     let started = Instant::now();
-    let handled = stack.notifier().handle(running(), deadline()).await.unwrap();
+    let handled = stack.notifier().handle(running(), deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }));
     assert!(started.elapsed() >= Duration::from_secs(1), "waited for Retry-After");
     assert_eq!(stack.slack.requests(), 2);
     assert_eq!(stack.slack.posted().len(), 1);
 
     stack.slack.fail_next(Fault::Api("ratelimited"));
-    stack.notifier().handle(running(), deadline()).await.unwrap();
+    stack.notifier().handle(running(), deadline()).await.unwrap().task();
     assert_eq!(stack.slack.posted().len(), 2);
 }
 
 #[tokio::test]
 async fn transient_failures_are_retried_with_backoff() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     for fault in [
         Fault::Http { status: 503, retry_after: None },
         Fault::Drop,
@@ -46,7 +47,7 @@ async fn transient_failures_are_retried_with_backoff() {
     ] {
         stack.slack.fail_next(fault);
     }
-    let handled = stack.notifier().handle(running(), deadline()).await.unwrap();
+    let handled = stack.notifier().handle(running(), deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }), "{handled:?}");
     assert_eq!(stack.slack.requests(), 5);
     assert_eq!(stack.slack.posted().len(), 1);
@@ -54,21 +55,21 @@ async fn transient_failures_are_retried_with_backoff() {
 
 #[tokio::test]
 async fn a_hung_request_gives_a_timely_error_and_the_redelivery_posts() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     stack.slack.fail_next(Fault::Hang(Duration::from_secs(30)));
     let event = running();
     let started = Instant::now();
     let err = stack.notifier().handle(event.clone(), deadline_in(6)).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(6), "gave up before the deadline: {:?}", started.elapsed());
     assert!(err.to_string().starts_with("Slack API unreachable"), "{err}");
-    let handled = stack.notifier().handle(event, deadline()).await.unwrap();
+    let handled = stack.notifier().handle(event, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }));
     assert_eq!(stack.slack.posted().len(), 1);
 }
 
 #[tokio::test]
 async fn an_outage_then_redelivery_posts_exactly_once_and_still_threads() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let (running, _) = task_event(RUNNING, &task);
     let (stopped, _) = task_event(SUCCEEDED, &task);
@@ -85,10 +86,13 @@ async fn an_outage_then_redelivery_posts_exactly_once_and_still_threads() {
 
     stack.slack.clear_faults();
     // Lambda's retry of the same event, in another execution environment.
-    assert!(matches!(stack.notifier().handle(running.clone(), deadline()).await.unwrap(), Handled::PostedStart { .. }));
-    assert!(matches!(notifier.handle(running, deadline()).await.unwrap(), Handled::Skipped { .. }));
+    assert!(matches!(
+        stack.notifier().handle(running.clone(), deadline()).await.unwrap().task(),
+        Handled::PostedStart { .. }
+    ));
+    assert!(matches!(notifier.handle(running, deadline()).await.unwrap().task(), Handled::Skipped { .. }));
     stack.slack.fail_next(Fault::Http { status: 500, retry_after: None });
-    let done = notifier.handle(stopped, deadline()).await.unwrap();
+    let done = notifier.handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(done, Handled::PostedCompletion { threaded: true, .. }), "{done:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
@@ -97,9 +101,9 @@ async fn an_outage_then_redelivery_posts_exactly_once_and_still_threads() {
 
 #[tokio::test]
 async fn a_rotated_token_is_read_again_and_used() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
-    notifier.handle(running(), deadline()).await.unwrap();
+    notifier.handle(running(), deadline()).await.unwrap().task();
 
     stack.slack.set_token("xoxb-rotated-token");
     aws_sdk_secretsmanager::Client::new(&stack.aws)
@@ -110,7 +114,7 @@ async fn a_rotated_token_is_read_again_and_used() {
         .await
         .unwrap();
     let before = stack.slack.requests();
-    let handled = notifier.handle(running(), deadline()).await.unwrap();
+    let handled = notifier.handle(running(), deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }));
     assert_eq!(stack.slack.requests() - before, 2, "one refusal, one post with the new token");
     assert_eq!(stack.slack.posted().len(), 2);
@@ -118,7 +122,7 @@ async fn a_rotated_token_is_read_again_and_used() {
 
 #[tokio::test]
 async fn a_refused_token_that_did_not_change_fails_clearly() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     stack.slack.set_token("xoxb-someone-else");
     let err = stack.notifier().handle(running(), deadline()).await.unwrap_err().to_string();
     assert!(err.starts_with("Slack API error: invalid_auth"), "{err}");
@@ -129,7 +133,7 @@ async fn a_refused_token_that_did_not_change_fails_clearly() {
 
 #[tokio::test]
 async fn permanent_errors_fail_fast_with_their_name() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     for code in ["channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long"] {
         let before = stack.slack.requests();
@@ -144,7 +148,7 @@ async fn permanent_errors_fail_fast_with_their_name() {
 
 #[tokio::test]
 async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let static_token = [("SLACK_TOKEN_SECRET_ID", ""), ("SLACK_BOT_TOKEN", common::fake_slack::TOKEN)];
     for endpoint in [common::closed_port().await, common::black_hole().await] {
         let notifier = stack.notifier_on(&aws_config(&endpoint), &static_token);
@@ -159,14 +163,14 @@ async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
 
 #[tokio::test]
 async fn enormous_and_hostile_text_is_cut_and_escaped() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let (mut stopped, _) = task_event(FAILED, &task);
     let reason = format!("BEGIN <!channel> {} <https://evil|click> END", "<@U024BE7LH> & ".repeat(70_000));
     stopped["detail"]["containers"][0]["reason"] = json!(reason);
     stopped["detail"]["containers"][0]["name"] = json!("<!everyone>");
     stopped["detail"]["startedBy"] = json!("<!here>");
-    let handled = stack.notifier().handle(stopped, deadline()).await.unwrap();
+    let handled = stack.notifier().handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedCompletion { .. }), "{handled:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1, "the fake Slack accepted it: within Block Kit limits");
@@ -179,7 +183,7 @@ async fn enormous_and_hostile_text_is_cut_and_escaped() {
 
 #[tokio::test]
 async fn wrongly_typed_fields_are_clear_errors() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let table = [
         (json!({"exitCode": "zero"}), "invalid type: string \"zero\", expected i64"),

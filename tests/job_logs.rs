@@ -5,13 +5,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::HandledExt;
 use common::{Stack, deadline, put_log_lines, register_task_definition, task_event, unique};
+use ecs_slack_notifier::adapters::clock::SystemClock;
 use ecs_slack_notifier::adapters::cloudwatch_logs::CloudWatchTail;
 use ecs_slack_notifier::adapters::dynamodb::DynamoStore;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
 use ecs_slack_notifier::adapters::token::Tokens;
-use ecs_slack_notifier::handler::{Handled, Notifier, Settings};
-use ecs_slack_notifier::ports::SlackToken;
+use ecs_slack_notifier::handler::Handler;
+use ecs_slack_notifier::kinds::task::Handled;
+use ecs_slack_notifier::ports::{Ports, SlackToken};
+use ecs_slack_notifier::settings::Settings;
 use serde_json::{Value, json};
 
 const CONTAINER: &str = "collect-stock-prices";
@@ -41,14 +45,14 @@ async fn run(stack: &Stack, overrides: &[(&str, &str)], events: &[&Value]) -> Ve
     let notifier = stack.notifier_with(&env);
     let mut handled = Vec::new();
     for event in events {
-        handled.push(notifier.handle((*event).clone(), deadline()).await.unwrap());
+        handled.push(notifier.handle((*event).clone(), deadline()).await.unwrap().task());
     }
     handled
 }
 
 #[tokio::test]
 async fn the_last_summary_line_is_shown_and_failed_counts_are_called_out() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let lines = [
         "starting",
         r#"JOB_SUMMARY {"success": 1, "failed": 0}"#,
@@ -74,7 +78,7 @@ fn family_of(event: &Value) -> String {
 
 #[tokio::test]
 async fn a_failure_shows_the_last_log_lines_and_links_the_stream() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let mut lines: Vec<String> = (1..=30).map(|i| format!("line {i}")).collect();
     lines.push("Traceback: ValueError <!channel>".into());
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -91,7 +95,7 @@ async fn a_failure_shows_the_last_log_lines_and_links_the_stream() {
 
 #[tokio::test]
 async fn no_log_configuration_posts_without_logs() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let family = unique("no-logs");
     let definition = register_task_definition(&stack.aws, &family, CONTAINER, None).await;
     let task = unique("task");
@@ -108,7 +112,7 @@ async fn no_log_configuration_posts_without_logs() {
 
 #[tokio::test]
 async fn summary_failures_can_fail_the_job() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (_, stopped, _) = logged_task(&stack, &[r#"JOB_SUMMARY {"success": 90, "failed": 10}"#], 0).await;
     let config = json!({"jobs": [{"match": {"family": "market-pulse-collect-*"}, "notify": "failures",
         "mention": "<!here>", "summary_failures_fail_job": true}]})
@@ -122,7 +126,7 @@ async fn summary_failures_can_fail_the_job() {
 
 #[tokio::test]
 async fn a_failures_only_job_whose_summary_is_clean_posts_nothing() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (_, stopped, _) = logged_task(&stack, &[r#"JOB_SUMMARY {"success": 90, "failed": 0}"#], 0).await;
     let config = json!({"summary_failures_fail_job": true,
         "jobs": [{"match": {"family": "market-pulse-collect-*"}, "notify": "failures"}]})
@@ -134,18 +138,22 @@ async fn a_failures_only_job_whose_summary_is_clean_posts_nothing() {
 
 #[tokio::test]
 async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (running, stopped, _) = logged_task(&stack, &["JOB_SUMMARY {\"failed\": 1}"], 1).await;
     let down = common::aws_config(&common::black_hole().await);
     let mut settings = Settings::new("C0JOBS");
     settings.log_budget = Duration::from_secs(1);
     let slack = SlackHttp::new(&stack.slack.url, Tokens::Static(SlackToken::new(common::fake_slack::TOKEN))).unwrap();
-    let logs = CloudWatchTail::new(&down);
-    let notifier =
-        Notifier::new(settings, DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table), slack, logs);
-    notifier.handle(running, deadline()).await.unwrap();
+    let ports = Ports {
+        store: Box::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table)),
+        slack: Box::new(slack),
+        logs: Box::new(CloudWatchTail::new(&down)),
+        clock: Box::new(SystemClock),
+    };
+    let notifier = Handler::new(settings, ports);
+    notifier.handle(running, deadline()).await.unwrap().task();
     let started = Instant::now();
-    let handled = notifier.handle(stopped, deadline()).await.unwrap();
+    let handled = notifier.handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedCompletion { threaded: true, .. }), "{handled:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     let visible = stack.slack.posted()[1].visible();

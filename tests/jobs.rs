@@ -4,9 +4,10 @@
 
 mod common;
 
+use common::HandledExt;
 use common::fake_slack::Posted;
 use common::{Stack, deadline, task_event, unique};
-use ecs_slack_notifier::handler::Handled;
+use ecs_slack_notifier::kinds::task::Handled;
 use serde_json::{Value, json};
 
 const RUNNING: &str = "events/ecs-task-running.json";
@@ -50,7 +51,7 @@ async fn run(stack: &Stack, config: &str, events: &[Value]) -> Vec<Handled> {
     let notifier = stack.notifier_with(&[("JOBS_CONFIG", config)]);
     let mut handled = Vec::new();
     for event in events {
-        handled.push(notifier.handle(event.clone(), deadline()).await.unwrap());
+        handled.push(notifier.handle(event.clone(), deadline()).await.unwrap().task());
     }
     handled
 }
@@ -61,7 +62,7 @@ fn has_mention(p: &Posted) -> bool {
 
 #[tokio::test]
 async fn a_rule_names_the_job_and_routes_it_to_its_channel() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     run(&stack, CONFIG, &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)]).await;
     let posted = stack.slack.posted();
@@ -73,7 +74,7 @@ async fn a_rule_names_the_job_and_routes_it_to_its_channel() {
 
 #[tokio::test]
 async fn the_start_message_is_updated_with_the_outcome() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     run(&stack, CONFIG, &[with(RUNNING, &task, historical), with(SUCCEEDED, &task, historical)]).await;
     let start = &stack.slack.posted()[0];
@@ -86,7 +87,7 @@ async fn the_start_message_is_updated_with_the_outcome() {
 
 #[tokio::test]
 async fn failures_policy_is_silent_on_success_and_posts_failures_top_level_with_the_mention() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (ok, bad) = (unique("task"), unique("task"));
     let handled = run(
         &stack,
@@ -112,7 +113,7 @@ async fn failures_policy_is_silent_on_success_and_posts_failures_top_level_with_
 
 #[tokio::test]
 async fn notify_none_posts_nothing() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let quiet = |e: &mut Value| e["detail"]["group"] = json!("family:quiet-cleanup");
     let handled = run(&stack, CONFIG, &[with(RUNNING, &task, quiet), with(FAILED, &task, quiet)]).await;
@@ -122,7 +123,7 @@ async fn notify_none_posts_nothing() {
 
 #[tokio::test]
 async fn mentions_go_on_failures_only_and_failure_replies_are_broadcast() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (ok, bad) = (unique("task"), unique("task"));
     let to_success = |e: &mut Value| {
         e["detail"]["containers"][0]["exitCode"] = json!(0);
@@ -154,7 +155,7 @@ async fn mentions_go_on_failures_only_and_failure_replies_are_broadcast() {
 
 #[tokio::test]
 async fn a_mention_in_event_text_stays_text() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let hostile = |e: &mut Value| e["detail"]["containers"][0]["reason"] = json!("<!subteam^S0DATAENG> <@U024BE7LH>");
     run(&stack, "{}", &[with(FAILED_RUNNING, &task, |_| {}), with(FAILED, &task, hostile)]).await;
@@ -165,7 +166,7 @@ async fn a_mention_in_event_text_stays_text() {
 
 #[tokio::test]
 async fn services_are_ignored_unless_included() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let service = |e: &mut Value| e["detail"]["group"] = json!("service:web-api");
     let handled = run(&stack, "{}", &[with(RUNNING, &unique("task"), service)]).await;
     assert!(matches!(&handled[0], Handled::Ignored { reason } if reason.contains("service")), "{handled:?}");
@@ -177,7 +178,7 @@ async fn services_are_ignored_unless_included() {
 
 #[tokio::test]
 async fn links_and_only_allow_listed_overrides_are_shown() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let env = |e: &mut Value| {
         historical(e);

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
+use common::HandledExt;
 use common::{Fault, Stack, deadline, event, task_event, unique};
-use ecs_slack_notifier::handler::Handled;
+use ecs_slack_notifier::kinds::task::Handled;
 use serde_json::json;
 
 const RUNNING: &str = "events/ecs-task-running.json";
@@ -17,15 +18,15 @@ const NEVER_STARTED: &str = "events/ecs-task-never-started.json";
 
 #[tokio::test]
 async fn start_then_threaded_completion_across_a_cold_start() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let (running, arn) = task_event(RUNNING, &task);
     let (stopped, _) = task_event(SUCCEEDED, &task);
 
-    let first = stack.notifier().handle(running, deadline()).await.unwrap();
+    let first = stack.notifier().handle(running, deadline()).await.unwrap().task();
     assert!(matches!(first, Handled::PostedStart { .. }), "{first:?}");
     // A new execution environment: nothing cached, the thread comes from DynamoDB.
-    let second = stack.notifier().handle(stopped, deadline()).await.unwrap();
+    let second = stack.notifier().handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(second, Handled::PostedCompletion { threaded: true, .. }), "{second:?}");
 
     let posted = stack.slack.posted();
@@ -56,14 +57,14 @@ fn ecs_now() -> i64 {
 
 #[tokio::test]
 async fn duplicates_post_once() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let task = unique("task");
     let (running, _) = task_event(RUNNING, &task);
     let (stopped, _) = task_event(SUCCEEDED, &task);
     let mut actions = Vec::new();
     for payload in [&running, &running, &stopped, &stopped, &running] {
-        actions.push(notifier.handle(payload.clone(), deadline()).await.unwrap());
+        actions.push(notifier.handle(payload.clone(), deadline()).await.unwrap().task());
     }
     let kinds: Vec<&str> = actions
         .iter()
@@ -80,14 +81,14 @@ async fn duplicates_post_once() {
 
 #[tokio::test]
 async fn stopped_before_running_gives_a_standalone_completion_and_no_late_start() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let (running, _) = task_event(RUNNING, &task);
     let (stopped, _) = task_event(SUCCEEDED, &task);
 
-    let done = stack.notifier().handle(stopped, deadline()).await.unwrap();
+    let done = stack.notifier().handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(done, Handled::PostedCompletion { threaded: false, .. }), "{done:?}");
-    let late = stack.notifier().handle(running, deadline()).await.unwrap();
+    let late = stack.notifier().handle(running, deadline()).await.unwrap().task();
     assert!(matches!(late, Handled::Skipped { slot: "start", .. }), "{late:?}");
 
     let posted = stack.slack.posted();
@@ -100,7 +101,7 @@ async fn stopped_before_running_gives_a_standalone_completion_and_no_late_start(
 
 #[tokio::test]
 async fn the_same_event_in_two_environments_at_once_posts_once() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (a, b) = (stack.notifier(), stack.notifier());
     for _ in 0..20 {
         let task = unique("task");
@@ -108,10 +109,11 @@ async fn the_same_event_in_two_environments_at_once_posts_once() {
         let (stopped, _) = task_event(SUCCEEDED, &task);
         let before = stack.slack.posted().len();
         let (x, y) = tokio::join!(a.handle(running.clone(), deadline()), b.handle(running, deadline()));
-        let started = [x.unwrap(), y.unwrap()].iter().filter(|h| matches!(h, Handled::PostedStart { .. })).count();
+        let started =
+            [x.unwrap().task(), y.unwrap().task()].iter().filter(|h| matches!(h, Handled::PostedStart { .. })).count();
         assert_eq!(started, 1);
         let (x, y) = tokio::join!(a.handle(stopped.clone(), deadline()), b.handle(stopped, deadline()));
-        let completed = [x.unwrap(), y.unwrap()]
+        let completed = [x.unwrap().task(), y.unwrap().task()]
             .iter()
             .filter(|h| matches!(h, Handled::PostedCompletion { threaded: true, .. }))
             .count();
@@ -122,7 +124,7 @@ async fn the_same_event_in_two_environments_at_once_posts_once() {
 
 #[tokio::test]
 async fn a_completion_waits_for_a_start_being_posted_and_threads_under_it() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let (running, _) = task_event(RUNNING, &task);
     let (stopped, _) = task_event(SUCCEEDED, &task);
@@ -134,17 +136,17 @@ async fn a_completion_waits_for_a_start_being_posted_and_threads_under_it() {
         stop_env.handle(stopped, deadline()).await
     };
     let (start, stop) = tokio::join!(start, stop);
-    assert!(matches!(start.unwrap(), Handled::PostedStart { .. }));
-    assert!(matches!(stop.unwrap(), Handled::PostedCompletion { threaded: true, .. }));
+    assert!(matches!(start.unwrap().task(), Handled::PostedStart { .. }));
+    assert!(matches!(stop.unwrap().task(), Handled::PostedCompletion { threaded: true, .. }));
     let posted = stack.slack.posted();
     assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
 }
 
 #[tokio::test]
 async fn a_task_that_never_started_gets_a_standalone_failure() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let (stopped, _) = task_event(NEVER_STARTED, &unique("task"));
-    let handled = stack.notifier().handle(stopped, deadline()).await.unwrap();
+    let handled = stack.notifier().handle(stopped, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedCompletion { threaded: false, .. }), "{handled:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1);
@@ -157,11 +159,11 @@ async fn a_task_that_never_started_gets_a_standalone_failure() {
 
 #[tokio::test]
 async fn a_failure_shows_exit_codes_and_the_containers_reason_in_the_thread() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let task = unique("task");
     let notifier = stack.notifier();
-    notifier.handle(task_event(FAILED_RUNNING, &task).0, deadline()).await.unwrap();
-    notifier.handle(task_event(FAILED, &task).0, deadline()).await.unwrap();
+    notifier.handle(task_event(FAILED_RUNNING, &task).0, deadline()).await.unwrap().task();
+    notifier.handle(task_event(FAILED, &task).0, deadline()).await.unwrap().task();
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 2);
     assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()));
@@ -176,7 +178,7 @@ async fn a_failure_shows_exit_codes_and_the_containers_reason_in_the_thread() {
 
 #[tokio::test]
 async fn other_statuses_and_event_types_are_ignored() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let (pending, arn) = task_event("tests/fixtures/ecs-task-pending.json", &unique("task"));
     let payloads = [
@@ -186,7 +188,7 @@ async fn other_statuses_and_event_types_are_ignored() {
     ];
     for payload in payloads {
         let handled = notifier.handle(payload.clone(), deadline()).await.unwrap();
-        assert!(matches!(handled, Handled::Ignored { .. }), "{payload}: {handled:?}");
+        assert_eq!(handled.action(), "ignored", "{payload}: {handled:?}");
     }
     assert_eq!(stack.slack.requests(), 0);
     assert!(stack.item(&format!("task#{arn}")).await.is_none(), "ignored events write nothing");
@@ -194,7 +196,7 @@ async fn other_statuses_and_event_types_are_ignored() {
 
 #[tokio::test]
 async fn a_payload_that_is_not_an_eventbridge_event_is_a_clear_error() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let table = [
         (json!({"hello": "world"}), "payload is not an EventBridge event: missing field `detail-type`"),
@@ -214,7 +216,7 @@ async fn a_payload_that_is_not_an_eventbridge_event_is_a_clear_error() {
 
 #[tokio::test]
 async fn slack_errors_are_named_in_the_invocation_error() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let unknown_channel = stack.notifier_with(&[("SLACK_DEFAULT_CHANNEL", "C0NOPE")]);
     let err = unknown_channel.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap_err();
     assert_eq!(err.to_string(), "Slack API error: channel_not_found");
@@ -222,10 +224,10 @@ async fn slack_errors_are_named_in_the_invocation_error() {
 
 #[tokio::test]
 async fn the_token_is_read_from_secrets_manager_raw_or_json() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let raw_secret = common::create_secret(&stack.aws, common::fake_slack::TOKEN).await;
     let notifier = stack.notifier_with(&[("SLACK_TOKEN_SECRET_ID", &raw_secret)]);
-    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap();
+    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }));
 
     let missing = stack.notifier_with(&[("SLACK_TOKEN_SECRET_ID", "no/such/secret")]);
@@ -236,7 +238,7 @@ async fn the_token_is_read_from_secrets_manager_raw_or_json() {
 
 #[tokio::test]
 async fn a_static_token_works_for_local_runs() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let mut env = stack.env();
     env.remove("SLACK_TOKEN_SECRET_ID");
     env.insert("SLACK_BOT_TOKEN".into(), common::fake_slack::TOKEN.into());
@@ -245,7 +247,7 @@ async fn a_static_token_works_for_local_runs() {
         ecs_slack_notifier::config::Needs::LAMBDA,
     )
     .unwrap();
-    let notifier = ecs_slack_notifier::app::lambda_notifier(config, &stack.aws).unwrap();
-    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap();
+    let notifier = ecs_slack_notifier::app::lambda_handler(config, &stack.aws).unwrap();
+    let handled = notifier.handle(task_event(RUNNING, &unique("task")).0, deadline()).await.unwrap().task();
     assert!(matches!(handled, Handled::PostedStart { .. }));
 }

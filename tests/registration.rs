@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::HandledExt;
 use common::{Stack, deadline, event, unique};
-use ecs_slack_notifier::handler::Handled;
+use ecs_slack_notifier::kinds::registration::Handled;
 use serde_json::{Value, json};
 
 /// The sample registration, for a user of its own.
@@ -21,9 +22,9 @@ fn ada() -> Value {
 
 #[tokio::test]
 async fn posts_to_the_users_channel() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier_with(&[("SLACK_USERS_CHANNEL", "C0USERS")]);
-    let handled = notifier.handle(registration(ada()), deadline()).await.unwrap();
+    let handled = notifier.handle(registration(ada()), deadline()).await.unwrap().registration();
     assert!(matches!(handled, Handled::PostedRegistration { .. }), "{handled:?}");
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1);
@@ -37,19 +38,19 @@ async fn posts_to_the_users_channel() {
 
 #[tokio::test]
 async fn falls_back_to_the_default_channel() {
-    let stack = Stack::new().await;
-    stack.notifier().handle(registration(ada()), deadline()).await.unwrap();
+    let Some(stack) = Stack::new().await else { return };
+    stack.notifier().handle(registration(ada()), deadline()).await.unwrap().registration();
     assert_eq!(stack.slack.posted()[0].channel, "C0JOBS");
 }
 
 #[tokio::test]
 async fn hostile_display_names_show_as_text_and_mention_no_one() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let names = ["<!channel> Eve & <@U024BE7LH>", "<https://evil.example|click here>", &"<!here>".repeat(5000)];
     for name in names {
         let detail = json!({"user_id": unique("usr"), "email": "eve@example.com", "display_name": name});
-        notifier.handle(registration(detail), deadline()).await.unwrap();
+        notifier.handle(registration(detail), deadline()).await.unwrap().registration();
     }
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), names.len(), "every message passed Slack's checks");
@@ -64,14 +65,14 @@ async fn hostile_display_names_show_as_text_and_mention_no_one() {
 
 #[tokio::test]
 async fn a_duplicate_delivery_posts_once() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let event = registration(ada());
-    let first = stack.notifier().handle(event.clone(), deadline()).await.unwrap();
-    let again = stack.notifier().handle(event.clone(), deadline()).await.unwrap();
+    let first = stack.notifier().handle(event.clone(), deadline()).await.unwrap().registration();
+    let again = stack.notifier().handle(event.clone(), deadline()).await.unwrap().registration();
     let (a, b) = (stack.notifier(), stack.notifier());
     let (x, y) = tokio::join!(a.handle(event.clone(), deadline()), b.handle(event, deadline()));
     assert!(matches!(first, Handled::PostedRegistration { .. }));
-    for later in [again, x.unwrap(), y.unwrap()] {
+    for later in [again, x.unwrap().registration(), y.unwrap().registration()] {
         assert!(matches!(later, Handled::Skipped { slot: "once", .. }), "{later:?}");
     }
     assert_eq!(stack.slack.posted().len(), 1);
@@ -79,7 +80,7 @@ async fn a_duplicate_delivery_posts_once() {
 
 #[tokio::test]
 async fn missing_required_fields_are_named() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let notifier = stack.notifier();
     let table = [
         (json!({"email": "a@b.c"}), "missing field `user_id`"),
@@ -93,6 +94,6 @@ async fn missing_required_fields_are_named() {
     }
     assert_eq!(stack.slack.requests(), 0);
     // The notifier is still usable after the errors.
-    notifier.handle(registration(ada()), deadline()).await.unwrap();
+    notifier.handle(registration(ada()), deadline()).await.unwrap().registration();
     assert_eq!(stack.slack.posted().len(), 1);
 }

@@ -8,9 +8,9 @@ use common::{Stack, task_event, unique};
 
 #[tokio::test]
 async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let api = RuntimeApi::start().await;
-    let mut function = Function::spawn(&api, &stack.env());
+    let mut function = Function::spawn(&api, &stack.moto, &stack.env());
 
     let table: [(&[u8], &str); 3] = [
         (b"this is not json {", ""),
@@ -44,12 +44,12 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
 
 #[tokio::test]
 async fn missing_configuration_stops_start_up_with_one_clear_error() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let api = RuntimeApi::start().await;
     let mut env = stack.env();
     env.remove("SLACK_DEFAULT_CHANNEL");
     env.remove("SLACK_TOKEN_SECRET_ID");
-    let mut function = Function::spawn(&api, &env);
+    let mut function = Function::spawn(&api, &stack.moto, &env);
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), function.child.wait())
         .await
         .expect("the function should exit")
@@ -62,12 +62,12 @@ async fn missing_configuration_stops_start_up_with_one_clear_error() {
 
 #[tokio::test]
 async fn logs_are_structured_and_hold_no_token_and_no_email() {
-    let stack = Stack::new().await;
+    let Some(stack) = Stack::new().await else { return };
     let api = RuntimeApi::start().await;
     let mut env = stack.env();
     env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
     env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "INFO".into());
-    let function = Function::spawn(&api, &env);
+    let function = Function::spawn(&api, &stack.moto, &env);
 
     stack.slack.fail_next(common::Fault::Http { status: 429, retry_after: Some(1) });
     let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
@@ -87,6 +87,12 @@ async fn logs_are_structured_and_hold_no_token_and_no_email() {
         .collect();
     let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
     assert_eq!(messages.iter().filter(|m| **m == "decision").count(), 2, "one line per decision:\n{logs}");
+    // The task's fields are set once, on its span, and carried by its lines.
+    let decision = lines.iter().find(|l| l["fields"]["message"] == "decision" && l["span"]["name"] == "task");
+    let span = &decision.unwrap_or_else(|| panic!("no task decision line:\n{logs}"))["span"];
+    assert_eq!(span["job"], "market-pulse-collect-stock-prices", "{span}");
+    assert_eq!((span["status"].as_str(), span["version"].as_i64()), (Some("RUNNING"), Some(3)), "{span}");
+    assert!(span["task"].as_str().is_some_and(|t| t.starts_with("task-")), "{span}");
     assert!(messages.iter().any(|m| m.contains("retrying")), "the rate limit is logged:\n{logs}");
     assert!(!logs.contains(common::fake_slack::TOKEN), "the token leaked:\n{logs}");
     assert!(!logs.contains("grace.hopper"), "the email leaked:\n{logs}");

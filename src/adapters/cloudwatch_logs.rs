@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
 
@@ -103,6 +104,7 @@ impl CloudWatchTail {
     }
 }
 
+#[async_trait]
 impl LogSource for CloudWatchTail {
     async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
         let stream = match configured {

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use async_trait::async_trait;
+
 use crate::message::{Block, Message, Text};
 use crate::ports::{Posted, SlackError, SlackPoster};
 
@@ -33,6 +35,7 @@ impl ConsolePoster {
     }
 }
 
+#[async_trait]
 impl SlackPoster for ConsolePoster {
     async fn post(&self, message: &Message, _deadline: SystemTime) -> Result<Posted, SlackError> {
         let ts = format!("1700000000.{:06}", self.next_ts.fetch_add(1, Ordering::Relaxed));

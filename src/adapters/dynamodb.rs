@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -77,6 +78,7 @@ fn record_from(item: &Item) -> Record {
     record
 }
 
+#[async_trait]
 impl ThreadStore for DynamoStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
         let mut condition = "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now)".to_owned();

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use async_trait::async_trait;
+
 use crate::event::EcsTask;
 use crate::jobs::LogStream;
 use crate::ports::{LogError, LogSource, LogTail};
@@ -17,6 +19,7 @@ impl FileLogs {
     }
 }
 
+#[async_trait]
 impl LogSource for FileLogs {
     /// Every task's log is the file; a stream configured for the job is
     /// still linked, as it would be in AWS.

@@ -2,13 +2,17 @@
 //! same claim rules as the DynamoDB store.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
 
 use crate::ports::{Claim, ClaimResult, Posted, Record, Slot, StoreError, ThreadStore};
 
-#[derive(Debug, Default)]
+/// Clones share the records: two handlers on clones are two execution
+/// environments with one table.
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<String, Stored>>,
+    records: Arc<Mutex<HashMap<String, Stored>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,6 +40,7 @@ fn claimable(record: &Record, claim: &Claim) -> bool {
     free && (claim.slot != Slot::Start || completion_untouched)
 }
 
+#[async_trait]
 impl ThreadStore for MemoryStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
         self.with(|records| {

@@ -1,9 +1,11 @@
 //! Adapters for the ports in `ports`.
 
+pub mod clock;
 pub mod cloudwatch_logs;
 pub mod console;
 pub mod dynamodb;
 pub mod file_logs;
 pub mod memory;
+pub mod no_logs;
 pub mod slack_http;
 pub mod token;

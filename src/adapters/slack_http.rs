@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -11,8 +12,6 @@ use crate::message::Message;
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
 use crate::tls;
-
-pub const DEFAULT_API_URL: &str = "https://slack.com/api";
 
 #[derive(Debug, Clone)]
 pub struct SlackHttp<T> {
@@ -138,6 +137,7 @@ impl<T: TokenSource> SlackHttp<T> {
     }
 }
 
+#[async_trait]
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
     async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
         let body = self.call("chat.postMessage", message, deadline).await?;

@@ -1,6 +1,7 @@
 //! Where the Slack token comes from: Secrets Manager (read once per
 //! execution environment) or, for local runs, the environment.
 
+use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
@@ -14,6 +15,7 @@ pub enum Tokens {
     Missing,
 }
 
+#[async_trait]
 impl TokenSource for Tokens {
     async fn token(&self) -> Result<SlackToken, TokenError> {
         match self {

@@ -9,22 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use ecs_slack_notifier::adapters::cloudwatch_logs::CloudWatchTail;
+use ecs_slack_notifier::adapters::clock::SystemClock;
 use ecs_slack_notifier::adapters::console::ConsolePoster;
-use ecs_slack_notifier::adapters::dynamodb::DynamoStore;
 use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
-use ecs_slack_notifier::adapters::token::Tokens;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
-use ecs_slack_notifier::event::EcsTask;
-use ecs_slack_notifier::handler::Notifier;
-use ecs_slack_notifier::jobs::LogStream;
-use ecs_slack_notifier::message::Message;
-use ecs_slack_notifier::ports::{
-    Claim, ClaimResult, LogError, LogSource, LogTail, Posted, Record, SlackError, SlackPoster, StoreError, ThreadStore,
-};
+use ecs_slack_notifier::handler::Handler;
+use ecs_slack_notifier::ports::{LogSource, Ports, SlackPoster, ThreadStore};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--log-file FILE] EVENT.json [EVENT.json ...]\n\
@@ -76,28 +69,31 @@ async fn main() -> ExitCode {
     let needs_aws =
         config.threads_table.is_some() || config.read_job_logs || matches!(config.token, TokenConfig::Secret(_));
     let aws = if needs_aws { app::load_aws_config().await } else { aws_config::SdkConfig::builder().build() };
-    let store = match &config.threads_table {
-        Some(table) => Store::Dynamo(app::dynamo_store(table, &aws)),
-        None => Store::Memory(MemoryStore::new()),
+    // Local adapters (memory, console, a log file) unless the configuration
+    // names real ones.
+    let store: Box<dyn ThreadStore> = match &config.threads_table {
+        Some(table) => Box::new(app::dynamo_store(table, &aws)),
+        None => Box::new(MemoryStore::new()),
     };
-    let slack = match &config.token {
-        TokenConfig::Missing => Slack::Console(ConsolePoster::stdout()),
+    let slack: Box<dyn SlackPoster> = match &config.token {
+        TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
         _ => match SlackHttp::new(&config.slack_api_url, app::tokens(&config, &aws)) {
-            Ok(slack) => Slack::Http(slack),
+            Ok(slack) => Box::new(slack),
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
         },
     };
-    let logs = match log_file {
-        Some(path) => Logs::File(FileLogs::new(path)),
-        None => Logs::Cloud(app::job_logs(&config, &aws)),
+    let logs: Box<dyn LogSource> = match log_file {
+        Some(path) => Box::new(FileLogs::new(path)),
+        None => app::job_logs(&config, &aws),
     };
-    replay(Notifier::new(config.settings, store, slack, logs), &files).await
+    let ports = Ports { store, slack, logs, clock: Box::new(SystemClock) };
+    replay(Handler::new(config.settings, ports), &files).await
 }
 
-async fn replay(notifier: Notifier<Store, Slack, Logs>, files: &[PathBuf]) -> ExitCode {
+async fn replay(handler: Handler, files: &[PathBuf]) -> ExitCode {
     let (mut handled, mut failed) = (0, 0);
     for file in files {
         println!("\n=== {}", file.display());
@@ -116,7 +112,7 @@ async fn replay(notifier: Notifier<Store, Slack, Logs>, files: &[PathBuf]) -> Ex
         for payload in payloads {
             handled += 1;
             let deadline = SystemTime::now() + Duration::from_secs(60);
-            match notifier.handle(payload, deadline).await {
+            match handler.handle(payload, deadline).await {
                 Ok(outcome) => println!("--> {}", serde_json::to_string(&outcome).unwrap_or_default()),
                 Err(e) => {
                     println!("--> error: {e}");
@@ -173,75 +169,4 @@ fn delivered(index: usize, entry: &Value) -> Result<Value, String> {
         "resources": entry.get("Resources").cloned().unwrap_or_else(|| json!([])),
         "detail": detail,
     }))
-}
-
-/// The adapters the replay can use, chosen at run time.
-enum Store {
-    Memory(MemoryStore),
-    Dynamo(DynamoStore),
-}
-
-enum Slack {
-    Console(ConsolePoster),
-    Http(SlackHttp<Tokens>),
-}
-
-enum Logs {
-    File(FileLogs),
-    Cloud(Option<CloudWatchTail>),
-}
-
-impl ThreadStore for Store {
-    async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
-        match self {
-            Store::Memory(s) => s.claim(claim).await,
-            Store::Dynamo(s) => s.claim(claim).await,
-        }
-    }
-
-    async fn get(&self, key: &str) -> Result<Record, StoreError> {
-        match self {
-            Store::Memory(s) => s.get(key).await,
-            Store::Dynamo(s) => s.get(key).await,
-        }
-    }
-
-    async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.settle(claim, posted).await,
-            Store::Dynamo(s) => s.settle(claim, posted).await,
-        }
-    }
-
-    async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
-        match self {
-            Store::Memory(s) => s.release(claim).await,
-            Store::Dynamo(s) => s.release(claim).await,
-        }
-    }
-}
-
-impl SlackPoster for Slack {
-    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
-        match self {
-            Slack::Console(s) => s.post(message, deadline).await,
-            Slack::Http(s) => s.post(message, deadline).await,
-        }
-    }
-
-    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError> {
-        match self {
-            Slack::Console(s) => s.update(at, message, deadline).await,
-            Slack::Http(s) => s.update(at, message, deadline).await,
-        }
-    }
-}
-
-impl LogSource for Logs {
-    async fn tail(&self, task: &EcsTask, configured: Option<&LogStream>) -> Result<Option<LogTail>, LogError> {
-        match self {
-            Logs::File(l) => l.tail(task, configured).await,
-            Logs::Cloud(l) => l.tail(task, configured).await,
-        }
-    }
 }

@@ -1,12 +1,14 @@
-//! Shared integration-test stack: moto's server for DynamoDB and Secrets
-//! Manager, the fake Slack, and the notifier wired exactly as `main` wires it.
+//! Shared integration-test stack: moto's server for the AWS services, the
+//! fake Slack, and the handler wired exactly as `main` wires it.
 //!
-//! `MOTO_ENDPOINT` must point at a running `moto_server`; the README's test
-//! command (`scripts/test.sh`) starts one.
+//! moto comes from `MOTO_ENDPOINT` (the README's test command,
+//! `scripts/test.sh`, starts one), else is started here from the venv that
+//! command creates; without either, these tests are skipped, and say so.
 
 #![allow(dead_code)]
 
 pub mod fake_slack;
+pub mod moto;
 pub mod runtime_api;
 
 use std::collections::HashMap;
@@ -19,16 +21,41 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use ecs_slack_notifier::adapters::dynamodb::{PARTITION_KEY, TTL_ATTRIBUTE};
-use ecs_slack_notifier::app::{self, LambdaNotifier};
+use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
+use ecs_slack_notifier::handler::{Handled, Handler};
+use ecs_slack_notifier::kinds::{registration, task};
 use serde_json::Value;
 
 #[allow(unused_imports)]
 pub use fake_slack::{FakeSlack, Fault};
 
-pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto_server")
+/// The outcome of one kind, for tests that know which kind they sent.
+pub trait HandledExt {
+    fn task(self) -> task::Handled;
+    fn registration(self) -> registration::Handled;
+    /// The response's `action`, whatever the kind.
+    fn action(&self) -> String;
+}
+
+impl HandledExt for Handled {
+    fn task(self) -> task::Handled {
+        match self {
+            Handled::Task(handled) => handled,
+            other => panic!("not a task outcome: {other:?}"),
+        }
+    }
+
+    fn registration(self) -> registration::Handled {
+        match self {
+            Handled::Registration(handled) => handled,
+            other => panic!("not a registration outcome: {other:?}"),
+        }
+    }
+
+    fn action(&self) -> String {
+        serde_json::to_value(self).unwrap()["action"].as_str().unwrap_or_default().to_owned()
+    }
 }
 
 /// A name no other test (or earlier run against the same moto) uses.
@@ -123,6 +150,7 @@ pub async fn create_secret(aws: &SdkConfig, value: &str) -> String {
 
 /// moto, a fresh table and secret, and a fresh fake Slack, for one test.
 pub struct Stack {
+    pub moto: String,
     pub aws: SdkConfig,
     pub table: String,
     pub secret_id: String,
@@ -130,12 +158,14 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn new() -> Stack {
-        let aws = aws_config(&moto_endpoint());
+    /// `None` when moto is not available: the test is skipped (said once).
+    pub async fn new() -> Option<Stack> {
+        let moto = moto::endpoint()?;
+        let aws = aws_config(&moto);
         let table = create_threads_table(&aws).await;
         let secret_id = create_secret(&aws, &format!(r#"{{"token": "{}"}}"#, fake_slack::TOKEN)).await;
         let slack = FakeSlack::start().await;
-        Stack { aws, table, secret_id, slack }
+        Some(Stack { moto, aws, table, secret_id, slack })
     }
 
     /// The Lambda's environment variables for this stack.
@@ -154,22 +184,22 @@ impl Stack {
 
     /// A new execution environment: configuration read and clients built
     /// as `main` does, with nothing cached from other instances.
-    pub fn notifier(&self) -> LambdaNotifier {
+    pub fn notifier(&self) -> Handler {
         self.notifier_with(&[])
     }
 
-    pub fn notifier_with(&self, overrides: &[(&str, &str)]) -> LambdaNotifier {
+    pub fn notifier_with(&self, overrides: &[(&str, &str)]) -> Handler {
         self.notifier_on(&self.aws, overrides)
     }
 
-    /// A notifier whose AWS calls go to `aws` (e.g. an endpoint that is down).
-    pub fn notifier_on(&self, aws: &SdkConfig, overrides: &[(&str, &str)]) -> LambdaNotifier {
+    /// A handler whose AWS calls go to `aws` (e.g. an endpoint that is down).
+    pub fn notifier_on(&self, aws: &SdkConfig, overrides: &[(&str, &str)]) -> Handler {
         let mut env = self.env();
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| env.get(k).cloned(), Needs::LAMBDA).expect("test config");
-        app::lambda_notifier(config, aws).expect("notifier")
+        app::lambda_handler(config, aws).expect("handler")
     }
 
     /// The stored item of a task, as DynamoDB holds it.

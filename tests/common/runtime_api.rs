@@ -128,7 +128,8 @@ pub struct Function {
 }
 
 impl Function {
-    pub fn spawn(api: &RuntimeApi, env: &HashMap<String, String>) -> Function {
+    /// The function against moto at `moto`, with `env` on top.
+    pub fn spawn(api: &RuntimeApi, moto: &str, env: &HashMap<String, String>) -> Function {
         let log_path = std::env::temp_dir().join(format!("{}.log", super::unique("function")));
         let log = std::fs::File::create(&log_path).unwrap();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecs-slack-notifier"))
@@ -143,7 +144,7 @@ impl Function {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", super::moto_endpoint())
+            .env("AWS_ENDPOINT_URL", moto)
             .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

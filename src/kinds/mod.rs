@@ -1,0 +1,6 @@
+//! One module per kind of input, each with its own outcome type and error
+//! policy. The asynchronous kinds (EventBridge events) return errors, so
+//! that Lambda retries the event.
+
+pub mod registration;
+pub mod task;

@@ -1,0 +1,225 @@
+//! ECS task state changes: a start message when a job's task is RUNNING,
+//! its outcome in the start message's thread when it STOPPED, at most one
+//! of each whatever the delivery order, duplication or concurrency.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::claim::{Notices, epoch_secs};
+use crate::error::NotifyError;
+use crate::event::EcsTask;
+use crate::jobs::{Job, LogStream, Notify};
+use crate::lifecycle::{self, Decision, Outcome};
+use crate::message::{self, JobContext};
+use crate::ports::{Claim, ClaimResult, LogSource, Posted, Record, Slot, StoreError};
+use crate::settings::Settings;
+use crate::summary::{self, JobLog};
+
+/// What an invocation did with a task event; also the Lambda's response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Handled {
+    PostedStart {
+        key: String,
+        channel: String,
+        ts: String,
+    },
+    PostedCompletion {
+        key: String,
+        channel: String,
+        ts: String,
+        threaded: bool,
+    },
+    /// Already posted, being posted by another invocation, or a start that
+    /// arrived after the task's completion.
+    Skipped {
+        key: String,
+        slot: &'static str,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// How often a completion looks again for a start being posted.
+const START_POLL: Duration = Duration::from_millis(250);
+/// Kept free before the deadline when reading logs: for the post after it.
+const LOG_READ_RESERVE: Duration = Duration::from_secs(3);
+
+/// The ports and settings the task workflow needs.
+pub struct Tasks<'a> {
+    pub settings: &'a Settings,
+    pub notices: Notices<'a>,
+    pub logs: &'a dyn LogSource,
+}
+
+impl Tasks<'_> {
+    pub async fn handle(&self, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
+        let job = self.settings.jobs.job(task);
+        let span = info_span!("task", job = %job.name, task = task.task_id(), status = %task.last_status, version = task.version);
+        async {
+            let decision = lifecycle::decide(task, &self.settings.non_essential_containers);
+            let decision = lifecycle::apply_policy(decision, &job, self.settings.jobs.include_services);
+            if let Decision::Ignore(reason) = decision {
+                debug!(reason, "ignored");
+                return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
+            }
+            let result = self.notify(task, &job, &decision, deadline).await;
+            match &result {
+                Ok(handled) => info!(action = ?handled, "decision"),
+                Err(e) => error!(error = %e, "failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn notify(
+        &self,
+        task: &EcsTask,
+        job: &Job,
+        decision: &Decision,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let log_stream = job.log_stream(task);
+        let ctx = JobContext {
+            job: &job.name,
+            environment: &self.settings.environment,
+            channel: job.channel.as_deref().unwrap_or(&self.settings.default_channel),
+            notify: job.notify,
+            mention: job.mention.as_deref(),
+            show_environment: &job.show_environment,
+            log_stream: log_stream.as_ref(),
+            log: None,
+        };
+        let key = format!("task#{}", task.task_arn);
+        match decision {
+            Decision::Ignore(reason) => Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) }),
+            Decision::Start => self.post_start(&key, &ctx, task, deadline).await,
+            Decision::Finish(outcome) => self.post_completion(&key, &ctx, job, task, outcome, deadline).await,
+        }
+    }
+
+    async fn post_start(
+        &self,
+        key: &str,
+        ctx: &JobContext<'_>,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let claim = self.notices.claim_for(key, Slot::Start, deadline);
+        if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
+            return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
+        }
+        let posted = self.notices.post(&claim, &message::start_message(ctx, task), deadline).await?;
+        Ok(Handled::PostedStart { key: key.into(), channel: posted.channel, ts: posted.ts })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn post_completion(
+        &self,
+        key: &str,
+        ctx: &JobContext<'_>,
+        job: &Job,
+        task: &EcsTask,
+        outcome: &Outcome,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let claim = self.notices.claim_for(key, Slot::Completion, deadline);
+        let record = match self.notices.claim(&claim).await? {
+            ClaimResult::Taken(_) => return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() }),
+            ClaimResult::Claimed(record) => record,
+        };
+        let thread = match self.start_thread(&claim, record, deadline).await {
+            Ok(thread) => thread,
+            Err(e) => return Err(self.notices.released(&claim, e.into()).await),
+        };
+        let (log, stream) = self.read_log(task, ctx.log_stream, deadline).await;
+        let failed = log.summary.as_ref().and_then(|s| s.failed);
+        let outcome = outcome.clone().with_reported_failures(failed, job.summary_failures_fail_job);
+        if job.notify == Notify::Failures && outcome.succeeded {
+            // Read the log only to learn it did not fail after all.
+            self.notices.release(&claim).await;
+            return Ok(Handled::Ignored { reason: "notify is failures: it succeeded".into() });
+        }
+        let ctx = JobContext {
+            channel: thread.as_ref().map_or(ctx.channel, |start| start.channel.as_str()),
+            log_stream: stream.as_ref().or(ctx.log_stream),
+            log: Some(&log),
+            ..*ctx
+        };
+        let message = message::completion_message(&ctx, task, &outcome, thread.as_ref().map(|start| start.ts.as_str()));
+        let posted = self.notices.post(&claim, &message, deadline).await?;
+        if let Some(start) = &thread {
+            // Best effort: the outcome is posted; a start message left
+            // unchanged is cosmetic and must not make the event retry.
+            let finished = message::finished_start_message(&ctx, task, &outcome);
+            if let Err(e) = self.notices.slack.update(start, &finished, deadline).await {
+                warn!(key, error = %e, "could not update the start message with the outcome");
+            }
+        }
+        Ok(Handled::PostedCompletion {
+            key: key.into(),
+            channel: posted.channel,
+            ts: posted.ts,
+            threaded: thread.is_some(),
+        })
+    }
+
+    /// Best effort within a short budget: a log that cannot be read leaves
+    /// a note, never a failed or late notice.
+    async fn read_log(
+        &self,
+        task: &EcsTask,
+        configured: Option<&LogStream>,
+        deadline: SystemTime,
+    ) -> (JobLog, Option<LogStream>) {
+        let left =
+            deadline.duration_since(self.notices.clock.now()).unwrap_or_default().saturating_sub(LOG_READ_RESERVE);
+        let budget = self.settings.log_budget.min(left);
+        let tail = match tokio::time::timeout(budget, self.logs.tail(task, configured)).await {
+            Ok(Ok(Some(tail))) => tail,
+            Ok(Ok(None)) => return (JobLog::default(), None),
+            Ok(Err(e)) => {
+                warn!(error = %e, "job log not read");
+                return (JobLog { note: Some(format!("Logs not read: {e}")), ..JobLog::default() }, None);
+            }
+            Err(_) => {
+                warn!(budget_ms = budget.as_millis() as u64, "job log not read in time");
+                let note = format!("Logs not read: no answer within {} ms.", budget.as_millis());
+                return (JobLog { note: Some(note), ..JobLog::default() }, None);
+            }
+        };
+        let findings = summary::find(&tail.lines);
+        for line in &findings.malformed {
+            warn!(line = %line.chars().take(200).collect::<String>(), "ignored a JOB_SUMMARY line that is not a JSON object");
+        }
+        (JobLog { summary: findings.summary, last_lines: tail.lines, note: None }, tail.stream)
+    }
+
+    /// The start message to thread under. When another invocation is
+    /// posting it right now (RUNNING and STOPPED of a short task arrive
+    /// together), waits briefly for it rather than post a standalone reply.
+    async fn start_thread(
+        &self,
+        claim: &Claim,
+        mut record: Record,
+        deadline: SystemTime,
+    ) -> Result<Option<Posted>, StoreError> {
+        let clock = self.notices.clock;
+        let now = clock.now();
+        let wait_until =
+            (now + self.settings.start_wait).min(deadline.checked_sub(Duration::from_secs(2)).unwrap_or(now));
+        while record.start.in_flight(epoch_secs(clock.now())) && clock.now() + START_POLL < wait_until {
+            clock.sleep(START_POLL).await;
+            record = self.notices.store.get(&claim.key).await?;
+        }
+        Ok(record.start.posted)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! Every decision of the task workflow, in-process: the real handler on the
+//! in-memory store, a recording Slack and a fake log source, on tokio's
+//! paused clock.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Handled;
+use crate::handler::{self, Handler};
+use crate::jobs::{JobsConfig, LogStream};
+use crate::ports::{Claim, Clock, SlackError, Slot, ThreadStore};
+use crate::testing::{Fakes, LogBehaviour, task_event, test_settings};
+
+const RUNNING: &str = "events/ecs-task-running.json";
+const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
+const FAILED_RUNNING: &str = "events/ecs-task-failure-running.json";
+const FAILED: &str = "events/ecs-task-stopped-failure.json";
+const NEVER_STARTED: &str = "events/ecs-task-never-started.json";
+
+async fn handle(handler: &Handler, fakes: &Fakes, event: Value) -> Handled {
+    match handler.handle(event, fakes.deadline()).await.unwrap() {
+        handler::Handled::Task(handled) => handled,
+        other => panic!("not a task outcome: {other:?}"),
+    }
+}
+
+fn kind(h: &Handled) -> &'static str {
+    match h {
+        Handled::PostedStart { .. } => "start",
+        Handled::PostedCompletion { threaded: true, .. } => "threaded",
+        Handled::PostedCompletion { threaded: false, .. } => "standalone",
+        Handled::Skipped { .. } => "skipped",
+        Handled::Ignored { .. } => "ignored",
+    }
+}
+
+fn with_jobs(json: &str) -> crate::settings::Settings {
+    let mut settings = test_settings();
+    settings.jobs = JobsConfig::parse(json).unwrap();
+    settings
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_then_its_completion_threaded_across_a_cold_start() {
+    let fakes = Fakes::new();
+    let first = handle(&fakes.default_handler(), &fakes, task_event(RUNNING, "t1")).await;
+    // A new execution environment: the thread comes from the store.
+    let second = handle(&fakes.default_handler(), &fakes, task_event(SUCCEEDED, "t1")).await;
+    assert_eq!((kind(&first), kind(&second)), ("start", "threaded"));
+
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 2);
+    let (start, done) = (&posted[0], &posted[1]);
+    assert_eq!(start.message.channel, "C0JOBS");
+    assert_eq!(start.original.as_ref().unwrap().text, "🚀 market-pulse-collect-stock-prices started");
+    assert_eq!(start.updates, 1, "updated in place with the outcome");
+    assert_eq!(start.message.text, "✅ market-pulse-collect-stock-prices succeeded in 4m 1s");
+    assert!(start.visible().contains("Details in the thread"));
+    assert_eq!(done.message.thread_ts.as_deref(), Some(start.ts.as_str()));
+    assert!(!done.message.reply_broadcast, "successes are not broadcast");
+    assert!(done.visible().contains("collect-stock-prices: 0"));
+
+    let record = fakes.store.get("task#arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t1").await.unwrap();
+    assert_eq!(record.start.posted.unwrap().ts, start.ts);
+    assert_eq!(record.completion.posted.unwrap().ts, done.ts);
+    assert_eq!((record.start.claimed_until, record.completion.claimed_until), (None, None), "claims settled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn duplicates_post_once() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    let (running, stopped) = (task_event(RUNNING, "t1"), task_event(SUCCEEDED, "t1"));
+    let mut kinds = Vec::new();
+    for event in [&running, &running, &stopped, &stopped, &running] {
+        kinds.push(kind(&handle(&handler, &fakes, event.clone()).await));
+    }
+    assert_eq!(kinds, ["start", "skipped", "threaded", "skipped", "skipped"]);
+    assert_eq!(fakes.slack.posted().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopped_before_running_stands_alone_and_the_late_start_is_skipped() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await), "standalone");
+    let late = handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    assert!(matches!(late, Handled::Skipped { slot: "start", .. }), "{late:?}");
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 1);
+    let visible = posted[0].visible();
+    assert!(visible.contains("No start message was posted"), "{visible}");
+    assert!(visible.contains("*Cluster*\\nmarket-pulse"), "it carries the run's details: {visible}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_event_in_two_environments_at_once_posts_once() {
+    let fakes = Fakes::new();
+    let (a, b) = (fakes.default_handler(), fakes.default_handler());
+    for round in 0..5 {
+        let task = format!("t{round}");
+        let running = task_event(RUNNING, &task);
+        let (x, y) = tokio::join!(handle(&a, &fakes, running.clone()), handle(&b, &fakes, running));
+        let mut kinds = [kind(&x), kind(&y)];
+        kinds.sort();
+        assert_eq!(kinds, ["skipped", "start"]);
+        let stopped = task_event(SUCCEEDED, &task);
+        let (x, y) = tokio::join!(handle(&a, &fakes, stopped.clone()), handle(&b, &fakes, stopped));
+        let mut kinds = [kind(&x), kind(&y)];
+        kinds.sort();
+        assert_eq!(kinds, ["skipped", "threaded"]);
+    }
+    assert_eq!(fakes.slack.posted().len(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_waits_for_a_start_being_posted_and_threads_under_it() {
+    let fakes = Fakes::new();
+    fakes.slack.delay_next(Duration::from_millis(1500));
+    let (a, b) = (fakes.default_handler(), fakes.default_handler());
+    let start = handle(&a, &fakes, task_event(RUNNING, "t1"));
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        handle(&b, &fakes, task_event(SUCCEEDED, "t1")).await
+    };
+    let (start, stop) = tokio::join!(start, stop);
+    assert_eq!((kind(&start), kind(&stop)), ("start", "threaded"));
+    let posted = fakes.slack.posted();
+    assert_eq!(posted[1].message.thread_ts.as_deref(), Some(posted[0].ts.as_str()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
+    let fakes = Fakes::new();
+    // An invocation claimed the start and died without posting.
+    let dead = Claim {
+        key: "task#arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t1".into(),
+        slot: Slot::Start,
+        token: "dead".into(),
+        now: crate::claim::epoch_secs(fakes.clock.now()),
+        lease_until: crate::claim::epoch_secs(fakes.deadline()) + 10,
+        expires_at: i64::MAX,
+    };
+    fakes.store.claim(&dead).await.unwrap();
+    let began = tokio::time::Instant::now();
+    let done = handle(&fakes.default_handler(), &fakes, task_event(SUCCEEDED, "t1")).await;
+    assert_eq!(kind(&done), "standalone");
+    let waited = began.elapsed();
+    assert!(waited >= Duration::from_secs(4) && waited <= Duration::from_secs(5), "waited {waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_never_started_gets_a_standalone_failure() {
+    let fakes = Fakes::new();
+    let done = handle(&fakes.default_handler(), &fakes, task_event(NEVER_STARTED, "t1")).await;
+    assert_eq!(kind(&done), "standalone");
+    let sent = &fakes.slack.posted()[0];
+    assert_eq!(sent.message.text, "❌ market-pulse-reddit-scraper failed to start");
+    for want in ["CannotPullContainerError", "TaskFailedToStart", "stopped before its containers ran"] {
+        assert!(sent.visible().contains(want), "{want}: {}", sent.visible());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_broadcast_in_the_thread_with_exit_codes_and_reason() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(FAILED_RUNNING, "t1")).await;
+    handle(&handler, &fakes, task_event(FAILED, "t1")).await;
+    let posted = fakes.slack.posted();
+    let (start, done) = (&posted[0], &posted[1]);
+    assert_eq!(done.message.thread_ts.as_deref(), Some(start.ts.as_str()));
+    assert!(done.message.reply_broadcast);
+    assert_eq!(done.message.text, "❌ market-pulse-analyze-sentiment failed after 12m 18s");
+    for want in ["analyze-sentiment: 137", "OutOfMemoryError: Container killed due to memory usage"] {
+        assert!(done.visible().contains(want), "{want}: {}", done.visible());
+    }
+    assert!(start.message.text.starts_with("❌"), "start updated: {}", start.message.text);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_statuses_are_ignored_and_write_nothing() {
+    let fakes = Fakes::new();
+    let pending = task_event("tests/fixtures/ecs-task-pending.json", "t1");
+    let handled = handle(&fakes.default_handler(), &fakes, pending).await;
+    assert!(matches!(&handled, Handled::Ignored { reason } if reason.starts_with("PENDING")), "{handled:?}");
+    assert_eq!(fakes.slack.calls(), 0);
+    let record = fakes.store.get("task#arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t1").await.unwrap();
+    assert_eq!(record, Default::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_post_releases_the_claim_and_the_retry_posts() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    fakes.slack.fail_next(SlackError::Http { status: 503, detail: "down".into() });
+    let err = handler.handle(task_event(RUNNING, "t1"), fakes.deadline()).await.unwrap_err();
+    assert_eq!(err.to_string(), "Slack API HTTP 503: down");
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(RUNNING, "t1")).await), "start");
+    // A completion whose post fails is posted by its retry, still threaded.
+    fakes.slack.fail_next(SlackError::Api("internal_error".into()));
+    assert!(handler.handle(task_event(SUCCEEDED, "t1"), fakes.deadline()).await.is_err());
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await), "threaded");
+    assert_eq!(fakes.slack.posted().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_message_that_cannot_be_updated_does_not_fail_the_completion() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    fakes.slack.fail_next_update(SlackError::Api("message_not_found".into()));
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await), "threaded");
+    assert_eq!(fakes.slack.posted()[0].updates, 0);
+}
+
+const CONFIG: &str = r#"{
+  "strip_prefix": "market-pulse-",
+  "snake_case": true,
+  "jobs": [
+    {"match": {"family": "market-pulse-collect-stock-prices"},
+     "name": "collect_stock_prices", "notify": "failures", "mention": "<!subteam^S0DATAENG>"},
+    {"match": {"family": "market-pulse-analyze-sentiment"}, "mention": "<@U024BE7LH>", "channel": "C0OPS"},
+    {"match": {"family": "quiet-*"}, "notify": "none"}
+  ]
+}"#;
+
+#[tokio::test(start_paused = true)]
+async fn notify_failures_is_silent_on_success_and_posts_a_failure_top_level_with_the_mention() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(with_jobs(CONFIG));
+    let mut failed = task_event(SUCCEEDED, "t2");
+    failed["detail"]["containers"][0]["exitCode"] = json!(1);
+    let kinds = [
+        kind(&handle(&handler, &fakes, task_event(RUNNING, "t1")).await),
+        kind(&handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await),
+        kind(&handle(&handler, &fakes, task_event(RUNNING, "t2")).await),
+        kind(&handle(&handler, &fakes, failed).await),
+    ];
+    assert_eq!(kinds, ["ignored", "ignored", "ignored", "standalone"]);
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].message.text.starts_with("<!subteam^S0DATAENG> ❌ collect_stock_prices failed"));
+    assert!(posted[0].visible().contains("posts only failures"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn notify_none_posts_nothing_and_mentions_go_on_failures_only() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(with_jobs(CONFIG));
+    let quiet = |path| {
+        let mut event = task_event(path, "q1");
+        event["detail"]["group"] = json!("family:quiet-cleanup");
+        event
+    };
+    assert_eq!(kind(&handle(&handler, &fakes, quiet(RUNNING)).await), "ignored");
+    assert_eq!(kind(&handle(&handler, &fakes, quiet(FAILED)).await), "ignored");
+    assert_eq!(fakes.slack.calls(), 0);
+
+    handle(&handler, &fakes, task_event(FAILED_RUNNING, "t1")).await;
+    handle(&handler, &fakes, task_event(FAILED, "t1")).await;
+    let posted = fakes.slack.posted();
+    assert!(posted.iter().all(|p| p.message.channel == "C0OPS"));
+    assert!(!posted[0].original.as_ref().unwrap().text.contains("<@U024BE7LH>"), "no mention on the start");
+    assert!(posted[1].message.text.starts_with("<@U024BE7LH> ❌ analyze_sentiment failed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_are_ignored_unless_included() {
+    let fakes = Fakes::new();
+    let mut service = task_event(RUNNING, "s1");
+    service["detail"]["group"] = json!("service:web-api");
+    let handled = handle(&fakes.default_handler(), &fakes, service.clone()).await;
+    assert!(matches!(&handled, Handled::Ignored { reason } if reason.contains("service")), "{handled:?}");
+    let included = handle(&fakes.handler(with_jobs(r#"{"include_services": true}"#)), &fakes, service).await;
+    assert_eq!(kind(&included), "start");
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_owned).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_job_summary_is_shown_and_a_failure_shows_the_last_lines_and_the_stream() {
+    let fakes = Fakes::new();
+    let stream = LogStream { group: "/ecs/prices".into(), stream: "ecs/prices/t1".into() };
+    fakes.logs.answer(LogBehaviour::Lines(
+        lines("starting\nJOB_SUMMARY {\"success\": 498, \"failed\": 5}\nJOB_SUMMARY {broken\ndone"),
+        Some(stream),
+    ));
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await;
+    let done = &fakes.slack.posted()[1];
+    assert_eq!(done.message.text, "⚠️ market-pulse-collect-stock-prices succeeded in 4m 1s, 5 failed");
+    assert!(done.visible().contains("*success*\\n498") && !done.visible().contains("Last "), "{}", done.visible());
+
+    let many: Vec<String> = (1..=30).map(|i| format!("line {i}")).chain(["<!channel> boom".to_owned()]).collect();
+    fakes.logs.answer(LogBehaviour::Lines(many, None));
+    handle(&handler, &fakes, task_event(FAILED, "t2")).await;
+    let failed = fakes.slack.posted()[2].visible();
+    assert!(failed.contains("*Last 20 log lines*") && failed.contains("line 12\\nline 13"), "{failed}");
+    assert!(failed.contains("&lt;!channel&gt; boom") && !failed.contains("line 11\\n"), "{failed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_source_that_fails_or_hangs_leaves_a_note_within_the_budget() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    fakes.logs.answer(LogBehaviour::Fails("AccessDenied".into()));
+    handle(&handler, &fakes, task_event(FAILED, "t1")).await;
+    assert!(fakes.slack.posted()[0].visible().contains("Logs not read: AccessDenied"));
+
+    fakes.logs.answer(LogBehaviour::Hangs);
+    let began = tokio::time::Instant::now();
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(FAILED, "t2")).await), "standalone");
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "the log budget");
+    assert!(fakes.slack.posted()[1].visible().contains("Logs not read: no answer within 2000 ms."));
+}
+
+#[tokio::test(start_paused = true)]
+async fn summary_failures_can_fail_a_failures_only_job_and_a_clean_one_stays_silent() {
+    let fakes = Fakes::new();
+    let config = r#"{"summary_failures_fail_job": true, "jobs": [{"match": {"family": "market-pulse-collect-*"},
+        "notify": "failures", "mention": "<!here>"}]}"#;
+    let handler = fakes.handler(with_jobs(config));
+    fakes.logs.answer(LogBehaviour::Lines(lines("JOB_SUMMARY {\"failed\": 0}"), None));
+    for _ in 0..2 {
+        let handled = handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await;
+        assert!(matches!(&handled, Handled::Ignored { reason } if reason.contains("succeeded")), "{handled:?}");
+    }
+    fakes.logs.answer(LogBehaviour::Lines(lines("JOB_SUMMARY {\"failed\": 10}"), None));
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(SUCCEEDED, "t2")).await), "standalone");
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 1);
+    assert!(posted[0].message.text.starts_with("<!here> ❌ "), "{}", posted[0].message.text);
+    assert!(posted[0].visible().contains("The job's summary reports 10 failed."));
+}
+
+#[tokio::test(start_paused = true)]
+async fn hostile_event_text_is_escaped_and_cut_to_fit() {
+    let fakes = Fakes::new();
+    let mut stopped = task_event(FAILED, "t1");
+    let reason = format!("BEGIN <!channel> {} END", "<@U024BE7LH> & ".repeat(70_000));
+    stopped["detail"]["containers"][0]["reason"] = json!(reason);
+    stopped["detail"]["startedBy"] = json!("<!here>");
+    handle(&fakes.default_handler(), &fakes, stopped).await;
+    let visible = fakes.slack.posted()[0].visible();
+    assert!(visible.contains("BEGIN &lt;!channel&gt;") && visible.contains("END"), "{visible:.300}");
+    for mention in ["<!channel>", "<!here>", "<@U"] {
+        assert!(!visible.contains(mention), "{mention}");
+    }
+}

@@ -1,0 +1,48 @@
+//! What shapes messages and delivery, read once at start-up, and its
+//! defaults. `config` fills it from the environment.
+
+use std::time::Duration;
+
+use crate::jobs::JobsConfig;
+
+/// Slack's Web API; tests and proxies point `SLACK_API_URL` elsewhere.
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub const DEFAULT_ENVIRONMENT: &str = "default";
+pub const DEFAULT_RECORD_TTL_DAYS: u64 = 14;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_channel: String,
+    pub users_channel: Option<String>,
+    pub environment: String,
+    pub non_essential_containers: Vec<String>,
+    pub jobs: JobsConfig,
+    /// The most time reading a job's log may take before the completion is
+    /// posted without it.
+    pub log_budget: Duration,
+    /// How long thread records are kept (DynamoDB TTL).
+    pub record_ttl: Duration,
+    /// How long a completion waits for a start message that another
+    /// invocation is posting right now, so it can thread under it.
+    pub start_wait: Duration,
+}
+
+impl Settings {
+    pub fn new(default_channel: impl Into<String>) -> Settings {
+        Settings {
+            default_channel: default_channel.into(),
+            users_channel: None,
+            environment: DEFAULT_ENVIRONMENT.into(),
+            non_essential_containers: Vec::new(),
+            jobs: JobsConfig::default(),
+            log_budget: Duration::from_secs(2),
+            record_ttl: Duration::from_secs(DEFAULT_RECORD_TTL_DAYS * 24 * 3600),
+            start_wait: Duration::from_secs(5),
+        }
+    }
+
+    /// Where sign-ups go.
+    pub fn users_channel(&self) -> &str {
+        self.users_channel.as_deref().unwrap_or(&self.default_channel)
+    }
+}
