@@ -16,7 +16,7 @@ fn sample(path: &str) -> Vec<u8> {
 /// Bytes in, JSON body out: what the handler does besides I/O.
 fn pure_path(bytes: &[u8]) -> String {
     let payload: Value = serde_json::from_slice(bytes).unwrap();
-    let Input::Event(incoming) = input::route(payload).unwrap();
+    let Ok(Input::Event(incoming)) = input::route(payload) else { unreachable!() };
     let EventKind::EcsTask(task) = incoming.kind else { unreachable!() };
     let job = JobsConfig::default().job(&task).name;
     let ctx = JobContext::new(&job, "prod", "C0JOBS");

@@ -64,8 +64,10 @@ pub fn job_logs(config: &Config, aws: &SdkConfig) -> Box<dyn LogSource> {
 
 /// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs.
 pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackError> {
+    let table = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
     Ok(Ports {
-        store: Box::new(dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws)),
+        store: Box::new(table.clone()),
+        tasks: Box::new(table),
         slack: Box::new(SlackHttp::new(&config.slack_api_url, tokens(config, aws))?),
         logs: job_logs(config, aws),
         clock: Box::new(SystemClock),

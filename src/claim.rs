@@ -39,6 +39,7 @@ impl Notices<'_> {
             now: epoch_secs(now),
             lease_until: epoch_secs(deadline.max(now)) + LEASE_MARGIN_SECS,
             expires_at: epoch_secs(now + self.record_ttl),
+            facts: None,
         }
     }
 

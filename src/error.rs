@@ -12,6 +12,10 @@ pub enum NotifyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Slack(#[from] SlackError),
+    /// Something this event needs is still being written; Lambda's retry
+    /// (a minute later) will find it.
+    #[error("not yet: {0}; the retry will post")]
+    NotYet(&'static str),
 }
 
 impl From<NotifyError> for lambda_runtime::Diagnostic {
@@ -20,6 +24,7 @@ impl From<NotifyError> for lambda_runtime::Diagnostic {
             NotifyError::Input(input) => input.error_type(),
             NotifyError::Store(_) => "ThreadStoreError",
             NotifyError::Slack(_) => "SlackError",
+            NotifyError::NotYet(_) => "NotYet",
         };
         lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }

@@ -11,6 +11,7 @@ use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::event::{EventKind, Incoming};
 use crate::input::{self, Input};
+use crate::kinds::logs::{self, LogStreams};
 use crate::kinds::registration::{self, Registrations};
 use crate::kinds::task::{self, Tasks};
 use crate::ports::Ports;
@@ -23,6 +24,7 @@ use crate::settings::Settings;
 pub enum Handled {
     Task(task::Handled),
     Registration(registration::Handled),
+    Logs(logs::Handled),
     Ignored(Ignored),
 }
 
@@ -47,9 +49,8 @@ impl Handler {
     pub async fn handle(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
         let input = input::route(payload).inspect_err(|e| warn!(error = %e, "rejected payload"))?;
         match input {
-            Input::Event(event) => {
-                self.event(event, deadline).instrument(info_span!("invocation", kind = "event")).await
-            }
+            Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
+            Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
         }
     }
 
@@ -71,6 +72,10 @@ impl Handler {
         Tasks { settings: &self.settings, notices: self.notices(), logs: &*self.ports.logs }
     }
 
+    fn logs(&self) -> LogStreams<'_> {
+        LogStreams { notices: self.notices(), tasks: &*self.ports.tasks }
+    }
+
     fn notices(&self) -> Notices<'_> {
         Notices {
             store: &*self.ports.store,
@@ -79,4 +84,8 @@ impl Handler {
             record_ttl: self.settings.record_ttl,
         }
     }
+}
+
+fn span(kind: &'static str) -> tracing::Span {
+    info_span!("invocation", kind)
 }

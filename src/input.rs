@@ -2,26 +2,33 @@
 //! from the keys that tell the kinds apart, and only then is it
 //! deserialized, so an error speaks of the kind the payload was meant to be.
 
+use aws_lambda_events::cloudwatch_logs::LogData;
 use serde_json::Value;
 
 use crate::event::{self, EventError, Incoming};
+use crate::subscription::{self, SubscriptionError};
 
 /// A payload, by kind.
 #[derive(Debug)]
 pub enum Input {
     /// An EventBridge event, routed on its `detail-type`.
     Event(Incoming),
+    /// A CloudWatch Logs subscription delivery, decoded.
+    Logs(LogData),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
         "payload is not an EventBridge event: missing field `detail-type` \
-         (expected an EventBridge event, with `detail-type`)"
+         (expected an EventBridge event, with `detail-type`, \
+         or a CloudWatch Logs subscription delivery, with `awslogs`)"
     )]
     Unrecognised,
     #[error(transparent)]
     Event(#[from] EventError),
+    #[error(transparent)]
+    Logs(#[from] SubscriptionError),
 }
 
 impl InputError {
@@ -33,6 +40,9 @@ impl InputError {
 
 pub fn route(payload: Value) -> Result<Input, InputError> {
     let is_object_with = |key: &str| payload.as_object().is_some_and(|map| map.contains_key(key));
+    if is_object_with("awslogs") {
+        return Ok(Input::Logs(subscription::decode(&payload)?));
+    }
     if is_object_with("detail-type") {
         return Ok(Input::Event(event::parse(payload)?));
     }
@@ -48,10 +58,18 @@ mod tests {
 
     #[test]
     fn eventbridge_events_are_routed_by_detail_type() {
-        let Input::Event(incoming) = route(fixture("events/ecs-task-running.json")).unwrap();
+        let Ok(Input::Event(incoming)) = route(fixture("events/ecs-task-running.json")) else { panic!() };
         assert!(matches!(incoming.kind, EventKind::EcsTask(_)));
-        let Input::Event(incoming) = route(fixture("events/user-registered.json")).unwrap();
+        let Ok(Input::Event(incoming)) = route(fixture("events/user-registered.json")) else { panic!() };
         assert!(matches!(incoming.kind, EventKind::UserRegistered(_)));
+    }
+
+    #[test]
+    fn logs_subscriptions_are_decoded_by_their_awslogs_key() {
+        let Ok(Input::Logs(data)) = route(fixture("events/logs-subscription.json")) else { panic!() };
+        assert_eq!(data.message_type, crate::subscription::DATA_MESSAGE);
+        let err = route(json!({"awslogs": {"data": "%%%"}})).unwrap_err().to_string();
+        assert!(err.starts_with("invalid `awslogs.data`: not base64"), "{err}");
     }
 
     #[test]
@@ -60,6 +78,7 @@ mod tests {
             let err = route(payload.clone()).unwrap_err().to_string();
             assert!(err.starts_with("payload is not an EventBridge event: missing field `detail-type`"), "{err}");
             assert!(err.contains("expected an EventBridge event"), "{payload}: {err}");
+            assert!(err.contains("CloudWatch Logs subscription delivery, with `awslogs`"), "{payload}: {err}");
         }
     }
 }

@@ -7,6 +7,11 @@
 use serde::Deserialize;
 
 use crate::event::EcsTask;
+use crate::log_levels::Threshold;
+
+/// Streamed replies per task before the one "further lines are in the log
+/// stream" note.
+pub const DEFAULT_STREAM_REPLIES: u32 = 20;
 
 /// Which notices a job sends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -30,7 +35,7 @@ pub struct Logs {
     pub stream_prefix: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsConfig {
     /// Removed from the task definition family to make the default job name.
@@ -52,8 +57,34 @@ pub struct JobsConfig {
     /// is shown as a warning on a success).
     #[serde(default)]
     pub summary_failures_fail_job: bool,
+    /// The least level of a job's log line that is streamed into its thread.
+    #[serde(default)]
+    pub stream_logs: Threshold,
+    /// Streamed replies per task; then one note, then nothing.
+    #[serde(default = "default_stream_replies")]
+    pub stream_logs_max_replies: u32,
     #[serde(default)]
     pub jobs: Vec<Rule>,
+}
+
+fn default_stream_replies() -> u32 {
+    DEFAULT_STREAM_REPLIES
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            strip_prefix: None,
+            snake_case: false,
+            include_services: false,
+            show_environment: Vec::new(),
+            logs: None,
+            summary_failures_fail_job: false,
+            stream_logs: Threshold::default(),
+            stream_logs_max_replies: DEFAULT_STREAM_REPLIES,
+            jobs: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -75,6 +106,10 @@ pub struct Rule {
     pub logs: Option<Logs>,
     #[serde(default)]
     pub summary_failures_fail_job: Option<bool>,
+    #[serde(default)]
+    pub stream_logs: Option<Threshold>,
+    #[serde(default)]
+    pub stream_logs_max_replies: Option<u32>,
 }
 
 /// All given conditions must hold. Names may use `*` as a wildcard.
@@ -124,6 +159,8 @@ pub struct Job {
     pub logs: Option<Logs>,
     pub is_service: bool,
     pub summary_failures_fail_job: bool,
+    pub stream_logs: Threshold,
+    pub stream_logs_max_replies: u32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -197,6 +234,10 @@ impl JobsConfig {
             summary_failures_fail_job: rule
                 .and_then(|r| r.summary_failures_fail_job)
                 .unwrap_or(self.summary_failures_fail_job),
+            stream_logs: rule.and_then(|r| r.stream_logs).unwrap_or(self.stream_logs),
+            stream_logs_max_replies: rule
+                .and_then(|r| r.stream_logs_max_replies)
+                .unwrap_or(self.stream_logs_max_replies),
         }
     }
 
@@ -368,6 +409,24 @@ mod tests {
             })
         );
         assert_eq!(JobsConfig::default().job(&t).log_stream(&t), None, "unknown without log settings");
+    }
+
+    #[test]
+    fn stream_settings_default_and_override_per_rule() {
+        let config = JobsConfig::parse(
+            r#"{"stream_logs": "error", "jobs": [
+                {"match": {"family": "noisy"}, "stream_logs": "off"},
+                {"match": {"family": "chatty"}, "stream_logs": "info", "stream_logs_max_replies": 5}
+            ]}"#,
+        )
+        .unwrap();
+        let job = |family| config.job(&task(family, "c", &[], &[]));
+        assert_eq!((job("other").stream_logs, job("other").stream_logs_max_replies), (Threshold::Error, 20));
+        assert_eq!(job("noisy").stream_logs, Threshold::Off);
+        assert_eq!((job("chatty").stream_logs, job("chatty").stream_logs_max_replies), (Threshold::Info, 5));
+        assert_eq!(JobsConfig::default().job(&task("x", "c", &[], &[])).stream_logs, Threshold::Warning);
+        let err = JobsConfig::parse(r#"{"stream_logs": "loud"}"#).unwrap_err().to_string();
+        assert!(err.contains("stream_logs: unknown variant `loud`, expected one of"), "{err}");
     }
 
     #[test]

@@ -19,10 +19,12 @@ pub mod input;
 pub mod jobs;
 pub mod kinds;
 pub mod lifecycle;
+pub mod log_levels;
 pub mod message;
 pub mod ports;
 pub mod retry;
 pub mod settings;
+pub mod subscription;
 pub mod summary;
 pub mod tls;
 

@@ -262,6 +262,8 @@ mod tests {
             logs: None,
             is_service,
             summary_failures_fail_job: false,
+            stream_logs: Default::default(),
+            stream_logs_max_replies: 20,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

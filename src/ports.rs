@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use crate::event::EcsTask;
 use crate::jobs::LogStream;
+use crate::log_levels::Threshold;
 use crate::message::Message;
 
 /// Which notice of a record a claim is for. A task has a start and a
@@ -98,6 +99,19 @@ pub struct Claim {
     pub lease_until: i64,
     /// When the stored record may be deleted (TTL), epoch seconds.
     pub expires_at: i64,
+    /// Written with the claim, so the record can be found by task id.
+    pub facts: Option<TaskFacts>,
+}
+
+/// What a task's record keeps besides its notices, written with its start
+/// claim: what the notifier needs when it knows only the task id (a log
+/// stream's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFacts {
+    pub task_id: String,
+    pub job: String,
+    pub stream_logs: Threshold,
+    pub stream_logs_max_replies: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +141,25 @@ pub trait ThreadStore: Send + Sync {
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError>;
     /// Drops the claim so a retry can post.
     async fn release(&self, claim: &Claim) -> Result<(), StoreError>;
+}
+
+/// A task's record, found by task id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTask {
+    /// The record's key (`task#<task ARN>`).
+    pub key: String,
+    pub facts: TaskFacts,
+    pub record: Record,
+}
+
+/// Tasks by id, and what is counted per task.
+#[async_trait]
+pub trait TaskIndex: Send + Sync {
+    /// The record whose start claim wrote facts for `task_id`.
+    async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError>;
+    /// Adds `delta` to the task's count of streamed log replies and
+    /// returns the count after, atomically.
+    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +259,7 @@ pub trait Clock: Send + Sync {
 /// over HTTPS, CloudWatch Logs) and the local one (memory, console, files).
 pub struct Ports {
     pub store: Box<dyn ThreadStore>,
+    pub tasks: Box<dyn TaskIndex>,
     pub slack: Box<dyn SlackPoster>,
     pub logs: Box<dyn LogSource>,
     pub clock: Box<dyn Clock>,

@@ -247,6 +247,7 @@ impl Fakes {
     pub fn ports(&self) -> Ports {
         Ports {
             store: Box::new(self.store.clone()),
+            tasks: Box::new(self.store.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
             clock: Box::new(self.clock.clone()),

@@ -144,8 +144,10 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let mut settings = Settings::new("C0JOBS");
     settings.log_budget = Duration::from_secs(1);
     let slack = SlackHttp::new(&stack.slack.url, Tokens::Static(SlackToken::new(common::fake_slack::TOKEN))).unwrap();
+    let table = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
     let ports = Ports {
-        store: Box::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table)),
+        store: Box::new(table.clone()),
+        tasks: Box::new(table),
         slack: Box::new(slack),
         logs: Box::new(CloudWatchTail::new(&down)),
         clock: Box::new(SystemClock),

@@ -41,12 +41,16 @@ fn every_file_in_events_replays_with_no_configuration() {
         "notification: ✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
         "message 1700000000.000003 updated",
         "notification: 🎉 New user signed up: ada@example.com",
+        // events/logs-subscription.json, after the task's completion: still in its thread.
+        "reply in thread 1700000000.000003 · ts 1700000000.000006",
+        "notification: ❗ market-pulse-collect-stock-prices log: 1 error, 1 warning",
+        r#""action":"posted_log_lines""#,
         "skipped: a `sam local invoke --env-vars` file, not an event",
         r#""action":"skipped","key":"registration#usr_01JD8Z6T1M4K2Q9R7X3V5B0N8C""#,
     ] {
         assert!(out.contains(want), "{want:?} not in:\n{out}");
     }
-    assert!(!out.contains("error"), "{out}");
+    assert!(!out.contains("--> error"), "{out}");
 }
 
 #[test]
@@ -60,6 +64,16 @@ fn a_local_log_file_shows_the_job_summary() {
     assert!(ok, "{out}");
     assert!(out.contains("⚠️ market-pulse-collect-stock-prices succeeded in 4m 1s, 5 failed"), "{out}");
     assert!(out.contains("*rows_written*: 498"), "{out}");
+}
+
+#[test]
+fn a_local_log_file_previews_log_streaming() {
+    let (ok, out) = replay(&["--stream-log", "events/logs/collect-stock-prices.log", "events/ecs-task-running.json"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("--> streaming the --stream-log lines into its thread"), "{out}");
+    assert!(out.contains("reply in thread 1700000000.000001"), "{out}");
+    assert!(out.contains("notification: ⚠️ market-pulse-collect-stock-prices log: 2 warnings"), "{out}");
+    assert!(out.contains("no quote for BF.B") && !out.contains("loaded 503 tickers from"), "{out}");
 }
 
 #[test]

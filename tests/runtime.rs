@@ -12,13 +12,14 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
     let api = RuntimeApi::start().await;
     let mut function = Function::spawn(&api, &stack.moto, &stack.env());
 
-    let table: [(&[u8], &str); 3] = [
+    let table: [(&[u8], &str); 4] = [
         (b"this is not json {", ""),
         (br#"{"hello": "world"}"#, "payload is not an EventBridge event: missing field `detail-type`"),
         (
             br#"{"detail-type": "User Registered", "source": "app", "detail": {"email": "a@b.c"}}"#,
             "missing field `user_id`",
         ),
+        (br#"{"awslogs": {"data": "not base64 at all"}}"#, "invalid `awslogs.data`: not base64"),
     ];
     for (payload, want) in table {
         match api.invoke(payload.to_vec()).await {

@@ -63,6 +63,7 @@ class Resolver:
     def __init__(self, template, **overrides):
         self.params = template.get("Parameters", {})
         self.conditions = template.get("Conditions", {})
+        self.mappings = template.get("Mappings", {})
         unknown = set(overrides) - set(self.params)
         if unknown:
             raise KeyError(f"no such parameters: {unknown}")
@@ -89,6 +90,8 @@ class Resolver:
             name, if_true, if_false = arg
             return self(if_true if self.condition(name) else if_false)
         args = self(arg)
+        if fn == "Fn::Sub" and isinstance(args, str):
+            return self.sub(args)
         functions = {
             "Fn::Equals": lambda a, b: a == b,
             "Fn::Not": lambda a: not a,
@@ -97,10 +100,20 @@ class Resolver:
             "Fn::Join": lambda sep, items: sep.join(items),
             "Fn::Select": lambda i, items: items[int(i)],
             "Fn::Split": lambda sep, s: s.split(sep),
+            "Fn::FindInMap": lambda m, k1, k2: self.mappings[m][k1][k2],
         }
         if fn not in functions:
             raise NotImplementedError(f"{fn} is not supported by this resolver")
         return functions[fn](*args)
+
+    def sub(self, text):
+        """The string form, with parameters only (no pseudo parameters)."""
+        for name in self.params:
+            if "${%s}" % name in text:
+                text = text.replace("${%s}" % name, self.ref(name))
+        if "${" in text:
+            raise NotImplementedError(f"Fn::Sub {text}: only parameters are supported")
+        return text
 
     def ref(self, name):
         if name == "AWS::NoValue":
@@ -203,6 +216,80 @@ class RulePatterns(unittest.TestCase):
     def test_user_rule_ignores_other_sources(self):
         got = self.delivered(USER_RULE, AppEventSource="other.app")
         self.assertEqual(got, [])
+
+
+def filter_passes(pattern, line):
+    """CloudWatch Logs filter pattern semantics for unstructured events, as
+    documented: "" matches all; `?a ?b` matches events containing any of the
+    terms (case-sensitive), a quoted term as a phrase."""
+    if pattern == "":
+        return True
+    terms = []
+    for token in pattern.split(" "):
+        if not token.startswith("?"):
+            raise ValueError(f"only ?term patterns are modelled: {token}")
+        terms.append(token[1:].strip('"'))
+    return any(term in line for term in terms)
+
+
+class StreamFilters(unittest.TestCase):
+    """The log subscription filters: one per named group, and a pattern that
+    passes every line that can reach the threshold but no INFO line."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        cls.filters = {
+            name: res
+            for name, res in cls.template["Resources"].items()
+            if res["Type"] == "AWS::Logs::SubscriptionFilter"
+        }
+
+    def filtered(self, **params):
+        resolve = Resolver(self.template, **params)
+        return [
+            {key: resolve(res["Properties"][key]) for key in ("LogGroupName", "FilterPattern")}
+            for res in self.filters.values()
+            if resolve.condition(res["Condition"])
+        ]
+
+    def test_one_filter_per_named_group_and_none_by_default(self):
+        self.assertEqual(self.filtered(), [])
+        groups = ["/ecs/market-pulse-collect-stock-prices", "/ecs/market-pulse-analyze-sentiment"]
+        got = self.filtered(StreamLogGroups=",".join(groups))
+        self.assertEqual([f["LogGroupName"] for f in got], groups)
+        eight = [f"/ecs/job-{i}" for i in range(8)]
+        self.assertEqual(len(self.filtered(StreamLogGroups=",".join(eight))), 8)
+
+    def test_patterns_pass_what_can_reach_the_level_and_no_info(self):
+        warnings = [
+            "2026-11-26 14:01:52,907 WARNING jobs.providers: stale quote",
+            "WARN slow",
+            '{"level": "warning", "msg": "x"}',
+        ]
+        errors = ["ERROR:root:boom", "[ERROR] x", "level=error msg=x"]
+        critical = ['{"levelname": "CRITICAL"}', "FATAL gone"]
+        traceback = [
+            "Traceback (most recent call last):",
+            '  File "/app/jobs/providers.py", line 88, in fetch',
+            "requests.exceptions.HTTPError: 429 Client Error",
+        ]
+        info = ["2026-11-26 14:01:40,112 INFO jobs.prices: fetching 503 tickers", '{"level": "info", "msg": "ok"}',
+                "DEBUG raw payload", "progress 50%"]
+        for level, passes, blocked in [
+            ("warning", warnings + errors + critical + traceback, info),
+            ("error", errors + critical + traceback, info + warnings),
+            ("critical", critical + traceback, info + warnings + errors),
+        ]:
+            (props,) = self.filtered(StreamLogGroups="/ecs/x", StreamLogsLevel=level)
+            pattern = props["FilterPattern"]
+            for line in passes:
+                self.assertTrue(filter_passes(pattern, line), f"{level}: {line!r} should pass {pattern!r}")
+            for line in blocked:
+                self.assertFalse(filter_passes(pattern, line), f"{level}: {line!r} should not pass {pattern!r}")
+        for level in ("debug", "info"):
+            (props,) = self.filtered(StreamLogGroups="/ecs/x", StreamLogsLevel=level)
+            self.assertEqual(props["FilterPattern"], "", "every line can reach debug or info")
 
 
 if __name__ == "__main__":

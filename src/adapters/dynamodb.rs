@@ -10,6 +10,9 @@
 //! | `{slot}_lease` | epoch seconds until which that claim holds |
 //! | `{slot}_ts`, `{slot}_channel` | where the notice was posted |
 //! | `expires_at` | TTL, epoch seconds |
+//! | `lookup` | `task#<task id>`: the key of the `lookup` index, to find a task by id |
+//! | `job`, `stream_logs`, `stream_logs_max_replies` | the task's job settings, from its start claim |
+//! | `streamed` | log replies streamed into the task's thread |
 //!
 //! with `{slot}` one of `start`, `completion`, `once`.
 
@@ -20,10 +23,16 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::ports::{Claim, ClaimResult, Posted, Record, Slot, SlotState, StoreError, ThreadStore};
+use crate::log_levels::Threshold;
+use crate::ports::{
+    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StoreError, TaskFacts, TaskIndex, ThreadStore,
+};
 
 pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The global secondary index that finds records by `lookup`.
+pub const LOOKUP_INDEX: &str = "lookup";
+pub const LOOKUP_ATTRIBUTE: &str = "lookup";
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -59,20 +68,41 @@ where
     StoreError(format!("DynamoDB {op}: {}", DisplayErrorContext(&e)))
 }
 
-fn record_from(item: &Item) -> Record {
-    let text = |name: String| match item.get(&name) {
+pub fn task_lookup(task_id: &str) -> String {
+    format!("task#{task_id}")
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.clone()),
         _ => None,
-    };
-    let number = |name: String| match item.get(&name) {
+    }
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().ok(),
         _ => None,
-    };
+    }
+}
+
+fn facts_from(item: &Item) -> Option<TaskFacts> {
+    let task_id = text(item, LOOKUP_ATTRIBUTE)?.strip_prefix("task#")?.to_owned();
+    Some(TaskFacts {
+        task_id,
+        job: text(item, "job")?,
+        stream_logs: text(item, "stream_logs").and_then(|t| Threshold::from_name(&t)).unwrap_or_default(),
+        stream_logs_max_replies: number(item, "stream_logs_max_replies").and_then(|n| n.try_into().ok()).unwrap_or(0),
+    })
+}
+
+fn record_from(item: &Item) -> Record {
     let mut record = Record::default();
     for slot in Slot::ALL {
-        let posted =
-            text(attr(slot, "ts")).zip(text(attr(slot, "channel"))).map(|(ts, channel)| Posted { channel, ts });
-        let claimed_until = text(attr(slot, "claim")).and(number(attr(slot, "lease")));
+        let posted = text(item, &attr(slot, "ts"))
+            .zip(text(item, &attr(slot, "channel")))
+            .map(|(ts, channel)| Posted { channel, ts });
+        let claimed_until = text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease")));
         *record.slot_mut(slot) = SlotState { posted, claimed_until };
     }
     record
@@ -89,10 +119,23 @@ impl ThreadStore for DynamoStore {
                 .expression_attribute_names("#done_claim", attr(Slot::Completion, "claim"))
                 .expression_attribute_names("#done_ts", attr(Slot::Completion, "ts"));
         }
+        let mut update = "SET #claim = :token, #lease = :lease, #expires = :expires".to_owned();
+        if let Some(facts) = &claim.facts {
+            update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
+            request = request
+                .expression_attribute_names("#lookup", LOOKUP_ATTRIBUTE)
+                .expression_attribute_names("#job", "job")
+                .expression_attribute_names("#stream", "stream_logs")
+                .expression_attribute_names("#max", "stream_logs_max_replies")
+                .expression_attribute_values(":lookup", s(&task_lookup(&facts.task_id)))
+                .expression_attribute_values(":job", s(&facts.job))
+                .expression_attribute_values(":stream", s(facts.stream_logs.name()))
+                .expression_attribute_values(":max", n(facts.stream_logs_max_replies.into()));
+        }
         let result = request
             .table_name(&self.table)
             .key(PARTITION_KEY, s(&claim.key))
-            .update_expression("SET #claim = :token, #lease = :lease, #expires = :expires")
+            .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_names("#ts", attr(claim.slot, "ts"))
             .expression_attribute_names("#claim", attr(claim.slot, "claim"))
@@ -174,5 +217,43 @@ impl ThreadStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
             other => other.map(drop).map_err(|e| error("UpdateItem (release)", e)),
         }
+    }
+}
+
+#[async_trait]
+impl TaskIndex for DynamoStore {
+    async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LOOKUP_INDEX)
+            .key_condition_expression("#lookup = :lookup")
+            .expression_attribute_names("#lookup", LOOKUP_ATTRIBUTE)
+            .expression_attribute_values(":lookup", s(&task_lookup(task_id)))
+            .send()
+            .await
+            .map_err(|e| error("Query (lookup)", e))?;
+        Ok(out.items().iter().find_map(|item| {
+            Some(FoundTask { key: text(item, PARTITION_KEY)?, facts: facts_from(item)?, record: record_from(item) })
+        }))
+    }
+
+    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(key))
+            .update_expression("ADD #streamed :delta")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#streamed", "streamed")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":delta", n(delta))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| error("UpdateItem (count streamed)", e))?;
+        Ok(out.attributes().and_then(|a| number(a, "streamed")).unwrap_or_default())
     }
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::ports::{Claim, ClaimResult, Posted, Record, Slot, StoreError, ThreadStore};
+use crate::ports::{
+    Claim, ClaimResult, FoundTask, Posted, Record, Slot, StoreError, TaskFacts, TaskIndex, ThreadStore,
+};
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
@@ -20,6 +22,8 @@ struct Stored {
     record: Record,
     /// The token of the live claim of each slot, by slot.
     tokens: HashMap<&'static str, String>,
+    facts: Option<TaskFacts>,
+    streamed: i64,
 }
 
 impl MemoryStore {
@@ -50,6 +54,9 @@ impl ThreadStore for MemoryStore {
             }
             stored.record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
             stored.tokens.insert(claim.slot.name(), claim.token.clone());
+            if let Some(facts) = &claim.facts {
+                stored.facts = Some(facts.clone());
+            }
             ClaimResult::Claimed(stored.record.clone())
         })
     }
@@ -82,5 +89,27 @@ impl ThreadStore for MemoryStore {
                 }
             }
         })
+    }
+}
+
+#[async_trait]
+impl TaskIndex for MemoryStore {
+    async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError> {
+        self.with(|records| {
+            records.iter().find_map(|(key, stored)| {
+                let facts = stored.facts.as_ref().filter(|f| f.task_id == task_id)?;
+                Some(FoundTask { key: key.clone(), facts: facts.clone(), record: stored.record.clone() })
+            })
+        })
+    }
+
+    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.with(|records| match records.get_mut(key) {
+            Some(stored) => {
+                stored.streamed += delta;
+                Ok(stored.streamed)
+            }
+            None => Err(StoreError(format!("no record {key}"))),
+        })?
     }
 }

@@ -1,4 +1,5 @@
-//! Replays EventBridge event files through the Lambda's own handler.
+//! Replays event files through the Lambda's own handler: EventBridge
+//! events and CloudWatch Logs subscription deliveries.
 //!
 //! With no configuration it needs no AWS account and no token: threads are
 //! kept in memory and each Slack message is printed instead of posted. Set
@@ -17,30 +18,45 @@ use ecs_slack_notifier::adapters::slack_http::SlackHttp;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
-use ecs_slack_notifier::ports::{LogSource, Ports, SlackPoster, ThreadStore};
+use ecs_slack_notifier::ports::{LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: replay [--log-file FILE] EVENT.json [EVENT.json ...]\n\
-    Runs each EventBridge event file through the notifier's handler, in order.\n\
+const USAGE: &str = "usage: replay [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
+    Runs each event file through the notifier's handler, in order.\n\
     Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
-    --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).";
+    --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).\n\
+    --stream-log FILE: after each start message, deliver FILE's lines as the task's log stream\n\
+    (a CloudWatch Logs subscription batch), to preview log streaming.";
 
 /// The channel shown in previews when none is configured.
 const PREVIEW_CHANNEL: &str = "#jobs-preview";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1).peekable();
-    let mut log_file = None;
-    if args.peek().is_some_and(|a| a == "--log-file") {
-        args.next();
-        log_file = args.next().map(PathBuf::from);
+    let mut args = std::env::args_os().skip(1);
+    let (mut log_file, mut stream_log, mut files) = (None, None, Vec::new());
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--log-file") => log_file = args.next().map(PathBuf::from),
+            Some("--stream-log") => stream_log = args.next().map(PathBuf::from),
+            Some("-h" | "--help") => {
+                eprintln!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => files.push(PathBuf::from(arg)),
+        }
     }
-    let files: Vec<PathBuf> = args.map(PathBuf::from).collect();
-    if files.is_empty() || files.iter().any(|f| f == "-h" || f == "--help") {
+    if files.is_empty() {
         eprintln!("{USAGE}");
-        return if files.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        return ExitCode::from(2);
     }
+    let stream_lines = match stream_log.as_deref().map(std::fs::read_to_string).transpose() {
+        Ok(text) => text.map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>()),
+        Err(e) => {
+            eprintln!("--stream-log: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if std::env::var_os("AWS_LAMBDA_LOG_LEVEL").is_none() && std::env::var_os("RUST_LOG").is_none() {
         // The preview is the output; decisions show with RUST_LOG=info.
         // SAFETY: no other thread reads the environment yet.
@@ -71,9 +87,15 @@ async fn main() -> ExitCode {
     let aws = if needs_aws { app::load_aws_config().await } else { aws_config::SdkConfig::builder().build() };
     // Local adapters (memory, console, a log file) unless the configuration
     // names real ones.
-    let store: Box<dyn ThreadStore> = match &config.threads_table {
-        Some(table) => Box::new(app::dynamo_store(table, &aws)),
-        None => Box::new(MemoryStore::new()),
+    let (store, tasks): (Box<dyn ThreadStore>, Box<dyn TaskIndex>) = match &config.threads_table {
+        Some(table) => {
+            let table = app::dynamo_store(table, &aws);
+            (Box::new(table.clone()), Box::new(table))
+        }
+        None => {
+            let memory = MemoryStore::new();
+            (Box::new(memory.clone()), Box::new(memory))
+        }
     };
     let slack: Box<dyn SlackPoster> = match &config.token {
         TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
@@ -89,11 +111,11 @@ async fn main() -> ExitCode {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws),
     };
-    let ports = Ports { store, slack, logs, clock: Box::new(SystemClock) };
-    replay(Handler::new(config.settings, ports), &files).await
+    let ports = Ports { store, tasks, slack, logs, clock: Box::new(SystemClock) };
+    replay(Handler::new(config.settings, ports), &files, stream_lines.as_deref()).await
 }
 
-async fn replay(handler: Handler, files: &[PathBuf]) -> ExitCode {
+async fn replay(handler: Handler, files: &[PathBuf], stream_lines: Option<&[String]>) -> ExitCode {
     let (mut handled, mut failed) = (0, 0);
     for file in files {
         println!("\n=== {}", file.display());
@@ -110,13 +132,27 @@ async fn replay(handler: Handler, files: &[PathBuf]) -> ExitCode {
             }
         };
         for payload in payloads {
-            handled += 1;
-            let deadline = SystemTime::now() + Duration::from_secs(60);
-            match handler.handle(payload, deadline).await {
-                Ok(outcome) => println!("--> {}", serde_json::to_string(&outcome).unwrap_or_default()),
-                Err(e) => {
-                    println!("--> error: {e}");
-                    failed += 1;
+            let stream = stream_lines.and_then(|lines| streamed(&payload, lines));
+            let mut started = false;
+            for payload in std::iter::once(payload).chain(stream) {
+                if started {
+                    println!("--> streaming the --stream-log lines into its thread");
+                }
+                handled += 1;
+                let deadline = SystemTime::now() + Duration::from_secs(60);
+                match handler.handle(payload, deadline).await {
+                    Ok(outcome) => {
+                        let json = serde_json::to_value(&outcome).unwrap_or_default();
+                        println!("--> {json}");
+                        started = json["action"] == "posted_start";
+                    }
+                    Err(e) => {
+                        println!("--> error: {e}");
+                        failed += 1;
+                    }
+                }
+                if !started {
+                    break;
                 }
             }
         }
@@ -144,13 +180,35 @@ fn read_events(file: &Path) -> Result<Read, String> {
             entries.iter().enumerate().map(|(i, e)| delivered(i, e)).collect::<Result<_, _>>().map(Read::Events)
         }
         Value::Object(ref map)
-            if !map.contains_key("detail-type")
+            if !["detail-type", "awslogs", "requestContext"].iter().any(|k| map.contains_key(*k))
                 && map.values().all(|v| v.as_object().is_some_and(|vars| vars.values().all(Value::is_string))) =>
         {
             Ok(Read::EnvVars)
         }
         event => Ok(Read::Events(vec![event])),
     }
+}
+
+/// The subscription delivery of `lines` from the log stream of the task of
+/// an ECS task event, as the `awslogs` driver names it.
+fn streamed(event: &Value, lines: &[String]) -> Option<Value> {
+    let detail = &event["detail"];
+    let task_id = detail["taskArn"].as_str()?.rsplit('/').next()?;
+    let container = detail["containers"][0]["name"].as_str().unwrap_or("app");
+    let now = chrono::Utc::now().timestamp_millis();
+    let events: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| json!({"id": format!("replay-{now}-{i}"), "timestamp": now, "message": line}))
+        .collect();
+    Some(ecs_slack_notifier::subscription::encode(&json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "000000000000",
+        "logGroup": "/ecs/replay",
+        "logStream": format!("ecs/{container}/{task_id}"),
+        "subscriptionFilters": ["replay"],
+        "logEvents": events,
+    })))
 }
 
 /// A PutEvents entry as EventBridge delivers it to a rule's target.

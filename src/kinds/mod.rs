@@ -2,5 +2,6 @@
 //! policy. The asynchronous kinds (EventBridge events) return errors, so
 //! that Lambda retries the event.
 
+pub mod logs;
 pub mod registration;
 pub mod task;

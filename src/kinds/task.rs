@@ -13,7 +13,7 @@ use crate::event::EcsTask;
 use crate::jobs::{Job, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, JobContext};
-use crate::ports::{Claim, ClaimResult, LogSource, Posted, Record, Slot, StoreError};
+use crate::ports::{Claim, ClaimResult, LogSource, Posted, Record, Slot, StoreError, TaskFacts};
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
 
@@ -98,7 +98,7 @@ impl Tasks<'_> {
         let key = format!("task#{}", task.task_arn);
         match decision {
             Decision::Ignore(reason) => Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) }),
-            Decision::Start => self.post_start(&key, &ctx, task, deadline).await,
+            Decision::Start => self.post_start(&key, &ctx, job, task, deadline).await,
             Decision::Finish(outcome) => self.post_completion(&key, &ctx, job, task, outcome, deadline).await,
         }
     }
@@ -107,10 +107,18 @@ impl Tasks<'_> {
         &self,
         key: &str,
         ctx: &JobContext<'_>,
+        job: &Job,
         task: &EcsTask,
         deadline: SystemTime,
     ) -> Result<Handled, NotifyError> {
-        let claim = self.notices.claim_for(key, Slot::Start, deadline);
+        let mut claim = self.notices.claim_for(key, Slot::Start, deadline);
+        // What a log stream needs to find this task's thread and settings.
+        claim.facts = Some(TaskFacts {
+            task_id: task.task_id().to_owned(),
+            job: job.name.clone(),
+            stream_logs: job.stream_logs,
+            stream_logs_max_replies: job.stream_logs_max_replies,
+        });
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
         }

@@ -5,10 +5,12 @@
 //! one unless configuration said so.
 
 pub mod links;
+mod logs;
 mod registration;
 mod task;
 pub mod text;
 
+pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
 pub use task::{JobContext, completion_message, finished_start_message, start_message};
 

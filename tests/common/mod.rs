@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use ecs_slack_notifier::adapters::dynamodb::{PARTITION_KEY, TTL_ATTRIBUTE};
 use ecs_slack_notifier::app;
@@ -80,6 +81,9 @@ pub struct TableSpec {
     pub key: String,
     pub ttl_attribute: String,
     pub billing_mode: String,
+    /// Global secondary indexes: name and partition key (a string), all
+    /// attributes projected.
+    pub indexes: Vec<(String, String)>,
 }
 
 pub fn template_table() -> TableSpec {
@@ -97,10 +101,26 @@ pub fn template_table() -> TableSpec {
     assert!(defined_as_string, "template's partition key {key} must be a string attribute");
     let ttl = &props["TimeToLiveSpecification"];
     assert_eq!(ttl["Enabled"].as_bool(), Some(true), "TTL must be enabled in template.yaml");
+    let indexes = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .map(|indexes| {
+            indexes
+                .iter()
+                .map(|index| {
+                    let keys = index["KeySchema"].as_sequence().expect("index KeySchema");
+                    assert_eq!(keys.len(), 1, "the code expects indexes with a partition key only");
+                    assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
+                    let name = index["IndexName"].as_str().unwrap().to_owned();
+                    (name, keys[0]["AttributeName"].as_str().unwrap().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     TableSpec {
         key,
         ttl_attribute: ttl["AttributeName"].as_str().unwrap().to_owned(),
         billing_mode: props["BillingMode"].as_str().unwrap_or_default().to_owned(),
+        indexes,
     }
 }
 
@@ -109,21 +129,27 @@ pub async fn create_threads_table(aws: &SdkConfig) -> String {
     let spec = template_table();
     let client = aws_sdk_dynamodb::Client::new(aws);
     let table = unique("threads");
-    client
+    let string = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let hash = |name: &str| KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().unwrap();
+    let mut request = client
         .create_table()
         .table_name(&table)
         .billing_mode(BillingMode::from(spec.billing_mode.as_str()))
-        .key_schema(KeySchemaElement::builder().attribute_name(&spec.key).key_type(KeyType::Hash).build().unwrap())
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(&spec.key)
-                .attribute_type(ScalarAttributeType::S)
+        .key_schema(hash(&spec.key))
+        .attribute_definitions(string(&spec.key));
+    for (index, key) in &spec.indexes {
+        request = request.attribute_definitions(string(key)).global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(hash(key))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create table in moto");
+        );
+    }
+    request.send().await.expect("create table in moto");
     client
         .update_time_to_live()
         .table_name(&table)

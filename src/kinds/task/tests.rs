@@ -141,6 +141,7 @@ async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
         now: crate::claim::epoch_secs(fakes.clock.now()),
         lease_until: crate::claim::epoch_secs(fakes.deadline()) + 10,
         expires_at: i64::MAX,
+        facts: None,
     };
     fakes.store.claim(&dead).await.unwrap();
     let began = tokio::time::Instant::now();
