@@ -10,6 +10,7 @@ use crate::adapters::clock::SystemClock;
 use crate::adapters::cloudwatch_logs::CloudWatchTail;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::no_logs::NoLogs;
+use crate::adapters::schedules::AwsSchedules;
 use crate::adapters::slack_http::SlackHttp;
 use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
@@ -62,12 +63,15 @@ pub fn job_logs(config: &Config, aws: &SdkConfig) -> Box<dyn LogSource> {
     if config.read_job_logs { Box::new(CloudWatchTail::new(aws)) } else { Box::new(NoLogs) }
 }
 
-/// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs.
+/// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs,
+/// EventBridge. Clients that only some events need are built on first use.
 pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackError> {
     let table = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
     Ok(Ports {
         store: Box::new(table.clone()),
-        tasks: Box::new(table),
+        tasks: Box::new(table.clone()),
+        jobs: Box::new(table),
+        schedules: Box::new(AwsSchedules::new(aws)),
         slack: Box::new(SlackHttp::new(&config.slack_api_url, tokens(config, aws))?),
         logs: job_logs(config, aws),
         clock: Box::new(SystemClock),

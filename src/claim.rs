@@ -40,6 +40,7 @@ impl Notices<'_> {
             lease_until: epoch_secs(deadline.max(now)) + LEASE_MARGIN_SECS,
             expires_at: epoch_secs(now + self.record_ttl),
             facts: None,
+            job_start: None,
         }
     }
 

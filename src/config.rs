@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use crate::jobs::{JobsConfig, JobsConfigError};
 use crate::ports::{SlackToken, TokenError};
-use crate::settings::{DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, Settings};
+use crate::settings::{
+    DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, Settings, default_digest_at,
+};
 
 #[derive(Debug)]
 pub struct Config {
@@ -88,6 +90,17 @@ impl Config {
                 false
             }
         };
+        let digest_at = match get("DIGEST_AT").as_deref() {
+            None => Some(default_digest_at()),
+            Some(off) if off.eq_ignore_ascii_case("off") => None,
+            Some(time) => match chrono::NaiveTime::parse_from_str(time, "%H:%M") {
+                Ok(time) => Some(time),
+                Err(_) => {
+                    problems.push(format!("DIGEST_AT must be a time of day HH:MM (UTC) or off, not {time:?}"));
+                    None
+                }
+            },
+        };
         let jobs = match (get("JOBS_CONFIG"), get("JOBS_CONFIG_FILE")) {
             (Some(json), _) => JobsConfig::parse(&json),
             (None, Some(path)) => std::fs::read_to_string(&path)
@@ -110,6 +123,7 @@ impl Config {
             .unwrap_or_default();
         settings.record_ttl = Duration::from_secs(ttl_days * 24 * 3600);
         settings.jobs = jobs;
+        settings.digest_at = digest_at;
         Ok(Config {
             settings,
             token,
@@ -184,6 +198,18 @@ mod tests {
         assert!(err.contains("JOBS_CONFIG: jobs[0].match"), "{err}");
         let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", "/no/such.json")], local).unwrap_err();
         assert!(err.contains("reading JOBS_CONFIG_FILE /no/such.json"), "{err}");
+    }
+
+    #[test]
+    fn the_digest_time_or_off() {
+        let local = Needs { table: false, token: false };
+        let at =
+            |v: &str| config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("DIGEST_AT", v)], local).map(|c| c.settings.digest_at);
+        assert_eq!(at("07:30").unwrap(), chrono::NaiveTime::from_hms_opt(7, 30, 0));
+        assert_eq!(at("OFF").unwrap(), None);
+        let default = config(&[("SLACK_DEFAULT_CHANNEL", "C1")], local).unwrap().settings.digest_at;
+        assert_eq!(default, chrono::NaiveTime::from_hms_opt(9, 0, 0));
+        assert!(at("9am").unwrap_err().contains("DIGEST_AT must be a time of day HH:MM (UTC) or off"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 pub const ECS_TASK_STATE_CHANGE: &str = "ECS Task State Change";
 pub const USER_REGISTERED: &str = "User Registered";
+/// What an EventBridge schedule sends: the scheduled watch.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// An event after routing on its `detail-type`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +29,8 @@ pub struct Incoming {
 pub enum EventKind {
     EcsTask(Box<EcsTask>),
     UserRegistered(Registration),
+    /// The scheduled watch: missed runs, long runs, the daily digest.
+    Scheduled,
     /// A detail-type this notifier has no message for.
     Unhandled,
 }
@@ -50,6 +54,7 @@ pub fn parse(payload: Value) -> Result<Incoming, EventError> {
         USER_REGISTERED => {
             EventKind::UserRegistered(Registration::deserialize(&envelope.detail).map_err(detail_error)?)
         }
+        SCHEDULED_EVENT => EventKind::Scheduled,
         _ => EventKind::Unhandled,
     };
     Ok(Incoming {

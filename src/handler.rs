@@ -14,6 +14,7 @@ use crate::input::{self, Input};
 use crate::kinds::logs::{self, LogStreams};
 use crate::kinds::registration::{self, Registrations};
 use crate::kinds::task::{self, Tasks};
+use crate::kinds::watch::{Watch, Watched};
 use crate::ports::Ports;
 use crate::settings::Settings;
 
@@ -25,6 +26,7 @@ pub enum Handled {
     Task(task::Handled),
     Registration(registration::Handled),
     Logs(logs::Handled),
+    Watched(Watched),
     Ignored(Ignored),
 }
 
@@ -61,6 +63,7 @@ impl Handler {
                 let registrations = Registrations { settings: &self.settings, notices: self.notices() };
                 registrations.handle(reg, event.time, event.id.as_deref(), deadline).await.map(Handled::Registration)
             }
+            EventKind::Scheduled => self.watch().handle(self.now(&event), deadline).await.map(Handled::Watched),
             EventKind::Unhandled => {
                 debug!(detail_type = %event.detail_type, source = %event.source, "ignored: no message for this detail-type");
                 Ok(Handled::Ignored(Ignored { reason: format!("no message for detail-type {:?}", event.detail_type) }))
@@ -69,7 +72,27 @@ impl Handler {
     }
 
     fn tasks(&self) -> Tasks<'_> {
-        Tasks { settings: &self.settings, notices: self.notices(), logs: &*self.ports.logs }
+        Tasks { settings: &self.settings, notices: self.notices(), logs: &*self.ports.logs, jobs: &*self.ports.jobs }
+    }
+
+    fn watch(&self) -> Watch<'_> {
+        let ports = &self.ports;
+        Watch {
+            settings: &self.settings,
+            notices: self.notices(),
+            jobs: &*ports.jobs,
+            tasks: &*ports.tasks,
+            schedules: &*ports.schedules,
+        }
+    }
+
+    /// The event's time: what "now" is for the watch, so that replays are
+    /// deterministic.
+    fn now(&self, event: &Incoming) -> chrono::DateTime<chrono::Utc> {
+        event.time.unwrap_or_else(|| {
+            warn!("scheduled event without a time: using the clock's");
+            self.ports.clock.now().into()
+        })
     }
 
     fn logs(&self) -> LogStreams<'_> {

@@ -264,6 +264,8 @@ mod tests {
             summary_failures_fail_job: false,
             stream_logs: Default::default(),
             stream_logs_max_replies: 20,
+            slow_factor: 2.0,
+            schedule: None,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

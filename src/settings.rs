@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+use chrono::NaiveTime;
+
 use crate::jobs::JobsConfig;
 
 /// Slack's Web API; tests and proxies point `SLACK_API_URL` elsewhere.
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 pub const DEFAULT_ENVIRONMENT: &str = "default";
 pub const DEFAULT_RECORD_TTL_DAYS: u64 = 14;
+/// A job's record (its recent runs) outlives a year without runs: it is
+/// pushed back by every run, so only jobs gone for good expire.
+pub const JOB_RECORD_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -22,9 +27,19 @@ pub struct Settings {
     pub log_budget: Duration,
     /// How long thread records are kept (DynamoDB TTL).
     pub record_ttl: Duration,
+    /// How long a job's record is kept after its last run.
+    pub job_record_ttl: Duration,
     /// How long a completion waits for a start message that another
     /// invocation is posting right now, so it can thread under it.
     pub start_wait: Duration,
+    /// The daily digest is posted by the first scheduled check at or after
+    /// this time (UTC); `None`: no digest.
+    pub digest_at: Option<NaiveTime>,
+}
+
+/// 09:00 UTC.
+pub fn default_digest_at() -> NaiveTime {
+    NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default()
 }
 
 impl Settings {
@@ -37,7 +52,9 @@ impl Settings {
             jobs: JobsConfig::default(),
             log_budget: Duration::from_secs(2),
             record_ttl: Duration::from_secs(DEFAULT_RECORD_TTL_DAYS * 24 * 3600),
+            job_record_ttl: JOB_RECORD_TTL,
             start_wait: Duration::from_secs(5),
+            digest_at: Some(default_digest_at()),
         }
     }
 

@@ -14,7 +14,10 @@ use crate::event::EcsTask;
 use crate::handler::Handler;
 use crate::jobs::LogStream;
 use crate::message::{Message, limit_violation};
-use crate::ports::{Clock, LogError, LogSource, LogTail, Ports, Posted, SlackError, SlackPoster};
+use crate::ports::{
+    Clock, FoundSchedule, LogError, LogSource, LogTail, Ports, Posted, ScheduleError, Schedules, SlackError,
+    SlackPoster,
+};
 use crate::settings::Settings;
 
 /// Reads a JSON file given relative to the crate root (`events/…`, `tests/fixtures/…`).
@@ -31,6 +34,37 @@ pub fn task_event(path: &str, task_id: &str) -> Value {
     event["detail"]["taskArn"] = Value::String(arn.clone());
     event["resources"] = serde_json::json!([arn]);
     event
+}
+
+/// The RUNNING and STOPPED events of a run of `family`'s task `task_id`,
+/// started at `started` (RFC 3339) and taking `secs`, exiting `exit_code`.
+pub fn run_events(task_id: &str, family: &str, started: &str, secs: i64, exit_code: i64) -> (Value, Value) {
+    let start = chrono::DateTime::parse_from_rfc3339(started).unwrap().with_timezone(&chrono::Utc);
+    let stop = start + chrono::Duration::seconds(secs);
+    let iso = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let edit = |mut event: Value| {
+        event["detail"]["group"] = Value::String(format!("family:{family}"));
+        event["detail"]["startedAt"] = Value::String(iso(start));
+        event["detail"]["createdAt"] = Value::String(iso(start - chrono::Duration::seconds(30)));
+        event["time"] = Value::String(iso(start));
+        event
+    };
+    let running = edit(task_event("events/ecs-task-running.json", task_id));
+    let mut stopped = edit(task_event("events/ecs-task-stopped-success.json", task_id));
+    stopped["detail"]["stoppedAt"] = Value::String(iso(stop));
+    stopped["detail"]["executionStoppedAt"] = Value::String(iso(stop));
+    stopped["detail"]["containers"][0]["exitCode"] = serde_json::json!(exit_code);
+    stopped["time"] = Value::String(iso(stop));
+    (running, stopped)
+}
+
+/// The watch's event at `time` (RFC 3339).
+pub fn scheduled_event(time: &str) -> Value {
+    serde_json::json!({
+        "version": "0", "id": format!("watch-{time}"), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": time, "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/ecs-slack-notifier-watch"], "detail": {}
+    })
 }
 
 /// A minimal valid message.
@@ -224,10 +258,39 @@ impl LogSource for FakeLogs {
     }
 }
 
+/// Schedules found in the account, as the test sets them; `fail` makes the
+/// next listing fail.
+#[derive(Clone, Default)]
+pub struct FakeSchedules {
+    found: Arc<Mutex<Vec<FoundSchedule>>>,
+    fail: Arc<Mutex<Option<String>>>,
+}
+
+impl FakeSchedules {
+    pub fn set(&self, found: Vec<FoundSchedule>) {
+        *self.found.lock().unwrap() = found;
+    }
+
+    pub fn fail(&self, error: &str) {
+        *self.fail.lock().unwrap() = Some(error.to_owned());
+    }
+}
+
+#[async_trait]
+impl Schedules for FakeSchedules {
+    async fn schedules(&self) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        if let Some(error) = self.fail.lock().unwrap().take() {
+            return Err(ScheduleError(error));
+        }
+        Ok(self.found.lock().unwrap().clone())
+    }
+}
+
 /// Shared fake backends. Each `handler()` is a new execution environment:
 /// nothing cached, the same store, Slack and logs.
 pub struct Fakes {
     pub store: MemoryStore,
+    pub schedules: FakeSchedules,
     pub slack: RecordingSlack,
     pub logs: FakeLogs,
     pub clock: TestClock,
@@ -238,6 +301,7 @@ impl Fakes {
     pub fn new() -> Fakes {
         Fakes {
             store: MemoryStore::new(),
+            schedules: FakeSchedules::default(),
             slack: RecordingSlack::new(),
             logs: FakeLogs::new(),
             clock: TestClock::new(),
@@ -248,6 +312,8 @@ impl Fakes {
         Ports {
             store: Box::new(self.store.clone()),
             tasks: Box::new(self.store.clone()),
+            jobs: Box::new(self.store.clone()),
+            schedules: Box::new(self.schedules.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
             clock: Box::new(self.clock.clone()),

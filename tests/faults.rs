@@ -155,7 +155,10 @@ async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
         let started = Instant::now();
         let err = notifier.handle(running(), deadline()).await.unwrap_err().to_string();
         let took = started.elapsed();
-        assert!(err.starts_with("thread store: DynamoDB UpdateItem (claim)"), "{err}");
+        assert!(
+            err.starts_with("thread store: DynamoDB TransactWriteItems (claim)"),
+            "the claim, with the job's record: {err}"
+        );
         assert!(took < Duration::from_secs(12), "{endpoint}: took {took:?}");
     }
     assert_eq!(stack.slack.requests(), 0, "nothing posted without a claim");

@@ -147,7 +147,9 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let table = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
     let ports = Ports {
         store: Box::new(table.clone()),
-        tasks: Box::new(table),
+        tasks: Box::new(table.clone()),
+        jobs: Box::new(table),
+        schedules: Box::new(ecs_slack_notifier::adapters::schedules::NoSchedules),
         slack: Box::new(slack),
         logs: Box::new(CloudWatchTail::new(&down)),
         clock: Box::new(SystemClock),

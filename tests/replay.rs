@@ -45,6 +45,10 @@ fn every_file_in_events_replays_with_no_configuration() {
         "reply in thread 1700000000.000003 · ts 1700000000.000006",
         "notification: ❗ market-pulse-collect-stock-prices log: 1 error, 1 warning",
         r#""action":"posted_log_lines""#,
+        // events/scheduled-event.json, at 09:00 the next day: the digest of those runs.
+        "notification: 📊 Jobs in the last 24 h: 3 runs, 2 failed, 0 missed",
+        "✅ *market-pulse-collect-stock-prices*  1 run · 100% ok · median 4m 1s · p95 4m 1s · 0 missed",
+        r#""action":"watched""#,
         "skipped: a `sam local invoke --env-vars` file, not an event",
         r#""action":"skipped","key":"registration#usr_01JD8Z6T1M4K2Q9R7X3V5B0N8C""#,
     ] {

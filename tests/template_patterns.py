@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / os.environ.get("TEMPLATE_PATH", "template.yaml")
 ECS_RULE = "NotifierFunctionEcsTaskStateChange"  # names SAM gives the rules
 USER_RULE = "NotifierFunctionUserRegistered"
+WATCH_RULE = "NotifierFunctionWatch"
 
 ECS_TASKS = [
     "events/ecs-task-running.json",
@@ -35,6 +36,7 @@ USER_REGISTERED = ["events/user-registered.json"]
 ALL_EVENTS = ECS_TASKS + USER_REGISTERED + [
     "tests/fixtures/ecs-task-pending.json",
     "tests/fixtures/container-instance-state-change.json",
+    "events/scheduled-event.json",
 ]
 CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/market-pulse"
 OTHER_CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/other"
@@ -141,7 +143,12 @@ class RulePatterns(unittest.TestCase):
         cls.rules = {
             name: res["Properties"]["EventPattern"]
             for name, res in cls.template["Resources"].items()
-            if res["Type"] == "AWS::Events::Rule"
+            if res["Type"] == "AWS::Events::Rule" and "EventPattern" in res["Properties"]
+        }
+        cls.schedules = {
+            name: res["Properties"]["ScheduleExpression"]
+            for name, res in cls.template["Resources"].items()
+            if res["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in res["Properties"]
         }
         endpoint = os.environ["MOTO_ENDPOINT"]
         cls.events = boto3.client("events", endpoint_url=endpoint)
@@ -194,6 +201,8 @@ class RulePatterns(unittest.TestCase):
 
     def test_rules_under_test_are_all_the_rules(self):
         self.assertEqual(set(self.rules), {ECS_RULE, USER_RULE})
+        # The one schedule: the watch, every five minutes.
+        self.assertEqual(self.schedules, {WATCH_RULE: "rate(5 minutes)"})
 
     def test_ecs_rule_takes_running_and_stopped_tasks_of_every_cluster(self):
         got = self.delivered(ECS_RULE)

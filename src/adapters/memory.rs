@@ -1,20 +1,30 @@
-//! Thread state in memory: for the replay command and tests. Applies the
-//! same claim rules as the DynamoDB store.
+//! Thread state and job records in memory: for the replay command and
+//! tests. Applies the same claim rules as the DynamoDB store, and writes a
+//! start claim and its job's record together, as its transaction does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::health::Run;
 use crate::ports::{
-    Claim, ClaimResult, FoundTask, Posted, Record, Slot, StoreError, TaskFacts, TaskIndex, ThreadStore,
+    Claim, ClaimResult, FoundTask, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot, StoreError, TaskFacts,
+    TaskIndex, ThreadStore,
 };
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    records: Arc<Mutex<HashMap<String, Stored>>>,
+    tables: Arc<Mutex<Tables>>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    records: HashMap<String, Stored>,
+    jobs: HashMap<String, JobState>,
+    watching_since: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -32,8 +42,28 @@ impl MemoryStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Stored>) -> T) -> Result<T, StoreError> {
-        let mut records = self.records.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
-        Ok(f(&mut records))
+        self.tables(|tables| f(&mut tables.records))
+    }
+
+    fn tables<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> Result<T, StoreError> {
+        let mut tables = self.tables.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
+        Ok(f(&mut tables))
+    }
+}
+
+fn record_start(jobs: &mut HashMap<String, JobState>, start: &JobStart) {
+    let job = jobs.entry(start.job.clone()).or_default();
+    job.job.clone_from(&start.job);
+    job.channel = Some(start.channel.clone());
+    if !job.runs.iter().any(|r| r.task_id == start.task_id) {
+        job.runs.push(Run {
+            task_id: start.task_id.clone(),
+            start: Some(start.started),
+            end: None,
+            run_time: None,
+            succeeded: None,
+            failed: None,
+        });
     }
 }
 
@@ -47,8 +77,8 @@ fn claimable(record: &Record, claim: &Claim) -> bool {
 #[async_trait]
 impl ThreadStore for MemoryStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
-        self.with(|records| {
-            let stored = records.entry(claim.key.clone()).or_default();
+        self.tables(|tables| {
+            let stored = tables.records.entry(claim.key.clone()).or_default();
             if !claimable(&stored.record, claim) {
                 return ClaimResult::Taken(Some(stored.record.clone()));
             }
@@ -57,7 +87,11 @@ impl ThreadStore for MemoryStore {
             if let Some(facts) = &claim.facts {
                 stored.facts = Some(facts.clone());
             }
-            ClaimResult::Claimed(stored.record.clone())
+            let record = stored.record.clone();
+            if let Some(start) = &claim.job_start {
+                record_start(&mut tables.jobs, start);
+            }
+            ClaimResult::Claimed(record)
         })
     }
 
@@ -111,5 +145,49 @@ impl TaskIndex for MemoryStore {
             }
             None => Err(StoreError(format!("no record {key}"))),
         })?
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn record_start(&self, start: &JobStart) -> Result<(), StoreError> {
+        self.tables(|tables| record_start(&mut tables.jobs, start))
+    }
+
+    async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError> {
+        self.tables(|tables| {
+            let job = tables.jobs.entry(run.job.clone()).or_default();
+            let mut before = job.clone();
+            before.job.clone_from(&run.job);
+            job.job.clone_from(&run.job);
+            job.channel = Some(run.channel.clone());
+            job.runs.retain(|r| r.task_id != run.run.task_id);
+            job.runs.push(run.run.clone());
+            before
+        })
+    }
+
+    async fn jobs(&self) -> Result<Vec<JobState>, StoreError> {
+        self.tables(|tables| tables.jobs.values().cloned().collect())
+    }
+
+    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            let state = tables.jobs.entry(job.to_owned()).or_default();
+            state.job = job.to_owned();
+            state.outage = since;
+        })
+    }
+
+    async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            if let Some(state) = tables.jobs.get_mut(job) {
+                state.runs.retain(|r| !task_ids.contains(&r.task_id));
+            }
+        })
+    }
+
+    async fn watching_since(&self, now: i64) -> Result<i64, StoreError> {
+        self.tables(|tables| *tables.watching_since.get_or_insert(now))
     }
 }

@@ -14,11 +14,12 @@ use ecs_slack_notifier::adapters::clock::SystemClock;
 use ecs_slack_notifier::adapters::console::ConsolePoster;
 use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
+use ecs_slack_notifier::adapters::schedules::NoSchedules;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
-use ecs_slack_notifier::ports::{LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
+use ecs_slack_notifier::ports::{JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
@@ -87,16 +88,17 @@ async fn main() -> ExitCode {
     let aws = if needs_aws { app::load_aws_config().await } else { aws_config::SdkConfig::builder().build() };
     // Local adapters (memory, console, a log file) unless the configuration
     // names real ones.
-    let (store, tasks): (Box<dyn ThreadStore>, Box<dyn TaskIndex>) = match &config.threads_table {
-        Some(table) => {
-            let table = app::dynamo_store(table, &aws);
-            (Box::new(table.clone()), Box::new(table))
-        }
-        None => {
-            let memory = MemoryStore::new();
-            (Box::new(memory.clone()), Box::new(memory))
-        }
-    };
+    let (store, tasks, jobs): (Box<dyn ThreadStore>, Box<dyn TaskIndex>, Box<dyn JobStore>) =
+        match &config.threads_table {
+            Some(table) => {
+                let table = app::dynamo_store(table, &aws);
+                (Box::new(table.clone()), Box::new(table.clone()), Box::new(table))
+            }
+            None => {
+                let memory = MemoryStore::new();
+                (Box::new(memory.clone()), Box::new(memory.clone()), Box::new(memory))
+            }
+        };
     let slack: Box<dyn SlackPoster> = match &config.token {
         TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
         _ => match SlackHttp::new(&config.slack_api_url, app::tokens(&config, &aws)) {
@@ -111,7 +113,8 @@ async fn main() -> ExitCode {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws),
     };
-    let ports = Ports { store, tasks, slack, logs, clock: Box::new(SystemClock) };
+    let ports =
+        Ports { store, tasks, jobs, slack, logs, schedules: Box::new(NoSchedules), clock: Box::new(SystemClock) };
     replay(Handler::new(config.settings, ports), &files, stream_lines.as_deref()).await
 }
 

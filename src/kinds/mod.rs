@@ -5,3 +5,4 @@
 pub mod logs;
 pub mod registration;
 pub mod task;
+pub mod watch;

@@ -10,10 +10,13 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::claim::{Notices, epoch_secs};
 use crate::error::NotifyError;
 use crate::event::EcsTask;
+use crate::health::{self, Run};
 use crate::jobs::{Job, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, JobContext};
-use crate::ports::{Claim, ClaimResult, LogSource, Posted, Record, Slot, StoreError, TaskFacts};
+use crate::ports::{
+    Claim, ClaimResult, JobRun, JobStart, JobStore, LogSource, Posted, Record, Slot, StoreError, TaskFacts,
+};
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
 
@@ -53,6 +56,7 @@ pub struct Tasks<'a> {
     pub settings: &'a Settings,
     pub notices: Notices<'a>,
     pub logs: &'a dyn LogSource,
+    pub jobs: &'a dyn JobStore,
 }
 
 impl Tasks<'_> {
@@ -60,9 +64,14 @@ impl Tasks<'_> {
         let job = self.settings.jobs.job(task);
         let span = info_span!("task", job = %job.name, task = task.task_id(), status = %task.last_status, version = task.version);
         async {
-            let decision = lifecycle::decide(task, &self.settings.non_essential_containers);
-            let decision = lifecycle::apply_policy(decision, &job, self.settings.jobs.include_services);
+            let decided = lifecycle::decide(task, &self.settings.non_essential_containers);
+            let decision = lifecycle::apply_policy(decided.clone(), &job, self.settings.jobs.include_services);
             if let Decision::Ignore(reason) = decision {
+                // A job that posts only its failures still has a history
+                // and a schedule to keep.
+                if self.has_history(&job) {
+                    self.record_unposted(task, &job, &decided).await?;
+                }
                 debug!(reason, "ignored");
                 return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
             }
@@ -77,6 +86,56 @@ impl Tasks<'_> {
         .await
     }
 
+    /// Jobs with a history: all but `notify: none` and ignored services.
+    fn has_history(&self, job: &Job) -> bool {
+        job.notify != Notify::None && (!job.is_service || self.settings.jobs.include_services)
+    }
+
+    fn channel<'j>(&'j self, job: &'j Job) -> &'j str {
+        job.channel.as_deref().unwrap_or(&self.settings.default_channel)
+    }
+
+    fn job_start(&self, task: &EcsTask, job: &Job) -> JobStart {
+        let now = self.notices.clock.now();
+        JobStart {
+            job: job.name.clone(),
+            channel: self.channel(job).to_owned(),
+            task_id: task.task_id().to_owned(),
+            started: task.started_at.or(task.created_at).map_or_else(|| epoch_secs(now), |t| t.timestamp()),
+            expires_at: epoch_secs(now + self.settings.job_record_ttl),
+        }
+    }
+
+    fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome) -> JobRun {
+        let now = self.notices.clock.now();
+        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| epoch_secs(now), |t| t.timestamp());
+        JobRun {
+            job: job.name.clone(),
+            channel: self.channel(job).to_owned(),
+            run: Run {
+                task_id: task.task_id().to_owned(),
+                start: task.started_at.map(|t| t.timestamp()),
+                end: Some(end),
+                run_time: outcome.run_time,
+                succeeded: Some(outcome.succeeded),
+                failed: outcome.reported_failures,
+            },
+            expires_at: epoch_secs(now + self.settings.job_record_ttl),
+        }
+    }
+
+    /// The history of a run that posts nothing.
+    async fn record_unposted(&self, task: &EcsTask, job: &Job, decided: &Decision) -> Result<(), NotifyError> {
+        match decided {
+            Decision::Start => self.jobs.record_start(&self.job_start(task, job)).await?,
+            Decision::Finish(outcome) => {
+                self.jobs.record_run(&self.job_run(task, job, outcome)).await?;
+            }
+            Decision::Ignore(_) => {}
+        }
+        Ok(())
+    }
+
     async fn notify(
         &self,
         task: &EcsTask,
@@ -88,12 +147,13 @@ impl Tasks<'_> {
         let ctx = JobContext {
             job: &job.name,
             environment: &self.settings.environment,
-            channel: job.channel.as_deref().unwrap_or(&self.settings.default_channel),
+            channel: self.channel(job),
             notify: job.notify,
             mention: job.mention.as_deref(),
             show_environment: &job.show_environment,
             log_stream: log_stream.as_ref(),
             log: None,
+            notes: &[],
         };
         let key = format!("task#{}", task.task_arn);
         match decision {
@@ -119,6 +179,8 @@ impl Tasks<'_> {
             stream_logs: job.stream_logs,
             stream_logs_max_replies: job.stream_logs_max_replies,
         });
+        // The job's record learns of the start in the same write.
+        claim.job_start = Some(self.job_start(task, job));
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
         }
@@ -148,6 +210,12 @@ impl Tasks<'_> {
         let (log, stream) = self.read_log(task, ctx.log_stream, deadline).await;
         let failed = log.summary.as_ref().and_then(|s| s.failed);
         let outcome = outcome.clone().with_reported_failures(failed, job.summary_failures_fail_job);
+        let before = match self.jobs.record_run(&self.job_run(task, job, &outcome)).await {
+            Ok(before) => before,
+            Err(e) => return Err(self.notices.released(&claim, e.into()).await),
+        };
+        let history = health::finished(&before.runs, task.task_id());
+        let notes = health::completion_notes(&history, outcome.succeeded, outcome.run_time, job.slow_factor);
         if job.notify == Notify::Failures && outcome.succeeded {
             // Read the log only to learn it did not fail after all.
             self.notices.release(&claim).await;
@@ -157,6 +225,7 @@ impl Tasks<'_> {
             channel: thread.as_ref().map_or(ctx.channel, |start| start.channel.as_str()),
             log_stream: stream.as_ref().or(ctx.log_stream),
             log: Some(&log),
+            notes: &notes,
             ..*ctx
         };
         let message = message::completion_message(&ctx, task, &outcome, thread.as_ref().map(|start| start.ts.as_str()));

@@ -4,15 +4,20 @@
 //! message that leaves this module is within Slack's limits and mentions no
 //! one unless configuration said so.
 
+mod health;
 pub mod links;
 mod logs;
 mod registration;
 mod task;
 pub mod text;
 
+pub use health::{
+    DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_message,
+    still_running_message,
+};
 pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
-pub use task::{JobContext, completion_message, finished_start_message, start_message};
+pub use task::{JobContext, completion_message, finished_start_message, note_text, start_message};
 
 use serde::{Deserialize, Serialize};
 

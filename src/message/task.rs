@@ -2,6 +2,7 @@
 
 use super::{Block, Field, Message, code_section, context, field_sections, header, links, message, text};
 use crate::event::EcsTask;
+use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
 use crate::lifecycle::Outcome;
 use crate::summary::JobLog;
@@ -24,6 +25,8 @@ pub struct JobContext<'a> {
     pub log_stream: Option<&'a LogStream>,
     /// What the task's log said, when it was read.
     pub log: Option<&'a JobLog>,
+    /// What the job's history says of this run.
+    pub notes: &'a [Note],
 }
 
 impl<'a> JobContext<'a> {
@@ -37,8 +40,31 @@ impl<'a> JobContext<'a> {
             show_environment: &[],
             log_stream: None,
             log: None,
+            notes: &[],
         }
     }
+}
+
+/// A history note as people would say it.
+pub fn note_text(note: &Note) -> String {
+    match note {
+        Note::Slow { factor, usual } => format!("⏱ {factor:.1}× its usual {}", text::duration(*usual)),
+        Note::Streak(n) => format!("🔁 {} failure in a row", health::ordinal(*n)),
+        Note::Recovered(n) => format!("💚 recovered after {n} failure{}", if *n == 1 { "" } else { "s" }),
+    }
+}
+
+/// The notes after a headline, for the fallback text.
+fn with_notes(headline: &str, notes: &[Note]) -> String {
+    if notes.is_empty() {
+        return headline.to_owned();
+    }
+    let notes: Vec<String> = notes.iter().map(note_text).collect();
+    format!("{headline} · {}", notes.join(" · "))
+}
+
+fn notes_context(notes: &[Note]) -> Option<Block> {
+    (!notes.is_empty()).then(|| context(notes.iter().map(note_text).collect()))
 }
 
 pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
@@ -50,7 +76,11 @@ pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
 /// (`chat.update`): the channel then reads as a list of runs and results.
 pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome) -> Message {
     let headline = headline(ctx.job, outcome);
-    message(ctx.channel, &headline, run_blocks(ctx, task, &headline, Some("Details in the thread.")), None)
+    let mut blocks = run_blocks(ctx, task, &headline, Some("Details in the thread."));
+    if let Some(notes) = notes_context(ctx.notes) {
+        blocks.insert(1, notes);
+    }
+    message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None)
 }
 
 fn run_blocks(ctx: &JobContext, task: &EcsTask, headline: &str, note: Option<&str>) -> Vec<Block> {
@@ -94,6 +124,7 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         fields.extend(run_fields(ctx, task, false));
     }
     let mut blocks = vec![header(&headline)];
+    blocks.extend(notes_context(ctx.notes));
     if let Some(mention) = mention {
         blocks
             .push(Block::Section { text: Some(super::Text::Mrkdwn { text: mention.to_owned() }), fields: Vec::new() });
@@ -121,7 +152,7 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         blocks.push(context(vec![text::escape_truncated(log_note, 500)]));
     }
     blocks.extend(links_context(ctx, task, note));
-    let mut msg = message(ctx.channel, &headline, blocks, thread_ts);
+    let mut msg = message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, thread_ts);
     // Failures in a thread are also shown in the channel, never hidden.
     msg.reply_broadcast = thread_ts.is_some() && !outcome.succeeded;
     if let Some(mention) = mention {

@@ -142,6 +142,7 @@ async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
         lease_until: crate::claim::epoch_secs(fakes.deadline()) + 10,
         expires_at: i64::MAX,
         facts: None,
+        job_start: None,
     };
     fakes.store.claim(&dead).await.unwrap();
     let began = tokio::time::Instant::now();
@@ -352,4 +353,70 @@ async fn hostile_event_text_is_escaped_and_cut_to_fit() {
     for mention in ["<!channel>", "<!here>", "<@U"] {
         assert!(!visible.contains(mention), "{mention}");
     }
+}
+
+async fn day_of_runs(handler: &Handler, fakes: &Fakes, runs: &[(i64, i64)]) -> Vec<String> {
+    let mut texts = Vec::new();
+    for (i, (secs, exit)) in runs.iter().enumerate() {
+        let start = chrono::DateTime::from_timestamp(1_795_700_000 + i as i64 * 3600, 0).unwrap().to_rfc3339();
+        let (running, stopped) =
+            crate::testing::run_events(&format!("r{i}"), "market-pulse-collect-stock-prices", &start, *secs, *exit);
+        handler.handle(running, fakes.deadline()).await.unwrap();
+        handler.handle(stopped, fakes.deadline()).await.unwrap();
+        texts.push(fakes.slack.posted().last().map(|s| s.message.text.clone()).unwrap_or_default());
+    }
+    texts
+}
+
+#[tokio::test(start_paused = true)]
+async fn completions_say_when_a_run_is_slow_a_streak_and_a_recovery() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    let texts = day_of_runs(
+        &handler,
+        &fakes,
+        &[(245, 0), (240, 0), (250, 0), (245, 0), (244, 0), (833, 0), (30, 1), (30, 1), (30, 1), (245, 0)],
+    )
+    .await;
+    let job = "market-pulse-collect-stock-prices";
+    assert_eq!(texts[4], format!("✅ {job} succeeded in 4m 4s"), "nothing to say yet");
+    assert_eq!(texts[5], format!("✅ {job} succeeded in 13m 53s · ⏱ 3.4× its usual 4m 5s"));
+    assert_eq!(texts[6], format!("❌ {job} failed after 30s"), "a first failure");
+    assert_eq!(texts[7], format!("❌ {job} failed after 30s · 🔁 2nd failure in a row"));
+    assert_eq!(texts[8], format!("❌ {job} failed after 30s · 🔁 3rd failure in a row"));
+    assert_eq!(texts[9], format!("✅ {job} succeeded in 4m 5s · 💚 recovered after 3 failures"));
+    // The start message, updated in the channel, says it too.
+    let starts: Vec<String> =
+        fakes.slack.posted().iter().filter(|s| s.message.thread_ts.is_none()).map(|s| s.message.text.clone()).collect();
+    assert_eq!(starts[8], format!("❌ {job} failed after 30s · 🔁 3rd failure in a row"));
+    assert!(fakes.slack.posted().iter().any(|s| s.visible().contains("🔁 3rd failure in a row\"")), "a context block");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_completion_is_one_run_in_the_history() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    day_of_runs(&handler, &fakes, &[(30, 1)]).await;
+    let (_, stopped) =
+        crate::testing::run_events("r1", "market-pulse-collect-stock-prices", "2026-11-27T10:00:00Z", 30, 1);
+    fakes.slack.fail_next(SlackError::Http { status: 503, detail: "down".into() });
+    assert!(handler.handle(stopped.clone(), fakes.deadline()).await.is_err());
+    handler.handle(stopped, fakes.deadline()).await.unwrap();
+    let text = fakes.slack.posted().last().unwrap().message.text.clone();
+    assert!(text.ends_with("· 🔁 2nd failure in a row"), "not counted twice: {text}");
+    let jobs = crate::ports::JobStore::jobs(&fakes.store).await.unwrap();
+    assert_eq!(jobs[0].runs.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failures_only_job_keeps_its_history_though_it_posts_no_success() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(with_jobs(CONFIG));
+    let texts = day_of_runs(&handler, &fakes, &[(245, 0), (30, 1), (30, 1)]).await;
+    assert_eq!(fakes.slack.posted().len(), 2, "the two failures only");
+    assert!(texts[2].ends_with("· 🔁 2nd failure in a row"), "{}", texts[2]);
+    let jobs = crate::ports::JobStore::jobs(&fakes.store).await.unwrap();
+    let runs = &jobs.iter().find(|j| j.job == "collect_stock_prices").unwrap().runs;
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.start.is_some() && r.finished()));
 }

@@ -1,8 +1,6 @@
-//! Thread state in DynamoDB, one item per task (or registration), with
-//! conditional writes so concurrent and repeated invocations agree on who
-//! posts. One round trip per step; no read before a conditional write.
+//! Notices' claims and where they were posted; tasks found by id.
 //!
-//! Item layout (partition key `pk`, string):
+//! Item layout of a notice (a task, a registration, a log batch…):
 //!
 //! | attribute | meaning |
 //! |---|---|
@@ -16,74 +14,32 @@
 //!
 //! with `{slot}` one of `start`, `completion`, `once`.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::jobs::start_change;
+use super::{
+    Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text,
+};
 use crate::log_levels::Threshold;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StoreError, TaskFacts, TaskIndex, ThreadStore,
 };
 
-pub const PARTITION_KEY: &str = "pk";
-pub const TTL_ATTRIBUTE: &str = "expires_at";
-/// The global secondary index that finds records by `lookup`.
-pub const LOOKUP_INDEX: &str = "lookup";
-pub const LOOKUP_ATTRIBUTE: &str = "lookup";
-
-#[derive(Debug, Clone)]
-pub struct DynamoStore {
-    client: Client,
-    table: String,
-}
-
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
-    }
-}
-
-type Item = HashMap<String, AttributeValue>;
+/// Transactions that collide with another on the same item are cancelled
+/// (`TransactionConflict`): tried this many times in all.
+const TRANSACTION_ATTEMPTS: u32 = 4;
 
 fn attr(slot: Slot, what: &str) -> String {
     format!("{}_{what}", slot.name())
 }
 
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn error<E, R>(op: &str, e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError(format!("DynamoDB {op}: {}", DisplayErrorContext(&e)))
-}
-
 pub fn task_lookup(task_id: &str) -> String {
     format!("task#{task_id}")
-}
-
-fn text(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-fn number(item: &Item, name: &str) -> Option<i64> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
-        _ => None,
-    }
 }
 
 fn facts_from(item: &Item) -> Option<TaskFacts> {
@@ -111,40 +67,11 @@ fn record_from(item: &Item) -> Record {
 #[async_trait]
 impl ThreadStore for DynamoStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
-        let mut condition = "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now)".to_owned();
-        let mut request = self.client.update_item();
-        if claim.slot == Slot::Start {
-            condition.push_str(" AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)");
-            request = request
-                .expression_attribute_names("#done_claim", attr(Slot::Completion, "claim"))
-                .expression_attribute_names("#done_ts", attr(Slot::Completion, "ts"));
+        if let Some(start) = &claim.job_start {
+            return self.claim_with_start(claim, start_change(start)).await;
         }
-        let mut update = "SET #claim = :token, #lease = :lease, #expires = :expires".to_owned();
-        if let Some(facts) = &claim.facts {
-            update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
-            request = request
-                .expression_attribute_names("#lookup", LOOKUP_ATTRIBUTE)
-                .expression_attribute_names("#job", "job")
-                .expression_attribute_names("#stream", "stream_logs")
-                .expression_attribute_names("#max", "stream_logs_max_replies")
-                .expression_attribute_values(":lookup", s(&task_lookup(&facts.task_id)))
-                .expression_attribute_values(":job", s(&facts.job))
-                .expression_attribute_values(":stream", s(facts.stream_logs.name()))
-                .expression_attribute_values(":max", n(facts.stream_logs_max_replies.into()));
-        }
-        let result = request
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(&claim.key))
-            .update_expression(update)
-            .condition_expression(condition)
-            .expression_attribute_names("#ts", attr(claim.slot, "ts"))
-            .expression_attribute_names("#claim", attr(claim.slot, "claim"))
-            .expression_attribute_names("#lease", attr(claim.slot, "lease"))
-            .expression_attribute_names("#expires", TTL_ATTRIBUTE)
-            .expression_attribute_values(":token", s(&claim.token))
-            .expression_attribute_values(":lease", n(claim.lease_until))
-            .expression_attribute_values(":expires", n(claim.expires_at))
-            .expression_attribute_values(":now", n(claim.now))
+        let result = self
+            .update(claim_change(claim))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -152,14 +79,8 @@ impl ThreadStore for DynamoStore {
         match result {
             Ok(out) => Ok(ClaimResult::Claimed(out.attributes().map(record_from).unwrap_or_default())),
             Err(e) => match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => {
-                    let old = match se {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(
-                            c,
-                        ) => c.item().map(record_from),
-                        _ => None,
-                    };
-                    Ok(ClaimResult::Taken(old))
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    Ok(ClaimResult::Taken(c.item().map(record_from)))
                 }
                 _ => Err(error("UpdateItem (claim)", e)),
             },
@@ -218,6 +139,78 @@ impl ThreadStore for DynamoStore {
             other => other.map(drop).map_err(|e| error("UpdateItem (release)", e)),
         }
     }
+}
+
+impl DynamoStore {
+    /// The claim and the job's record in one transaction: both or neither.
+    async fn claim_with_start(&self, claim: &Claim, job: Change) -> Result<ClaimResult, StoreError> {
+        let items = vec![self.transact(claim_change(claim))?, self.transact(job)?];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let e = match result {
+                // The transaction returns nothing: this attempt holds the start.
+                Ok(_) => {
+                    let mut record = Record::default();
+                    record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
+                    return Ok(ClaimResult::Claimed(record));
+                }
+                Err(e) => e,
+            };
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c.cancellation_reasons(),
+                _ => return Err(error("TransactWriteItems (claim)", e)),
+            };
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or_default();
+            if code(0) == "ConditionalCheckFailed" {
+                return Ok(ClaimResult::Taken(reasons[0].item().map(record_from)));
+            }
+            let conflict = (0..reasons.len()).any(|i| code(i) == "TransactionConflict");
+            if !conflict || attempt >= TRANSACTION_ATTEMPTS {
+                return Err(error("TransactWriteItems (claim)", e));
+            }
+            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..80) * u64::from(attempt))).await;
+        }
+    }
+}
+
+/// The conditional write that claims a slot (see `ports::ThreadStore`).
+fn claim_change(claim: &Claim) -> Change {
+    let mut condition = "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now)".to_owned();
+    let mut update = "SET #claim = :token, #lease = :lease, #expires = :expires".to_owned();
+    if claim.facts.is_some() {
+        update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
+    }
+    if claim.slot == Slot::Start {
+        condition.push_str(" AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)");
+    }
+    let mut change = Change::new(&claim.key, update)
+        .condition(condition)
+        .name("#ts", attr(claim.slot, "ts"))
+        .name("#claim", attr(claim.slot, "claim"))
+        .name("#lease", attr(claim.slot, "lease"))
+        .name("#expires", TTL_ATTRIBUTE)
+        .value(":token", s(&claim.token))
+        .value(":lease", n(claim.lease_until))
+        .value(":expires", n(claim.expires_at))
+        .value(":now", n(claim.now));
+    if claim.slot == Slot::Start {
+        change =
+            change.name("#done_claim", attr(Slot::Completion, "claim")).name("#done_ts", attr(Slot::Completion, "ts"));
+    }
+    if let Some(facts) = &claim.facts {
+        change = change
+            .name("#lookup", LOOKUP_ATTRIBUTE)
+            .name("#job", "job")
+            .name("#stream", "stream_logs")
+            .name("#max", "stream_logs_max_replies")
+            .value(":lookup", s(&task_lookup(&facts.task_id)))
+            .value(":job", s(&facts.job))
+            .value(":stream", s(facts.stream_logs.name()))
+            .value(":max", n(facts.stream_logs_max_replies.into()));
+    }
+    change
 }
 
 #[async_trait]

@@ -1,0 +1,252 @@
+//! What a job's run history says: the usual run time, slow runs, failure
+//! streaks and recoveries, and a day's figures for the digest. Pure.
+
+use std::time::Duration;
+
+/// Successful runs the usual run time is taken from, at most and at least.
+const USUAL_WINDOW: usize = 20;
+const USUAL_MIN_RUNS: usize = 5;
+
+/// One run of a job as its history keeps it. Times are epoch seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub task_id: String,
+    pub start: Option<i64>,
+    /// None while it runs.
+    pub end: Option<i64>,
+    pub run_time: Option<Duration>,
+    /// None while it runs.
+    pub succeeded: Option<bool>,
+    /// The `failed` count of its job summary.
+    pub failed: Option<u64>,
+}
+
+impl Run {
+    pub fn finished(&self) -> bool {
+        self.succeeded.is_some()
+    }
+
+    /// When it happened, for ordering: its end, else its start.
+    fn at(&self) -> i64 {
+        self.end.or(self.start).unwrap_or_default()
+    }
+}
+
+/// Finished runs, oldest first, without `except` (a retried completion
+/// finds its own earlier write in the history).
+pub fn finished<'a>(runs: &'a [Run], except: &str) -> Vec<&'a Run> {
+    let mut finished: Vec<&Run> = runs.iter().filter(|r| r.finished() && r.task_id != except).collect();
+    finished.sort_by_key(|r| (r.at(), r.task_id.clone()));
+    finished
+}
+
+/// The median run time of the last successful runs, when there are enough.
+pub fn usual_run_time(finished: &[&Run]) -> Option<Duration> {
+    let mut times: Vec<Duration> = finished
+        .iter()
+        .rev()
+        .filter(|r| r.succeeded == Some(true))
+        .filter_map(|r| r.run_time)
+        .take(USUAL_WINDOW)
+        .collect();
+    if times.len() < USUAL_MIN_RUNS {
+        return None;
+    }
+    times.sort();
+    Some(median_of_sorted(&times))
+}
+
+fn median_of_sorted(times: &[Duration]) -> Duration {
+    let mid = times.len() / 2;
+    if times.len() % 2 == 1 { times[mid] } else { (times[mid - 1] + times[mid]) / 2 }
+}
+
+/// What a completion says about its place in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// A success that took `factor` times the usual run time.
+    Slow { factor: f64, usual: Duration },
+    /// The n-th failure in a row (n ≥ 2).
+    Streak(usize),
+    /// The first success after n failures.
+    Recovered(usize),
+}
+
+/// Notes for a run that just finished, given the runs before it.
+pub fn completion_notes(before: &[&Run], succeeded: bool, run_time: Option<Duration>, slow_factor: f64) -> Vec<Note> {
+    let failures_before = before.iter().rev().take_while(|r| r.succeeded == Some(false)).count();
+    let mut notes = Vec::new();
+    if succeeded {
+        if let (Some(usual), Some(took)) = (usual_run_time(before), run_time) {
+            let factor = took.as_secs_f64() / usual.as_secs_f64().max(1.0);
+            if factor >= slow_factor {
+                notes.push(Note::Slow { factor, usual });
+            }
+        }
+        if failures_before > 0 {
+            notes.push(Note::Recovered(failures_before));
+        }
+    } else if failures_before > 0 {
+        notes.push(Note::Streak(failures_before + 1));
+    }
+    notes
+}
+
+/// `1st`, `2nd`, `3rd`, `11th`, `22nd`.
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// A day of a job, for the digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayFigures {
+    pub runs: usize,
+    pub failures: usize,
+    pub median: Option<Duration>,
+    pub p95: Option<Duration>,
+    /// Run times of the recent runs, oldest first, for the sparkline.
+    pub recent: Vec<Duration>,
+}
+
+impl DayFigures {
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.runs > 0).then(|| (self.runs - self.failures) as f64 / self.runs as f64)
+    }
+}
+
+/// The figures of the runs that finished in `[from, to)`.
+pub fn day_figures(finished: &[&Run], from: i64, to: i64, recent: usize) -> DayFigures {
+    let day: Vec<&&Run> = finished.iter().filter(|r| (from..to).contains(&r.at())).collect();
+    let mut times: Vec<Duration> = day.iter().filter_map(|r| r.run_time).collect();
+    let recent_times: Vec<Duration> = times[times.len().saturating_sub(recent)..].to_vec();
+    times.sort();
+    DayFigures {
+        runs: day.len(),
+        failures: day.iter().filter(|r| r.succeeded == Some(false)).count(),
+        median: (!times.is_empty()).then(|| median_of_sorted(&times)),
+        p95: percentile_of_sorted(&times, 0.95),
+        recent: recent_times,
+    }
+}
+
+/// Nearest-rank percentile.
+fn percentile_of_sorted(times: &[Duration], p: f64) -> Option<Duration> {
+    if times.is_empty() {
+        return None;
+    }
+    let rank = (p * times.len() as f64).ceil() as usize;
+    Some(times[rank.clamp(1, times.len()) - 1])
+}
+
+/// `▁▂▃▅▇`: each value's height between the smallest and the largest.
+pub fn sparkline(values: &[Duration]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (Some(min), Some(max)) = (values.iter().min(), values.iter().max()) else { return String::new() };
+    let span = (*max - *min).as_secs_f64();
+    values
+        .iter()
+        .map(|v| {
+            if span == 0.0 {
+                return BARS[3];
+            }
+            let height = ((*v - *min).as_secs_f64() / span * (BARS.len() - 1) as f64).round() as usize;
+            BARS[height.min(BARS.len() - 1)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(i: i64, succeeded: bool, secs: u64) -> Run {
+        Run {
+            task_id: format!("t{i}"),
+            start: Some(i * 1000),
+            end: Some(i * 1000 + secs as i64),
+            run_time: Some(Duration::from_secs(secs)),
+            succeeded: Some(succeeded),
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn the_usual_run_time_is_the_median_of_the_last_successes_given_five() {
+        let runs: Vec<Run> = (0..4).map(|i| run(i, true, 240 + i as u64)).collect();
+        assert_eq!(usual_run_time(&finished(&runs, "")), None, "four are not enough");
+        let mut runs: Vec<Run> =
+            [200, 250, 245, 999, 240, 260].iter().enumerate().map(|(i, s)| run(i as i64, true, *s)).collect();
+        runs.push(run(9, false, 5));
+        assert_eq!(usual_run_time(&finished(&runs, "")), Some(Duration::from_millis(247_500)), "failures left out");
+    }
+
+    #[test]
+    fn slow_streak_and_recovery_notes() {
+        let ok: Vec<Run> = (0..6).map(|i| run(i, true, 245)).collect();
+        let before = finished(&ok, "");
+        let notes = completion_notes(&before, true, Some(Duration::from_secs(833)), 2.0);
+        let [Note::Slow { factor, usual }] = notes.as_slice() else { panic!("{notes:?}") };
+        assert!((factor - 3.4).abs() < 0.01 && *usual == Duration::from_secs(245));
+        assert!(completion_notes(&before, true, Some(Duration::from_secs(489)), 2.0).is_empty(), "1.99x is not slow");
+        assert!(completion_notes(&before, false, Some(Duration::from_secs(900)), 2.0).is_empty(), "a first failure");
+
+        let mut runs = ok.clone();
+        runs.extend([run(10, false, 10), run(11, false, 10)]);
+        let before = finished(&runs, "");
+        assert_eq!(completion_notes(&before, false, None, 2.0), [Note::Streak(3)]);
+        assert_eq!(completion_notes(&before, true, Some(Duration::from_secs(245)), 2.0), [Note::Recovered(2)]);
+        // A retried completion does not count itself.
+        runs.push(run(12, false, 10));
+        assert_eq!(completion_notes(&finished(&runs, "t12"), false, None, 2.0), [Note::Streak(3)]);
+    }
+
+    #[test]
+    fn ordinals() {
+        let table = [
+            (1, "1st"),
+            (2, "2nd"),
+            (3, "3rd"),
+            (4, "4th"),
+            (11, "11th"),
+            (12, "12th"),
+            (13, "13th"),
+            (21, "21st"),
+            (22, "22nd"),
+            (101, "101st"),
+            (111, "111th"),
+        ];
+        for (n, want) in table {
+            assert_eq!(ordinal(n), want);
+        }
+    }
+
+    #[test]
+    fn a_days_figures() {
+        let runs: Vec<Run> =
+            (0..20).map(|i| run(i, i % 10 != 3, 100 + i as u64 * 10)).chain([run(50, true, 9999)]).collect();
+        let all = finished(&runs, "");
+        let day = day_figures(&all, 0, 20_000, 5);
+        assert_eq!((day.runs, day.failures), (20, 2));
+        assert_eq!(day.success_rate(), Some(0.9));
+        assert_eq!(day.median, Some(Duration::from_secs(195)));
+        assert_eq!(day.p95, Some(Duration::from_secs(280)));
+        assert_eq!(day.recent, [250, 260, 270, 280, 290].map(Duration::from_secs));
+        let empty = day_figures(&all, 100_000, 200_000, 5);
+        assert_eq!((empty.runs, empty.median, empty.success_rate()), (0, None, None));
+    }
+
+    #[test]
+    fn sparklines_span_the_range() {
+        let line = sparkline(&[1, 2, 4, 8, 16].map(Duration::from_secs));
+        assert_eq!(line, "▁▁▂▄█");
+        assert_eq!(sparkline(&[5, 5].map(Duration::from_secs)), "▄▄");
+        assert_eq!(sparkline(&[]), "");
+    }
+}

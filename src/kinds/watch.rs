@@ -1,0 +1,394 @@
+//! The scheduled watch, an EventBridge "Scheduled Event" every few
+//! minutes: runs that were due and never started, runs going on far longer
+//! than usual, the daily digest, and keeping job records small. "Now" is
+//! the event's time, so replays and tests are deterministic.
+//!
+//! Every notice is claimed, so a check that runs twice, or twice at once,
+//! posts nothing twice. A failure on one job does not stop the others; the
+//! invocation then fails so that Lambda tries again.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use crate::claim::Notices;
+use crate::error::NotifyError;
+use crate::event::{EcsTask, Overrides};
+use crate::health::{self, Run};
+use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
+use crate::message::{self, DigestLine, Outage};
+use crate::ports::{ClaimResult, EcsTarget, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};
+use crate::schedule::{Missed, Schedule};
+use crate::settings::Settings;
+
+/// Replies in an outage's thread, one per later missed run, at most.
+const MAX_MISSED_REPLIES: u32 = 10;
+/// A job's record keeps about this many finished runs.
+const KEEP_RUNS: usize = 50;
+const TRIM_ABOVE: usize = 60;
+/// A run with no end after this long lost its STOPPED event.
+const STALE_RUN: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Runs in a digest's sparkline.
+const SPARKLINE_RUNS: usize = 20;
+const DAY: i64 = 24 * 3600;
+
+/// What a check did; also the Lambda's response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename = "watched")]
+pub struct Watched {
+    pub scheduled_jobs: usize,
+    pub missed_alerts: usize,
+    pub back_on_schedule: usize,
+    pub still_running: usize,
+    pub digests: usize,
+    pub forgotten_runs: usize,
+}
+
+pub struct Watch<'a> {
+    pub settings: &'a Settings,
+    pub notices: Notices<'a>,
+    pub jobs: &'a dyn JobStore,
+    pub tasks: &'a dyn TaskIndex,
+    pub schedules: &'a dyn Schedules,
+}
+
+/// A job and one of its schedules.
+struct Scheduled {
+    job: Job,
+    schedule: JobSchedule,
+}
+
+impl Watch<'_> {
+    pub async fn handle(&self, now: DateTime<Utc>, deadline: SystemTime) -> Result<Watched, NotifyError> {
+        let states = self.jobs.jobs().await?;
+        let since = self.jobs.watching_since(now.timestamp()).await?;
+        let mut failures = Vec::new();
+        let scheduled = self.scheduled(&mut failures).await;
+        let mut watched = Watched { scheduled_jobs: scheduled.len(), ..Watched::default() };
+        for item in &scheduled {
+            let state = states.iter().find(|s| s.job == item.job.name);
+            if let Err(e) = self.check_schedule(item, state, now, since, deadline, &mut watched).await {
+                warn!(job = %item.job.name, error = %e, "schedule check failed");
+                failures.push(e);
+            }
+        }
+        for state in &states {
+            if let Err(e) = self.check_running(state, now, deadline, &mut watched).await {
+                warn!(job = %state.job, error = %e, "running check failed");
+                failures.push(e);
+            }
+        }
+        if let Err(e) = self.digest(&states, &scheduled, now, deadline, &mut watched).await {
+            warn!(error = %e, "digest failed");
+            failures.push(e);
+        }
+        info!(?watched, failures = failures.len(), "watched");
+        match failures.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(watched),
+        }
+    }
+
+    /// Configured schedules, and for jobs without one, the schedules found
+    /// in the account.
+    async fn scheduled(&self, failures: &mut Vec<NotifyError>) -> Vec<Scheduled> {
+        let config = &self.settings.jobs;
+        let mut scheduled: Vec<Scheduled> = config
+            .scheduled()
+            .filter(|job| job.notify != Notify::None)
+            .filter_map(|job| Some(Scheduled { schedule: job.schedule.clone()?, job }))
+            .collect();
+        let found = match self.schedules.schedules().await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %e, "schedules not discovered");
+                failures.push(NotifyError::Schedules(e));
+                Vec::new()
+            }
+        };
+        for found in found {
+            let job = config.job(&target_task(&found.target));
+            if job.schedule.is_some() || job.notify == Notify::None || job.is_service {
+                continue;
+            }
+            match discovered_schedule(&found) {
+                Ok(schedule) => scheduled.push(Scheduled { job, schedule }),
+                Err(reason) => debug!(source = %found.source, reason, "schedule not watched"),
+            }
+        }
+        scheduled
+    }
+
+    fn channel<'j>(&'j self, job: &'j Job) -> &'j str {
+        job.channel.as_deref().unwrap_or(&self.settings.default_channel)
+    }
+
+    async fn check_schedule(
+        &self,
+        item: &Scheduled,
+        state: Option<&JobState>,
+        now: DateTime<Utc>,
+        since: i64,
+        deadline: SystemTime,
+        watched: &mut Watched,
+    ) -> Result<(), NotifyError> {
+        let Scheduled { job, schedule } = item;
+        let latest = state.and_then(JobState::latest_start);
+        let watching_since = at(since);
+        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(at), watching_since);
+        let last_run = state.and_then(|s| s.runs.iter().max_by_key(|r| r.start.or(r.end)));
+        let outage = |missed: Missed, back_at| Outage {
+            job: &job.name,
+            channel: self.channel(job),
+            schedule,
+            missed,
+            last_run,
+            back_at,
+        };
+        let open = state.and_then(|s| s.outage);
+        match (open, missed) {
+            (Some(first), _) if latest.is_some_and(|l| l > first) => {
+                let back_at = latest.map(at);
+                let starts: Vec<i64> =
+                    state.map(|s| s.runs.iter().filter_map(|r| r.start).collect()).unwrap_or_default();
+                let count =
+                    schedule.schedule.missed_between(first, latest.unwrap_or(first), schedule.grace, &starts).max(1);
+                let ended = Missed { first: at(first), last: at(first), count };
+                if self.back_on_schedule(&outage(ended, back_at), first, deadline).await? {
+                    watched.back_on_schedule += 1;
+                }
+                self.jobs.set_outage(&job.name, None).await?;
+            }
+            (Some(first), Some(m)) if m.first.timestamp() == first && m.count > 1 => {
+                let replied = self.missed_again(&outage(m, None), first, deadline).await?;
+                watched.missed_alerts += usize::from(replied);
+            }
+            (None, Some(m)) => {
+                let key = outage_key(&job.name, m.first.timestamp());
+                let claim = self.notices.claim_for(&key, Slot::Once, deadline);
+                if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
+                    self.notices.post(&claim, &message::outage_message(&outage(m, None)), deadline).await?;
+                    watched.missed_alerts += 1;
+                }
+                // Also when the alert was posted and recording the outage failed.
+                self.jobs.set_outage(&job.name, Some(m.first.timestamp())).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Where the outage's alert is, when it was posted.
+    async fn alert(&self, job: &str, first: i64) -> Result<Option<Posted>, NotifyError> {
+        Ok(self.notices.store.get(&outage_key(job, first)).await?.once.posted)
+    }
+
+    /// A later missed run of an open outage: a reply in the alert's thread
+    /// (up to a few), and the alert's count brought up to date.
+    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: SystemTime) -> Result<bool, NotifyError> {
+        let Some(alert) = self.alert(outage.job, first).await? else { return Ok(false) };
+        let mut replied = false;
+        if outage.missed.count <= MAX_MISSED_REPLIES {
+            let key = format!("missed#{}#{}", outage.job, outage.missed.last.timestamp());
+            let claim = self.notices.claim_for(&key, Slot::Once, deadline);
+            if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
+                return Ok(false);
+            }
+            self.notices.post(&claim, &message::missed_again_message(outage, &alert.ts), deadline).await?;
+            replied = true;
+        }
+        self.update(&alert, &message::outage_message(outage), deadline).await;
+        Ok(replied)
+    }
+
+    async fn back_on_schedule(
+        &self,
+        outage: &Outage<'_>,
+        first: i64,
+        deadline: SystemTime,
+    ) -> Result<bool, NotifyError> {
+        let key = format!("back#{}#{first}", outage.job);
+        let claim = self.notices.claim_for(&key, Slot::Once, deadline);
+        if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
+            return Ok(false);
+        }
+        match self.alert(outage.job, first).await {
+            Ok(Some(alert)) => {
+                self.notices.post(&claim, &message::back_on_schedule_message(outage, &alert.ts), deadline).await?;
+                self.update(&alert, &message::outage_message(outage), deadline).await;
+            }
+            Ok(None) => {
+                self.notices.post(&claim, &message::outage_message(outage), deadline).await?;
+            }
+            Err(e) => return Err(self.notices.released(&claim, e).await),
+        }
+        Ok(true)
+    }
+
+    /// Best effort: the alert's count or state, edited in place.
+    async fn update(&self, at: &Posted, message: &crate::message::Message, deadline: SystemTime) {
+        if let Err(e) = self.notices.slack.update(at, message, deadline).await {
+            warn!(error = %e, "could not update the missed-run alert");
+        }
+    }
+
+    /// Runs going on past their job's slow factor, and runs that lost
+    /// their end; and a record trimmed to its recent runs.
+    async fn check_running(
+        &self,
+        state: &JobState,
+        now: DateTime<Utc>,
+        deadline: SystemTime,
+        watched: &mut Watched,
+    ) -> Result<(), NotifyError> {
+        let finished = health::finished(&state.runs, "");
+        let mut forget: Vec<String> = finished
+            .iter()
+            .take(finished.len().saturating_sub(KEEP_RUNS))
+            .filter(|_| finished.len() > TRIM_ABOVE)
+            .map(|r| r.task_id.clone())
+            .collect();
+        let job = self.settings.jobs.job_named(&state.job);
+        let usual = health::usual_run_time(&finished);
+        for run in state.runs.iter().filter(|r| !r.finished()) {
+            let Some(start) = run.start else { continue };
+            let running = Duration::from_secs((now.timestamp() - start).max(0) as u64);
+            if running > STALE_RUN {
+                forget.push(run.task_id.clone());
+                continue;
+            }
+            let Some(usual) = usual else { continue };
+            if running.as_secs_f64() >= job.slow_factor * usual.as_secs_f64()
+                && self.still_running(&job, run, running, usual, deadline).await?
+            {
+                watched.still_running += 1;
+            }
+        }
+        if !forget.is_empty() {
+            self.jobs.forget_runs(&state.job, &forget).await?;
+            watched.forgotten_runs += forget.len();
+        }
+        Ok(())
+    }
+
+    async fn still_running(
+        &self,
+        job: &Job,
+        run: &Run,
+        running: Duration,
+        usual: Duration,
+        deadline: SystemTime,
+    ) -> Result<bool, NotifyError> {
+        let Some(thread) = self.tasks.find(&run.task_id).await?.and_then(|found| found.record.start.posted) else {
+            debug!(task = %run.task_id, "still running, with no thread to say so in");
+            return Ok(false);
+        };
+        let claim = self.notices.claim_for(&format!("still#{}", run.task_id), Slot::Once, deadline);
+        if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
+            return Ok(false);
+        }
+        let message = message::still_running_message(&job.name, &thread.channel, &thread.ts, running, usual);
+        self.notices.post(&claim, &message, deadline).await?;
+        Ok(true)
+    }
+
+    /// The first check at or after `DIGEST_AT` posts one digest per channel.
+    async fn digest(
+        &self,
+        states: &[JobState],
+        scheduled: &[Scheduled],
+        now: DateTime<Utc>,
+        deadline: SystemTime,
+        watched: &mut Watched,
+    ) -> Result<(), NotifyError> {
+        let Some(digest_at) = self.settings.digest_at else { return Ok(()) };
+        let due = now.date_naive().and_time(digest_at).and_utc();
+        if now < due {
+            return Ok(());
+        }
+        let (from, to) = (now.timestamp() - DAY, now.timestamp());
+        let mut channels: BTreeMap<String, Vec<DigestLine>> = BTreeMap::new();
+        let mut names: Vec<&str> = states.iter().map(|s| s.job.as_str()).collect();
+        names.extend(scheduled.iter().map(|s| s.job.name.as_str()));
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let job = self.settings.jobs.job_named(name);
+            if job.notify == Notify::None {
+                continue;
+            }
+            let state = states.iter().find(|s| s.job == name);
+            let runs = state.map_or(&[][..], |s| &s.runs);
+            let finished = health::finished(runs, "");
+            let figures = health::day_figures(&finished, from, to, SPARKLINE_RUNS);
+            let starts: Vec<i64> = runs.iter().filter_map(|r| r.start).collect();
+            let missed = scheduled
+                .iter()
+                .filter(|s| s.job.name == name)
+                .map(|s| s.schedule.schedule.missed_between(from, to, s.schedule.grace, &starts))
+                .max()
+                .unwrap_or(0);
+            if figures.runs == 0 && missed == 0 {
+                continue;
+            }
+            let channel = scheduled
+                .iter()
+                .find(|s| s.job.name == name)
+                .map(|s| self.channel(&s.job).to_owned())
+                .or_else(|| state.and_then(|s| s.channel.clone()))
+                .unwrap_or_else(|| self.channel(&job).to_owned());
+            channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed });
+        }
+        for (channel, lines) in channels {
+            let key = format!("digest#{}#{channel}", due.format("%Y-%m-%d"));
+            let claim = self.notices.claim_for(&key, Slot::Once, deadline);
+            if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
+                self.notices.post(&claim, &message::digest_message(&channel, now, &lines), deadline).await?;
+                watched.digests += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn outage_key(job: &str, first: i64) -> String {
+    format!("outage#{job}#{first}")
+}
+
+fn at(epoch: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(epoch, 0).unwrap_or_default()
+}
+
+/// The task a schedule's target would start, as far as the rules of
+/// `JOBS_CONFIG` can tell: its task definition and its overrides.
+fn target_task(target: &EcsTarget) -> EcsTask {
+    let overrides: Option<Overrides> = target.overrides.clone().and_then(|v| serde_json::from_value(v).ok());
+    let containers = overrides
+        .iter()
+        .flat_map(|o| &o.container_overrides)
+        .map(|o| crate::event::Container { name: o.name.clone(), ..Default::default() })
+        .collect();
+    EcsTask {
+        cluster_arn: Some(target.cluster_arn.clone()),
+        task_definition_arn: Some(target.task_definition_arn.clone()),
+        containers,
+        overrides,
+        ..EcsTask::default()
+    }
+}
+
+fn discovered_schedule(found: &FoundSchedule) -> Result<JobSchedule, String> {
+    let schedule = Schedule::parse(&found.expression, found.time_zone.as_deref()).map_err(|e| e.to_string())?;
+    Ok(JobSchedule {
+        schedule,
+        grace: DEFAULT_GRACE + found.flexible_window,
+        source: found.source.clone(),
+        enabled: found.enabled,
+    })
+}
+
+#[cfg(test)]
+mod tests;

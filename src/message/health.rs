@@ -1,0 +1,279 @@
+//! Job health messages: a missed run and its outage, back on schedule, a
+//! run still going, and the daily digest.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Block, Field, Message, Text, context, field_sections, header, limits, message, text};
+use crate::health::{DayFigures, Run, sparkline};
+use crate::jobs::JobSchedule;
+use crate::schedule::Missed;
+
+/// A job's outage of missed runs, as its alert shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage<'a> {
+    pub job: &'a str,
+    pub channel: &'a str,
+    pub schedule: &'a JobSchedule,
+    pub missed: Missed,
+    /// The job's latest run, finished or not.
+    pub last_run: Option<&'a Run>,
+    /// When the job started again, once it has.
+    pub back_at: Option<DateTime<Utc>>,
+}
+
+fn at(epoch: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(epoch, 0)
+}
+
+/// `last run 2026-11-26 06:00 UTC, succeeded`, plain, for fallback text.
+fn last_run_plain(run: Option<&Run>) -> String {
+    let Some(run) = run else { return "no run seen".into() };
+    let when = run.start.or(run.end).and_then(at).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let how = match run.succeeded {
+        None => "still running",
+        Some(true) => "succeeded",
+        Some(false) => "failed",
+    };
+    format!("last run {}, {how}", when.unwrap_or_else(|| "at an unknown time".into()))
+}
+
+fn last_run_mrkdwn(run: Option<&Run>) -> String {
+    let Some(run) = run else { return "none seen".into() };
+    let when = run.start.or(run.end).and_then(at).map(text::slack_date).unwrap_or_else(|| "unknown".into());
+    let how = match run.succeeded {
+        None => "still running",
+        Some(true) => "succeeded",
+        Some(false) => "failed",
+    };
+    format!("{when}, {how}")
+}
+
+fn missed_headline(o: &Outage) -> String {
+    let first = o.schedule.schedule.local_time(o.missed.first);
+    match o.missed.count {
+        1 => format!("⏰ {} missed its {first} run", o.job),
+        n => format!("⏰ {} missed {n} runs since {first}", o.job),
+    }
+}
+
+fn outage_fields(o: &Outage) -> Vec<Field> {
+    let mut fields = vec![
+        Field::raw("Schedule", &format!("{} ({})", o.schedule.schedule, o.schedule.source)),
+        Field::trusted("Last run", last_run_mrkdwn(o.last_run)),
+        Field::trusted("Missed", format!("{} since {}", o.missed.count, text::slack_date(o.missed.first))),
+        Field::trusted("Grace", text::duration(o.schedule.grace)),
+    ];
+    if let Some(back) = o.back_at {
+        fields.push(Field::trusted("Started again", text::slack_date(back)));
+    }
+    fields
+}
+
+/// The outage's one top-level message, posted at its first missed run and
+/// updated in place as more runs are missed and when it ends.
+pub fn outage_message(o: &Outage) -> Message {
+    let headline = match o.back_at {
+        Some(_) => {
+            format!("✅ {} is back on schedule after {} missed run{}", o.job, o.missed.count, plural(o.missed.count))
+        }
+        None => missed_headline(o),
+    };
+    let fallback = format!("{headline} (schedule {}, {})", o.schedule.schedule, last_run_plain(o.last_run));
+    let mut blocks = vec![header(&headline)];
+    blocks.extend(field_sections(outage_fields(o)));
+    let mut notes = Vec::new();
+    if !o.schedule.enabled && o.back_at.is_none() {
+        notes.push(format!(
+            "The {} is disabled: it starts nothing until it is enabled.",
+            text::escape(&o.schedule.source)
+        ));
+    }
+    if o.back_at.is_none() {
+        notes.push(
+            "No ECS task of this job started: a disabled or broken schedule, or a RunTask refused, sends no event."
+                .into(),
+        );
+    }
+    if !notes.is_empty() {
+        blocks.push(context(notes));
+    }
+    message(o.channel, &fallback, blocks, None)
+}
+
+/// A later missed run of an open outage, in the alert's thread.
+pub fn missed_again_message(o: &Outage, thread_ts: &str) -> Message {
+    let due = o.schedule.schedule.local_time(o.missed.last);
+    let headline = format!("⏰ {} missed its {due} run too ({} missed so far)", o.job, o.missed.count);
+    let blocks = vec![Block::Section {
+        text: Some(Text::Mrkdwn { text: format!("*{}*", text::escape_truncated(&headline, 500)) }),
+        fields: Vec::new(),
+    }];
+    message(o.channel, &headline, blocks, Some(thread_ts))
+}
+
+/// The end of an outage, in the alert's thread.
+pub fn back_on_schedule_message(o: &Outage, thread_ts: &str) -> Message {
+    let headline = format!("✅ {} is back on schedule", o.job);
+    let started = o.back_at.map(text::slack_date).unwrap_or_else(|| "recently".into());
+    let body = format!(
+        "*{}*\nIt started again {started}, after {} missed run{}.",
+        text::escape_truncated(&headline, 300),
+        o.missed.count,
+        plural(o.missed.count)
+    );
+    let blocks = vec![Block::Section { text: Some(Text::Mrkdwn { text: body }), fields: Vec::new() }];
+    message(o.channel, &headline, blocks, Some(thread_ts))
+}
+
+/// A run going on past its slow factor, in its thread.
+pub fn still_running_message(job: &str, channel: &str, thread_ts: &str, running: Duration, usual: Duration) -> Message {
+    let headline =
+        format!("⏳ {job} is still running after {} (usually {})", text::duration(running), text::duration(usual));
+    let blocks = vec![Block::Section {
+        text: Some(Text::Mrkdwn { text: format!("*{}*", text::escape_truncated(&headline, 500)) }),
+        fields: Vec::new(),
+    }];
+    message(channel, &headline, blocks, Some(thread_ts))
+}
+
+/// One job's line in the digest.
+#[derive(Debug, Clone)]
+pub struct DigestLine {
+    pub job: String,
+    pub figures: DayFigures,
+    pub missed: u32,
+}
+
+/// One message per channel: each job's last 24 hours, with a sparkline of
+/// its recent run times.
+pub fn digest_message(channel: &str, to: DateTime<Utc>, lines: &[DigestLine]) -> Message {
+    let runs: usize = lines.iter().map(|l| l.figures.runs).sum();
+    let failures: usize = lines.iter().map(|l| l.figures.failures).sum();
+    let missed: u32 = lines.iter().map(|l| l.missed).sum();
+    let headline =
+        format!("📊 Jobs in the last 24 h: {runs} run{}, {failures} failed, {missed} missed", plural(runs as u32));
+    let mut blocks = vec![header(&headline), context(vec![format!("Up to {}", text::slack_date(to))])];
+    // Header, context, and room for the note of what did not fit.
+    let room = limits::BLOCKS - 3;
+    for line in lines.iter().take(room) {
+        blocks.push(Block::Section { text: Some(Text::Mrkdwn { text: digest_line(line) }), fields: Vec::new() });
+    }
+    if lines.len() > room {
+        blocks.push(context(vec![format!("…and {} more jobs.", lines.len() - room)]));
+    }
+    message(channel, &headline, blocks, None)
+}
+
+fn digest_line(line: &DigestLine) -> String {
+    let f = &line.figures;
+    let status = if f.failures > 0 || line.missed > 0 { "⚠️" } else { "✅" };
+    let mut parts = vec![format!("{} run{}", f.runs, plural(f.runs as u32))];
+    if f.failures > 0 {
+        parts.push(format!("{} failed", f.failures));
+    }
+    if let Some(rate) = f.success_rate() {
+        parts.push(format!("{:.0}% ok", rate * 100.0));
+    }
+    if let Some(median) = f.median {
+        parts.push(format!("median {}", text::duration(median)));
+    }
+    if let Some(p95) = f.p95 {
+        parts.push(format!("p95 {}", text::duration(p95)));
+    }
+    parts.push(format!("{} missed", line.missed));
+    let spark = sparkline(&f.recent);
+    let spark = if spark.is_empty() { String::new() } else { format!("\n`{spark}`") };
+    format!("{status} *{}*  {}{spark}", text::escape_truncated(&line.job, 200), parts.join(" · "))
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::limit_violation;
+    use crate::schedule::Schedule;
+
+    fn schedule() -> JobSchedule {
+        JobSchedule {
+            schedule: Schedule::parse("cron(0 6 * * ? *)", None).unwrap(),
+            grace: Duration::from_secs(300),
+            source: "rule market-pulse-collect-stock".into(),
+            enabled: true,
+        }
+    }
+
+    fn time(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_missed_run_names_its_due_time_its_schedule_and_the_last_run() {
+        let sched = schedule();
+        let last = Run {
+            task_id: "t".into(),
+            start: Some(time("2026-11-26T06:00:23Z").timestamp()),
+            end: Some(time("2026-11-26T06:04:24Z").timestamp()),
+            run_time: Some(Duration::from_secs(241)),
+            succeeded: Some(true),
+            failed: None,
+        };
+        let first = time("2026-11-27T06:00:00Z");
+        let outage = Outage {
+            job: "collect_stock_prices",
+            channel: "C1",
+            schedule: &sched,
+            missed: Missed { first, last: first, count: 1 },
+            last_run: Some(&last),
+            back_at: None,
+        };
+        let msg = outage_message(&outage);
+        assert_eq!(
+            msg.text,
+            "⏰ collect_stock_prices missed its 06:00 UTC run (schedule cron(0 6 * * ? *), last run 2026-11-26 06:00 UTC, succeeded)"
+        );
+        assert_eq!(limit_violation(&msg.blocks), None);
+        let json = serde_json::to_string(&msg.blocks).unwrap();
+        assert!(json.contains("rule market-pulse-collect-stock") && json.contains("<!date^"), "{json}");
+
+        let later = Outage { missed: Missed { first, last: time("2026-11-28T06:00:00Z"), count: 2 }, ..outage };
+        assert!(outage_message(&later).text.starts_with("⏰ collect_stock_prices missed 2 runs since 06:00 UTC"));
+        assert_eq!(
+            missed_again_message(&later, "1.1").text,
+            "⏰ collect_stock_prices missed its 06:00 UTC run too (2 missed so far)"
+        );
+        let back = Outage { back_at: Some(time("2026-11-28T07:00:00Z")), ..later };
+        assert!(
+            outage_message(&back).text.starts_with("✅ collect_stock_prices is back on schedule after 2 missed runs")
+        );
+        assert_eq!(back_on_schedule_message(&back, "1.1").thread_ts.as_deref(), Some("1.1"));
+    }
+
+    #[test]
+    fn the_digest_has_a_line_per_job_and_keeps_to_the_limits() {
+        let figures = DayFigures {
+            runs: 12,
+            failures: 1,
+            median: Some(Duration::from_secs(245)),
+            p95: Some(Duration::from_secs(361)),
+            recent: [100, 200, 300].map(Duration::from_secs).to_vec(),
+        };
+        let line = DigestLine { job: "analyze_sentiment".into(), figures, missed: 0 };
+        let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), std::slice::from_ref(&line));
+        assert_eq!(msg.text, "📊 Jobs in the last 24 h: 12 runs, 1 failed, 0 missed");
+        let json = serde_json::to_string(&msg.blocks).unwrap();
+        assert!(
+            json.contains("*analyze_sentiment*  12 runs · 1 failed · 92% ok · median 4m 5s · p95 6m 1s · 0 missed"),
+            "{json}"
+        );
+        assert!(json.contains("`▁▅█`"), "{json}");
+        let many: Vec<DigestLine> = (0..80).map(|i| DigestLine { job: format!("job{i}"), ..line.clone() }).collect();
+        let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &many);
+        assert_eq!(limit_violation(&msg.blocks), None);
+        assert!(serde_json::to_string(&msg.blocks).unwrap().contains("and 33 more jobs"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Each job's record: its recent runs (the history the health checks read)
+//! and an open outage of missed runs.
+
+use async_trait::async_trait;
+
+use crate::health::Run;
+
+use super::store::StoreError;
+
+/// A task's start, recorded on its job's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStart {
+    pub job: String,
+    /// Where the job posts: the digest and missed-run alerts go there.
+    pub channel: String,
+    pub task_id: String,
+    /// Epoch seconds.
+    pub started: i64,
+    /// When the job's record may be deleted (TTL), epoch seconds.
+    pub expires_at: i64,
+}
+
+/// A finished run, recorded on its job's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    pub job: String,
+    pub channel: String,
+    pub run: Run,
+    pub expires_at: i64,
+}
+
+/// A job's record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobState {
+    pub job: String,
+    pub channel: Option<String>,
+    /// Finished and running, in no order.
+    pub runs: Vec<Run>,
+    /// The first due time of an outage of missed runs that was reported
+    /// and has not ended, epoch seconds.
+    pub outage: Option<i64>,
+}
+
+impl JobState {
+    /// The latest start of any run, epoch seconds.
+    pub fn latest_start(&self) -> Option<i64> {
+        self.runs.iter().filter_map(|r| r.start).max()
+    }
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// A start that no claim records (a job that posts no start message).
+    async fn record_start(&self, start: &JobStart) -> Result<(), StoreError>;
+    /// Records a finished run (again, harmlessly, for a retried event) and
+    /// returns the job's record as it was just before.
+    async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError>;
+    /// Every job's record.
+    async fn jobs(&self) -> Result<Vec<JobState>, StoreError>;
+    /// Opens (`Some(first due time)`) or closes (`None`) a job's outage.
+    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError>;
+    /// Drops runs from a job's record, to keep it small.
+    async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError>;
+    /// When the scheduled watch first ran, set by its first call to `now`:
+    /// runs due before it are not judged.
+    async fn watching_since(&self, now: i64) -> Result<i64, StoreError>;
+}

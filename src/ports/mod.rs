@@ -1,0 +1,38 @@
+//! The notifier's ports: where it keeps thread state and job history, how
+//! it posts to Slack, where the Slack token, job logs and schedules come
+//! from, and what time it is. Adapters live in `adapters`; [`Ports`]
+//! bundles one of each.
+//!
+//! Ports are trait objects: a new port is one field of [`Ports`], not a type
+//! parameter on everything, and a caller can mix adapters (the replay keeps
+//! threads in memory or in DynamoDB). Each call is a network round trip, so
+//! the cost of a boxed future is nothing next to it.
+
+mod clock;
+mod jobs;
+mod logs;
+mod schedules;
+mod slack;
+mod store;
+
+pub use clock::Clock;
+pub use jobs::{JobRun, JobStart, JobState, JobStore};
+pub use logs::{LogError, LogSource, LogTail};
+pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
+pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
+pub use store::{
+    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StoreError, TaskFacts, TaskIndex, ThreadStore,
+};
+
+/// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack
+/// over HTTPS, CloudWatch Logs, EventBridge) and the local one (memory,
+/// console, files).
+pub struct Ports {
+    pub store: Box<dyn ThreadStore>,
+    pub tasks: Box<dyn TaskIndex>,
+    pub jobs: Box<dyn JobStore>,
+    pub slack: Box<dyn SlackPoster>,
+    pub logs: Box<dyn LogSource>,
+    pub schedules: Box<dyn Schedules>,
+    pub clock: Box<dyn Clock>,
+}

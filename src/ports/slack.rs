@@ -1,0 +1,85 @@
+//! Posting to Slack, and the bot token.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::message::Message;
+
+use super::store::Posted;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Slack API error: {0}")]
+    Api(String),
+    #[error(
+        "Slack API error: {0} (the token was read again from Secrets Manager and is unchanged: fix or rotate the secret)"
+    )]
+    AuthUnchanged(String),
+    #[error("Slack API rate limited (retry after {retry_after_secs:?} s)")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("Slack API HTTP {status}: {detail}")]
+    Http { status: u16, detail: String },
+    #[error("Slack API unreachable: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// Posts to Slack, retrying what can be retried until `deadline` allows
+/// no more (the invocation's own deadline).
+#[async_trait]
+pub trait SlackPoster: Send + Sync {
+    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError>;
+    /// Replaces the message at `at` with `message` (`chat.update`).
+    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError>;
+}
+
+/// A Slack bot token. Its `Debug` and `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlackToken(String);
+
+impl SlackToken {
+    pub fn new(token: impl Into<String>) -> SlackToken {
+        SlackToken(token.into())
+    }
+
+    /// The secret itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SlackToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SlackToken(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN")]
+    NotConfigured,
+    #[error("reading Slack token secret {secret_id}: {detail}")]
+    Secret { secret_id: String, detail: String },
+}
+
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn token(&self) -> Result<SlackToken, TokenError>;
+    /// Called when Slack refused `stale`: reads the token again and returns
+    /// it if it changed (the secret was rotated), `None` if it did not.
+    async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = SlackToken::new("xoxb-very-secret");
+        assert!(!format!("{token:?}").contains("secret"));
+    }
+}
