@@ -5,6 +5,7 @@
 //! `SLACK_BOT_TOKEN` (or `SLACK_TOKEN_SECRET_ID`) and `SLACK_DEFAULT_CHANNEL`
 //! to post for real, and `THREADS_TABLE` to keep threads in DynamoDB.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -20,27 +21,68 @@ use ecs_slack_notifier::handler::Handler;
 use ecs_slack_notifier::ports::{LogSource, Ports, SlackPoster, ThreadStore};
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: replay [--log-file FILE] EVENT.json [EVENT.json ...]\n\
+const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] EVENT.json [EVENT.json ...]\n\
     Runs each EventBridge event file through the notifier's handler, in order.\n\
     Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
+    --config FILE: the job configuration (as JOBS_CONFIG_FILE), e.g. config/jobs.example.json.\n\
     --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).";
 
 /// The channel shown in previews when none is configured.
 const PREVIEW_CHANNEL: &str = "#jobs-preview";
 
+#[derive(Debug, Default, PartialEq)]
+struct Args {
+    config: Option<String>,
+    log_file: Option<PathBuf>,
+    files: Vec<PathBuf>,
+    help: bool,
+}
+
+/// Options (`--name VALUE` or `--name=VALUE`) and event files, in any order.
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str().filter(|a| a.starts_with('-')) else {
+            parsed.files.push(PathBuf::from(arg));
+            continue;
+        };
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(OsString::from(value))),
+            None => (text, None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a FILE"));
+        match name {
+            "-h" | "--help" => parsed.help = true,
+            "--config" => {
+                let file = value()?;
+                let file = file.into_string().map_err(|f| format!("--config {f:?}: not a UTF-8 path"))?;
+                parsed.config = Some(file);
+            }
+            "--log-file" => parsed.log_file = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown option {text}")),
+        }
+    }
+    Ok(parsed)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1).peekable();
-    let mut log_file = None;
-    if args.peek().is_some_and(|a| a == "--log-file") {
-        args.next();
-        log_file = args.next().map(PathBuf::from);
-    }
-    let files: Vec<PathBuf> = args.map(PathBuf::from).collect();
-    if files.is_empty() || files.iter().any(|f| f == "-h" || f == "--help") {
-        eprintln!("{USAGE}");
-        return if files.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
-    }
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(args) if args.help => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(args) if !args.files.is_empty() => args,
+        Ok(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("replay: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     if std::env::var_os("AWS_LAMBDA_LOG_LEVEL").is_none() && std::env::var_os("RUST_LOG").is_none() {
         // The preview is the output; decisions show with RUST_LOG=info.
         // SAFETY: no other thread reads the environment yet.
@@ -54,6 +96,9 @@ async fn main() -> ExitCode {
         match name {
             "SLACK_DEFAULT_CHANNEL" if !has_token => value.or_else(|| Some(PREVIEW_CHANNEL.into())),
             "ENVIRONMENT" => value.or_else(|| Some("local".into())),
+            // --config wins over the environment's job configuration.
+            "JOBS_CONFIG" if args.config.is_some() => None,
+            "JOBS_CONFIG_FILE" if args.config.is_some() => args.config.clone(),
             _ => value,
         }
     };
@@ -85,12 +130,12 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let logs: Box<dyn LogSource> = match log_file {
+    let logs: Box<dyn LogSource> = match args.log_file {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws),
     };
     let ports = Ports { store, slack, logs, clock: Box::new(SystemClock) };
-    replay(Handler::new(config.settings, ports), &files).await
+    replay(Handler::new(config.settings, ports), &args.files).await
 }
 
 async fn replay(handler: Handler, files: &[PathBuf]) -> ExitCode {
@@ -169,4 +214,37 @@ fn delivered(index: usize, entry: &Value) -> Result<Value, String> {
         "resources": entry.get("Resources").cloned().unwrap_or_else(|| json!([])),
         "detail": detail,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn options_in_any_order_before_or_between_files() {
+        let want = Args {
+            config: Some("config/jobs.example.json".into()),
+            log_file: Some("a.log".into()),
+            files: vec!["e1.json".into(), "e2.json".into()],
+            help: false,
+        };
+        assert_eq!(
+            parse(&["--config", "config/jobs.example.json", "--log-file", "a.log", "e1.json", "e2.json"]),
+            Ok(want)
+        );
+        let got = parse(&["e1.json", "--log-file=a.log", "--config=c.json", "e2.json"]).unwrap();
+        assert_eq!((got.config.as_deref(), got.files.len()), (Some("c.json"), 2));
+        assert!(parse(&["-h"]).unwrap().help);
+    }
+
+    #[test]
+    fn a_bad_option_is_named() {
+        assert_eq!(parse(&["e.json", "--config"]), Err("--config needs a FILE".into()));
+        assert_eq!(parse(&["--log-file"]), Err("--log-file needs a FILE".into()));
+        assert_eq!(parse(&["--conf", "x.json"]), Err("unknown option --conf".into()));
+    }
 }
