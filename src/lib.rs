@@ -13,6 +13,7 @@ pub mod app;
 pub mod claim;
 pub mod config;
 pub mod deadline;
+pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod handler;

@@ -7,5 +7,6 @@ pub mod dynamodb;
 pub mod file_logs;
 pub mod memory;
 pub mod no_logs;
+pub mod setup_aws;
 pub mod slack_http;
 pub mod token;

@@ -1,5 +1,6 @@
-//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`), with the
-//! retry policy of `retry` inside the invocation's deadline.
+//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`, and the
+//! doctor's reads `auth.test` and `conversations.info`), with the retry
+//! policy of `retry` inside the invocation's deadline.
 
 use std::time::{Duration, SystemTime};
 
@@ -8,6 +9,8 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::adapters::token::Tokens;
+use crate::doctor::reads::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::message::Message;
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
@@ -26,11 +29,32 @@ struct ApiResponse {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    ts: Option<String>,
+    /// The method's own answer.
+    #[serde(flatten)]
+    body: serde_json::Map<String, serde_json::Value>,
 }
+
+impl ApiResponse {
+    fn text(&self, field: &str) -> Option<&str> {
+        self.body.get(field).and_then(serde_json::Value::as_str)
+    }
+}
+
+/// How a method takes its arguments: write methods take JSON; read
+/// methods such as `conversations.info` only form-encoded arguments.
+enum Args<'a, B: ?Sized> {
+    Json(&'a B),
+    Form(&'a B),
+}
+
+// By hand: a derive would require `B: Copy`, and `B` may be a slice.
+impl<B: ?Sized> Clone for Args<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: ?Sized> Copy for Args<'_, B> {}
 
 /// A `chat.update` body: the new message and the `ts` it replaces.
 #[derive(Serialize)]
@@ -56,7 +80,12 @@ impl<T: TokenSource> SlackHttp<T> {
 
     /// Calls `method` until it succeeds, fails for good, or the deadline
     /// leaves no room for another attempt.
-    async fn call(&self, method: &str, body: &impl Serialize, deadline: SystemTime) -> Result<ApiResponse, SlackError> {
+    async fn call<B: Serialize + ?Sized + Sync>(
+        &self,
+        method: &str,
+        args: Args<'_, B>,
+        deadline: SystemTime,
+    ) -> Result<ApiResponse, SlackError> {
         let mut token_refreshed = false;
         let mut attempt = 0;
         loop {
@@ -64,7 +93,7 @@ impl<T: TokenSource> SlackHttp<T> {
             let timeout = self.policy.attempt_timeout(SystemTime::now(), deadline).ok_or_else(|| {
                 SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
             })?;
-            let error = match self.call_once(method, body, &token, timeout).await {
+            let error = match self.call_once(method, args, &token, timeout).await {
                 Ok(response) => return Ok(response),
                 Err(error) => error,
             };
@@ -97,22 +126,19 @@ impl<T: TokenSource> SlackHttp<T> {
         }
     }
 
-    async fn call_once(
+    async fn call_once<B: Serialize + ?Sized + Sync>(
         &self,
         method: &str,
-        body: &impl Serialize,
+        args: Args<'_, B>,
         token: &SlackToken,
         timeout: Duration,
     ) -> Result<ApiResponse, SlackError> {
-        let response = self
-            .http
-            .post(format!("{}/{method}", self.api_url))
-            .bearer_auth(token.expose())
-            .timeout(timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
+        let request = self.http.post(format!("{}/{method}", self.api_url)).bearer_auth(token.expose()).timeout(timeout);
+        let request = match args {
+            Args::Json(body) => request.json(body),
+            Args::Form(body) => request.form(body),
+        };
+        let response = request.send().await.map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after_secs = response
@@ -140,9 +166,9 @@ impl<T: TokenSource> SlackHttp<T> {
 #[async_trait]
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
     async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
-        let body = self.call("chat.postMessage", message, deadline).await?;
-        match (body.channel, body.ts) {
-            (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
+        let body = self.call("chat.postMessage", Args::Json(message), deadline).await?;
+        match (body.text("channel"), body.text("ts")) {
+            (Some(channel), Some(ts)) => Ok(Posted { channel: channel.to_owned(), ts: ts.to_owned() }),
             _ => Err(SlackError::Api("response without channel or ts".into())),
         }
     }
@@ -151,6 +177,43 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         let mut message = message.clone();
         message.channel.clone_from(&at.channel);
         message.thread_ts = None;
-        self.call("chat.update", &Update { message: &message, ts: &at.ts }, deadline).await.map(drop)
+        self.call("chat.update", Args::Json(&Update { message: &message, ts: &at.ts }), deadline).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl<T: TokenSource> SlackReads for SlackHttp<T> {
+    async fn auth_test(&self, deadline: SystemTime) -> Result<Identity, SlackError> {
+        let no_args: [(&str, &str); 0] = [];
+        let body = self.call("auth.test", Args::Form(&no_args[..]), deadline).await?;
+        let field = |name: &str| body.text(name).unwrap_or_default().to_owned();
+        Ok(Identity { team: field("team"), user: field("user"), user_id: field("user_id") })
+    }
+
+    async fn channel(&self, id: &str, deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
+        let body = self.call("conversations.info", Args::Form(&[("channel", id)][..]), deadline).await?;
+        let channel = body
+            .body
+            .get("channel")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| SlackError::Api("response without channel".into()))?;
+        let flag = |name: &str| channel.get(name).and_then(serde_json::Value::as_bool).unwrap_or(false);
+        let text = |name: &str| channel.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        Ok(ChannelInfo {
+            id: text("id"),
+            name: text("name"),
+            is_private: flag("is_private"),
+            is_archived: flag("is_archived"),
+            is_member: flag("is_member"),
+        })
+    }
+}
+
+/// Slack readers over HTTPS with a token the caller already holds.
+pub struct SlackHttpConnect;
+
+impl SlackConnect for SlackHttpConnect {
+    fn connect(&self, api_url: &str, token: SlackToken) -> Result<Box<dyn SlackReads>, SlackError> {
+        Ok(Box::new(SlackHttp::new(api_url, Tokens::Static(token))?))
     }
 }
