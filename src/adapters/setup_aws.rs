@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
 use crate::doctor::reads::{
     AwsReads, FunctionInfo, QueueDepth, ReadError, RuleInfo, SecretValue, StackInfo, TableInfo,
@@ -46,7 +46,7 @@ const DENIED: [&str; 4] = ["AccessDenied", "AccessDeniedException", "Unauthorize
 fn read_error<E, R>(what: &str, error: SdkError<E, R>) -> ReadError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = error.code().unwrap_or_default().to_owned();
     let message = error.message().unwrap_or_default().to_owned();
@@ -56,8 +56,22 @@ where
     } else if DENIED.contains(&code.as_str()) {
         ReadError::Denied(format!("{what}: {message}"))
     } else {
-        ReadError::Other(format!("{what}: {}", DisplayErrorContext(&error)))
+        ReadError::Other(format!("{what}: {}", causes(&error)))
     }
+}
+
+/// An error and its causes on one line, without the SDK's debug dump.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[async_trait]

@@ -80,7 +80,8 @@ pub fn configuration(origin: &Origin, config: &Result<Config, ConfigError>) -> L
                     "redeploy with the parameters set (`sam deploy --guided`); README, \"Configuration\" names each variable"
                 }
             };
-            Line::fail(CHECK, format!("{} is not usable: {e}", origin.describe()), fix)
+            let ConfigError::Invalid(problems) = e;
+            Line::fail(CHECK, format!("{} is not usable: {}", origin.describe(), problems.join("; ")), fix)
         }
     }
 }

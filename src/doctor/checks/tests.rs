@@ -63,7 +63,8 @@ fn token_verdicts() {
     assert_eq!((line.mark, line.detail.as_str()), (Mark::Pass, "SLACK_BOT_TOKEN holds a bot token (xoxb-…uvwx)"));
     assert!(token.is_some());
 
-    let table: [(Result<Option<&str>, ReadError>, &str, &str); 6] = [
+    type Case<'a> = (Result<Option<&'a str>, ReadError>, &'a str, &'a str);
+    let table: [Case; 6] = [
         (Err(ReadError::NotFound("secret slack/bot".into())), "is not readable: not found", "Deploy"),
         (Err(ReadError::Denied("no".into())), "is not readable: access denied", "secretsmanager:GetSecretValue"),
         (Ok(None), "has no string value", "Bot User OAuth Token"),
