@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -24,20 +25,68 @@ pub struct SlackHttp<T> {
     policy: Policy,
 }
 
+/// A Web API answer: `ok`, and Slack's `error` code when it is false.
+/// Each method's answer is a struct of the fields it needs, so the rest
+/// is skipped, not parsed.
+trait Answer: DeserializeOwned {
+    fn status(&self) -> (bool, Option<&str>);
+}
+
+macro_rules! answers {
+    ($($answer:ty),*) => {$(
+        impl Answer for $answer {
+            fn status(&self) -> (bool, Option<&str>) {
+                (self.ok, self.error.as_deref())
+            }
+        }
+    )*};
+}
+
+answers!(PostAnswer, AuthAnswer, ChannelAnswer);
+
+/// `chat.postMessage` and `chat.update`.
 #[derive(Debug, Deserialize)]
-struct ApiResponse {
+struct PostAnswer {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
-    /// The method's own answer.
-    #[serde(flatten)]
-    body: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
 }
 
-impl ApiResponse {
-    fn text(&self, field: &str) -> Option<&str> {
-        self.body.get(field).and_then(serde_json::Value::as_str)
-    }
+#[derive(Debug, Deserialize)]
+struct AuthAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+/// `conversations.info`.
+#[derive(Debug, Deserialize)]
+struct ChannelAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    channel: Option<ChannelFields>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChannelFields {
+    id: String,
+    name: String,
+    is_private: bool,
+    is_archived: bool,
+    is_member: bool,
 }
 
 /// How a method takes its arguments: write methods take JSON; read
@@ -80,12 +129,12 @@ impl<T: TokenSource> SlackHttp<T> {
 
     /// Calls `method` until it succeeds, fails for good, or the deadline
     /// leaves no room for another attempt.
-    async fn call<B: Serialize + ?Sized + Sync>(
+    async fn call<B: Serialize + ?Sized + Sync, R: Answer>(
         &self,
         method: &str,
         args: Args<'_, B>,
         deadline: SystemTime,
-    ) -> Result<ApiResponse, SlackError> {
+    ) -> Result<R, SlackError> {
         let mut token_refreshed = false;
         let mut attempt = 0;
         loop {
@@ -126,13 +175,13 @@ impl<T: TokenSource> SlackHttp<T> {
         }
     }
 
-    async fn call_once<B: Serialize + ?Sized + Sync>(
+    async fn call_once<B: Serialize + ?Sized + Sync, R: Answer>(
         &self,
         method: &str,
         args: Args<'_, B>,
         token: &SlackToken,
         timeout: Duration,
-    ) -> Result<ApiResponse, SlackError> {
+    ) -> Result<R, SlackError> {
         let request = self.http.post(format!("{}/{method}", self.api_url)).bearer_auth(token.expose()).timeout(timeout);
         let request = match args {
             Args::Json(body) => request.json(body),
@@ -152,14 +201,14 @@ impl<T: TokenSource> SlackHttp<T> {
             let detail = response.text().await.unwrap_or_default();
             return Err(SlackError::Http { status: status.as_u16(), detail: detail.chars().take(200).collect() });
         }
-        let body: ApiResponse = response
+        let body: R = response
             .json()
             .await
             .map_err(|e| SlackError::Transport(format!("unreadable response: {}", e.without_url())))?;
-        if !body.ok {
-            return Err(SlackError::Api(body.error.unwrap_or_else(|| "unknown_error".into())));
+        match body.status() {
+            (true, _) => Ok(body),
+            (false, error) => Err(SlackError::Api(error.unwrap_or("unknown_error").to_owned())),
         }
-        Ok(body)
     }
 }
 
@@ -181,9 +230,9 @@ fn with_causes(error: reqwest::Error) -> String {
 #[async_trait]
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
     async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
-        let body = self.call("chat.postMessage", Args::Json(message), deadline).await?;
-        match (body.text("channel"), body.text("ts")) {
-            (Some(channel), Some(ts)) => Ok(Posted { channel: channel.to_owned(), ts: ts.to_owned() }),
+        let body: PostAnswer = self.call("chat.postMessage", Args::Json(message), deadline).await?;
+        match (body.channel, body.ts) {
+            (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
             _ => Err(SlackError::Api("response without channel or ts".into())),
         }
     }
@@ -192,7 +241,8 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         let mut message = message.clone();
         message.channel.clone_from(&at.channel);
         message.thread_ts = None;
-        self.call("chat.update", Args::Json(&Update { message: &message, ts: &at.ts }), deadline).await.map(drop)
+        let update = Update { message: &message, ts: &at.ts };
+        self.call::<_, PostAnswer>("chat.update", Args::Json(&update), deadline).await.map(drop)
     }
 }
 
@@ -200,26 +250,19 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
 impl<T: TokenSource> SlackReads for SlackHttp<T> {
     async fn auth_test(&self, deadline: SystemTime) -> Result<Identity, SlackError> {
         let no_args: [(&str, &str); 0] = [];
-        let body = self.call("auth.test", Args::Form(&no_args[..]), deadline).await?;
-        let field = |name: &str| body.text(name).unwrap_or_default().to_owned();
-        Ok(Identity { team: field("team"), user: field("user"), user_id: field("user_id") })
+        let body: AuthAnswer = self.call("auth.test", Args::Form(&no_args[..]), deadline).await?;
+        Ok(Identity { team: body.team, user: body.user, user_id: body.user_id })
     }
 
     async fn channel(&self, id: &str, deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
-        let body = self.call("conversations.info", Args::Form(&[("channel", id)][..]), deadline).await?;
-        let channel = body
-            .body
-            .get("channel")
-            .and_then(serde_json::Value::as_object)
-            .ok_or_else(|| SlackError::Api("response without channel".into()))?;
-        let flag = |name: &str| channel.get(name).and_then(serde_json::Value::as_bool).unwrap_or(false);
-        let text = |name: &str| channel.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        let body: ChannelAnswer = self.call("conversations.info", Args::Form(&[("channel", id)][..]), deadline).await?;
+        let channel = body.channel.ok_or_else(|| SlackError::Api("response without channel".into()))?;
         Ok(ChannelInfo {
-            id: text("id"),
-            name: text("name"),
-            is_private: flag("is_private"),
-            is_archived: flag("is_archived"),
-            is_member: flag("is_member"),
+            id: channel.id,
+            name: channel.name,
+            is_private: channel.is_private,
+            is_archived: channel.is_archived,
+            is_member: channel.is_member,
         })
     }
 }
