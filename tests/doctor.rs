@@ -323,7 +323,13 @@ async fn from_the_environment_and_with_a_stack_that_is_not_there() {
 
     let (out, text) = doctor_at(&stack.moto, &["--stack", "no-such-stack"]).await;
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("✗ stack no-such-stack: not found"), "{text}");
+    assert_lines(
+        &text,
+        &[
+            "✗ stack no-such-stack: not found in this region",
+            "    fix: check the stack's name and the region (AWS_REGION or AWS_PROFILE)",
+        ],
+    );
     assert!(text.contains("– configuration: not run: the deployment could not be read"), "{text}");
 }
 

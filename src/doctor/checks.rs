@@ -86,6 +86,15 @@ pub fn configuration(origin: &Origin, config: &Result<Config, ConfigError>) -> L
     }
 }
 
+/// What a failed read says after the check's name, which already names
+/// the thing read.
+fn unreadable(error: &ReadError) -> String {
+    match error {
+        ReadError::NotFound(_) => "not found in this region".into(),
+        other => format!("not readable: {other}"),
+    }
+}
+
 pub fn stack_unreadable(stack: &str, error: &ReadError) -> Line {
     let fix = match error {
         ReadError::NotFound(_) => "check the stack's name and the region (AWS_REGION or AWS_PROFILE)",
@@ -94,7 +103,7 @@ pub fn stack_unreadable(stack: &str, error: &ReadError) -> Line {
         }
         ReadError::Other(_) => "check your AWS credentials, region and network",
     };
-    Line::fail(format!("stack {stack}"), error.to_string(), fix)
+    Line::fail(format!("stack {stack}"), unreadable(error), fix)
 }
 
 pub fn stack_without_function(stack: &str, outputs: &[&str]) -> Line {
@@ -114,7 +123,7 @@ pub fn function_unreadable(function: &str, error: &ReadError) -> Line {
         ReadError::Denied(_) => "your credentials need lambda:GetFunctionConfiguration on the function",
         ReadError::Other(_) => "check your AWS credentials, region and network",
     };
-    Line::fail(format!("function {function}"), error.to_string(), fix)
+    Line::fail(format!("function {function}"), unreadable(error), fix)
 }
 
 const TOKEN_FIX: &str = "store the app's Bot User OAuth Token (xoxb-…, from OAuth & Permissions) as the secret's string, raw or as {\"token\": \"xoxb-…\"}";

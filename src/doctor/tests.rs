@@ -262,7 +262,7 @@ async fn an_unreadable_stack_stops_everything_and_says_why() {
     assert_eq!(report.exit_code(), 1);
 
     let report = run(&aws, &slack, Target::Function("other".into()), &no_env).await;
-    assert!(report.to_string().starts_with("✗ function other: not found: function other\n"), "{report}");
+    assert!(report.to_string().starts_with("✗ function other: not found in this region\n"), "{report}");
 }
 
 #[tokio::test]
