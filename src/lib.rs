@@ -2,7 +2,7 @@
 //! sign-ups, to Slack from EventBridge events.
 //!
 //! The pure core (`event`, `lifecycle`, `jobs`, `summary`, `message`,
-//! `retry`, `settings`) has no AWS or HTTP code. `input` decides what a
+//! `retry`, `settings`, `deadline`) has no AWS or HTTP code. `input` decides what a
 //! payload is; `handler` hands it to its module in `kinds`, which drives
 //! the core through the ports in `ports` (with `claim`, the one claim
 //! protocol). Adapters implement the ports; `app` wires them for the
@@ -12,6 +12,8 @@ pub mod adapters;
 pub mod app;
 pub mod claim;
 pub mod config;
+pub mod deadline;
+pub mod doctor;
 pub mod error;
 pub mod event;
 pub mod handler;

@@ -1,8 +1,11 @@
 //! The Lambda function: reads configuration, builds its clients once, then
 //! serves its events through the Lambda Runtime API.
 
+use std::time::SystemTime;
+
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
+use ecs_slack_notifier::deadline::Deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -10,14 +13,19 @@ use serde_json::Value;
 // spawns no worker threads.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    let process_start = SystemTime::now();
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env(Needs::LAMBDA)?;
     let aws = app::load_aws_config().await;
     let handler = app::lambda_handler(config, &aws)?;
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = event.context.deadline();
-        handler.handle(event.payload, deadline).await
+        // Emulators send deadlines Lambda never would (see `deadline`).
+        let deadline = Deadline::from_header(event.context.deadline, SystemTime::now(), process_start);
+        if let Some(warning) = deadline.warning() {
+            tracing::warn!(deadline_ms = event.context.deadline, "{warning}");
+        }
+        handler.handle(event.payload, deadline.at()).await
     }))
     .await
 }

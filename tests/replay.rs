@@ -87,3 +87,53 @@ fn a_bad_file_is_an_error_and_the_rest_still_replays() {
     assert!(out.contains("--> error: Cargo.toml: not JSON"), "{out}");
     assert!(out.contains("posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
 }
+
+#[test]
+fn the_example_configuration_shows_the_products_job_names() {
+    let files = sample_events();
+    let mut args = vec!["--config", "config/jobs.example.json"];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, out) = replay(&args);
+    assert!(ok, "{out}");
+    for want in [
+        "notification: 🚀 analyze_sentiment started",
+        "notification: ❌ reddit_scraper failed to start",
+        // Mentions come from the configuration, on failures only.
+        "notification: <@U024BE7LH> ❌ analyze_sentiment failed after 12m 18s",
+        "message 1700000000.000001 updated",
+        // collect_stock_prices (`--type current`) posts only its failures.
+        r#"{"action":"ignored","reason":"RUNNING: notify is failures: no start message"}"#,
+        r#"{"action":"ignored","reason":"STOPPED: notify is failures: it succeeded"}"#,
+        "notification: 🎉 New user signed up: ada@example.com",
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    for family_name in ["market-pulse-analyze-sentiment started", "market-pulse-reddit-scraper failed", "market-pulse-"]
+    {
+        let shown =
+            out.lines().any(|l| (l.starts_with("│ ▌") || l.contains("notification:")) && l.contains(family_name));
+        assert!(!shown, "{family_name:?} shown as a job name:\n{out}");
+    }
+}
+
+#[test]
+fn config_wins_over_the_environment_and_a_bad_one_is_named() {
+    let (ok, out) = replay(&["--config", "/no/such/jobs.json", "events/ecs-task-running.json"]);
+    assert!(!ok);
+    assert!(out.contains("reading JOBS_CONFIG_FILE /no/such/jobs.json"), "{out}");
+
+    let (ok, out) = replay(&["events/ecs-task-running.json", "--config"]);
+    assert!(!ok);
+    assert!(out.contains("replay: --config needs a FILE") && out.contains("usage: replay"), "{out}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_replay"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("JOBS_CONFIG", r#"{"jobs": [{"match": {"family": "*"}, "name": "from_the_environment"}]}"#)
+        .args(["--config", "config/jobs.example.json", "events/ecs-task-failure-running.json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("🚀 analyze_sentiment started") && !text.contains("from_the_environment"), "{text}");
+}

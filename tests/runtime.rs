@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::runtime_api::{Function, Invocation, RuntimeApi};
+use std::time::Duration;
+
+use common::runtime_api::{DeadlineHeader, Function, Invocation, RuntimeApi};
 use common::{Stack, task_event, unique};
 
 #[tokio::test]
@@ -97,4 +99,56 @@ async fn logs_are_structured_and_hold_no_token_and_no_email() {
     assert!(messages.iter().any(|m| m.contains("retrying")), "the rate limit is logged:\n{logs}");
     assert!(!logs.contains(common::fake_slack::TOKEN), "the token leaked:\n{logs}");
     assert!(!logs.contains("grace.hopper"), "the email leaked:\n{logs}");
+}
+
+#[tokio::test]
+async fn a_constant_emulator_deadline_is_unknown_and_events_still_post() {
+    let Some(stack) = Stack::new().await else { return };
+    // cargo-lambda's emulator (1.9) sends this constant: read as epoch
+    // milliseconds it is in 1970.
+    let api = RuntimeApi::with_deadline(DeadlineHeader::Fixed("600000".into())).await;
+    let function = Function::spawn(&api, &stack.moto, &stack.env());
+
+    let task = unique("task");
+    let (running, _) = task_event("events/ecs-task-running.json", &task);
+    let (stopped, _) = task_event("events/ecs-task-stopped-success.json", &task);
+    let mut actions = Vec::new();
+    for payload in [running, stopped] {
+        match api.invoke(serde_json::to_vec(&payload).unwrap()).await {
+            Invocation::Response(body) => actions.push(body),
+            other => panic!("{other:?}\n{}", function.logs()),
+        }
+    }
+    assert_eq!(actions[0]["action"], "posted_start", "{actions:?}");
+    assert_eq!(
+        (actions[1]["action"].as_str(), actions[1]["threaded"].as_bool()),
+        (Some("posted_completion"), Some(true))
+    );
+    let posted = stack.slack.posted();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()), "the completion is in the start's thread");
+
+    let logs = function.logs();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("Lambda-Runtime-Deadline-Ms 600000")).collect();
+    assert_eq!(warnings.len(), 2, "one warning per invocation:\n{logs}");
+    assert!(warnings.iter().all(|w| w.contains("WARN") && w.contains("default 30 s")), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn a_real_deadline_is_used_as_given() {
+    let Some(stack) = Stack::new().await else { return };
+    // 2.5 s ahead: a real deadline, so it is used as given, and the Slack
+    // client keeps its 2 s reserve before it: no time for an attempt.
+    let api = RuntimeApi::with_deadline(DeadlineHeader::In(Duration::from_millis(2_500))).await;
+    let function = Function::spawn(&api, &stack.moto, &stack.env());
+    let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
+    match api.invoke(serde_json::to_vec(&running).unwrap()).await {
+        Invocation::Error(body) => {
+            let message = body["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains("no time left before the invocation deadline"), "{message}");
+        }
+        other => panic!("{other:?}\n{}", function.logs()),
+    }
+    assert!(stack.slack.posted().is_empty());
+    assert!(!function.logs().contains("Lambda-Runtime-Deadline-Ms"), "{}", function.logs());
 }

@@ -8,5 +8,6 @@ pub mod file_logs;
 pub mod memory;
 pub mod no_logs;
 pub mod schedules;
+pub mod setup_aws;
 pub mod slack_http;
 pub mod token;

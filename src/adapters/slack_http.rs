@@ -1,13 +1,17 @@
-//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`), with the
-//! retry policy of `retry` inside the invocation's deadline.
+//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`, and the
+//! doctor's reads `auth.test` and `conversations.info`), with the retry
+//! policy of `retry` inside the invocation's deadline.
 
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::adapters::token::Tokens;
+use crate::doctor::reads::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::message::Message;
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
@@ -21,8 +25,28 @@ pub struct SlackHttp<T> {
     policy: Policy,
 }
 
+/// A Web API answer: `ok`, and Slack's `error` code when it is false.
+/// Each method's answer is a struct of the fields it needs, so the rest
+/// is skipped, not parsed.
+trait Answer: DeserializeOwned {
+    fn status(&self) -> (bool, Option<&str>);
+}
+
+macro_rules! answers {
+    ($($answer:ty),*) => {$(
+        impl Answer for $answer {
+            fn status(&self) -> (bool, Option<&str>) {
+                (self.ok, self.error.as_deref())
+            }
+        }
+    )*};
+}
+
+answers!(PostAnswer, AuthAnswer, ChannelAnswer);
+
+/// `chat.postMessage` and `chat.update`.
 #[derive(Debug, Deserialize)]
-struct ApiResponse {
+struct PostAnswer {
     ok: bool,
     #[serde(default)]
     error: Option<String>,
@@ -31,6 +55,55 @@ struct ApiResponse {
     #[serde(default)]
     ts: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+struct AuthAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+/// `conversations.info`.
+#[derive(Debug, Deserialize)]
+struct ChannelAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    channel: Option<ChannelFields>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ChannelFields {
+    id: String,
+    name: String,
+    is_private: bool,
+    is_archived: bool,
+    is_member: bool,
+}
+
+/// How a method takes its arguments: write methods take JSON; read
+/// methods such as `conversations.info` only form-encoded arguments.
+enum Args<'a, B: ?Sized> {
+    Json(&'a B),
+    Form(&'a B),
+}
+
+// By hand: a derive would require `B: Copy`, and `B` may be a slice.
+impl<B: ?Sized> Clone for Args<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: ?Sized> Copy for Args<'_, B> {}
 
 /// A `chat.update` body: the new message and the `ts` it replaces.
 #[derive(Serialize)]
@@ -56,7 +129,12 @@ impl<T: TokenSource> SlackHttp<T> {
 
     /// Calls `method` until it succeeds, fails for good, or the deadline
     /// leaves no room for another attempt.
-    async fn call(&self, method: &str, body: &impl Serialize, deadline: SystemTime) -> Result<ApiResponse, SlackError> {
+    async fn call<B: Serialize + ?Sized + Sync, R: Answer>(
+        &self,
+        method: &str,
+        args: Args<'_, B>,
+        deadline: SystemTime,
+    ) -> Result<R, SlackError> {
         let mut token_refreshed = false;
         let mut attempt = 0;
         loop {
@@ -64,7 +142,7 @@ impl<T: TokenSource> SlackHttp<T> {
             let timeout = self.policy.attempt_timeout(SystemTime::now(), deadline).ok_or_else(|| {
                 SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
             })?;
-            let error = match self.call_once(method, body, &token, timeout).await {
+            let error = match self.call_once(method, args, &token, timeout).await {
                 Ok(response) => return Ok(response),
                 Err(error) => error,
             };
@@ -97,22 +175,19 @@ impl<T: TokenSource> SlackHttp<T> {
         }
     }
 
-    async fn call_once(
+    async fn call_once<B: Serialize + ?Sized + Sync, R: Answer>(
         &self,
         method: &str,
-        body: &impl Serialize,
+        args: Args<'_, B>,
         token: &SlackToken,
         timeout: Duration,
-    ) -> Result<ApiResponse, SlackError> {
-        let response = self
-            .http
-            .post(format!("{}/{method}", self.api_url))
-            .bearer_auth(token.expose())
-            .timeout(timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
+    ) -> Result<R, SlackError> {
+        let request = self.http.post(format!("{}/{method}", self.api_url)).bearer_auth(token.expose()).timeout(timeout);
+        let request = match args {
+            Args::Json(body) => request.json(body),
+            Args::Form(body) => request.form(body),
+        };
+        let response = request.send().await.map_err(|e| SlackError::Transport(with_causes(e.without_url())))?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after_secs = response
@@ -126,21 +201,36 @@ impl<T: TokenSource> SlackHttp<T> {
             let detail = response.text().await.unwrap_or_default();
             return Err(SlackError::Http { status: status.as_u16(), detail: detail.chars().take(200).collect() });
         }
-        let body: ApiResponse = response
+        let body: R = response
             .json()
             .await
             .map_err(|e| SlackError::Transport(format!("unreadable response: {}", e.without_url())))?;
-        if !body.ok {
-            return Err(SlackError::Api(body.error.unwrap_or_else(|| "unknown_error".into())));
+        match body.status() {
+            (true, _) => Ok(body),
+            (false, error) => Err(SlackError::Api(error.unwrap_or("unknown_error").to_owned())),
         }
-        Ok(body)
     }
+}
+
+/// "error sending request" says little alone: its causes say what failed
+/// (`Connection refused`, a timeout, a TLS error).
+fn with_causes(error: reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[async_trait]
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
     async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
-        let body = self.call("chat.postMessage", message, deadline).await?;
+        let body: PostAnswer = self.call("chat.postMessage", Args::Json(message), deadline).await?;
         match (body.channel, body.ts) {
             (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
             _ => Err(SlackError::Api("response without channel or ts".into())),
@@ -151,6 +241,37 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         let mut message = message.clone();
         message.channel.clone_from(&at.channel);
         message.thread_ts = None;
-        self.call("chat.update", &Update { message: &message, ts: &at.ts }, deadline).await.map(drop)
+        let update = Update { message: &message, ts: &at.ts };
+        self.call::<_, PostAnswer>("chat.update", Args::Json(&update), deadline).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl<T: TokenSource> SlackReads for SlackHttp<T> {
+    async fn auth_test(&self, deadline: SystemTime) -> Result<Identity, SlackError> {
+        let no_args: [(&str, &str); 0] = [];
+        let body: AuthAnswer = self.call("auth.test", Args::Form(&no_args[..]), deadline).await?;
+        Ok(Identity { team: body.team, user: body.user, user_id: body.user_id })
+    }
+
+    async fn channel(&self, id: &str, deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
+        let body: ChannelAnswer = self.call("conversations.info", Args::Form(&[("channel", id)][..]), deadline).await?;
+        let channel = body.channel.ok_or_else(|| SlackError::Api("response without channel".into()))?;
+        Ok(ChannelInfo {
+            id: channel.id,
+            name: channel.name,
+            is_private: channel.is_private,
+            is_archived: channel.is_archived,
+            is_member: channel.is_member,
+        })
+    }
+}
+
+/// Slack readers over HTTPS with a token the caller already holds.
+pub struct SlackHttpConnect;
+
+impl SlackConnect for SlackHttpConnect {
+    fn connect(&self, api_url: &str, token: SlackToken) -> Result<Box<dyn SlackReads>, SlackError> {
+        Ok(Box::new(SlackHttp::new(api_url, Tokens::Static(token))?))
     }
 }

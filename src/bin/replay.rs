@@ -6,6 +6,7 @@
 //! `SLACK_BOT_TOKEN` (or `SLACK_TOKEN_SECRET_ID`) and `SLACK_DEFAULT_CHANNEL`
 //! to post for real, and `THREADS_TABLE` to keep threads in DynamoDB.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -22,9 +23,10 @@ use ecs_slack_notifier::handler::Handler;
 use ecs_slack_notifier::ports::{JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: replay [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
+const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
     Runs each event file through the notifier's handler, in order.\n\
     Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
+    --config FILE: the job configuration (as JOBS_CONFIG_FILE), e.g. config/jobs.example.json.\n\
     --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).\n\
     --stream-log FILE: after each start message, deliver FILE's lines as the task's log stream\n\
     (a CloudWatch Logs subscription batch), to preview log streaming.";
@@ -32,29 +34,58 @@ const USAGE: &str = "usage: replay [--log-file FILE] [--stream-log FILE] EVENT.j
 /// The channel shown in previews when none is configured.
 const PREVIEW_CHANNEL: &str = "#jobs-preview";
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let (mut log_file, mut stream_log, mut files) = (None, None, Vec::new());
+#[derive(Debug, Default, PartialEq)]
+struct Args {
+    config: Option<String>,
+    log_file: Option<PathBuf>,
+    stream_log: Option<PathBuf>,
+    files: Vec<PathBuf>,
+    help: bool,
+}
+
+/// Options (`--name VALUE` or `--name=VALUE`) and event files, in any order.
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> {
+    let mut parsed = Args::default();
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--log-file") => log_file = args.next().map(PathBuf::from),
-            Some("--stream-log") => stream_log = args.next().map(PathBuf::from),
-            Some("-h" | "--help") => {
-                eprintln!("{USAGE}");
-                return ExitCode::SUCCESS;
+        let Some(text) = arg.to_str().filter(|a| a.starts_with('-')) else {
+            parsed.files.push(PathBuf::from(arg));
+            continue;
+        };
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name, Some(OsString::from(value))),
+            None => (text, None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a FILE"));
+        match name {
+            "-h" | "--help" => parsed.help = true,
+            "--config" => {
+                let file = value()?;
+                let file = file.into_string().map_err(|f| format!("--config {f:?}: not a UTF-8 path"))?;
+                parsed.config = Some(file);
             }
-            _ => files.push(PathBuf::from(arg)),
+            "--log-file" => parsed.log_file = Some(PathBuf::from(value()?)),
+            "--stream-log" => parsed.stream_log = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown option {text}")),
         }
     }
-    if files.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let stream_lines = match stream_log.as_deref().map(std::fs::read_to_string).transpose() {
-        Ok(text) => text.map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>()),
+    Ok(parsed)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(args) if args.help => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(args) if !args.files.is_empty() => args,
+        Ok(_) => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("--stream-log: {e}");
+            eprintln!("replay: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -64,6 +95,13 @@ async fn main() -> ExitCode {
         unsafe { std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "WARN") };
     }
     lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    let stream_lines = match args.stream_log.as_deref().map(std::fs::read_to_string).transpose() {
+        Ok(text) => text.map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>()),
+        Err(e) => {
+            eprintln!("replay: --stream-log: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let has_token = ["SLACK_TOKEN_SECRET_ID", "SLACK_BOT_TOKEN"].iter().any(|v| std::env::var_os(v).is_some());
     let lookup = |name: &str| {
@@ -71,6 +109,9 @@ async fn main() -> ExitCode {
         match name {
             "SLACK_DEFAULT_CHANNEL" if !has_token => value.or_else(|| Some(PREVIEW_CHANNEL.into())),
             "ENVIRONMENT" => value.or_else(|| Some("local".into())),
+            // --config wins over the environment's job configuration.
+            "JOBS_CONFIG" if args.config.is_some() => None,
+            "JOBS_CONFIG_FILE" if args.config.is_some() => args.config.clone(),
             _ => value,
         }
     };
@@ -109,13 +150,13 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let logs: Box<dyn LogSource> = match log_file {
+    let logs: Box<dyn LogSource> = match args.log_file {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws),
     };
     let ports =
         Ports { store, tasks, jobs, slack, logs, schedules: Box::new(NoSchedules), clock: Box::new(SystemClock) };
-    replay(Handler::new(config.settings, ports), &files, stream_lines.as_deref()).await
+    replay(Handler::new(config.settings, ports), &args.files, stream_lines.as_deref()).await
 }
 
 async fn replay(handler: Handler, files: &[PathBuf], stream_lines: Option<&[String]>) -> ExitCode {
@@ -230,4 +271,38 @@ fn delivered(index: usize, entry: &Value) -> Result<Value, String> {
         "resources": entry.get("Resources").cloned().unwrap_or_else(|| json!([])),
         "detail": detail,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn options_in_any_order_before_or_between_files() {
+        let want = Args {
+            config: Some("config/jobs.example.json".into()),
+            log_file: Some("a.log".into()),
+            stream_log: Some("s.log".into()),
+            files: vec!["e1.json".into(), "e2.json".into()],
+            help: false,
+        };
+        assert_eq!(
+            parse(&["--config", "config/jobs.example.json", "--log-file", "a.log", "e1.json", "--stream-log", "s.log", "e2.json"]),
+            Ok(want)
+        );
+        let got = parse(&["e1.json", "--log-file=a.log", "--config=c.json", "e2.json"]).unwrap();
+        assert_eq!((got.config.as_deref(), got.files.len()), (Some("c.json"), 2));
+        assert!(parse(&["-h"]).unwrap().help);
+    }
+
+    #[test]
+    fn a_bad_option_is_named() {
+        assert_eq!(parse(&["e.json", "--config"]), Err("--config needs a FILE".into()));
+        assert_eq!(parse(&["--log-file"]), Err("--log-file needs a FILE".into()));
+        assert_eq!(parse(&["--conf", "x.json"]), Err("unknown option --conf".into()));
+    }
 }

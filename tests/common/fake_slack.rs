@@ -1,8 +1,10 @@
 //! A fake Slack Web API on loopback. It checks what real Slack checks for
-//! `chat.postMessage` (bearer token, known channel, `thread_ts` of an
-//! existing message, Block Kit limits) and fails on demand.
+//! `chat.postMessage` (bearer token, known channel the bot is in,
+//! `thread_ts` of an existing message, Block Kit limits), answers the
+//! read methods `auth.test` and `conversations.info` (form-encoded
+//! arguments only, as Slack reads them), and fails on demand.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +18,12 @@ use serde_json::{Value, json};
 pub const TOKEN: &str = "xoxb-test-0000-secret-token";
 /// Channel IDs the fake workspace has, and their names.
 pub const CHANNELS: [(&str, &str); 3] = [("C0JOBS", "jobs"), ("C0USERS", "users"), ("C0OPS", "ops")];
+/// A private channel: one the bot is not in does not exist for it.
+pub const PRIVATE_CHANNEL: (&str, &str) = ("G0PRIVATE", "private-ops");
+/// Who the token is, as `auth.test` says.
+pub const TEAM: &str = "Market Pulse";
+pub const BOT_NAME: &str = "notifier";
+pub const BOT_USER_ID: &str = "U0NOTIFIER";
 
 /// A posted message as Slack stored it.
 #[derive(Debug, Clone)]
@@ -57,9 +65,14 @@ pub enum Fault {
 #[derive(Default)]
 struct Inner {
     token: String,
+    /// The app was uninstalled: its token is refused with `token_revoked`.
+    revoked: bool,
+    /// Channels the bot has been removed from (it starts in every one).
+    left: HashSet<String>,
     posted: Vec<Posted>,
     faults: VecDeque<Fault>,
     requests: usize,
+    methods: Vec<String>,
     next_ts: u64,
 }
 
@@ -73,8 +86,13 @@ impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let inner = Arc::new(Mutex::new(Inner { token: TOKEN.into(), next_ts: 1, ..Inner::default() }));
         let app = Router::new()
-            .route("/api/chat.postMessage", post(|State(s), h, b| call(s, h, b, post_message)))
-            .route("/api/chat.update", post(|State(s), h, b| call(s, h, b, update_message)))
+            .route("/api/chat.postMessage", post(|State(s), h, b| call(s, h, b, "chat.postMessage", post_message)))
+            .route("/api/chat.update", post(|State(s), h, b| call(s, h, b, "chat.update", update_message)))
+            .route("/api/auth.test", post(|State(s), h, b| read_call(s, h, b, "auth.test", auth_test)))
+            .route(
+                "/api/conversations.info",
+                post(|State(s), h, b| read_call(s, h, b, "conversations.info", conversations_info)),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -103,18 +121,34 @@ impl FakeSlack {
     pub fn set_token(&self, token: &str) {
         self.inner.lock().unwrap().token = token.into();
     }
+
+    /// Uninstalls the app: its token is refused from now on.
+    pub fn revoke_token(&self) {
+        self.inner.lock().unwrap().revoked = true;
+    }
+
+    /// Removes the bot from `channel` (as `/kick` would).
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.inner.lock().unwrap().left.insert(channel.into());
+    }
+
+    /// Every method called, in order (`chat.postMessage`, `auth.test`, …).
+    pub fn methods(&self) -> Vec<String> {
+        self.inner.lock().unwrap().methods.clone()
+    }
 }
 
 fn slack_error(error: &str) -> Response {
     Json(json!({"ok": false, "error": error})).into_response()
 }
 
-/// Applies the next fault, if any. Returns the response to send instead of
-/// the normal one.
-async fn apply_fault(inner: &Mutex<Inner>) -> Option<Response> {
+/// Counts the request and applies the next fault, if any. Returns the
+/// response to send instead of the normal one.
+async fn apply_fault(inner: &Mutex<Inner>, method: &str) -> Option<Response> {
     let fault = {
         let mut inner = inner.lock().unwrap();
         inner.requests += 1;
+        inner.methods.push(method.to_owned());
         inner.faults.pop_front()
     };
     match fault? {
@@ -144,15 +178,21 @@ fn drop_connection() -> ! {
     std::panic::resume_unwind(Box::new("fake Slack drops the connection"))
 }
 
-/// The checks every Web API method makes: token, JSON body, channel,
-/// message limits. Errs with Slack's error code.
-fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Value, String), &'static str> {
+/// The bearer token every Web API method checks.
+fn check_token(inner: &Inner, headers: &HeaderMap) -> Result<(), &'static str> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
     match auth.and_then(|a| a.strip_prefix("Bearer ")) {
-        None => return Err("not_authed"),
-        Some(token) if token != inner.token => return Err("invalid_auth"),
-        Some(_) => {}
+        None => Err("not_authed"),
+        Some(token) if token != inner.token => Err("invalid_auth"),
+        Some(_) if inner.revoked => Err("token_revoked"),
+        Some(_) => Ok(()),
     }
+}
+
+/// The checks every write method makes: token, JSON body, channel,
+/// message limits. Errs with Slack's error code.
+fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Value, String), &'static str> {
+    check_token(inner, headers)?;
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/json") {
         return Err("invalid_form_data");
@@ -177,8 +217,8 @@ fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Va
 /// A Web API method: the checked body and channel in, Slack's answer out.
 type Method = fn(&mut Inner, Value, String) -> Result<Value, &'static str>;
 
-async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, method: Method) -> Response {
-    if let Some(response) = apply_fault(&inner).await {
+async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, name: &str, method: Method) -> Response {
+    if let Some(response) = apply_fault(&inner, name).await {
         return response;
     }
     let mut inner = inner.lock().unwrap();
@@ -188,7 +228,73 @@ async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, method
     }
 }
 
+/// A read method: form-encoded arguments in, Slack's answer out.
+type ReadMethod = fn(&Inner, &std::collections::HashMap<String, String>) -> Result<Value, &'static str>;
+
+async fn read_call(
+    inner: Arc<Mutex<Inner>>,
+    headers: HeaderMap,
+    body: String,
+    name: &str,
+    method: ReadMethod,
+) -> Response {
+    if let Some(response) = apply_fault(&inner, name).await {
+        return response;
+    }
+    let inner = inner.lock().unwrap();
+    let answer = check_token(&inner, &headers).and_then(|()| {
+        // Slack reads these methods' arguments from a form, not from JSON.
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !body.is_empty() && !content_type.starts_with("application/x-www-form-urlencoded") {
+            return Err("invalid_arguments");
+        }
+        let args = serde_urlencoded::from_str(&body).map_err(|_| "invalid_form_data")?;
+        method(&inner, &args)
+    });
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(code) => slack_error(code),
+    }
+}
+
+fn auth_test(_: &Inner, _: &std::collections::HashMap<String, String>) -> Result<Value, &'static str> {
+    Ok(json!({
+        "ok": true,
+        "url": "https://market-pulse.slack.com/",
+        "team": TEAM,
+        "user": BOT_NAME,
+        "team_id": "T0MARKET",
+        "user_id": BOT_USER_ID,
+        "bot_id": "B0NOTIFIER",
+    }))
+}
+
+fn conversations_info(inner: &Inner, args: &std::collections::HashMap<String, String>) -> Result<Value, &'static str> {
+    let id = args.get("channel").ok_or("channel_not_found")?;
+    let member = !inner.left.contains(id);
+    let (name, private) = match CHANNELS.iter().find(|(c, _)| c == id) {
+        Some((_, name)) => (*name, false),
+        // A private channel the bot is not in does not exist for it.
+        None if *id == PRIVATE_CHANNEL.0 && member => (PRIVATE_CHANNEL.1, true),
+        None => return Err("channel_not_found"),
+    };
+    Ok(json!({
+        "ok": true,
+        "channel": {
+            "id": id,
+            "name": name,
+            "is_channel": true,
+            "is_private": private,
+            "is_archived": false,
+            "is_member": member,
+        }
+    }))
+}
+
 fn post_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value, &'static str> {
+    if inner.left.contains(&channel) {
+        return Err("not_in_channel");
+    }
     let thread_ts = match body.get("thread_ts") {
         None | Some(Value::Null) => None,
         Some(Value::String(ts)) => {

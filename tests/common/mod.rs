@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod cargo_lambda;
 pub mod fake_slack;
 pub mod moto;
 pub mod runtime_api;

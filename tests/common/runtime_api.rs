@@ -29,6 +29,17 @@ struct Shared {
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Bytes)>>>,
     pending: Pending,
     init_errors: Arc<Mutex<Vec<Value>>>,
+    deadline: DeadlineHeader,
+}
+
+/// What the emulator sends as `Lambda-Runtime-Deadline-Ms`.
+#[derive(Clone)]
+pub enum DeadlineHeader {
+    /// Epoch milliseconds this long after the invocation is handed out, as
+    /// Lambda sends it.
+    In(Duration),
+    /// This value for every invocation, as some emulators send.
+    Fixed(String),
 }
 
 pub struct RuntimeApi {
@@ -40,12 +51,18 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// Deadlines 30 s after each invocation starts: the template's timeout.
     pub async fn start() -> RuntimeApi {
+        Self::with_deadline(DeadlineHeader::In(Duration::from_secs(30))).await
+    }
+
+    pub async fn with_deadline(deadline: DeadlineHeader) -> RuntimeApi {
         let (sender, receiver) = mpsc::channel(64);
         let shared = Shared {
             queue: Arc::new(tokio::sync::Mutex::new(receiver)),
             pending: Pending::default(),
             init_errors: Arc::default(),
+            deadline,
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -82,10 +99,15 @@ impl RuntimeApi {
 
 async fn next(State(shared): State<Shared>) -> impl IntoResponse {
     let (id, body) = shared.queue.lock().await.recv().await.expect("runtime API closed");
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() + 30_000;
+    let deadline = match &shared.deadline {
+        DeadlineHeader::In(left) => {
+            (SystemTime::now() + *left).duration_since(UNIX_EPOCH).unwrap().as_millis().to_string()
+        }
+        DeadlineHeader::Fixed(value) => value.clone(),
+    };
     let mut headers = HeaderMap::new();
     headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
-    headers.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap());
+    headers.insert("lambda-runtime-deadline-ms", deadline.parse().unwrap());
     headers.insert(
         "lambda-runtime-invoked-function-arn",
         "arn:aws:lambda:us-east-1:123456789012:function:notifier".parse().unwrap(),

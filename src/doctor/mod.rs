@@ -1,0 +1,204 @@
+//! `doctor`: the README's troubleshooting checklist as one command. It
+//! reads the function's configuration (this environment's, or a deployed
+//! function's), then checks in order that the token is readable and a bot
+//! token, that Slack accepts it, that the bot is in every configured
+//! channel, that the table exists with TTL on, that the EventBridge rules
+//! are enabled and target the function, what waits in the dead-letter
+//! queue, and the function's recent errors. It only reads: it never posts.
+//!
+//! `reads` holds its ports, `checks` turns each read into a verdict (pure),
+//! `report` prints them; this module is the order, and what a failed
+//! prerequisite stops.
+
+pub mod checks;
+pub mod reads;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Config, Needs, TokenConfig};
+use checks::Origin;
+use reads::{AwsReads, SlackConnect};
+use report::{Line, Report};
+
+/// Whose configuration to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// This process's environment, as the function would read it.
+    Environment,
+    /// A deployed stack: its outputs, then its function's environment.
+    Stack(String),
+    /// A deployed function, by name or ARN, without its stack.
+    Function(String),
+}
+
+/// The window of the function's errors shown.
+pub const ERRORS_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long each Slack read may take, retries included.
+const SLACK_BUDGET: Duration = Duration::from_secs(15);
+
+const CHANNELS: &str = "channels";
+const RULES: &str = "EventBridge rules";
+const QUEUE: &str = "dead-letter queue";
+const ERRORS: &str = "function errors";
+/// Every check, in order, for those not run.
+const ALL: [&str; 8] = ["configuration", "Slack token", "Slack auth.test", CHANNELS, "table", RULES, QUEUE, ERRORS];
+
+/// What is known of the deployment before its configuration is read.
+#[derive(Default)]
+struct Deployment {
+    origin: Option<Origin>,
+    /// The deployed function's environment; `None`: this process's.
+    environment: Option<BTreeMap<String, String>>,
+    function: Option<(String, String)>,
+    stack_rules: Option<Vec<String>>,
+    queue_url: Option<String>,
+}
+
+pub struct Doctor<'a> {
+    pub aws: &'a dyn AwsReads,
+    pub slack: &'a dyn SlackConnect,
+}
+
+fn skip(report: &mut Report, checks: &[&str], why: &str) {
+    for check in checks {
+        report.push(Line::skip(*check, why));
+    }
+}
+
+impl Doctor<'_> {
+    /// Runs every check of `target`; `env` is this process's environment,
+    /// `now` ends the errors' window.
+    pub async fn run(&self, target: &Target, env: &(dyn Fn(&str) -> Option<String> + Sync), now: SystemTime) -> Report {
+        let mut report = Report::default();
+        let Some(deployment) = self.deployment(target, &mut report).await else {
+            skip(&mut report, &ALL, "the deployment could not be read");
+            return report;
+        };
+        let origin = deployment.origin.clone().unwrap_or(Origin::Environment);
+        let lookup = |name: &str| match &deployment.environment {
+            Some(vars) => vars.get(name).cloned(),
+            None => env(name),
+        };
+        let config = Config::from_lookup(lookup, Needs::LAMBDA);
+        report.push(checks::configuration(&origin, &config));
+        let Ok(config) = config else {
+            skip(&mut report, &ALL[1..], "the configuration is not usable");
+            return report;
+        };
+
+        self.slack_checks(&config, &mut report).await;
+
+        let table = config.threads_table.as_deref().unwrap_or_default();
+        report.push(checks::table(table, &self.aws.table(table).await));
+
+        let function = deployment.function.as_ref();
+        let no_function = "no function known: run with --stack NAME (or --function NAME)";
+        match (function, &deployment.stack_rules) {
+            (None, _) => skip(&mut report, &[RULES], no_function),
+            (Some((_, arn)), Some(ids)) if ids.is_empty() => report.push(checks::no_rules(arn)),
+            (Some((_, arn)), Some(ids)) => self.rules(ids, arn, &mut report).await,
+            (Some((_, arn)), None) => match self.aws.rules_targeting(arn).await {
+                Ok(names) if names.is_empty() => report.push(checks::no_rules(arn)),
+                Ok(names) => self.rules(&names, arn, &mut report).await,
+                Err(e) => report.push(checks::rules_unreadable(&e)),
+            },
+        }
+
+        match &deployment.queue_url {
+            Some(url) => report.push(checks::queue(url, &self.aws.queue_depth(url).await)),
+            None => {
+                skip(&mut report, &[QUEUE], "the queue is the stack's output DeadLetterQueueUrl: run with --stack NAME")
+            }
+        }
+
+        match function {
+            Some((name, _)) => {
+                let since = now.checked_sub(ERRORS_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+                report.push(checks::function_errors(name, &self.aws.function_errors(name, since, now).await));
+            }
+            None => skip(&mut report, &[ERRORS], no_function),
+        }
+        report
+    }
+
+    /// The stack's outputs and the function's environment, as asked.
+    /// `None` (with the failure reported) when they cannot be read.
+    async fn deployment(&self, target: &Target, report: &mut Report) -> Option<Deployment> {
+        let mut deployment = Deployment::default();
+        let (function, stack) = match target {
+            Target::Environment => return Some(deployment),
+            Target::Function(name) => (name.clone(), None),
+            Target::Stack(stack) => {
+                let info = match self.aws.stack(stack).await {
+                    Ok(info) => info,
+                    Err(e) => {
+                        report.push(checks::stack_unreadable(stack, &e));
+                        return None;
+                    }
+                };
+                let Some(function) = info.outputs.get("NotifierFunctionArn").cloned() else {
+                    let keys: Vec<&str> = info.outputs.keys().map(String::as_str).collect();
+                    report.push(checks::stack_without_function(stack, &keys));
+                    return None;
+                };
+                deployment.queue_url = info.outputs.get("DeadLetterQueueUrl").cloned();
+                deployment.stack_rules = Some(info.rules);
+                (function, Some(stack.clone()))
+            }
+        };
+        let info = match self.aws.function(&function).await {
+            Ok(info) => info,
+            Err(e) => {
+                report.push(checks::function_unreadable(&function, &e));
+                return None;
+            }
+        };
+        deployment.origin = Some(Origin::Function { name: info.name.clone(), stack });
+        deployment.environment = Some(info.environment);
+        deployment.function = Some((info.name, info.arn));
+        Some(deployment)
+    }
+
+    /// The token, then `auth.test`, then each channel: each needs the one before.
+    async fn slack_checks(&self, config: &Config, report: &mut Report) {
+        let secret = match &config.token {
+            TokenConfig::Secret(id) => Some(self.aws.secret(id).await),
+            _ => None,
+        };
+        let (line, token) = checks::token(&config.token, secret.as_ref());
+        report.push(line);
+        let Some(token) = token else {
+            skip(report, &["Slack auth.test", CHANNELS], "no bot token to try");
+            return;
+        };
+        let reader = match self.slack.connect(&config.slack_api_url, token) {
+            Ok(reader) => reader,
+            Err(e) => {
+                report.push(checks::auth(&Err(e), &config.slack_api_url));
+                skip(report, &[CHANNELS], "auth.test did not pass");
+                return;
+            }
+        };
+        let who = reader.auth_test(SystemTime::now() + SLACK_BUDGET).await;
+        report.push(checks::auth(&who, &config.slack_api_url));
+        let Ok(who) = who else {
+            skip(report, &[CHANNELS], "auth.test did not pass");
+            return;
+        };
+        for channel in checks::configured_channels(&config.settings) {
+            let info = reader.channel(&channel.id, SystemTime::now() + SLACK_BUDGET).await;
+            report.push(checks::channel(&channel, &info, &who.user));
+        }
+    }
+
+    async fn rules(&self, ids: &[String], function_arn: &str, report: &mut Report) {
+        for id in ids {
+            report.push(checks::rule(id, &self.aws.rule(id).await, function_arn));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The order of the checks, and what a failed prerequisite stops, on
+//! in-memory fakes of the doctor's ports.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::reads::*;
+use super::report::{Mark, Report};
+use super::*;
+use crate::ports::{SlackError, SlackToken};
+
+const TOKEN: &str = "xoxb-1111-2222-abcdefghijklmnopqrstuvwx";
+const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-notifier";
+
+struct FakeAws {
+    stack: Result<StackInfo, ReadError>,
+    environment: BTreeMap<String, String>,
+    secret: Result<SecretValue, ReadError>,
+    table: Result<TableInfo, ReadError>,
+    rules: HashMap<String, RuleInfo>,
+    targeting: Vec<String>,
+    queue: QueueDepth,
+    errors: f64,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeAws {
+    fn healthy() -> FakeAws {
+        let environment = [
+            ("SLACK_TOKEN_SECRET_ID", "slack/bot"),
+            ("SLACK_DEFAULT_CHANNEL", "C0JOBS"),
+            ("SLACK_USERS_CHANNEL", "C0USERS"),
+            ("THREADS_TABLE", "threads"),
+        ];
+        let rule = |name: &str| RuleInfo { name: name.into(), state: "ENABLED".into(), targets: vec![ARN.into()] };
+        FakeAws {
+            stack: Ok(StackInfo {
+                outputs: [
+                    ("NotifierFunctionArn", ARN),
+                    ("DeadLetterQueueUrl", "https://sqs/dlq"),
+                    ("ThreadsTableName", "threads"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+                rules: vec!["prod-ecs".into(), "prod-users".into()],
+            }),
+            environment: environment.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            secret: Ok(SecretValue(Some(format!(r#"{{"token": "{TOKEN}"}}"#)))),
+            table: Ok(TableInfo {
+                status: "ACTIVE".into(),
+                partition_key: Some("pk".into()),
+                ttl_status: "ENABLED".into(),
+                ttl_attribute: Some("expires_at".into()),
+            }),
+            rules: [("prod-ecs".to_owned(), rule("prod-ecs")), ("prod-users".to_owned(), rule("prod-users"))].into(),
+            targeting: vec!["prod-ecs".into()],
+            queue: QueueDepth::default(),
+            errors: 0.0,
+            calls: Mutex::default(),
+        }
+    }
+
+    fn called(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+#[async_trait]
+impl AwsReads for FakeAws {
+    async fn stack(&self, name: &str) -> Result<StackInfo, ReadError> {
+        self.called(format!("stack {name}"));
+        self.stack.clone()
+    }
+
+    async fn function(&self, name: &str) -> Result<FunctionInfo, ReadError> {
+        self.called(format!("function {name}"));
+        if name != ARN && name != "prod-notifier" {
+            return Err(ReadError::NotFound(format!("function {name}")));
+        }
+        Ok(FunctionInfo { name: "prod-notifier".into(), arn: ARN.into(), environment: self.environment.clone() })
+    }
+
+    async fn secret(&self, id: &str) -> Result<SecretValue, ReadError> {
+        self.called(format!("secret {id}"));
+        self.secret.clone()
+    }
+
+    async fn table(&self, name: &str) -> Result<TableInfo, ReadError> {
+        self.called(format!("table {name}"));
+        self.table.clone()
+    }
+
+    async fn rule(&self, id: &str) -> Result<RuleInfo, ReadError> {
+        self.called(format!("rule {id}"));
+        self.rules.get(id).cloned().ok_or_else(|| ReadError::NotFound(format!("rule {id}")))
+    }
+
+    async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, ReadError> {
+        self.called(format!("rules targeting {arn}"));
+        Ok(self.targeting.clone())
+    }
+
+    async fn queue_depth(&self, url: &str) -> Result<QueueDepth, ReadError> {
+        self.called(format!("queue {url}"));
+        Ok(self.queue)
+    }
+
+    async fn function_errors(&self, name: &str, since: SystemTime, until: SystemTime) -> Result<f64, ReadError> {
+        self.called(format!("errors {name} {}s", until.duration_since(since).unwrap().as_secs()));
+        Ok(self.errors)
+    }
+}
+
+#[derive(Clone)]
+struct FakeSlack {
+    auth: Result<Identity, &'static str>,
+    /// Channels the bot can see, and whether it is in each.
+    channels: HashMap<&'static str, bool>,
+    tokens: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeSlack {
+    fn healthy() -> FakeSlack {
+        FakeSlack {
+            auth: Ok(Identity { team: "Market Pulse".into(), user: "notifier".into(), user_id: "U0BOT".into() }),
+            channels: [("C0JOBS", true), ("C0USERS", true)].into(),
+            tokens: Default::default(),
+        }
+    }
+}
+
+impl SlackConnect for FakeSlack {
+    fn connect(&self, _api_url: &str, token: SlackToken) -> Result<Box<dyn SlackReads>, SlackError> {
+        self.tokens.lock().unwrap().push(token.expose().to_owned());
+        Ok(Box::new(self.clone()))
+    }
+}
+
+#[async_trait]
+impl SlackReads for FakeSlack {
+    async fn auth_test(&self, _deadline: SystemTime) -> Result<Identity, SlackError> {
+        self.auth.clone().map_err(|code| SlackError::Api(code.into()))
+    }
+
+    async fn channel(&self, id: &str, _deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
+        let member = *self.channels.get(id).ok_or_else(|| SlackError::Api("channel_not_found".into()))?;
+        Ok(ChannelInfo {
+            id: id.into(),
+            name: id.to_lowercase(),
+            is_private: false,
+            is_archived: false,
+            is_member: member,
+        })
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const NOW: Duration = Duration::from_secs(1_795_708_800);
+
+async fn run(
+    aws: &FakeAws,
+    slack: &FakeSlack,
+    target: Target,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Report {
+    Doctor { aws, slack }.run(&target, env, UNIX_EPOCH + NOW).await
+}
+
+fn marks(report: &Report) -> Vec<(Mark, &str)> {
+    report.lines.iter().map(|l| (l.mark, l.check.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_healthy_stack_passes_every_check_in_order() {
+    let (aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    assert_eq!(
+        marks(&report),
+        [
+            (Mark::Pass, "configuration"),
+            (Mark::Pass, "Slack token"),
+            (Mark::Pass, "Slack auth.test"),
+            (Mark::Pass, "channel C0JOBS (default)"),
+            (Mark::Pass, "channel C0USERS (sign-ups)"),
+            (Mark::Pass, "table threads"),
+            (Mark::Pass, "EventBridge rule prod-ecs"),
+            (Mark::Pass, "EventBridge rule prod-users"),
+            (Mark::Pass, "dead-letter queue"),
+            (Mark::Pass, "function errors"),
+        ],
+        "{report}"
+    );
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(
+        *aws.calls.lock().unwrap(),
+        [
+            "stack prod",
+            &format!("function {ARN}"),
+            "secret slack/bot",
+            "table threads",
+            "rule prod-ecs",
+            "rule prod-users",
+            "queue https://sqs/dlq",
+            "errors prod-notifier 86400s",
+        ]
+    );
+    assert_eq!(*slack.tokens.lock().unwrap(), [TOKEN], "Slack is asked with the secret's token");
+    assert!(!report.to_string().contains("abcdefgh"), "{report}");
+}
+
+#[tokio::test]
+async fn from_the_environment_the_deployment_checks_say_what_they_need() {
+    let (aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    let env = |name: &str| aws.environment.get(name).cloned();
+    let report = run(&aws, &slack, Target::Environment, &env).await;
+    let text = report.to_string();
+    assert_eq!(report.exit_code(), 0, "{text}");
+    assert!(text.contains("✓ configuration: from the environment: default channel C0JOBS"), "{text}");
+    assert!(
+        text.contains("– EventBridge rules: not run: no function known: run with --stack NAME (or --function NAME)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("– dead-letter queue: not run: the queue is the stack's output DeadLetterQueueUrl"),
+        "{text}"
+    );
+    assert!(text.contains("– function errors: not run: no function known"), "{text}");
+    assert!(text.ends_with("All 6 checks hold (3 not run).\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_function_alone_finds_its_rules_by_target() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    let report = run(&aws, &slack, Target::Function("prod-notifier".into()), &no_env).await;
+    assert!(report.to_string().contains("✓ EventBridge rule prod-ecs: enabled, targets the function"), "{report}");
+    assert!(aws.calls.lock().unwrap().contains(&format!("rules targeting {ARN}")));
+
+    aws.targeting.clear();
+    let report = run(&aws, &slack, Target::Function("prod-notifier".into()), &no_env).await;
+    assert!(report.to_string().contains("✗ EventBridge rules: no rule targets"), "{report}");
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_stack_stops_everything_and_says_why() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.stack = Err(ReadError::NotFound("stack nope".into()));
+    let report = run(&aws, &slack, Target::Stack("nope".into()), &no_env).await;
+    assert_eq!(report.lines[0].mark, Mark::Fail);
+    assert!(
+        report.lines[1..].iter().all(|l| l.mark == Mark::Skip && l.detail.contains("could not be read")),
+        "{report}"
+    );
+    assert_eq!(report.lines.len(), 9);
+    assert_eq!(report.exit_code(), 1);
+
+    let report = run(&aws, &slack, Target::Function("other".into()), &no_env).await;
+    assert!(report.to_string().starts_with("✗ function other: not found in this region\n"), "{report}");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_runs_nothing_else() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.environment.remove("SLACK_DEFAULT_CHANNEL");
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    assert_eq!(report.lines[0].mark, Mark::Fail, "{report}");
+    assert!(report.lines[0].detail.contains("SLACK_DEFAULT_CHANNEL"), "{report}");
+    assert_eq!(report.lines.len(), 8);
+    assert!(report.lines[1..].iter().all(|l| l.mark == Mark::Skip), "{report}");
+    assert_eq!(*aws.calls.lock().unwrap(), ["stack prod", &format!("function {ARN}")]);
+}
+
+#[tokio::test]
+async fn no_token_no_slack_checks_but_the_rest_runs() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.secret = Err(ReadError::Denied("secret slack/bot: no".into()));
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    let text = report.to_string();
+    assert!(text.contains("✗ Slack token: secret slack/bot is not readable"), "{text}");
+    assert!(text.contains("– Slack auth.test: not run: no bot token to try"), "{text}");
+    assert!(text.contains("– channels: not run: no bot token to try"), "{text}");
+    assert!(text.contains("✓ table threads") && text.contains("✓ function errors"), "{text}");
+    assert!(slack.tokens.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_token_skips_the_channels() {
+    let (aws, mut slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    slack.auth = Err("token_revoked");
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    let text = report.to_string();
+    assert!(text.contains("✗ Slack auth.test: Slack refuses the token: token_revoked"), "{text}");
+    assert!(text.contains("– channels: not run: auth.test did not pass"), "{text}");
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn each_broken_part_is_its_own_failure() {
+    let (mut aws, mut slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    slack.channels.insert("C0USERS", false);
+    aws.rules.get_mut("prod-users").unwrap().state = "DISABLED".into();
+    aws.queue = QueueDepth { visible: 4, in_flight: 0 };
+    aws.errors = 2.0;
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    let failed: Vec<&str> = report.lines.iter().filter(|l| l.mark == Mark::Fail).map(|l| l.check.as_str()).collect();
+    assert_eq!(
+        failed,
+        ["channel C0USERS (sign-ups)", "EventBridge rule prod-users", "dead-letter queue", "function errors"],
+        "{report}"
+    );
+    assert!(report.to_string().ends_with("4 of 10 checks failed; each ✗ says what to do.\n"), "{report}");
+}
