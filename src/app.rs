@@ -1,6 +1,7 @@
 //! Wiring: builds the handler with its AWS and Slack adapters, once per
 //! execution environment. Nothing here touches the network.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -9,6 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::cloudwatch_logs::CloudWatchTail;
 use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::ecs_control::EcsControl;
 use crate::adapters::no_logs::NoLogs;
 use crate::adapters::schedules::AwsSchedules;
 use crate::adapters::slack_http::SlackHttp;
@@ -49,7 +51,7 @@ pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
         TokenConfig::Secret(id) => {
             Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id))
         }
-        TokenConfig::Static(token) => Tokens::Static(token.clone()),
+        TokenConfig::Static(token, signing) => Tokens::Static(token.clone(), signing.clone()),
         TokenConfig::Missing => Tokens::Missing,
     }
 }
@@ -67,12 +69,15 @@ pub fn job_logs(config: &Config, aws: &SdkConfig) -> Box<dyn LogSource> {
 /// EventBridge. Clients that only some events need are built on first use.
 pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackError> {
     let table = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
+    let secrets = Arc::new(tokens(config, aws));
     Ok(Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
         jobs: Box::new(table),
         schedules: Box::new(AwsSchedules::new(aws)),
-        slack: Box::new(SlackHttp::new(&config.slack_api_url, tokens(config, aws))?),
+        control: Box::new(EcsControl::new(aws)),
+        secrets: secrets.clone(),
+        slack: Box::new(SlackHttp::new(&config.slack_api_url, secrets.clone())?),
         logs: job_logs(config, aws),
         clock: Box::new(SystemClock),
     })

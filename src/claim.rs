@@ -15,6 +15,9 @@ use crate::error::NotifyError;
 use crate::message::Message;
 use crate::ports::{Claim, ClaimResult, Clock, Posted, SlackPoster, Slot, StoreError, ThreadStore};
 
+/// The `ts` of an action done without a message of its own.
+pub const ANSWERED: &str = "answered";
+
 /// Seconds a claim outlives the invocation's deadline: a clock-skew margin.
 const LEASE_MARGIN_SECS: i64 = 10;
 
@@ -41,6 +44,7 @@ impl Notices<'_> {
             expires_at: epoch_secs(now + self.record_ttl),
             facts: None,
             job_start: None,
+            run: None,
         }
     }
 
@@ -61,6 +65,15 @@ impl Notices<'_> {
             error!(key = %claim.key, slot = claim.slot.name(), error = %e, "posted but could not record it; a redelivery may post again");
         }
         Ok(posted)
+    }
+
+    /// Marks a claimed action done when what it did was not a post (an
+    /// answer to a slash command): it is done once all the same.
+    pub async fn done(&self, claim: &Claim, channel: &str) {
+        let answered = Posted { channel: channel.to_owned(), ts: ANSWERED.to_owned() };
+        if let Err(e) = self.store.settle(claim, &answered).await {
+            error!(key = %claim.key, error = %e, "done but could not record it; a repeat may do it again");
+        }
     }
 
     /// Releases the claim and hands back `cause`, for `return Err(…)`.

@@ -7,6 +7,7 @@ use crate::ports::{SlackToken, TokenError};
 use crate::settings::{
     DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, Settings, default_digest_at,
 };
+use crate::signature::SigningSecret;
 
 #[derive(Debug)]
 pub struct Config {
@@ -20,9 +21,11 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenConfig {
-    /// Secrets Manager secret name or ARN.
+    /// Secrets Manager secret name or ARN (the token, and the signing
+    /// secret for job control).
     Secret(String),
-    Static(SlackToken),
+    /// For local runs: `SLACK_BOT_TOKEN`, and `SLACK_SIGNING_SECRET` when set.
+    Static(SlackToken, Option<SigningSecret>),
     Missing,
 }
 
@@ -65,7 +68,9 @@ impl Config {
         }
         let token = match (get("SLACK_TOKEN_SECRET_ID"), get("SLACK_BOT_TOKEN")) {
             (Some(secret), _) => TokenConfig::Secret(secret),
-            (None, Some(token)) => TokenConfig::Static(SlackToken::new(token)),
+            (None, Some(token)) => {
+                TokenConfig::Static(SlackToken::new(token), get("SLACK_SIGNING_SECRET").map(SigningSecret::new))
+            }
             (None, None) => TokenConfig::Missing,
         };
         if !missing.is_empty() {

@@ -109,7 +109,19 @@ pub struct EcsTask {
     #[serde(default)]
     pub overrides: Option<Overrides>,
     #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
     pub version: Option<i64>,
+}
+
+/// An attachment of the task: its network interface, for `awsvpc` tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub details: Vec<KeyValue>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -132,6 +144,10 @@ pub struct Container {
 pub struct Overrides {
     #[serde(default)]
     pub container_overrides: Vec<ContainerOverride>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -139,10 +155,14 @@ pub struct Overrides {
 pub struct ContainerOverride {
     #[serde(default)]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environment: Vec<KeyValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -192,6 +212,21 @@ impl EcsTask {
 }
 
 impl EcsTask {
+    /// The subnet of its `awsvpc` network interface, when it has one.
+    pub fn subnet(&self) -> Option<&str> {
+        self.attachments
+            .iter()
+            .filter(|a| a.kind.eq_ignore_ascii_case("eni") || a.kind == "ElasticNetworkInterface")
+            .flat_map(|a| &a.details)
+            .find(|d| d.name == "subnetId")
+            .map(|d| d.value.as_str())
+    }
+
+    /// Whether it ran with the `awsvpc` network mode (it has an interface).
+    pub fn has_network_interface(&self) -> bool {
+        self.attachments.iter().any(|a| a.kind.eq_ignore_ascii_case("eni") || a.kind == "ElasticNetworkInterface")
+    }
+
     /// Environment variables set as overrides when the task was started.
     pub fn environment_overrides(&self) -> impl Iterator<Item = (&str, &str)> {
         self.overrides

@@ -13,6 +13,7 @@ use crate::event::{EventKind, Incoming};
 use crate::input::{self, Input};
 use crate::kinds::logs::{self, LogStreams};
 use crate::kinds::registration::{self, Registrations};
+use crate::kinds::slack_request::{HttpResponse, SlackRequests};
 use crate::kinds::task::{self, Tasks};
 use crate::kinds::watch::{Watch, Watched};
 use crate::ports::Ports;
@@ -27,6 +28,8 @@ pub enum Handled {
     Registration(registration::Handled),
     Logs(logs::Handled),
     Watched(Watched),
+    /// The answer to a Function URL request.
+    Http(HttpResponse),
     Ignored(Ignored),
 }
 
@@ -53,6 +56,7 @@ impl Handler {
         match input {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
             Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
+            Input::FunctionUrl(request) => Ok(Handled::Http(self.slack_requests().handle(&request, deadline).await)),
         }
     }
 
@@ -72,7 +76,27 @@ impl Handler {
     }
 
     fn tasks(&self) -> Tasks<'_> {
-        Tasks { settings: &self.settings, notices: self.notices(), logs: &*self.ports.logs, jobs: &*self.ports.jobs }
+        let ports = &self.ports;
+        Tasks {
+            settings: &self.settings,
+            notices: self.notices(),
+            logs: &*ports.logs,
+            jobs: &*ports.jobs,
+            secrets: &*ports.secrets,
+        }
+    }
+
+    fn slack_requests(&self) -> SlackRequests<'_> {
+        let ports = &self.ports;
+        SlackRequests {
+            settings: &self.settings,
+            notices: self.notices(),
+            secrets: &*ports.secrets,
+            tasks: &*ports.tasks,
+            jobs: &*ports.jobs,
+            schedules: &*ports.schedules,
+            control: &*ports.control,
+        }
     }
 
     fn watch(&self) -> Watch<'_> {

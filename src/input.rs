@@ -3,6 +3,7 @@
 //! deserialized, so an error speaks of the kind the payload was meant to be.
 
 use aws_lambda_events::cloudwatch_logs::LogData;
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde_json::Value;
 
 use crate::event::{self, EventError, Incoming};
@@ -15,6 +16,8 @@ pub enum Input {
     Event(Incoming),
     /// A CloudWatch Logs subscription delivery, decoded.
     Logs(LogData),
+    /// A request through the function's URL (payload format 2.0): Slack.
+    FunctionUrl(Box<LambdaFunctionUrlRequest>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +25,12 @@ pub enum InputError {
     #[error(
         "payload is not an EventBridge event: missing field `detail-type` \
          (expected an EventBridge event, with `detail-type`, \
-         or a CloudWatch Logs subscription delivery, with `awslogs`)"
+         a CloudWatch Logs subscription delivery, with `awslogs`, \
+         or a Function URL request, with `requestContext.http`)"
     )]
     Unrecognised,
+    #[error("invalid Function URL request: {0}")]
+    FunctionUrl(serde_json::Error),
     #[error(transparent)]
     Event(#[from] EventError),
     #[error(transparent)]
@@ -40,6 +46,10 @@ impl InputError {
 
 pub fn route(payload: Value) -> Result<Input, InputError> {
     let is_object_with = |key: &str| payload.as_object().is_some_and(|map| map.contains_key(key));
+    if payload.get("requestContext").and_then(|c| c.get("http")).is_some() {
+        let request = serde_json::from_value(payload).map_err(InputError::FunctionUrl)?;
+        return Ok(Input::FunctionUrl(Box::new(request)));
+    }
     if is_object_with("awslogs") {
         return Ok(Input::Logs(subscription::decode(&payload)?));
     }
@@ -73,12 +83,28 @@ mod tests {
     }
 
     #[test]
+    fn function_url_requests_are_known_by_their_request_context() {
+        let request = json!({"version": "2.0", "rawPath": "/", "headers": {"x-slack-signature": "v0=1"},
+            "requestContext": {"http": {"method": "POST", "path": "/"}, "timeEpoch": 0},
+            "body": "command=%2Fjobs", "isBase64Encoded": false});
+        let Ok(Input::FunctionUrl(request)) = route(request) else { panic!() };
+        assert_eq!(request.body.as_deref(), Some("command=%2Fjobs"));
+        // Keys of other kinds do not make it one of them.
+        let Ok(Input::FunctionUrl(_)) = route(
+            json!({"requestContext": {"http": {}, "timeEpoch": 0}, "detail-type": "x", "isBase64Encoded": false}),
+        ) else {
+            panic!()
+        };
+    }
+
+    #[test]
     fn anything_else_is_one_error_naming_what_was_expected() {
         for payload in [json!({"hello": "world"}), json!([1, 2, 3]), json!("text"), json!(null)] {
             let err = route(payload.clone()).unwrap_err().to_string();
             assert!(err.starts_with("payload is not an EventBridge event: missing field `detail-type`"), "{err}");
             assert!(err.contains("expected an EventBridge event"), "{payload}: {err}");
             assert!(err.contains("CloudWatch Logs subscription delivery, with `awslogs`"), "{payload}: {err}");
+            assert!(err.contains("Function URL request, with `requestContext.http`"), "{payload}: {err}");
         }
     }
 }

@@ -266,6 +266,8 @@ mod tests {
             stream_logs_max_replies: 20,
             slow_factor: 2.0,
             schedule: None,
+            operators: Vec::new(),
+            run: None,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

@@ -129,6 +129,8 @@ impl Sent {
 #[derive(Default)]
 struct SlackState {
     sent: Vec<Sent>,
+    /// Answers posted to `response_url`s: the URL and the reply.
+    responses: Vec<(String, crate::message::Reply)>,
     faults: VecDeque<SlackError>,
     update_faults: VecDeque<SlackError>,
     delay: Option<Duration>,
@@ -149,6 +151,10 @@ impl RecordingSlack {
 
     pub fn posted(&self) -> Vec<Sent> {
         self.state.lock().unwrap().sent.clone()
+    }
+
+    pub fn responses(&self) -> Vec<(String, crate::message::Reply)> {
+        self.state.lock().unwrap().responses.clone()
     }
 
     /// Calls made, failed ones included.
@@ -219,6 +225,18 @@ impl SlackPoster for RecordingSlack {
         sent.updates += 1;
         Ok(())
     }
+
+    async fn respond(
+        &self,
+        response_url: &str,
+        reply: &crate::message::Reply,
+        _deadline: SystemTime,
+    ) -> Result<(), SlackError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls += 1;
+        state.responses.push((response_url.to_owned(), reply.clone()));
+        Ok(())
+    }
 }
 
 #[derive(Clone)]
@@ -286,11 +304,92 @@ impl Schedules for FakeSchedules {
     }
 }
 
+/// What ECS was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EcsCall {
+    Run(Box<crate::control::RunRequest>),
+    Stop { cluster: String, task: String, reason: String },
+}
+
+/// An ECS that starts task `new0`, `new1`… and stops anything, or fails
+/// as told; it records what it was asked.
+#[derive(Clone, Default)]
+pub struct FakeControl {
+    calls: Arc<Mutex<Vec<EcsCall>>>,
+    fail: Arc<Mutex<Option<String>>>,
+}
+
+impl FakeControl {
+    pub fn calls(&self) -> Vec<EcsCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn fail_next(&self, error: &str) {
+        *self.fail.lock().unwrap() = Some(error.to_owned());
+    }
+}
+
+#[async_trait]
+impl crate::ports::TaskControl for FakeControl {
+    async fn run_task(&self, request: &crate::control::RunRequest) -> Result<String, crate::ports::ControlError> {
+        if let Some(error) = self.fail.lock().unwrap().take() {
+            return Err(crate::ports::ControlError(error));
+        }
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(EcsCall::Run(Box::new(request.clone())));
+        Ok(format!("{}/task/new{:030}", request.cluster.replace(":cluster/", ":task/"), calls.len()))
+    }
+
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<(), crate::ports::ControlError> {
+        if let Some(error) = self.fail.lock().unwrap().take() {
+            return Err(crate::ports::ControlError(error));
+        }
+        let call = EcsCall::Stop { cluster: cluster.into(), task: task.into(), reason: reason.into() };
+        self.calls.lock().unwrap().push(call);
+        Ok(())
+    }
+}
+
+pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+/// The Slack secret: a token, and the signing secret unless `without_signing`.
+#[derive(Clone, Default)]
+pub struct FakeSecrets {
+    without_signing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeSecrets {
+    pub fn without_signing(&self) {
+        self.without_signing.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl crate::ports::TokenSource for FakeSecrets {
+    async fn token(&self) -> Result<crate::ports::SlackToken, crate::ports::TokenError> {
+        Ok(crate::ports::SlackToken::new("xoxb-test"))
+    }
+
+    async fn refresh(
+        &self,
+        _stale: &crate::ports::SlackToken,
+    ) -> Result<Option<crate::ports::SlackToken>, crate::ports::TokenError> {
+        Ok(None)
+    }
+
+    async fn signing_secret(&self) -> Result<Option<crate::signature::SigningSecret>, crate::ports::TokenError> {
+        let off = self.without_signing.load(std::sync::atomic::Ordering::Relaxed);
+        Ok((!off).then(|| crate::signature::SigningSecret::new(SIGNING_SECRET)))
+    }
+}
+
 /// Shared fake backends. Each `handler()` is a new execution environment:
 /// nothing cached, the same store, Slack and logs.
 pub struct Fakes {
     pub store: MemoryStore,
     pub schedules: FakeSchedules,
+    pub control: FakeControl,
+    pub secrets: FakeSecrets,
     pub slack: RecordingSlack,
     pub logs: FakeLogs,
     pub clock: TestClock,
@@ -302,6 +401,8 @@ impl Fakes {
         Fakes {
             store: MemoryStore::new(),
             schedules: FakeSchedules::default(),
+            control: FakeControl::default(),
+            secrets: FakeSecrets::default(),
             slack: RecordingSlack::new(),
             logs: FakeLogs::new(),
             clock: TestClock::new(),
@@ -314,6 +415,8 @@ impl Fakes {
             tasks: Box::new(self.store.clone()),
             jobs: Box::new(self.store.clone()),
             schedules: Box::new(self.schedules.clone()),
+            control: Box::new(self.control.clone()),
+            secrets: Arc::new(self.secrets.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
             clock: Box::new(self.clock.clone()),

@@ -143,13 +143,16 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let down = common::aws_config(&common::black_hole().await);
     let mut settings = Settings::new("C0JOBS");
     settings.log_budget = Duration::from_secs(1);
-    let slack = SlackHttp::new(&stack.slack.url, Tokens::Static(SlackToken::new(common::fake_slack::TOKEN))).unwrap();
+    let secrets = std::sync::Arc::new(Tokens::Static(SlackToken::new(common::fake_slack::TOKEN), None));
+    let slack = SlackHttp::new(&stack.slack.url, secrets.clone()).unwrap();
     let table = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
     let ports = Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
         jobs: Box::new(table),
         schedules: Box::new(ecs_slack_notifier::adapters::schedules::NoSchedules),
+        control: Box::new(ecs_slack_notifier::adapters::ecs_control::NoControl),
+        secrets,
         slack: Box::new(slack),
         logs: Box::new(CloudWatchTail::new(&down)),
         clock: Box::new(SystemClock),

@@ -152,3 +152,47 @@ async fn a_real_deadline_is_used_as_given() {
     assert!(stack.slack.posted().is_empty());
     assert!(!function.logs().contains("Lambda-Runtime-Deadline-Ms"), "{}", function.logs());
 }
+
+#[tokio::test]
+async fn slacks_requests_through_the_binary_never_log_the_secret_the_signature_or_the_body() {
+    let Some(stack) = Stack::new().await else { return };
+    let signing = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let secret = common::create_secret(
+        &stack.aws,
+        &serde_json::json!({"token": common::fake_slack::TOKEN, "signing_secret": signing}).to_string(),
+    )
+    .await;
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env();
+    env.insert("SLACK_TOKEN_SECRET_ID".into(), secret);
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "DEBUG".into());
+    env.insert("JOBS_CONFIG".into(), r#"{"operators": ["U0OPERATOR"]}"#.into());
+    let mut function = Function::spawn(&api, &stack.moto, &env);
+
+    let body = "command=%2Fjobs&text=status+private-marker-7731&user_id=U0OPERATOR&channel_id=C0JOBS&trigger_id=t1";
+    let now = chrono::Utc::now().timestamp();
+    let signature = ecs_slack_notifier::signature::sign(
+        &ecs_slack_notifier::signature::SigningSecret::new(signing),
+        now,
+        body.as_bytes(),
+    );
+    let request = |signature: &str| {
+        serde_json::json!({"version": "2.0", "rawPath": "/", "headers": {"x-slack-request-timestamp": now.to_string(),
+            "x-slack-signature": signature}, "requestContext": {"requestId": "r1",
+            "http": {"method": "POST", "path": "/"}, "timeEpoch": now * 1000}, "body": body, "isBase64Encoded": false})
+    };
+    let tampered = format!("{}0", &signature[..signature.len() - 1]);
+    for (sig, want) in [(signature.as_str(), 200), (tampered.as_str(), 401)] {
+        match api.invoke(serde_json::to_vec(&request(sig)).unwrap()).await {
+            Invocation::Response(response) => assert_eq!(response["statusCode"], want, "{response}"),
+            other => panic!("an HTTP answer never fails the invocation: {other:?}\n{}", function.logs()),
+        }
+    }
+    assert!(function.alive());
+    let logs = function.logs();
+    assert!(logs.contains("refused a request") && logs.contains("the signature does not match"), "{logs}");
+    for secret in [signing, signature.as_str(), tampered.as_str(), "private-marker-7731", common::fake_slack::TOKEN] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs:\n{logs}");
+    }
+}

@@ -227,6 +227,66 @@ class RulePatterns(unittest.TestCase):
         self.assertEqual(got, [])
 
 
+class LooseResolver(Resolver):
+    """Like Resolver, but leaves what only a deployment knows (Fn::Sub over
+    pseudo parameters, Fn::GetAtt) as readable text."""
+
+    def intrinsic(self, fn, arg):
+        if fn == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+        if fn == "Fn::GetAtt":
+            return "GetAtt:" + (arg if isinstance(arg, str) else ".".join(arg))
+        if fn == "Ref" and arg not in self.params and arg != "AWS::NoValue":
+            return "Ref:" + arg
+        return super().intrinsic(fn, arg)
+
+
+class JobControlPermissions(unittest.TestCase):
+    """Job control acts only within what the stack's parameters allow."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+
+    def statements(self, **params):
+        params.setdefault("SlackTokenSecret", "ecs-slack-notifier/bot-token")
+        params.setdefault("DefaultChannel", "C0JOBS")
+        resolve = LooseResolver(self.template, **params)
+        role = self.template["Resources"]["NotifierFunctionRole"]["Properties"]
+        statements = {}
+        for policy in resolve(role["Policies"]):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                # SAM's own statements (the dead-letter destination) have no Sid.
+                statements[statement.get("Sid", repr(statement["Action"]))] = statement
+        return statements
+
+    def test_by_default_it_may_stop_but_start_nothing(self):
+        got = self.statements()
+        self.assertEqual(got["StopJobTasks"]["Action"], "ecs:StopTask")
+        self.assertNotIn("RunJobTasks", got)
+        self.assertNotIn("PassJobRoles", got)
+
+    def test_running_is_limited_to_the_jobs_and_clusters_and_roles_go_only_to_ecs_tasks(self):
+        role = "arn:aws:iam::123456789012:role/jobs-task"
+        got = self.statements(
+            ClusterArns=CLUSTER, JobTaskDefinitionPrefix="market-pulse-", JobRoleArns=role
+        )
+        self.assertEqual(got["StopJobTasks"]["Condition"], {"ArnEquals": {"ecs:cluster": [CLUSTER]}})
+        run = got["RunJobTasks"]
+        self.assertEqual(run["Action"], "ecs:RunTask")
+        self.assertTrue(run["Resource"].endswith(":task-definition/${JobTaskDefinitionPrefix}*:*"), run["Resource"])
+        self.assertEqual(run["Condition"], {"ArnEquals": {"ecs:cluster": [CLUSTER]}})
+        passing = got["PassJobRoles"]
+        self.assertEqual((passing["Action"], passing["Resource"]), ("iam:PassRole", [role]))
+        self.assertEqual(passing["Condition"], {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
+
+    def test_the_function_url_takes_slacks_requests_without_aws_auth(self):
+        urls = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
+        self.assertEqual(len(urls), 1)
+        self.assertEqual(urls[0]["Properties"]["AuthType"], "NONE")
+        self.assertIn("SlackRequestUrl", self.template["Outputs"])
+
+
 def filter_passes(pattern, line):
     """CloudWatch Logs filter pattern semantics for unstructured events, as
     documented: "" matches all; `?a ?b` matches events containing any of the

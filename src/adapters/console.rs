@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::message::{Block, Message, Text};
+use crate::message::{Block, Message, Reply, Text};
 use crate::ports::{Posted, SlackError, SlackPoster};
 
 pub struct ConsolePoster {
@@ -50,6 +50,12 @@ impl SlackPoster for ConsolePoster {
     async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
         self.print(&format!("{} · message {} updated", at.channel, at.ts), message)
     }
+
+    async fn respond(&self, _response_url: &str, reply: &Reply, _deadline: SystemTime) -> Result<(), SlackError> {
+        let text = format!("┌─ {} answer\n│ {}\n", reply.response_type, readable(&reply.text).replace('\n', "\n│ "));
+        let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
+        out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
+    }
 }
 
 /// Roughly what Slack would show, in plain text.
@@ -67,6 +73,10 @@ pub fn preview(heading: &str, message: &Message) -> String {
             Block::Context { elements } => {
                 let joined: Vec<String> = elements.iter().map(|e| readable(e.as_str())).collect();
                 lines.push(format!("│   ({})", joined.join(" · ")));
+            }
+            Block::Actions { elements } => {
+                let buttons: Vec<String> = elements.iter().map(|b| format!("[{}]", b.text.as_str())).collect();
+                lines.push(format!("│   {}", buttons.join(" ")));
             }
         }
     }

@@ -34,6 +34,7 @@ struct Stored {
     tokens: HashMap<&'static str, String>,
     facts: Option<TaskFacts>,
     streamed: i64,
+    run: Option<crate::control::RunSpec>,
 }
 
 impl MemoryStore {
@@ -49,6 +50,15 @@ impl MemoryStore {
         let mut tables = self.tables.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
         Ok(f(&mut tables))
     }
+}
+
+fn found(key: &str, stored: &Stored) -> Option<FoundTask> {
+    Some(FoundTask {
+        key: key.to_owned(),
+        facts: stored.facts.clone()?,
+        record: stored.record.clone(),
+        run: stored.run.clone(),
+    })
 }
 
 fn record_start(jobs: &mut HashMap<String, JobState>, start: &JobStart) {
@@ -86,6 +96,9 @@ impl ThreadStore for MemoryStore {
             stored.tokens.insert(claim.slot.name(), claim.token.clone());
             if let Some(facts) = &claim.facts {
                 stored.facts = Some(facts.clone());
+            }
+            if let Some(run) = &claim.run {
+                stored.run = Some(run.clone());
             }
             let record = stored.record.clone();
             if let Some(start) = &claim.job_start {
@@ -131,10 +144,14 @@ impl TaskIndex for MemoryStore {
     async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError> {
         self.with(|records| {
             records.iter().find_map(|(key, stored)| {
-                let facts = stored.facts.as_ref().filter(|f| f.task_id == task_id)?;
-                Some(FoundTask { key: key.clone(), facts: facts.clone(), record: stored.record.clone() })
+                stored.facts.as_ref().filter(|f| f.task_id == task_id)?;
+                found(key, stored)
             })
         })
+    }
+
+    async fn task(&self, key: &str) -> Result<Option<FoundTask>, StoreError> {
+        self.with(|records| records.get(key).and_then(|stored| found(key, stored)))
     }
 
     async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
@@ -163,6 +180,9 @@ impl JobStore for MemoryStore {
             job.channel = Some(run.channel.clone());
             job.runs.retain(|r| r.task_id != run.run.task_id);
             job.runs.push(run.run.clone());
+            if run.spec.is_some() {
+                job.last_run.clone_from(&run.spec);
+            }
             before
         })
     }

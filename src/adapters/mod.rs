@@ -4,6 +4,7 @@ pub mod clock;
 pub mod cloudwatch_logs;
 pub mod console;
 pub mod dynamodb;
+pub mod ecs_control;
 pub mod file_logs;
 pub mod memory;
 pub mod no_logs;

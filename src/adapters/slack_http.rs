@@ -1,6 +1,7 @@
-//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`, and the
-//! doctor's reads `auth.test` and `conversations.info`), with the retry
-//! policy of `retry` inside the invocation's deadline.
+//! Slack Web API over HTTPS (`chat.postMessage`, `chat.update`, the
+//! doctor's reads `auth.test` and `conversations.info`, and answers to an
+//! interaction's `response_url`), with the retry policy of `retry` inside
+//! the invocation's deadline.
 
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +13,7 @@ use tracing::warn;
 
 use crate::adapters::token::Tokens;
 use crate::doctor::reads::{ChannelInfo, Identity, SlackConnect, SlackReads};
-use crate::message::Message;
+use crate::message::{Message, Reply};
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
 use crate::tls;
@@ -42,7 +43,32 @@ macro_rules! answers {
     )*};
 }
 
-answers!(PostAnswer, AuthAnswer, ChannelAnswer);
+answers!(PostAnswer, AuthAnswer, ChannelAnswer, ResponseAnswer);
+
+/// A `response_url`'s answer: `{"ok": true}`, or plain `ok`.
+#[derive(Debug, Deserialize)]
+struct ResponseAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Where a call goes: a Web API method, with the bot token; or an
+/// interaction's `response_url`, which carries its own authority.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint<'a> {
+    Method(&'a str),
+    ResponseUrl(&'a str),
+}
+
+impl Endpoint<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Endpoint::Method(method) => method,
+            Endpoint::ResponseUrl(_) => "response_url",
+        }
+    }
+}
 
 /// `chat.postMessage` and `chat.update`.
 #[derive(Debug, Deserialize)]
@@ -135,24 +161,37 @@ impl<T: TokenSource> SlackHttp<T> {
         args: Args<'_, B>,
         deadline: SystemTime,
     ) -> Result<R, SlackError> {
+        self.send(Endpoint::Method(method), args, deadline).await
+    }
+
+    async fn send<B: Serialize + ?Sized + Sync, R: Answer>(
+        &self,
+        endpoint: Endpoint<'_>,
+        args: Args<'_, B>,
+        deadline: SystemTime,
+    ) -> Result<R, SlackError> {
+        let method = endpoint.name();
         let mut token_refreshed = false;
         let mut attempt = 0;
         loop {
-            let token = self.tokens.token().await?;
+            let token = match endpoint {
+                Endpoint::Method(_) => Some(self.tokens.token().await?),
+                Endpoint::ResponseUrl(_) => None,
+            };
             let timeout = self.policy.attempt_timeout(SystemTime::now(), deadline).ok_or_else(|| {
                 SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
             })?;
-            let error = match self.call_once(method, args, &token, timeout).await {
+            let error = match self.call_once(endpoint, args, token.as_ref(), timeout).await {
                 Ok(response) => return Ok(response),
                 Err(error) => error,
             };
             let class = retry::classify(&error);
-            if class == Class::Auth {
+            if let (Class::Auth, Some(token)) = (class, &token) {
                 if token_refreshed {
                     return Err(error);
                 }
                 token_refreshed = true;
-                match self.tokens.refresh(&token).await? {
+                match self.tokens.refresh(token).await? {
                     Some(_) => {
                         warn!(method, error = %error, "Slack refused the token; retrying with the rotated one");
                         continue;
@@ -177,12 +216,19 @@ impl<T: TokenSource> SlackHttp<T> {
 
     async fn call_once<B: Serialize + ?Sized + Sync, R: Answer>(
         &self,
-        method: &str,
+        endpoint: Endpoint<'_>,
         args: Args<'_, B>,
-        token: &SlackToken,
+        token: Option<&SlackToken>,
         timeout: Duration,
     ) -> Result<R, SlackError> {
-        let request = self.http.post(format!("{}/{method}", self.api_url)).bearer_auth(token.expose()).timeout(timeout);
+        let url = match endpoint {
+            Endpoint::Method(method) => format!("{}/{method}", self.api_url),
+            Endpoint::ResponseUrl(url) => url.to_owned(),
+        };
+        let mut request = self.http.post(url).timeout(timeout);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.expose());
+        }
         let request = match args {
             Args::Json(body) => request.json(body),
             Args::Form(body) => request.form(body),
@@ -201,10 +247,18 @@ impl<T: TokenSource> SlackHttp<T> {
             let detail = response.text().await.unwrap_or_default();
             return Err(SlackError::Http { status: status.as_u16(), detail: detail.chars().take(200).collect() });
         }
-        let body: R = response
-            .json()
+        let text = response
+            .text()
             .await
             .map_err(|e| SlackError::Transport(format!("unreadable response: {}", e.without_url())))?;
+        let body: R = match (serde_json::from_str(&text), endpoint) {
+            (Ok(body), _) => body,
+            // A response_url may answer a bare `ok`.
+            (Err(_), Endpoint::ResponseUrl(_)) if text.trim().eq_ignore_ascii_case("ok") => {
+                serde_json::from_str(r#"{"ok": true}"#).map_err(|e| SlackError::Transport(e.to_string()))?
+            }
+            (Err(e), _) => return Err(SlackError::Transport(format!("unreadable response: {e}"))),
+        };
         match body.status() {
             (true, _) => Ok(body),
             (false, error) => Err(SlackError::Api(error.unwrap_or("unknown_error").to_owned())),
@@ -244,6 +298,11 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         let update = Update { message: &message, ts: &at.ts };
         self.call::<_, PostAnswer>("chat.update", Args::Json(&update), deadline).await.map(drop)
     }
+
+    async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError> {
+        let endpoint = Endpoint::ResponseUrl(response_url);
+        self.send::<_, ResponseAnswer>(endpoint, Args::Json(reply), deadline).await.map(drop)
+    }
 }
 
 #[async_trait]
@@ -272,6 +331,6 @@ pub struct SlackHttpConnect;
 
 impl SlackConnect for SlackHttpConnect {
     fn connect(&self, api_url: &str, token: SlackToken) -> Result<Box<dyn SlackReads>, SlackError> {
-        Ok(Box::new(SlackHttp::new(api_url, Tokens::Static(token))?))
+        Ok(Box::new(SlackHttp::new(api_url, Tokens::Static(token, None))?))
     }
 }

@@ -9,10 +9,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ecs_slack_notifier::adapters::clock::SystemClock;
 use ecs_slack_notifier::adapters::console::ConsolePoster;
+use ecs_slack_notifier::adapters::ecs_control::NoControl;
 use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
 use ecs_slack_notifier::adapters::schedules::NoSchedules;
@@ -140,9 +142,10 @@ async fn main() -> ExitCode {
                 (Box::new(memory.clone()), Box::new(memory.clone()), Box::new(memory))
             }
         };
+    let secrets = Arc::new(app::tokens(&config, &aws));
     let slack: Box<dyn SlackPoster> = match &config.token {
         TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
-        _ => match SlackHttp::new(&config.slack_api_url, app::tokens(&config, &aws)) {
+        _ => match SlackHttp::new(&config.slack_api_url, secrets.clone()) {
             Ok(slack) => Box::new(slack),
             Err(e) => {
                 eprintln!("{e}");
@@ -154,8 +157,17 @@ async fn main() -> ExitCode {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws),
     };
-    let ports =
-        Ports { store, tasks, jobs, slack, logs, schedules: Box::new(NoSchedules), clock: Box::new(SystemClock) };
+    let ports = Ports {
+        store,
+        tasks,
+        jobs,
+        slack,
+        logs,
+        schedules: Box::new(NoSchedules),
+        control: Box::new(NoControl),
+        secrets,
+        clock: Box::new(SystemClock),
+    };
     replay(Handler::new(config.settings, ports), &args.files, stream_lines.as_deref()).await
 }
 
@@ -291,7 +303,16 @@ mod tests {
             help: false,
         };
         assert_eq!(
-            parse(&["--config", "config/jobs.example.json", "--log-file", "a.log", "e1.json", "--stream-log", "s.log", "e2.json"]),
+            parse(&[
+                "--config",
+                "config/jobs.example.json",
+                "--log-file",
+                "a.log",
+                "e1.json",
+                "--stream-log",
+                "s.log",
+                "e2.json"
+            ]),
             Ok(want)
         );
         let got = parse(&["e1.json", "--log-file=a.log", "--config=c.json", "e2.json"]).unwrap();

@@ -59,7 +59,7 @@ pub fn configuration(origin: &Origin, config: &Result<Config, ConfigError>) -> L
             let s = &config.settings;
             let token = match &config.token {
                 TokenConfig::Secret(id) => format!("token from secret {id}"),
-                TokenConfig::Static(_) => "token from SLACK_BOT_TOKEN".into(),
+                TokenConfig::Static(..) => "token from SLACK_BOT_TOKEN".into(),
                 TokenConfig::Missing => "no token".into(),
             };
             let mut parts = vec![format!("default channel {}", s.default_channel)];
@@ -133,7 +133,7 @@ const TOKEN_FIX: &str = "store the app's Bot User OAuth Token (xoxb-…, from OA
 pub fn token(config: &TokenConfig, secret: Option<&Result<SecretValue, ReadError>>) -> (Line, Option<SlackToken>) {
     const CHECK: &str = "Slack token";
     let (source, token) = match (config, secret) {
-        (TokenConfig::Static(token), _) => ("SLACK_BOT_TOKEN".to_owned(), token.clone()),
+        (TokenConfig::Static(token, _), _) => ("SLACK_BOT_TOKEN".to_owned(), token.clone()),
         (TokenConfig::Secret(id), Some(read)) => {
             let source = format!("secret {id}");
             let raw = match read {
@@ -155,7 +155,7 @@ pub fn token(config: &TokenConfig, secret: Option<&Result<SecretValue, ReadError
                 }
             };
             match parse_secret(raw) {
-                Ok(token) => (source, token),
+                Ok(secrets) => (source, secrets.token),
                 Err(why) => return (Line::fail(CHECK, format!("{source}: {why}"), TOKEN_FIX), None),
             }
         }

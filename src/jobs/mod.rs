@@ -79,8 +79,26 @@ pub struct JobsConfig {
     /// so; so does a run still going after it.
     #[serde(default = "default_slow_factor")]
     pub slow_factor: f64,
+    /// Slack user IDs who may stop and re-run jobs from Slack. None: no
+    /// buttons, every action refused.
+    #[serde(default)]
+    pub operators: Vec<String>,
+    /// How a re-run gets its network when no schedule says.
+    #[serde(default)]
+    pub run: Option<RunNetwork>,
     #[serde(default)]
     pub jobs: Vec<Rule>,
+}
+
+/// The `awsvpc` network of a re-run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunNetwork {
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub assign_public_ip: bool,
 }
 
 fn default_slow_factor() -> f64 {
@@ -103,6 +121,8 @@ impl Default for JobsConfig {
             stream_logs: Threshold::default(),
             stream_logs_max_replies: DEFAULT_STREAM_REPLIES,
             slow_factor: DEFAULT_SLOW_FACTOR,
+            operators: Vec::new(),
+            run: None,
             jobs: Vec::new(),
         }
     }
@@ -143,6 +163,10 @@ pub struct Rule {
     /// How late a scheduled run may start (`5m`, the default; `90s`, `1h`).
     #[serde(default)]
     pub grace: Option<String>,
+    #[serde(default)]
+    pub operators: Option<Vec<String>>,
+    #[serde(default)]
+    pub run: Option<RunNetwork>,
     /// `schedule`, `timezone` and `grace`, parsed at start-up.
     #[serde(skip)]
     pub parsed_schedule: Option<JobSchedule>,
@@ -195,6 +219,9 @@ pub struct Job {
     pub slow_factor: f64,
     /// Its schedule in `JOBS_CONFIG`, when it has one.
     pub schedule: Option<JobSchedule>,
+    /// Who may stop and re-run it from Slack.
+    pub operators: Vec<String>,
+    pub run: Option<RunNetwork>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -223,8 +250,14 @@ impl JobsConfig {
         if !is_factor(self.slow_factor) {
             return Err(JobsConfigError(format!("slow_factor: {} is not a factor of 1 or more", self.slow_factor)));
         }
+        check_operators("operators", &self.operators)?;
+        check_network("run", self.run.as_ref())?;
         for (i, rule) in self.jobs.iter_mut().enumerate() {
             rule.parsed_schedule = rule.schedule(i)?;
+            if let Some(operators) = &rule.operators {
+                check_operators(&format!("jobs[{i}].operators"), operators)?;
+            }
+            check_network(&format!("jobs[{i}].run"), rule.run.as_ref())?;
             if rule.slow_factor.is_some_and(|f| !is_factor(f)) {
                 return Err(JobsConfigError(format!("jobs[{i}].slow_factor: must be a factor of 1 or more")));
             }
@@ -301,6 +334,8 @@ impl JobsConfig {
                 .unwrap_or(self.stream_logs_max_replies),
             slow_factor: rule.and_then(|r| r.slow_factor).unwrap_or(self.slow_factor),
             schedule: rule.and_then(|r| r.parsed_schedule.clone()),
+            operators: rule.and_then(|r| r.operators.clone()).unwrap_or_else(|| self.operators.clone()),
+            run: rule.and_then(|r| r.run.clone()).or_else(|| self.run.clone()),
         }
     }
 
@@ -312,6 +347,31 @@ impl JobsConfig {
             .filter(|rest| !rest.is_empty())
             .unwrap_or(family);
         if self.snake_case { stripped.replace('-', "_") } else { stripped.to_owned() }
+    }
+}
+
+/// Slack user IDs: `U…` or `W…` (Enterprise Grid), upper-case letters and
+/// digits.
+pub fn is_user_id(id: &str) -> bool {
+    id.len() >= 2
+        && id.len() <= 32
+        && (id.starts_with('U') || id.starts_with('W'))
+        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn check_operators(key: &str, operators: &[String]) -> Result<(), JobsConfigError> {
+    match operators.iter().find(|id| !is_user_id(id)) {
+        Some(bad) => Err(JobsConfigError(format!(
+            "{key}: {bad:?} is not a Slack user ID (like U024BE7LH; in Slack, a profile's ⋮ menu, Copy member ID)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_network(key: &str, network: Option<&RunNetwork>) -> Result<(), JobsConfigError> {
+    match network {
+        Some(n) if n.subnets.is_empty() => Err(JobsConfigError(format!("{key}.subnets: give at least one subnet"))),
+        _ => Ok(()),
     }
 }
 

@@ -14,7 +14,9 @@ fn task(family: &str, container: &str, command: &[&str], env: &[(&str, &str)]) -
                 name: container.into(),
                 command: (!command.is_empty()).then(|| command.iter().map(|s| s.to_string()).collect()),
                 environment: env.iter().map(|(n, v)| KeyValue { name: n.to_string(), value: v.to_string() }).collect(),
+                ..ContainerOverride::default()
             }],
+            ..Overrides::default()
         }),
         ..EcsTask::default()
     }
@@ -225,6 +227,34 @@ fn schedules_are_checked_at_start_up() {
             r#"{"jobs": [{"match": {"family": "a"}, "slow_factor": 0}]}"#,
             "jobs[0].slow_factor: must be a factor of 1 or more",
         ),
+    ];
+    for (json, want) in table {
+        let err = JobsConfig::parse(json).unwrap_err().to_string();
+        assert!(err.contains(want), "{json}: {err}");
+    }
+}
+
+#[test]
+fn operators_and_run_networks_per_job() {
+    let config = JobsConfig::parse(
+        r#"{"operators": ["U024BE7LH"], "run": {"subnets": ["subnet-1"]}, "jobs": [
+            {"match": {"family": "a"}, "name": "a", "operators": ["U0OTHER1", "W0GRID2"],
+             "run": {"subnets": ["subnet-2"], "security_groups": ["sg-1"], "assign_public_ip": true}},
+            {"match": {"family": "b"}, "name": "b", "operators": []}
+        ]}"#,
+    )
+    .unwrap();
+    assert_eq!(config.job_named("a").operators, ["U0OTHER1", "W0GRID2"]);
+    assert_eq!(config.job_named("b").operators, Vec::<String>::new(), "a rule can turn control off");
+    assert_eq!(config.job_named("other").operators, ["U024BE7LH"]);
+    assert_eq!(config.job_named("a").run.unwrap().security_groups, ["sg-1"]);
+    assert_eq!(config.job_named("other").run.unwrap().subnets, ["subnet-1"]);
+    assert!(JobsConfig::default().job_named("x").operators.is_empty(), "nobody by default");
+    let table = [
+        (r#"{"operators": ["@ada"]}"#, "operators: \"@ada\" is not a Slack user ID"),
+        (r#"{"jobs": [{"match": {"family": "a"}, "operators": ["u024"]}]}"#, "jobs[0].operators: \"u024\" is not"),
+        (r#"{"run": {"subnets": []}}"#, "run.subnets: give at least one subnet"),
+        (r#"{"run": {"subnet": ["s"]}}"#, "run.subnet: unknown field"),
     ];
     for (json, want) in table {
         let err = JobsConfig::parse(json).unwrap_err().to_string();

@@ -75,7 +75,7 @@ impl LogStreams<'_> {
         let Some(task) = self.tasks.find(task_id).await? else {
             return Ok(ignored("no start message was posted for this task"));
         };
-        let FoundTask { key, facts, record } = &task;
+        let FoundTask { key, facts, record, .. } = &task;
         if facts.stream_logs == Threshold::Off {
             return Ok(ignored("stream_logs is off for this job"));
         }

@@ -1,8 +1,10 @@
 //! One module per kind of input, each with its own outcome type and error
-//! policy. The asynchronous kinds (EventBridge events) return errors, so
-//! that Lambda retries the event.
+//! policy. The asynchronous kinds (EventBridge events, Logs deliveries)
+//! return errors, so that Lambda retries the event; the HTTP kind (Slack's
+//! requests) answers with a status code and never fails the invocation.
 
 pub mod logs;
 pub mod registration;
+pub mod slack_request;
 pub mod task;
 pub mod watch;

@@ -8,14 +8,15 @@ use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::claim::{Notices, epoch_secs};
+use crate::control::{RunSpec, choose_network};
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::health::{self, Run};
 use crate::jobs::{Job, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
-use crate::message::{self, JobContext};
+use crate::message::{self, Controls, JobContext};
 use crate::ports::{
-    Claim, ClaimResult, JobRun, JobStart, JobStore, LogSource, Posted, Record, Slot, StoreError, TaskFacts,
+    Claim, ClaimResult, JobRun, JobStart, JobStore, LogSource, Posted, Record, Slot, StoreError, TaskFacts, TokenSource,
 };
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
@@ -57,6 +58,7 @@ pub struct Tasks<'a> {
     pub notices: Notices<'a>,
     pub logs: &'a dyn LogSource,
     pub jobs: &'a dyn JobStore,
+    pub secrets: &'a dyn TokenSource,
 }
 
 impl Tasks<'_> {
@@ -120,6 +122,7 @@ impl Tasks<'_> {
                 succeeded: Some(outcome.succeeded),
                 failed: outcome.reported_failures,
             },
+            spec: RunSpec::of(task),
             expires_at: epoch_secs(now + self.settings.job_record_ttl),
         }
     }
@@ -136,6 +139,37 @@ impl Tasks<'_> {
         Ok(())
     }
 
+    /// What a task's record keeps of its job, written with its claims.
+    fn facts(task: &EcsTask, job: &Job) -> TaskFacts {
+        TaskFacts {
+            task_id: task.task_id().to_owned(),
+            job: job.name.clone(),
+            stream_logs: job.stream_logs,
+            stream_logs_max_replies: job.stream_logs_max_replies,
+        }
+    }
+
+    /// The buttons a job's messages offer: none without operators or
+    /// without the signing secret that Slack's presses are checked with.
+    async fn controls(&self, task: &EcsTask, job: &Job) -> Controls {
+        if job.operators.is_empty() {
+            return Controls::default();
+        }
+        match self.secrets.signing_secret().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Controls::default(),
+            Err(e) => {
+                warn!(error = %e, "no buttons: the Slack secret was not read");
+                return Controls::default();
+            }
+        }
+        // Re-run only where a network can be found (or none is needed); a
+        // rule or schedule that started the task gives its own.
+        let rerun = RunSpec::of(task)
+            .is_some_and(|spec| spec.rule().is_some() || choose_network(&spec, None, job.run.as_ref()).is_ok());
+        Controls { stop: true, rerun }
+    }
+
     async fn notify(
         &self,
         task: &EcsTask,
@@ -144,6 +178,7 @@ impl Tasks<'_> {
         deadline: SystemTime,
     ) -> Result<Handled, NotifyError> {
         let log_stream = job.log_stream(task);
+        let controls = self.controls(task, job).await;
         let ctx = JobContext {
             job: &job.name,
             environment: &self.settings.environment,
@@ -154,6 +189,7 @@ impl Tasks<'_> {
             log_stream: log_stream.as_ref(),
             log: None,
             notes: &[],
+            controls,
         };
         let key = format!("task#{}", task.task_arn);
         match decision {
@@ -172,13 +208,8 @@ impl Tasks<'_> {
         deadline: SystemTime,
     ) -> Result<Handled, NotifyError> {
         let mut claim = self.notices.claim_for(key, Slot::Start, deadline);
-        // What a log stream needs to find this task's thread and settings.
-        claim.facts = Some(TaskFacts {
-            task_id: task.task_id().to_owned(),
-            job: job.name.clone(),
-            stream_logs: job.stream_logs,
-            stream_logs_max_replies: job.stream_logs_max_replies,
-        });
+        // What a log stream or a button needs to find this task's thread and job.
+        claim.facts = Some(Self::facts(task, job));
         // The job's record learns of the start in the same write.
         claim.job_start = Some(self.job_start(task, job));
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
@@ -198,7 +229,10 @@ impl Tasks<'_> {
         outcome: &Outcome,
         deadline: SystemTime,
     ) -> Result<Handled, NotifyError> {
-        let claim = self.notices.claim_for(key, Slot::Completion, deadline);
+        let mut claim = self.notices.claim_for(key, Slot::Completion, deadline);
+        // A Re-run button finds what to run, and whose job it is, here.
+        claim.facts = Some(Self::facts(task, job));
+        claim.run = RunSpec::of(task);
         let record = match self.notices.claim(&claim).await? {
             ClaimResult::Taken(_) => return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() }),
             ClaimResult::Claimed(record) => record,

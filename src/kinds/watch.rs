@@ -16,11 +16,10 @@ use tracing::{debug, info, warn};
 
 use crate::claim::Notices;
 use crate::error::NotifyError;
-use crate::event::{EcsTask, Overrides};
 use crate::health::{self, Run};
 use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
 use crate::message::{self, DigestLine, Outage};
-use crate::ports::{ClaimResult, EcsTarget, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};
+use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};
 use crate::schedule::{Missed, Schedule};
 use crate::settings::Settings;
 
@@ -110,7 +109,7 @@ impl Watch<'_> {
             }
         };
         for found in found {
-            let job = config.job(&target_task(&found.target));
+            let job = config.job(&found.target.as_task());
             if job.schedule.is_some() || job.notify == Notify::None || job.is_service {
                 continue;
             }
@@ -360,24 +359,6 @@ fn outage_key(job: &str, first: i64) -> String {
 
 fn at(epoch: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(epoch, 0).unwrap_or_default()
-}
-
-/// The task a schedule's target would start, as far as the rules of
-/// `JOBS_CONFIG` can tell: its task definition and its overrides.
-fn target_task(target: &EcsTarget) -> EcsTask {
-    let overrides: Option<Overrides> = target.overrides.clone().and_then(|v| serde_json::from_value(v).ok());
-    let containers = overrides
-        .iter()
-        .flat_map(|o| &o.container_overrides)
-        .map(|o| crate::event::Container { name: o.name.clone(), ..Default::default() })
-        .collect();
-    EcsTask {
-        cluster_arn: Some(target.cluster_arn.clone()),
-        task_definition_arn: Some(target.task_definition_arn.clone()),
-        containers,
-        overrides,
-        ..EcsTask::default()
-    }
 }
 
 fn discovered_schedule(found: &FoundSchedule) -> Result<JobSchedule, String> {

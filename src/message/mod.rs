@@ -4,6 +4,7 @@
 //! message that leaves this module is within Slack's limits and mentions no
 //! one unless configuration said so.
 
+pub mod control;
 mod health;
 pub mod links;
 mod logs;
@@ -11,13 +12,14 @@ mod registration;
 mod task;
 pub mod text;
 
+pub use control::Reply;
 pub use health::{
     DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_message,
     still_running_message,
 };
 pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
-pub use task::{JobContext, completion_message, finished_start_message, note_text, start_message};
+pub use task::{Controls, JobContext, completion_message, finished_start_message, note_text, start_message};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,13 @@ pub mod limits {
     pub const FIELDS: usize = 10;
     pub const FIELD_TEXT: usize = 2000;
     pub const CONTEXT_ELEMENTS: usize = 10;
+    pub const ACTIONS_ELEMENTS: usize = 25;
+    pub const BUTTON_TEXT: usize = 75;
+    pub const BUTTON_VALUE: usize = 2000;
+    pub const ACTION_ID: usize = 255;
+    pub const CONFIRM_TITLE: usize = 100;
+    pub const CONFIRM_TEXT: usize = 300;
+    pub const CONFIRM_BUTTON: usize = 30;
     /// Slack truncates `text` past 40,000 characters; notifications show far
     /// less, so the fallback is kept short.
     pub const FALLBACK_TEXT: usize = 3000;
@@ -67,6 +76,33 @@ pub enum Block {
     Context {
         elements: Vec<Text>,
     },
+    Actions {
+        elements: Vec<Button>,
+    },
+}
+
+/// A button of an `actions` block; its `value` comes back when pressed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "button")]
+pub struct Button {
+    pub text: Text,
+    pub action_id: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<Confirm>,
+}
+
+/// The "are you sure?" dialog of a button.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirm {
+    pub title: Text,
+    pub text: Text,
+    pub confirm: Text,
+    pub deny: Text,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +117,30 @@ impl Text {
         match self {
             Text::PlainText { text, .. } | Text::Mrkdwn { text } => text,
         }
+    }
+}
+
+/// Plain text, cut to `max` characters: nothing in it is parsed.
+fn plain(raw: &str, max: usize) -> Text {
+    Text::PlainText { text: text::truncate_plain(raw, max), emoji: true }
+}
+
+/// A button that asks first.
+fn button(label: &str, action_id: &str, value: String, danger: bool, confirm: (&str, &str, &str)) -> Button {
+    let (title, question, yes) = confirm;
+    let style = danger.then(|| "danger".to_owned());
+    Button {
+        text: plain(label, limits::BUTTON_TEXT),
+        action_id: action_id.to_owned(),
+        value,
+        style: style.clone(),
+        confirm: Some(Confirm {
+            title: plain(title, limits::CONFIRM_TITLE),
+            text: plain(question, limits::CONFIRM_TEXT),
+            confirm: plain(yes, limits::CONFIRM_BUTTON),
+            deny: plain("Cancel", limits::CONFIRM_BUTTON),
+            style,
+        }),
     }
 }
 
@@ -185,6 +245,24 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
                 return Some(format!("context with {} elements", elements.len()));
             }
             elements.iter().find_map(|e| too_long("context element", e, limits::SECTION_TEXT))
+        }
+        Block::Actions { elements } => {
+            if elements.is_empty() || elements.len() > limits::ACTIONS_ELEMENTS {
+                return Some(format!("actions with {} elements", elements.len()));
+            }
+            elements.iter().find_map(|b| {
+                let over = |what: &str, n: usize, max: usize| (n > max).then(|| format!("{what} of {n} > {max}"));
+                too_long("button text", &b.text, limits::BUTTON_TEXT)
+                    .or_else(|| over("action_id", b.action_id.len(), limits::ACTION_ID))
+                    .or_else(|| over("button value", b.value.chars().count(), limits::BUTTON_VALUE))
+                    .or_else(|| {
+                        let c = b.confirm.as_ref()?;
+                        too_long("confirm title", &c.title, limits::CONFIRM_TITLE)
+                            .or_else(|| too_long("confirm text", &c.text, limits::CONFIRM_TEXT))
+                            .or_else(|| too_long("confirm button", &c.confirm, limits::CONFIRM_BUTTON))
+                            .or_else(|| too_long("deny button", &c.deny, limits::CONFIRM_BUTTON))
+                    })
+            })
         }
     })
 }

@@ -1,6 +1,6 @@
 //! Start and completion messages for ECS jobs.
 
-use super::{Block, Field, Message, code_section, context, field_sections, header, links, message, text};
+use super::{Block, Field, Message, code_section, context, control, field_sections, header, links, message, text};
 use crate::event::EcsTask;
 use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
@@ -27,6 +27,17 @@ pub struct JobContext<'a> {
     pub log: Option<&'a JobLog>,
     /// What the job's history says of this run.
     pub notes: &'a [Note],
+    /// Which buttons it offers.
+    pub controls: Controls,
+}
+
+/// The job-control buttons a message offers (see `kinds::slack_request`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// Stop, on a running job's start message.
+    pub stop: bool,
+    /// Re-run, on a failed run's reply and updated start message.
+    pub rerun: bool,
 }
 
 impl<'a> JobContext<'a> {
@@ -41,6 +52,7 @@ impl<'a> JobContext<'a> {
             log_stream: None,
             log: None,
             notes: &[],
+            controls: Controls { stop: false, rerun: false },
         }
     }
 }
@@ -69,7 +81,11 @@ fn notes_context(notes: &[Note]) -> Option<Block> {
 
 pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
     let headline = format!("🚀 {} started", ctx.job);
-    message(ctx.channel, &headline, run_blocks(ctx, task, &headline, None), None)
+    let mut blocks = run_blocks(ctx, task, &headline, None);
+    if ctx.controls.stop {
+        blocks.push(control::stop_actions(ctx.job, &task.task_arn, task.task_id()));
+    }
+    message(ctx.channel, &headline, blocks, None)
 }
 
 /// The start message once the job has finished, to replace it in place
@@ -79,6 +95,9 @@ pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcom
     let mut blocks = run_blocks(ctx, task, &headline, Some("Details in the thread."));
     if let Some(notes) = notes_context(ctx.notes) {
         blocks.insert(1, notes);
+    }
+    if ctx.controls.rerun && !outcome.succeeded {
+        blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
     }
     message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None)
 }
@@ -152,6 +171,9 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         blocks.push(context(vec![text::escape_truncated(log_note, 500)]));
     }
     blocks.extend(links_context(ctx, task, note));
+    if ctx.controls.rerun && !outcome.succeeded {
+        blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
+    }
     let mut msg = message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, thread_ts);
     // Failures in a thread are also shown in the channel, never hidden.
     msg.reply_broadcast = thread_ts.is_some() && !outcome.succeeded;
@@ -386,8 +408,9 @@ mod tests {
             container_overrides: vec![crate::event::ContainerOverride {
                 name: "x".into(),
                 command: Some(vec![hostile.into()]),
-                environment: vec![],
+                ..Default::default()
             }],
+            ..Default::default()
         });
         let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
         let ctx = JobContext::new("job", hostile, "C1");

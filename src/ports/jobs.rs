@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::control::RunSpec;
 use crate::health::Run;
 
 use super::store::StoreError;
@@ -26,6 +27,8 @@ pub struct JobRun {
     pub job: String,
     pub channel: String,
     pub run: Run,
+    /// What the run had: `/jobs run` runs the job as its last run did.
+    pub spec: Option<RunSpec>,
     pub expires_at: i64,
 }
 
@@ -39,6 +42,8 @@ pub struct JobState {
     /// The first due time of an outage of missed runs that was reported
     /// and has not ended, epoch seconds.
     pub outage: Option<i64>,
+    /// What its last finished run had.
+    pub last_run: Option<RunSpec>,
 }
 
 impl JobState {

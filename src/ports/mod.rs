@@ -9,13 +9,17 @@
 //! the cost of a boxed future is nothing next to it.
 
 mod clock;
+mod control;
 mod jobs;
 mod logs;
 mod schedules;
 mod slack;
 mod store;
 
+use std::sync::Arc;
+
 pub use clock::Clock;
+pub use control::{ControlError, TaskControl};
 pub use jobs::{JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
@@ -34,5 +38,9 @@ pub struct Ports {
     pub slack: Box<dyn SlackPoster>,
     pub logs: Box<dyn LogSource>,
     pub schedules: Box<dyn Schedules>,
+    pub control: Box<dyn TaskControl>,
+    /// The Slack secrets: the bot token (the Slack client reads it too) and
+    /// the signing secret that requests from Slack are checked with.
+    pub secrets: Arc<dyn TokenSource>,
     pub clock: Box<dyn Clock>,
 }

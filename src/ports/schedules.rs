@@ -6,6 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::control::{Network, RunRequest};
+use crate::event::{Container, EcsTask, Overrides};
+
 /// A schedule found in the account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundSchedule {
@@ -36,6 +39,50 @@ pub struct EcsTarget {
     pub assign_public_ip: Option<bool>,
     /// The target's input: ECS `RunTask` overrides, e.g. `containerOverrides`.
     pub overrides: Option<Value>,
+}
+
+impl EcsTarget {
+    /// The task it would start, as far as the rules of `JOBS_CONFIG` can
+    /// tell which job it is: its task definition and its overrides.
+    pub fn as_task(&self) -> EcsTask {
+        let overrides: Option<Overrides> = self.overrides.clone().and_then(|v| serde_json::from_value(v).ok());
+        let containers = overrides
+            .iter()
+            .flat_map(|o| &o.container_overrides)
+            .map(|o| Container { name: o.name.clone(), ..Container::default() })
+            .collect();
+        EcsTask {
+            cluster_arn: Some(self.cluster_arn.clone()),
+            task_definition_arn: Some(self.task_definition_arn.clone()),
+            containers,
+            overrides,
+            ..EcsTask::default()
+        }
+    }
+
+    pub fn network(&self) -> Option<Network> {
+        (!self.subnets.is_empty()).then(|| Network {
+            subnets: self.subnets.clone(),
+            security_groups: self.security_groups.clone(),
+            assign_public_ip: self.assign_public_ip,
+        })
+    }
+
+    /// A run now, as the schedule would start it.
+    pub fn run_request(&self, started_by: String, client_token: String) -> RunRequest {
+        RunRequest {
+            cluster: self.cluster_arn.clone(),
+            task_definition: self.task_definition_arn.clone(),
+            launch_type: self.launch_type.clone().filter(|_| self.capacity_providers.is_empty()),
+            capacity_providers: self.capacity_providers.clone(),
+            platform_version: self.platform_version.clone(),
+            group: self.group.clone(),
+            overrides: self.overrides.clone().and_then(|v| serde_json::from_value(v).ok()),
+            network: self.network(),
+            started_by,
+            client_token,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

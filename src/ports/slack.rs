@@ -1,11 +1,13 @@
 //! Posting to Slack, and the bot token.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::message::Message;
+use crate::message::{Message, Reply};
+use crate::signature::SigningSecret;
 
 use super::store::Posted;
 
@@ -34,6 +36,9 @@ pub trait SlackPoster: Send + Sync {
     async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError>;
     /// Replaces the message at `at` with `message` (`chat.update`).
     async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError>;
+    /// Answers an interaction through its `response_url` (ephemeral
+    /// messages to the user who acted).
+    async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError>;
 }
 
 /// A Slack bot token. Its `Debug` and `Display` never show the secret.
@@ -71,6 +76,26 @@ pub trait TokenSource: Send + Sync {
     /// Called when Slack refused `stale`: reads the token again and returns
     /// it if it changed (the secret was rotated), `None` if it did not.
     async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError>;
+    /// The app's signing secret, when the secret holds one: without it,
+    /// job control (buttons, `/jobs`) is off.
+    async fn signing_secret(&self) -> Result<Option<SigningSecret>, TokenError>;
+}
+
+/// One token source shared: the Slack client and the request checks read
+/// the secret once between them.
+#[async_trait]
+impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
+    async fn token(&self) -> Result<SlackToken, TokenError> {
+        (**self).token().await
+    }
+
+    async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError> {
+        (**self).refresh(stale).await
+    }
+
+    async fn signing_secret(&self) -> Result<Option<SigningSecret>, TokenError> {
+        (**self).signing_secret().await
+    }
 }
 
 #[cfg(test)]

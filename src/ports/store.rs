@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::control::RunSpec;
 use crate::log_levels::Threshold;
 
 use super::jobs::JobStart;
@@ -92,6 +93,8 @@ pub struct Claim {
     pub facts: Option<TaskFacts>,
     /// Recorded on the job's record in the same write (a start claim).
     pub job_start: Option<JobStart>,
+    /// What the run had, kept for a re-run (a completion claim).
+    pub run: Option<RunSpec>,
 }
 
 /// What a task's record keeps besides its notices, written with its start
@@ -135,19 +138,23 @@ pub trait ThreadStore: Send + Sync {
 }
 
 /// A task's record, found by task id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FoundTask {
     /// The record's key (`task#<task ARN>`).
     pub key: String,
     pub facts: TaskFacts,
     pub record: Record,
+    /// What the run had, once it finished.
+    pub run: Option<RunSpec>,
 }
 
 /// Tasks by id, and what is counted per task.
 #[async_trait]
 pub trait TaskIndex: Send + Sync {
-    /// The record whose start claim wrote facts for `task_id`.
+    /// The record whose claims wrote facts for `task_id`.
     async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError>;
+    /// The record at `key` (`task#<task ARN>`), when claims wrote its facts.
+    async fn task(&self, key: &str) -> Result<Option<FoundTask>, StoreError>;
     /// Adds `delta` to the task's count of streamed log replies and
     /// returns the count after, atomically.
     async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError>;

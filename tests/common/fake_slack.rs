@@ -74,6 +74,8 @@ struct Inner {
     requests: usize,
     methods: Vec<String>,
     next_ts: u64,
+    /// Bodies posted to response URLs, in order.
+    responses: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -93,11 +95,22 @@ impl FakeSlack {
                 "/api/conversations.info",
                 post(|State(s), h, b| read_call(s, h, b, "conversations.info", conversations_info)),
             )
+            .route("/hooks/{*rest}", post(|State(s), h, b| respond(s, h, b)))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/api", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeSlack { url, inner }
+    }
+
+    /// A response URL, as Slack puts in an interaction or a command.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/hooks/actions/T0TEAM/{id}", self.url.trim_end_matches("/api"))
+    }
+
+    /// The answers posted to response URLs.
+    pub fn responses(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().responses.clone()
     }
 
     pub fn posted(&self) -> Vec<Posted> {
@@ -393,8 +406,53 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
                 }
             }
             Some("divider") => {}
+            Some("actions") => {
+                let elements = block["elements"].as_array().ok_or("actions without elements")?;
+                if elements.is_empty() || elements.len() > 25 {
+                    return Err(format!("actions with {} elements", elements.len()));
+                }
+                for button in elements {
+                    if button["type"] != "button" {
+                        return Err(format!("actions element of type {}", button["type"]));
+                    }
+                    text_of(&button["text"], &["plain_text"], 75)?;
+                    let action_id = button["action_id"].as_str().ok_or("button without action_id")?;
+                    let value = button["value"].as_str().unwrap_or_default();
+                    if action_id.is_empty() || action_id.len() > 255 || value.chars().count() > 2000 {
+                        return Err(format!("button action_id {} / value {} characters", action_id.len(), value.len()));
+                    }
+                    if let Some(confirm) = button.get("confirm") {
+                        text_of(&confirm["title"], &["plain_text"], 100)?;
+                        text_of(&confirm["text"], &["plain_text", "mrkdwn"], 300)?;
+                        text_of(&confirm["confirm"], &["plain_text"], 30)?;
+                        text_of(&confirm["deny"], &["plain_text"], 30)?;
+                    }
+                }
+            }
             other => return Err(format!("unknown block type {other:?}")),
         }
     }
     Ok(())
+}
+
+/// A response URL: JSON, no token (the URL is the authority), at most a
+/// reply's limits; answers `{"ok": true}`.
+async fn respond(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String) -> Response {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.starts_with("application/json") {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    }
+    let Ok(reply) = serde_json::from_str::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    };
+    if !matches!(reply["response_type"].as_str(), Some("ephemeral" | "in_channel")) || reply["text"].as_str().is_none()
+    {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    }
+    if let Err(problem) = check_blocks(reply.get("blocks").unwrap_or(&Value::Null)) {
+        eprintln!("fake Slack: invalid_blocks in a response: {problem}");
+        return (StatusCode::BAD_REQUEST, "invalid_blocks").into_response();
+    }
+    inner.lock().unwrap().responses.push(reply);
+    Json(json!({"ok": true})).into_response()
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cargo_lambda;
+pub mod ecs;
 pub mod fake_slack;
 pub mod moto;
 pub mod runtime_api;

@@ -6,6 +6,7 @@
 //! | `job`, `channel` | the job's name and channel |
 //! | `r_<task id>` | a run: map of `s` start, `e` end (epoch seconds), `d` run time (s), `ok`, `f` failed count; a running task has `s` only |
 //! | `outage` | the first due time of a reported outage of missed runs |
+//! | `last_run` | what the last finished run had (JSON): `/jobs run` runs it again |
 //! | `expires_at` | TTL, epoch seconds, pushed back by every run |
 //!
 //! One item per job, one attribute per run: recording a run is one
@@ -94,6 +95,7 @@ fn state_from(item: &Item) -> JobState {
         channel: text(item, "channel"),
         runs: item.iter().filter_map(|(name, value)| run_from(name.strip_prefix(RUN_PREFIX)?, value)).collect(),
         outage: number(item, "outage"),
+        last_run: text(item, "last_run").and_then(|run| serde_json::from_str(&run).ok()),
     }
 }
 
@@ -105,20 +107,26 @@ impl JobStore for DynamoStore {
     }
 
     async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError> {
-        let change = Change::new(
-            job_key(&run.job),
-            "SET #lookup = :jobs, #job = :job, #channel = :channel, #expires = :expires, #run = :run",
-        )
-        .name("#lookup", LOOKUP_ATTRIBUTE)
-        .name("#job", "job")
-        .name("#channel", "channel")
-        .name("#expires", TTL_ATTRIBUTE)
-        .name("#run", format!("{RUN_PREFIX}{}", run.run.task_id))
-        .value(":jobs", s(JOBS))
-        .value(":job", s(&run.job))
-        .value(":channel", s(&run.channel))
-        .value(":expires", n(run.expires_at))
-        .value(":run", run_value(&run.run));
+        let spec = run.spec.as_ref().and_then(|spec| serde_json::to_string(spec).ok());
+        let mut update =
+            "SET #lookup = :jobs, #job = :job, #channel = :channel, #expires = :expires, #run = :run".to_owned();
+        if spec.is_some() {
+            update.push_str(", #last = :last");
+        }
+        let mut change = Change::new(job_key(&run.job), update)
+            .name("#lookup", LOOKUP_ATTRIBUTE)
+            .name("#job", "job")
+            .name("#channel", "channel")
+            .name("#expires", TTL_ATTRIBUTE)
+            .name("#run", format!("{RUN_PREFIX}{}", run.run.task_id))
+            .value(":jobs", s(JOBS))
+            .value(":job", s(&run.job))
+            .value(":channel", s(&run.channel))
+            .value(":expires", n(run.expires_at))
+            .value(":run", run_value(&run.run));
+        if let Some(spec) = spec {
+            change = change.name("#last", "last_run").value(":last", s(&spec));
+        }
         let out = self
             .update(change)
             .return_values(ReturnValue::AllOld)

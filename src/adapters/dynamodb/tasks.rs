@@ -11,6 +11,7 @@
 //! | `lookup` | `task#<task id>`: the key of the `lookup` index, to find a task by id |
 //! | `job`, `stream_logs`, `stream_logs_max_replies` | the task's job settings, from its start claim |
 //! | `streamed` | log replies streamed into the task's thread |
+//! | `run` | what the run had (JSON), from its completion claim: a re-run's parameters |
 //!
 //! with `{slot}` one of `start`, `completion`, `once`.
 
@@ -182,6 +183,10 @@ fn claim_change(claim: &Claim) -> Change {
     if claim.facts.is_some() {
         update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
     }
+    let run = claim.run.as_ref().and_then(|run| serde_json::to_string(run).ok());
+    if run.is_some() {
+        update.push_str(", #run = :run");
+    }
     if claim.slot == Slot::Start {
         condition.push_str(" AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)");
     }
@@ -210,7 +215,19 @@ fn claim_change(claim: &Claim) -> Change {
             .value(":stream", s(facts.stream_logs.name()))
             .value(":max", n(facts.stream_logs_max_replies.into()));
     }
+    if let Some(run) = run {
+        change = change.name("#run", "run").value(":run", s(&run));
+    }
     change
+}
+
+fn found_from(item: &Item) -> Option<FoundTask> {
+    Some(FoundTask {
+        key: text(item, PARTITION_KEY)?,
+        facts: facts_from(item)?,
+        record: record_from(item),
+        run: text(item, "run").and_then(|run| serde_json::from_str(&run).ok()),
+    })
 }
 
 #[async_trait]
@@ -227,9 +244,20 @@ impl TaskIndex for DynamoStore {
             .send()
             .await
             .map_err(|e| error("Query (lookup)", e))?;
-        Ok(out.items().iter().find_map(|item| {
-            Some(FoundTask { key: text(item, PARTITION_KEY)?, facts: facts_from(item)?, record: record_from(item) })
-        }))
+        Ok(out.items().iter().find_map(found_from))
+    }
+
+    async fn task(&self, key: &str) -> Result<Option<FoundTask>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error("GetItem (task)", e))?;
+        Ok(out.item().and_then(found_from))
     }
 
     async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

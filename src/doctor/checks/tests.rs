@@ -59,7 +59,7 @@ fn token_verdicts() {
     assert_eq!((line.mark, line.detail.as_str()), (Mark::Pass, "secret slack/bot holds a bot token (xoxb-…uvwx)"));
     assert_eq!(token.unwrap().expose(), TOKEN);
 
-    let (line, token) = self::token(&TokenConfig::Static(SlackToken::new(TOKEN)), None);
+    let (line, token) = self::token(&TokenConfig::Static(SlackToken::new(TOKEN), None), None);
     assert_eq!((line.mark, line.detail.as_str()), (Mark::Pass, "SLACK_BOT_TOKEN holds a bot token (xoxb-…uvwx)"));
     assert!(token.is_some());
 

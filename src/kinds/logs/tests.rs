@@ -204,6 +204,7 @@ async fn a_start_being_posted_fails_the_delivery_so_its_retry_streams() {
         expires_at: i64::MAX,
         facts: None,
         job_start: None,
+        run: None,
     };
     claim.facts = Some(crate::ports::TaskFacts {
         task_id: TASK.into(),

@@ -143,6 +143,7 @@ async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
         expires_at: i64::MAX,
         facts: None,
         job_start: None,
+        run: None,
     };
     fakes.store.claim(&dead).await.unwrap();
     let began = tokio::time::Instant::now();

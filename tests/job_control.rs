@@ -1,0 +1,269 @@
+//! Job control from Slack through the real handler, against moto (ECS
+//! RunTask and StopTask, EventBridge targets, DynamoDB) and the fake Slack,
+//! with requests signed as Slack signs them.
+
+mod common;
+
+use common::{Stack, deadline, ecs, task_event, unique};
+use ecs_slack_notifier::handler::{Handled, Handler};
+use ecs_slack_notifier::signature::{SigningSecret, sign};
+use serde_json::{Value, json};
+
+const SIGNING: &str = "e3b0c44298fc1c149afbf4c8996fb924";
+const OPERATOR: &str = "U0OPERATOR";
+const STRANGER: &str = "U0STRANGER";
+
+/// The stack's notifier with a secret that holds the signing secret, and
+/// operators.
+async fn controlled(stack: &Stack, extra: Value) -> Handler {
+    let secret = common::create_secret(
+        &stack.aws,
+        &json!({"token": common::fake_slack::TOKEN, "signing_secret": SIGNING}).to_string(),
+    )
+    .await;
+    let mut config = json!({"operators": [OPERATOR]});
+    config.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    stack.notifier_with(&[("SLACK_TOKEN_SECRET_ID", &secret), ("JOBS_CONFIG", &config.to_string())])
+}
+
+fn signed(body: &str, base64: bool) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let signature = sign(&SigningSecret::new(SIGNING), now, body.as_bytes());
+    let body = if base64 {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_owned()
+    };
+    json!({"version": "2.0", "rawPath": "/", "headers": {"x-slack-request-timestamp": now.to_string(),
+        "x-slack-signature": signature, "content-type": "application/x-www-form-urlencoded"},
+        "requestContext": {"requestId": unique("req"), "http": {"method": "POST", "path": "/", "sourceIp": "203.0.113.9"},
+            "timeEpoch": now * 1000},
+        "body": body, "isBase64Encoded": base64})
+}
+
+fn press(stack: &Stack, action: &str, task_arn: &str, user: &str) -> String {
+    let payload = json!({"type": "block_actions", "user": {"id": user}, "trigger_id": unique("trigger"),
+        "response_url": stack.slack.response_url(&unique("r")),
+        "actions": [{"action_id": action, "value": task_arn, "type": "button"}]});
+    form_urlencoded::Serializer::new(String::new()).append_pair("payload", &payload.to_string()).finish()
+}
+
+fn command(stack: &Stack, text: &str, user: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("command", "/jobs")
+        .append_pair("text", text)
+        .append_pair("user_id", user)
+        .append_pair("channel_id", "C0JOBS")
+        .append_pair("response_url", &stack.slack.response_url(&unique("c")))
+        .append_pair("trigger_id", &unique("trigger"))
+        .finish()
+}
+
+async fn http(handler: &Handler, payload: Value) -> (i64, Value) {
+    match handler.handle(payload, deadline()).await.unwrap() {
+        Handled::Http(response) => {
+            let body = response.body.map(|b| serde_json::from_str(&b).unwrap_or(Value::String(b)));
+            (response.status_code, body.unwrap_or(Value::Null))
+        }
+        other => panic!("not an HTTP answer: {other:?}"),
+    }
+}
+
+/// A task event of `definition` on the cluster, as ECS would send it.
+fn event(path: &str, task_arn: &str, cluster: &ecs::Cluster, definition: &str, family: &str) -> Value {
+    let (mut event, _) = task_event(path, task_arn.rsplit('/').next().unwrap());
+    let detail = &mut event["detail"];
+    detail["taskArn"] = json!(task_arn);
+    detail["clusterArn"] = json!(cluster.arn);
+    detail["taskDefinitionArn"] = json!(definition);
+    detail["group"] = json!(format!("family:{family}"));
+    detail["attachments"][0]["details"][0]["value"] = json!(cluster.subnet);
+    event
+}
+
+async fn moto_task(stack: &Stack, cluster: &str, task_arn: &str) -> aws_sdk_ecs::types::Task {
+    let out =
+        aws_sdk_ecs::Client::new(&stack.aws).describe_tasks().cluster(cluster).tasks(task_arn).send().await.unwrap();
+    out.tasks()[0].clone()
+}
+
+#[tokio::test]
+async fn an_operator_stops_a_running_task_in_ecs_once_and_a_stranger_cannot() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-analyze");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                .subnets(&cluster.subnet)
+                .security_groups(&cluster.security_group)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let run = aws_sdk_ecs::Client::new(&stack.aws)
+        .run_task()
+        .cluster(&cluster.arn)
+        .task_definition(&definition)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(network)
+        .send()
+        .await
+        .unwrap();
+    let task_arn = run.tasks()[0].task_arn().unwrap().to_owned();
+    let handler = controlled(&stack, json!({})).await;
+    handler
+        .handle(event("events/ecs-task-failure-running.json", &task_arn, &cluster, &definition, &family), deadline())
+        .await
+        .unwrap();
+    let start = stack.slack.posted()[0].clone();
+    assert!(start.visible().contains("\"action_id\":\"stop_task\""), "{}", start.visible());
+
+    let (status, _) = http(&handler, signed(&press(&stack, "stop_task", &task_arn, STRANGER), false)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        moto_task(&stack, &cluster.arn, &task_arn).await.desired_status(),
+        Some("RUNNING"),
+        "a stranger stops nothing"
+    );
+    assert!(stack.slack.responses()[0]["text"].as_str().unwrap().starts_with("You are not allowed to stop"));
+
+    for _ in 0..2 {
+        assert_eq!(http(&handler, signed(&press(&stack, "stop_task", &task_arn, OPERATOR), false)).await.0, 200);
+    }
+    let task = moto_task(&stack, &cluster.arn, &task_arn).await;
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    assert_eq!(task.stopped_reason(), Some(format!("Stopped from Slack by {OPERATOR}").as_str()));
+    let replies: Vec<_> = stack.slack.posted().into_iter().filter(|p| p.text.starts_with("🛑")).collect();
+    assert_eq!(replies.len(), 1, "said once");
+    assert_eq!(replies[0].thread_ts.as_deref(), Some(start.ts.as_str()));
+    assert!(replies[0].visible().contains(&format!("<@{OPERATOR}> asked ECS to stop this run")));
+    assert_eq!(stack.slack.responses()[1]["text"], "This task was stopped from Slack already.");
+}
+
+#[tokio::test]
+async fn a_rerun_runs_the_same_revision_in_ecs_with_the_rules_network() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-scraper");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let rule = unique("scraper-nightly");
+    let events = aws_sdk_eventbridge::Client::new(&stack.aws);
+    events.put_rule().name(&rule).schedule_expression("cron(0 3 * * ? *)").send().await.unwrap();
+    let vpc = aws_sdk_eventbridge::types::AwsVpcConfiguration::builder()
+        .subnets(&cluster.subnet)
+        .security_groups(&cluster.security_group)
+        .assign_public_ip(aws_sdk_eventbridge::types::AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("job")
+                .arn(&cluster.arn)
+                .role_arn("arn:aws:iam::123456789012:role/events")
+                .ecs_parameters(
+                    aws_sdk_eventbridge::types::EcsParameters::builder()
+                        .task_definition_arn(&definition)
+                        .launch_type(aws_sdk_eventbridge::types::LaunchType::Fargate)
+                        .network_configuration(
+                            aws_sdk_eventbridge::types::NetworkConfiguration::builder()
+                                .awsvpc_configuration(vpc)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let failed_task = format!(
+        "arn:aws:ecs:us-east-1:123456789012:task/{}/{}",
+        cluster.arn.rsplit('/').next().unwrap(),
+        "5c3e8a7f9b1d4e2fa6c0b8d7e9f1a2b3"
+    );
+    let mut stopped = event("events/ecs-task-stopped-failure.json", &failed_task, &cluster, &definition, &family);
+    stopped["detail"]["startedBy"] = json!(format!("events-rule/{rule}"));
+    let handler = controlled(&stack, json!({})).await;
+    handler.handle(stopped, deadline()).await.unwrap();
+    let failure = stack.slack.posted()[0].clone();
+    assert!(failure.visible().contains("\"action_id\":\"rerun_task\""), "{}", failure.visible());
+
+    // The first press as Slack may send it, base64; then a double click.
+    http(&handler, signed(&press(&stack, "rerun_task", &failed_task, OPERATOR), true)).await;
+    http(&handler, signed(&press(&stack, "rerun_task", &failed_task, OPERATOR), false)).await;
+    let ecs_client = aws_sdk_ecs::Client::new(&stack.aws);
+    let listed =
+        ecs_client.list_tasks().cluster(&cluster.arn).started_by(format!("slack/{OPERATOR}")).send().await.unwrap();
+    assert_eq!(listed.task_arns().len(), 1, "run once");
+    let new_task = moto_task(&stack, &cluster.arn, &listed.task_arns()[0]).await;
+    assert_eq!(new_task.task_definition_arn(), Some(definition.as_str()), "the same revision");
+    assert_eq!(new_task.launch_type().map(|l| l.as_str()), Some("FARGATE"));
+    let said: Vec<_> = stack.slack.posted().into_iter().filter(|p| p.text.starts_with("🔁")).collect();
+    assert_eq!(said.len(), 1);
+    assert_eq!(said[0].thread_ts.as_deref(), Some(failure.ts.as_str()));
+    assert!(said[0].visible().contains(&format!("<@{OPERATOR}> re-ran")), "{}", said[0].visible());
+}
+
+#[tokio::test]
+async fn jobs_commands_against_ecs() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-prices");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "collect-stock-prices").await;
+    let run = json!({"run": {"subnets": [cluster.subnet], "security_groups": [cluster.security_group]}});
+    let handler = controlled(&stack, run).await;
+    let task = format!("arn:aws:ecs:us-east-1:123456789012:task/market-pulse/{}", "9781c248b1ab4c5b9d5f0d7f1e2c3a4b");
+    handler
+        .handle(event("events/ecs-task-stopped-success.json", &task, &cluster, &definition, &family), deadline())
+        .await
+        .unwrap();
+
+    let (status, reply) = http(&handler, signed(&command(&stack, "status", STRANGER), false)).await;
+    assert_eq!((status, reply["response_type"].as_str()), (200, Some("ephemeral")));
+    assert!(reply.to_string().contains(&format!("*{family}*  ✅ succeeded in 4m 1s")), "{reply}");
+
+    let (_, reply) = http(&handler, signed(&command(&stack, &format!("run {family}"), STRANGER), false)).await;
+    assert!(reply["text"].as_str().unwrap().starts_with("You are not allowed to run"), "{reply}");
+    let (_, reply) = http(&handler, signed(&command(&stack, &format!("run {family}"), OPERATOR), false)).await;
+    assert_eq!(reply["response_type"], "in_channel", "{reply}");
+    assert!(reply["text"].as_str().unwrap().contains("(as its last run ran)"), "{reply}");
+    let listed = aws_sdk_ecs::Client::new(&stack.aws).list_tasks().cluster(&cluster.arn).send().await.unwrap();
+    assert_eq!(listed.task_arns().len(), 1, "{reply}");
+
+    let (_, reply) =
+        http(&handler, signed(&command(&stack, "stop 0123456789abcdef0123456789abcdef", OPERATOR), false)).await;
+    assert!(reply["text"].as_str().unwrap().starts_with("I know no task"), "{reply}");
+    let (_, reply) = http(&handler, signed(&command(&stack, "frobnicate", OPERATOR), false)).await;
+    assert!(reply["text"].as_str().unwrap().starts_with("I don't know `/jobs frobnicate`"), "{reply}");
+}
+
+#[tokio::test]
+async fn unsigned_wrong_stale_and_unconfigured_requests_are_refused() {
+    let Some(stack) = Stack::new().await else { return };
+    let handler = controlled(&stack, json!({})).await;
+    let body = command(&stack, "status", OPERATOR);
+    let mut unsigned = signed(&body, false);
+    unsigned["headers"].as_object_mut().unwrap().remove("x-slack-signature");
+    let mut wrong = signed(&body, false);
+    wrong["headers"]["x-slack-signature"] =
+        json!(sign(&SigningSecret::new("guess"), chrono::Utc::now().timestamp(), body.as_bytes()));
+    let stale_at = chrono::Utc::now().timestamp() - 600;
+    let mut stale = signed(&body, false);
+    stale["headers"]["x-slack-request-timestamp"] = json!(stale_at.to_string());
+    stale["headers"]["x-slack-signature"] = json!(sign(&SigningSecret::new(SIGNING), stale_at, body.as_bytes()));
+    for payload in [unsigned, wrong, stale] {
+        assert_eq!(http(&handler, payload).await, (401, Value::Null));
+    }
+    // A secret without signing_secret: nothing is accepted.
+    let unconfigured = stack.notifier_with(&[("JOBS_CONFIG", &json!({"operators": [OPERATOR]}).to_string())]);
+    assert_eq!(http(&unconfigured, signed(&body, false)).await.0, 401);
+    assert_eq!(stack.slack.requests(), 0);
+}
