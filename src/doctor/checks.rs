@@ -323,6 +323,16 @@ pub fn table(name: &str, result: &Result<TableInfo, ReadError>) -> Line {
     Line::pass(check, format!("ACTIVE, TTL on {TTL_ATTRIBUTE}"))
 }
 
+/// The function's `THREADS_TABLE` is not the table its stack made (the
+/// variable was changed by hand).
+pub fn table_not_the_stacks(table: &str, stack_table: &str) -> Line {
+    Line::fail(
+        format!("table {table}"),
+        format!("is not the stack's table {stack_table} (output ThreadsTableName)"),
+        "redeploy the stack (`sam deploy`), which sets THREADS_TABLE to its table",
+    )
+}
+
 /// A rule's name from a stack's physical id (`bus|name` off the default bus).
 pub fn rule_name(id: &str) -> &str {
     id.rsplit_once('|').map_or(id, |(_, name)| name)

@@ -53,6 +53,7 @@ struct Deployment {
     environment: Option<BTreeMap<String, String>>,
     function: Option<(String, String)>,
     stack_rules: Option<Vec<String>>,
+    stack_table: Option<String>,
     queue_url: Option<String>,
 }
 
@@ -91,6 +92,9 @@ impl Doctor<'_> {
         self.slack_checks(&config, &mut report).await;
 
         let table = config.threads_table.as_deref().unwrap_or_default();
+        if let Some(stack_table) = deployment.stack_table.as_deref().filter(|t| *t != table) {
+            report.push(checks::table_not_the_stacks(table, stack_table));
+        }
         report.push(checks::table(table, &self.aws.table(table).await));
 
         let function = deployment.function.as_ref();
@@ -144,6 +148,7 @@ impl Doctor<'_> {
                     return None;
                 };
                 deployment.queue_url = info.outputs.get("DeadLetterQueueUrl").cloned();
+                deployment.stack_table = info.outputs.get("ThreadsTableName").cloned();
                 deployment.stack_rules = Some(info.rules);
                 (function, Some(stack.clone()))
             }

@@ -302,6 +302,20 @@ async fn a_refused_token_skips_the_channels() {
 }
 
 #[tokio::test]
+async fn a_function_on_another_table_than_its_stacks() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.environment.insert("THREADS_TABLE".into(), "by-hand".into());
+    let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
+    let text = report.to_string();
+    assert!(
+        text.contains("✗ table by-hand: is not the stack's table threads (output ThreadsTableName)\n    fix: redeploy"),
+        "{text}"
+    );
+    assert!(text.contains("✓ table by-hand: ACTIVE"), "the table in use is checked too:\n{text}");
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
 async fn each_broken_part_is_its_own_failure() {
     let (mut aws, mut slack) = (FakeAws::healthy(), FakeSlack::healthy());
     slack.channels.insert("C0USERS", false);
