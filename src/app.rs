@@ -14,10 +14,11 @@ use crate::adapters::ecs_control::EcsControl;
 use crate::adapters::no_logs::NoLogs;
 use crate::adapters::schedules::AwsSchedules;
 use crate::adapters::slack_http::SlackHttp;
+use crate::adapters::sqs_outbox::SqsOutbox;
 use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
 use crate::handler::Handler;
-use crate::ports::{LogSource, Ports, SlackError};
+use crate::ports::{LogSource, Outbox, Ports, SlackError};
 use crate::tls;
 
 /// Bounds on every AWS call, so one stuck request cannot use up the
@@ -73,7 +74,9 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
     Ok(Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
-        jobs: Box::new(table),
+        jobs: Box::new(table.clone()),
+        groups: Box::new(table),
+        outbox: config.post_queue_url.as_ref().map(|url| Box::new(SqsOutbox::new(aws, url)) as Box<dyn Outbox>),
         schedules: Box::new(AwsSchedules::new(aws)),
         control: Box::new(EcsControl::new(aws)),
         secrets: secrets.clone(),

@@ -17,6 +17,8 @@ pub struct Config {
     pub slack_api_url: String,
     /// Read job summaries and failure logs from CloudWatch Logs.
     pub read_job_logs: bool,
+    /// The SQS FIFO queue that paces a burst's posts (`POST_QUEUE_URL`).
+    pub post_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +137,7 @@ impl Config {
             threads_table,
             slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),
             read_job_logs,
+            post_queue_url: get("POST_QUEUE_URL"),
         })
     }
 }

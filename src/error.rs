@@ -2,7 +2,7 @@
 //! retries the event and, in the end, sends it to the dead-letter queue.
 
 use crate::input::InputError;
-use crate::ports::{ScheduleError, SlackError, StoreError};
+use crate::ports::{OutboxError, ScheduleError, SlackError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -14,6 +14,8 @@ pub enum NotifyError {
     Slack(#[from] SlackError),
     #[error("schedules: {0}")]
     Schedules(ScheduleError),
+    #[error(transparent)]
+    Queue(#[from] OutboxError),
     /// Something this event needs is still being written; Lambda's retry
     /// (a minute later) will find it.
     #[error("not yet: {0}; the retry will post")]
@@ -27,6 +29,7 @@ impl From<NotifyError> for lambda_runtime::Diagnostic {
             NotifyError::Store(_) => "ThreadStoreError",
             NotifyError::Slack(_) => "SlackError",
             NotifyError::Schedules(_) => "SchedulesError",
+            NotifyError::Queue(_) => "PostQueueError",
             NotifyError::NotYet(_) => "NotYet",
         };
         lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: e.to_string() }

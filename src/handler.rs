@@ -12,6 +12,7 @@ use crate::error::NotifyError;
 use crate::event::{EventKind, Incoming};
 use crate::input::{self, Input};
 use crate::kinds::logs::{self, LogStreams};
+use crate::kinds::queued::{BatchResponse, QueuedPosts};
 use crate::kinds::registration::{self, Registrations};
 use crate::kinds::slack_request::{HttpResponse, SlackRequests};
 use crate::kinds::task::{self, Tasks};
@@ -30,6 +31,8 @@ pub enum Handled {
     Watched(Watched),
     /// The answer to a Function URL request.
     Http(HttpResponse),
+    /// The post queue's messages to hand back.
+    Queue(BatchResponse),
     Ignored(Ignored),
 }
 
@@ -57,6 +60,10 @@ impl Handler {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
             Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
             Input::FunctionUrl(request) => Ok(Handled::Http(self.slack_requests().handle(&request, deadline).await)),
+            Input::Queue(event) => {
+                let queued = QueuedPosts { notices: self.notices() };
+                Ok(Handled::Queue(queued.handle(&event, deadline).instrument(span("queue")).await))
+            }
         }
     }
 
@@ -82,6 +89,8 @@ impl Handler {
             notices: self.notices(),
             logs: &*ports.logs,
             jobs: &*ports.jobs,
+            groups: &*ports.groups,
+            outbox: ports.outbox.as_deref(),
             secrets: &*ports.secrets,
         }
     }

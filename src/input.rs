@@ -4,6 +4,7 @@
 
 use aws_lambda_events::cloudwatch_logs::LogData;
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use aws_lambda_events::sqs::SqsEvent;
 use serde_json::Value;
 
 use crate::event::{self, EventError, Incoming};
@@ -18,6 +19,8 @@ pub enum Input {
     Logs(LogData),
     /// A request through the function's URL (payload format 2.0): Slack.
     FunctionUrl(Box<LambdaFunctionUrlRequest>),
+    /// Messages of the post queue (SQS records).
+    Queue(SqsEvent),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +29,16 @@ pub enum InputError {
         "payload is not an EventBridge event: missing field `detail-type` \
          (expected an EventBridge event, with `detail-type`, \
          a CloudWatch Logs subscription delivery, with `awslogs`, \
-         or a Function URL request, with `requestContext.http`)"
+         a Function URL request, with `requestContext.http`, \
+         or SQS messages, with `Records[].eventSource` `aws:sqs`)"
     )]
     Unrecognised,
     #[error("invalid Function URL request: {0}")]
     FunctionUrl(serde_json::Error),
+    #[error("invalid SQS event: {0}")]
+    Queue(serde_json::Error),
+    #[error("invalid queued post: {0}")]
+    QueuedPost(serde_json::Error),
     #[error(transparent)]
     Event(#[from] EventError),
     #[error(transparent)]
@@ -49,6 +57,10 @@ pub fn route(payload: Value) -> Result<Input, InputError> {
     if payload.get("requestContext").and_then(|c| c.get("http")).is_some() {
         let request = serde_json::from_value(payload).map_err(InputError::FunctionUrl)?;
         return Ok(Input::FunctionUrl(Box::new(request)));
+    }
+    let first_record_source = payload.get("Records").and_then(|r| r.get(0)).and_then(|r| r.get("eventSource"));
+    if first_record_source.and_then(Value::as_str) == Some("aws:sqs") {
+        return serde_json::from_value(payload).map(Input::Queue).map_err(InputError::Queue);
     }
     if is_object_with("awslogs") {
         return Ok(Input::Logs(subscription::decode(&payload)?));
@@ -98,6 +110,16 @@ mod tests {
     }
 
     #[test]
+    fn sqs_messages_are_known_by_their_event_source() {
+        let event = json!({"Records": [{"messageId": "m1", "body": "{}", "eventSource": "aws:sqs",
+            "attributes": {"MessageGroupId": "C1"}, "messageAttributes": {}}]});
+        let Ok(Input::Queue(event)) = route(event) else { panic!() };
+        assert_eq!(event.records[0].body.as_deref(), Some("{}"));
+        let sns = json!({"Records": [{"EventSource": "aws:sns"}]});
+        assert!(matches!(route(sns), Err(InputError::Unrecognised)));
+    }
+
+    #[test]
     fn anything_else_is_one_error_naming_what_was_expected() {
         for payload in [json!({"hello": "world"}), json!([1, 2, 3]), json!("text"), json!(null)] {
             let err = route(payload.clone()).unwrap_err().to_string();
@@ -105,6 +127,7 @@ mod tests {
             assert!(err.contains("expected an EventBridge event"), "{payload}: {err}");
             assert!(err.contains("CloudWatch Logs subscription delivery, with `awslogs`"), "{payload}: {err}");
             assert!(err.contains("Function URL request, with `requestContext.http`"), "{payload}: {err}");
+            assert!(err.contains("SQS messages"), "{payload}: {err}");
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod burst;
 pub mod claim;
 pub mod config;
 pub mod control;

@@ -268,6 +268,7 @@ mod tests {
             schedule: None,
             operators: Vec::new(),
             run: None,
+            group_window: 60,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

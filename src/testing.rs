@@ -27,6 +27,14 @@ pub fn fixture(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+/// The task of a sample task event.
+pub fn ecs_task(path: &str) -> EcsTask {
+    let crate::event::EventKind::EcsTask(task) = crate::event::parse(fixture(path)).unwrap().kind else {
+        panic!("{path} is not a task event")
+    };
+    *task
+}
+
 /// A sample task event moved to a task of its own.
 pub fn task_event(path: &str, task_id: &str) -> Value {
     let mut event = fixture(path);
@@ -383,6 +391,51 @@ impl crate::ports::TokenSource for FakeSecrets {
     }
 }
 
+/// The post queue: keeps what is queued, for a test to hand to the
+/// handler as SQS would (`take_as_sqs_event`).
+#[derive(Clone, Default)]
+pub struct FakeOutbox {
+    queued: Arc<Mutex<Vec<crate::ports::QueuedPost>>>,
+}
+
+impl FakeOutbox {
+    pub fn queued(&self) -> Vec<crate::ports::QueuedPost> {
+        self.queued.lock().unwrap().clone()
+    }
+
+    /// Everything queued so far, as one SQS event, emptying the queue.
+    pub fn take_as_sqs_event(&self) -> Value {
+        let posts = std::mem::take(&mut *self.queued.lock().unwrap());
+        sqs_event(&posts)
+    }
+}
+
+/// SQS's event for these posts, one record each.
+pub fn sqs_event(posts: &[crate::ports::QueuedPost]) -> Value {
+    let records: Vec<Value> = posts
+        .iter()
+        .enumerate()
+        .map(|(i, post)| {
+            serde_json::json!({
+                "messageId": format!("m{i}"), "receiptHandle": format!("r{i}"),
+                "body": serde_json::to_string(post).unwrap(),
+                "attributes": {"MessageGroupId": post.message.channel}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:posts.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+#[async_trait]
+impl crate::ports::Outbox for FakeOutbox {
+    async fn queue(&self, post: &crate::ports::QueuedPost) -> Result<(), crate::ports::OutboxError> {
+        self.queued.lock().unwrap().push(post.clone());
+        Ok(())
+    }
+}
+
 /// Shared fake backends. Each `handler()` is a new execution environment:
 /// nothing cached, the same store, Slack and logs.
 pub struct Fakes {
@@ -392,6 +445,7 @@ pub struct Fakes {
     pub secrets: FakeSecrets,
     pub slack: RecordingSlack,
     pub logs: FakeLogs,
+    pub outbox: FakeOutbox,
     pub clock: TestClock,
 }
 
@@ -405,6 +459,7 @@ impl Fakes {
             secrets: FakeSecrets::default(),
             slack: RecordingSlack::new(),
             logs: FakeLogs::new(),
+            outbox: FakeOutbox::default(),
             clock: TestClock::new(),
         }
     }
@@ -414,6 +469,8 @@ impl Fakes {
             store: Box::new(self.store.clone()),
             tasks: Box::new(self.store.clone()),
             jobs: Box::new(self.store.clone()),
+            groups: Box::new(self.store.clone()),
+            outbox: Some(Box::new(self.outbox.clone())),
             schedules: Box::new(self.schedules.clone()),
             control: Box::new(self.control.clone()),
             secrets: Arc::new(self.secrets.clone()),

@@ -149,7 +149,9 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let ports = Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
-        jobs: Box::new(table),
+        jobs: Box::new(table.clone()),
+        groups: Box::new(table),
+        outbox: None,
         schedules: Box::new(ecs_slack_notifier::adapters::schedules::NoSchedules),
         control: Box::new(ecs_slack_notifier::adapters::ecs_control::NoControl),
         secrets,

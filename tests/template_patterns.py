@@ -280,6 +280,32 @@ class JobControlPermissions(unittest.TestCase):
         self.assertEqual((passing["Action"], passing["Resource"]), ("iam:PassRole", [role]))
         self.assertEqual(passing["Condition"], {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
 
+    def test_posts_are_queued_to_the_post_queue_only_and_consumed_one_at_a_time(self):
+        got = self.statements()
+        self.assertEqual(got["QueuePosts"], {"Sid": "QueuePosts", "Effect": "Allow", "Action": "sqs:SendMessage",
+                                             "Resource": "GetAtt:PostQueue.Arn"})
+        queue = self.template["Resources"]["PostQueue"]["Properties"]
+        self.assertTrue(queue["FifoQueue"])
+        timeout = self.template["Resources"]["NotifierFunction"]["Properties"]["Timeout"]
+        self.assertIn("NotifierFunction", [k for k, r in self.template["Resources"].items()
+                                           if r["Type"] == "AWS::Lambda::Function"])
+        self.assertGreaterEqual(queue["VisibilityTimeout"], timeout)
+        dlq = self.template["Resources"]["PostDeadLetterQueue"]["Properties"]
+        self.assertTrue(dlq["FifoQueue"], "a FIFO queue's dead-letter queue is FIFO")
+        mappings = [r["Properties"] for r in self.template["Resources"].values()
+                    if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+        self.assertEqual(len(mappings), 1)
+        consumer = mappings[0]
+        self.assertEqual(consumer["EventSourceArn"], {"Fn::GetAtt": ["PostQueue", "Arn"]})
+        consume = got["ConsumePosts"]
+        self.assertEqual(consume["Resource"], "GetAtt:PostQueue.Arn")
+        self.assertTrue(all(a.startswith("sqs:") for a in consume["Action"]), consume)
+        role = self.template["Resources"]["NotifierFunctionRole"]["Properties"]
+        self.assertEqual(role["ManagedPolicyArns"],
+                         ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+                         "no managed policy that reaches other queues")
+        self.assertEqual((consumer["BatchSize"], consumer["FunctionResponseTypes"]), (1, ["ReportBatchItemFailures"]))
+
     def test_the_function_url_takes_slacks_requests_without_aws_auth(self):
         urls = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
         self.assertEqual(len(urls), 1)

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::burst::{self, Anchor, Burst, Group};
 use crate::health::Run;
 use crate::ports::{
-    Claim, ClaimResult, FoundTask, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot, StoreError, TaskFacts,
-    TaskIndex, ThreadStore,
+    Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
+    StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd,
 };
 
 /// Clones share the records: two handlers on clones are two execution
@@ -24,6 +25,7 @@ pub struct MemoryStore {
 struct Tables {
     records: HashMap<String, Stored>,
     jobs: HashMap<String, JobState>,
+    groups: HashMap<String, Group>,
     watching_since: Option<i64>,
 }
 
@@ -84,27 +86,83 @@ fn claimable(record: &Record, claim: &Claim) -> bool {
     free && (claim.slot != Slot::Start || completion_untouched)
 }
 
+/// The claim's write when the slot is free: the record after it, else the
+/// record that refused it.
+fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
+    let stored = tables.records.entry(claim.key.clone()).or_default();
+    if !claimable(&stored.record, claim) {
+        return ClaimResult::Taken(Some(stored.record.clone()));
+    }
+    stored.record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
+    stored.tokens.insert(claim.slot.name(), claim.token.clone());
+    if let Some(facts) = &claim.facts {
+        stored.facts = Some(facts.clone());
+    }
+    if let Some(run) = &claim.run {
+        stored.run = Some(run.clone());
+    }
+    let record = stored.record.clone();
+    if let Some(start) = &claim.job_start {
+        record_start(&mut tables.jobs, start);
+    }
+    ClaimResult::Claimed(record)
+}
+
+/// Whether a task can still join `anchor`'s group: its outcome unclaimed.
+fn joinable(tables: &Tables, anchor: &Anchor) -> bool {
+    tables.records.get(&anchor.key).is_some_and(|stored| {
+        stored.record.completion.posted.is_none() && stored.record.completion.claimed_until.is_none()
+    })
+}
+
 #[async_trait]
 impl ThreadStore for MemoryStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
+        self.tables(|tables| apply_claim(tables, claim))
+    }
+
+    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
+        let start =
+            claim.job_start.as_ref().ok_or_else(|| StoreError("a start claim without its job's start".into()))?;
         self.tables(|tables| {
-            let stored = tables.records.entry(claim.key.clone()).or_default();
-            if !claimable(&stored.record, claim) {
-                return ClaimResult::Taken(Some(stored.record.clone()));
+            if let Some(stored) = tables.records.get(&claim.key) {
+                if !claimable(&stored.record, claim) {
+                    return StartClaim::Taken(Some(stored.record.clone()));
+                }
             }
-            stored.record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
-            stored.tokens.insert(claim.slot.name(), claim.token.clone());
-            if let Some(facts) = &claim.facts {
-                stored.facts = Some(facts.clone());
+            match burst {
+                Burst::Lead { window, replacing } => {
+                    let current = tables.jobs.get(&start.job).and_then(|job| job.anchor.as_ref());
+                    let open = current.filter(|anchor| {
+                        burst::must_join(Some(anchor), &start.task_id, start.started, *window, replacing.as_deref())
+                    });
+                    if let Some(anchor) = open {
+                        return StartClaim::InGroup(anchor.clone());
+                    }
+                }
+                Burst::Join(anchor) if !joinable(tables, anchor) => return StartClaim::Closed,
+                Burst::Join(_) => {}
             }
-            if let Some(run) = &claim.run {
-                stored.run = Some(run.clone());
+            let mut record = match apply_claim(tables, claim) {
+                ClaimResult::Claimed(record) => record,
+                ClaimResult::Taken(record) => return StartClaim::Taken(record),
+            };
+            match burst {
+                Burst::Lead { .. } => {
+                    let anchor =
+                        Anchor { task_id: start.task_id.clone(), key: claim.key.clone(), started: start.started };
+                    tables.jobs.entry(start.job.clone()).or_default().anchor = Some(anchor);
+                }
+                Burst::Join(anchor) => {
+                    for key in [&claim.key, &anchor.key] {
+                        if let Some(stored) = tables.records.get_mut(key) {
+                            stored.record.group = Some(anchor.key.clone());
+                        }
+                    }
+                    record.group = Some(anchor.key.clone());
+                }
             }
-            let record = stored.record.clone();
-            if let Some(start) = &claim.job_start {
-                record_start(&mut tables.jobs, start);
-            }
-            ClaimResult::Claimed(record)
+            StartClaim::Claimed(record)
         })
     }
 
@@ -209,5 +267,45 @@ impl JobStore for MemoryStore {
 
     async fn watching_since(&self, now: i64) -> Result<i64, StoreError> {
         self.tables(|tables| *tables.watching_since.get_or_insert(now))
+    }
+}
+
+#[async_trait]
+impl GroupStore for MemoryStore {
+    async fn add(&self, key: &str, change: &GroupChange, _expires_at: i64) -> Result<Group, StoreError> {
+        self.tables(|tables| {
+            let group = tables.groups.entry(key.to_owned()).or_default();
+            group.members.extend(change.members.iter().cloned());
+            group.succeeded.extend(change.succeeded.iter().cloned());
+            group.failed.extend(change.failed.iter().cloned());
+            group.version += 1;
+            group.clone()
+        })
+    }
+
+    async fn group(&self, key: &str) -> Result<Group, StoreError> {
+        self.tables(|tables| tables.groups.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn take_turn(&self, key: &str, version: i64, now_ms: i64, gap_ms: i64) -> Result<bool, StoreError> {
+        self.tables(|tables| match tables.groups.get_mut(key) {
+            Some(group) if group.shown < version && group.shown_at <= now_ms - gap_ms => {
+                group.shown = version;
+                group.shown_at = now_ms;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn end_turn(&self, key: &str, version: i64, outcome: TurnEnd) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            if let Some(group) = tables.groups.get_mut(key).filter(|g| g.shown == version) {
+                match outcome {
+                    TurnEnd::Shown { at } => group.shown_at = at,
+                    TurnEnd::Failed { previous } => group.shown = previous,
+                }
+            }
+        })
     }
 }

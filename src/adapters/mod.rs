@@ -11,4 +11,5 @@ pub mod no_logs;
 pub mod schedules;
 pub mod setup_aws;
 pub mod slack_http;
+pub mod sqs_outbox;
 pub mod token;

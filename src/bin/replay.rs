@@ -22,7 +22,7 @@ use ecs_slack_notifier::adapters::slack_http::SlackHttp;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
-use ecs_slack_notifier::ports::{JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
+use ecs_slack_notifier::ports::{GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
@@ -131,17 +131,22 @@ async fn main() -> ExitCode {
     let aws = if needs_aws { app::load_aws_config().await } else { aws_config::SdkConfig::builder().build() };
     // Local adapters (memory, console, a log file) unless the configuration
     // names real ones.
-    let (store, tasks, jobs): (Box<dyn ThreadStore>, Box<dyn TaskIndex>, Box<dyn JobStore>) =
-        match &config.threads_table {
-            Some(table) => {
-                let table = app::dynamo_store(table, &aws);
-                (Box::new(table.clone()), Box::new(table.clone()), Box::new(table))
-            }
-            None => {
-                let memory = MemoryStore::new();
-                (Box::new(memory.clone()), Box::new(memory.clone()), Box::new(memory))
-            }
-        };
+    #[allow(clippy::type_complexity)]
+    let (store, tasks, jobs, groups): (
+        Box<dyn ThreadStore>,
+        Box<dyn TaskIndex>,
+        Box<dyn JobStore>,
+        Box<dyn GroupStore>,
+    ) = match &config.threads_table {
+        Some(table) => {
+            let table = app::dynamo_store(table, &aws);
+            (Box::new(table.clone()), Box::new(table.clone()), Box::new(table.clone()), Box::new(table))
+        }
+        None => {
+            let memory = MemoryStore::new();
+            (Box::new(memory.clone()), Box::new(memory.clone()), Box::new(memory.clone()), Box::new(memory))
+        }
+    };
     let secrets = Arc::new(app::tokens(&config, &aws));
     let slack: Box<dyn SlackPoster> = match &config.token {
         TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
@@ -161,6 +166,9 @@ async fn main() -> ExitCode {
         store,
         tasks,
         jobs,
+        groups,
+        // A replay posts a burst's posts itself, one after another.
+        outbox: None,
         slack,
         logs,
         schedules: Box::new(NoSchedules),

@@ -16,6 +16,10 @@ use crate::schedule::{self, Schedule};
 
 pub use matcher::Matcher;
 
+/// Tasks of a job that start within this many seconds of the first form a
+/// group with one message.
+pub const DEFAULT_GROUP_WINDOW_SECS: u64 = 60;
+
 /// A success this many times slower than the job's usual run says so.
 pub const DEFAULT_SLOW_FACTOR: f64 = 2.0;
 /// How long after its due time a scheduled run may start before it is missed.
@@ -86,8 +90,16 @@ pub struct JobsConfig {
     /// How a re-run gets its network when no schedule says.
     #[serde(default)]
     pub run: Option<RunNetwork>,
+    /// Seconds after a job's task starts within which its other tasks join
+    /// it in a group (one message, counted outcomes); 0: no groups.
+    #[serde(default = "default_group_window")]
+    pub group_window: u64,
     #[serde(default)]
     pub jobs: Vec<Rule>,
+}
+
+fn default_group_window() -> u64 {
+    DEFAULT_GROUP_WINDOW_SECS
 }
 
 /// The `awsvpc` network of a re-run.
@@ -123,6 +135,7 @@ impl Default for JobsConfig {
             slow_factor: DEFAULT_SLOW_FACTOR,
             operators: Vec::new(),
             run: None,
+            group_window: DEFAULT_GROUP_WINDOW_SECS,
             jobs: Vec::new(),
         }
     }
@@ -167,6 +180,8 @@ pub struct Rule {
     pub operators: Option<Vec<String>>,
     #[serde(default)]
     pub run: Option<RunNetwork>,
+    #[serde(default)]
+    pub group_window: Option<u64>,
     /// `schedule`, `timezone` and `grace`, parsed at start-up.
     #[serde(skip)]
     pub parsed_schedule: Option<JobSchedule>,
@@ -222,6 +237,8 @@ pub struct Job {
     /// Who may stop and re-run it from Slack.
     pub operators: Vec<String>,
     pub run: Option<RunNetwork>,
+    /// Seconds within which its tasks group; 0: never.
+    pub group_window: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -336,6 +353,7 @@ impl JobsConfig {
             schedule: rule.and_then(|r| r.parsed_schedule.clone()),
             operators: rule.and_then(|r| r.operators.clone()).unwrap_or_else(|| self.operators.clone()),
             run: rule.and_then(|r| r.run.clone()).or_else(|| self.run.clone()),
+            group_window: rule.and_then(|r| r.group_window).unwrap_or(self.group_window),
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use self::burst::Done;
 use crate::claim::{Notices, epoch_secs};
 use crate::control::{RunSpec, choose_network};
 use crate::error::NotifyError;
@@ -16,7 +17,8 @@ use crate::jobs::{Job, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, Controls, JobContext};
 use crate::ports::{
-    Claim, ClaimResult, JobRun, JobStart, JobStore, LogSource, Posted, Record, Slot, StoreError, TaskFacts, TokenSource,
+    Claim, GroupStore, JobRun, JobStart, JobStore, LogSource, Outbox, Posted, Record, Slot, StartClaim, StoreError,
+    TaskFacts, TokenSource,
 };
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
@@ -35,6 +37,25 @@ pub enum Handled {
         channel: String,
         ts: String,
         threaded: bool,
+    },
+    /// A start in a group: counted in the group's message, which is its
+    /// thread.
+    JoinedGroup {
+        key: String,
+        group: String,
+        channel: String,
+        ts: String,
+    },
+    /// A grouped task's success: counted, not posted.
+    CountedInGroup {
+        key: String,
+        group: String,
+    },
+    /// A grouped task's failure: counted, and its reply queued to be posted
+    /// in turn with the channel's other posts.
+    QueuedCompletion {
+        key: String,
+        group: String,
     },
     /// Already posted, being posted by another invocation, or a start that
     /// arrived after the task's completion.
@@ -58,6 +79,10 @@ pub struct Tasks<'a> {
     pub notices: Notices<'a>,
     pub logs: &'a dyn LogSource,
     pub jobs: &'a dyn JobStore,
+    pub groups: &'a dyn GroupStore,
+    /// Where a group's failures are queued; without it they are posted
+    /// at once.
+    pub outbox: Option<&'a dyn Outbox>,
     pub secrets: &'a dyn TokenSource,
 }
 
@@ -190,6 +215,7 @@ impl Tasks<'_> {
             log: None,
             notes: &[],
             controls,
+            grouped: false,
         };
         let key = format!("task#{}", task.task_arn);
         match decision {
@@ -212,10 +238,27 @@ impl Tasks<'_> {
         claim.facts = Some(Self::facts(task, job));
         // The job's record learns of the start in the same write.
         claim.job_start = Some(self.job_start(task, job));
-        if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
-            return Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() });
+        let claimed = match burst::lead(job) {
+            Some(lead) => self.notices.store.claim_start(&claim, &lead).await?,
+            None => self.notices.claim(&claim).await?.into(),
+        };
+        match claimed {
+            StartClaim::Claimed(_) => self.post_start_message(key, &claim, ctx, task, deadline).await,
+            StartClaim::Taken(_) => Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() }),
+            StartClaim::InGroup(anchor) => self.join(key, &claim, anchor, ctx, job, task, deadline).await,
+            StartClaim::Closed => Err(StoreError("a leading start was answered as a join".into()).into()),
         }
-        let posted = self.notices.post(&claim, &message::start_message(ctx, task), deadline).await?;
+    }
+
+    async fn post_start_message(
+        &self,
+        key: &str,
+        claim: &Claim,
+        ctx: &JobContext<'_>,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let posted = self.notices.post(claim, &message::start_message(ctx, task), deadline).await?;
         Ok(Handled::PostedStart { key: key.into(), channel: posted.channel, ts: posted.ts })
     }
 
@@ -234,10 +277,13 @@ impl Tasks<'_> {
         claim.facts = Some(Self::facts(task, job));
         claim.run = RunSpec::of(task);
         let record = match self.notices.claim(&claim).await? {
-            ClaimResult::Taken(_) => return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() }),
-            ClaimResult::Claimed(record) => record,
+            crate::ports::ClaimResult::Taken(_) => {
+                return Ok(Handled::Skipped { key: key.into(), slot: Slot::Completion.name() });
+            }
+            crate::ports::ClaimResult::Claimed(record) => record,
         };
-        let thread = match self.start_thread(&claim, record, deadline).await {
+        let group = record.group.clone();
+        let thread = match self.start_thread(&claim.key, record, deadline).await {
             Ok(thread) => thread,
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
@@ -262,6 +308,10 @@ impl Tasks<'_> {
             notes: &notes,
             ..*ctx
         };
+        if let (Some(group), Some(thread)) = (group, &thread) {
+            let done = Done { key, claim: &claim, ctx: &ctx, job, task, outcome: &outcome, deadline };
+            return self.finish_in_group(&group, thread, done).await;
+        }
         let message = message::completion_message(&ctx, task, &outcome, thread.as_ref().map(|start| start.ts.as_str()));
         let posted = self.notices.post(&claim, &message, deadline).await?;
         if let Some(start) = &thread {
@@ -316,7 +366,7 @@ impl Tasks<'_> {
     /// together), waits briefly for it rather than post a standalone reply.
     async fn start_thread(
         &self,
-        claim: &Claim,
+        key: &str,
         mut record: Record,
         deadline: SystemTime,
     ) -> Result<Option<Posted>, StoreError> {
@@ -326,11 +376,12 @@ impl Tasks<'_> {
             (now + self.settings.start_wait).min(deadline.checked_sub(Duration::from_secs(2)).unwrap_or(now));
         while record.start.in_flight(epoch_secs(clock.now())) && clock.now() + START_POLL < wait_until {
             clock.sleep(START_POLL).await;
-            record = self.notices.store.get(&claim.key).await?;
+            record = self.notices.store.get(key).await?;
         }
         Ok(record.start.posted)
     }
 }
 
+mod burst;
 #[cfg(test)]
 mod tests;

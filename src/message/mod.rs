@@ -5,6 +5,7 @@
 //! one unless configuration said so.
 
 pub mod control;
+mod group;
 mod health;
 pub mod links;
 mod logs;
@@ -13,6 +14,7 @@ mod task;
 pub mod text;
 
 pub use control::Reply;
+pub use group::{group_headline, group_message};
 pub use health::{
     DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_message,
     still_running_message,

@@ -29,6 +29,8 @@ pub struct JobContext<'a> {
     pub notes: &'a [Note],
     /// Which buttons it offers.
     pub controls: Controls,
+    /// The task is one of a group: its reply in the group's thread names it.
+    pub grouped: bool,
 }
 
 /// The job-control buttons a message offers (see `kinds::slack_request`).
@@ -53,6 +55,7 @@ impl<'a> JobContext<'a> {
             log: None,
             notes: &[],
             controls: Controls { stop: false, rerun: false },
+            grouped: false,
         }
     }
 }
@@ -117,6 +120,9 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     let headline = headline(ctx.job, outcome);
     let mention = ctx.mention.filter(|_| !outcome.succeeded);
     let mut fields = Vec::new();
+    if ctx.grouped && thread_ts.is_some() {
+        fields.push(Field::trusted("Task", format!("`{}`", text::escape_truncated(task.task_id(), 200))));
+    }
     if let Some(run_time) = outcome.run_time {
         fields.push(Field::trusted("Run time", text::duration(run_time)));
     }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::burst::Anchor;
 use crate::control::RunSpec;
 use crate::health::Run;
 
@@ -44,6 +45,8 @@ pub struct JobState {
     pub outage: Option<i64>,
     /// What its last finished run had.
     pub last_run: Option<RunSpec>,
+    /// The task that opened its latest group.
+    pub anchor: Option<Anchor>,
 }
 
 impl JobState {

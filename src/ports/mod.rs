@@ -10,8 +10,10 @@
 
 mod clock;
 mod control;
+mod groups;
 mod jobs;
 mod logs;
+mod outbox;
 mod schedules;
 mod slack;
 mod store;
@@ -20,12 +22,15 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use control::{ControlError, TaskControl};
+pub use groups::{GroupChange, GroupStore, TurnEnd};
 pub use jobs::{JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
+pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
 pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
-    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StoreError, TaskFacts, TaskIndex, ThreadStore,
+    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, StoreError, TaskFacts, TaskIndex,
+    ThreadStore,
 };
 
 /// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack
@@ -35,6 +40,10 @@ pub struct Ports {
     pub store: Box<dyn ThreadStore>,
     pub tasks: Box<dyn TaskIndex>,
     pub jobs: Box<dyn JobStore>,
+    pub groups: Box<dyn GroupStore>,
+    /// The post queue, when there is one: without it, posts a burst would
+    /// queue are made at once.
+    pub outbox: Option<Box<dyn Outbox>>,
     pub slack: Box<dyn SlackPoster>,
     pub logs: Box<dyn LogSource>,
     pub schedules: Box<dyn Schedules>,

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::burst::{Anchor, Burst};
 use crate::control::RunSpec;
 use crate::log_levels::Threshold;
 
@@ -9,7 +10,8 @@ use super::jobs::JobStart;
 
 /// Which notice of a record a claim is for. A task has a start and a
 /// completion; a registration has one notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Slot {
     Start,
     Completion,
@@ -55,6 +57,9 @@ pub struct Record {
     pub start: SlotState,
     pub completion: SlotState,
     pub once: SlotState,
+    /// The key of the group's anchor (`task#<task ARN>`) when the task is in
+    /// a group, itself for the anchor: its message is the group's.
+    pub group: Option<String>,
 }
 
 impl Record {
@@ -117,6 +122,26 @@ pub enum ClaimResult {
     Taken(Option<Record>),
 }
 
+/// What a start claim that may group found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartClaim {
+    Claimed(Record),
+    Taken(Option<Record>),
+    /// Another of the job's tasks opened a group that this start belongs in.
+    InGroup(Anchor),
+    /// The group to join has closed: its anchor's outcome is claimed.
+    Closed,
+}
+
+impl From<ClaimResult> for StartClaim {
+    fn from(result: ClaimResult) -> Self {
+        match result {
+            ClaimResult::Claimed(record) => StartClaim::Claimed(record),
+            ClaimResult::Taken(record) => StartClaim::Taken(record),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("thread store: {0}")]
 pub struct StoreError(pub String);
@@ -130,6 +155,12 @@ pub struct StoreError(pub String);
 #[async_trait]
 pub trait ThreadStore: Send + Sync {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError>;
+    /// A start claim (`claim.job_start` set) that opens or joins its job's
+    /// group, in the same write as the claim and the job's record. Joining
+    /// marks the anchor's record too, on condition that the anchor's
+    /// outcome is not claimed: then the anchor's completion knows it leads
+    /// a group, and no task joins a group whose outcome was told alone.
+    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError>;
     async fn get(&self, key: &str) -> Result<Record, StoreError>;
     /// Marks the claimed slot posted and drops the claim.
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError>;

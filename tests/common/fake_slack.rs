@@ -2,7 +2,9 @@
 //! `chat.postMessage` (bearer token, known channel the bot is in,
 //! `thread_ts` of an existing message, Block Kit limits), answers the
 //! read methods `auth.test` and `conversations.info` (form-encoded
-//! arguments only, as Slack reads them), and fails on demand.
+//! arguments only, as Slack reads them), and fails on demand. With rate
+//! limits on, it answers as Slack does past them: HTTP 429 with
+//! `Retry-After`.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -62,8 +64,67 @@ pub enum Fault {
     Drop,
 }
 
+/// Slack's rate limits, optionally faster than real time.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// `chat.postMessage`: about one message per second per channel, with
+    /// a short burst allowed.
+    pub post_interval: Duration,
+    pub post_burst: u32,
+    /// `chat.update` is Tier 3: about 50 a minute (per workspace).
+    pub update_interval: Duration,
+    pub update_burst: u32,
+}
+
+impl RateLimits {
+    /// Slack's, `speed` times faster than real time.
+    pub fn slack(speed: f64) -> RateLimits {
+        RateLimits {
+            post_interval: Duration::from_secs_f64(1.0 / speed),
+            post_burst: 3,
+            update_interval: Duration::from_secs_f64(60.0 / 50.0 / speed),
+            update_burst: 5,
+        }
+    }
+}
+
+/// A token bucket: `burst` calls at once, then one per `interval`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, interval: Duration, burst: u32) -> Result<(), Duration> {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() / interval.as_secs_f64();
+        self.tokens = (self.tokens + refill).min(f64::from(burst));
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(interval.mul_f64(1.0 - self.tokens))
+        }
+    }
+}
+
+/// Calls accepted and refused with 429 by the rate limits, per method.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateCounts {
+    pub posts_accepted: usize,
+    pub posts_limited: usize,
+    pub updates_accepted: usize,
+    pub updates_limited: usize,
+}
+
 #[derive(Default)]
 struct Inner {
+    limits: Option<RateLimits>,
+    buckets: std::collections::HashMap<String, Bucket>,
+    rates: RateCounts,
     token: String,
     /// The app was uninstalled: its token is refused with `token_revoked`.
     revoked: bool,
@@ -115,6 +176,15 @@ impl FakeSlack {
 
     pub fn posted(&self) -> Vec<Posted> {
         self.inner.lock().unwrap().posted.clone()
+    }
+
+    /// From now on, answers 429 past Slack's rate limits.
+    pub fn limit_rates(&self, limits: RateLimits) {
+        self.inner.lock().unwrap().limits = Some(limits);
+    }
+
+    pub fn rate_counts(&self) -> RateCounts {
+        self.inner.lock().unwrap().rates.clone()
     }
 
     pub fn requests(&self) -> usize {
@@ -235,10 +305,42 @@ async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, name: 
         return response;
     }
     let mut inner = inner.lock().unwrap();
-    match authorized_body(&inner, &headers, &body).and_then(|(body, channel)| method(&mut inner, body, channel)) {
+    let checked = authorized_body(&inner, &headers, &body);
+    if let Ok((_, channel)) = &checked {
+        if let Err(wait) = rate_limit(&mut inner, name, channel) {
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, "ratelimited").into_response();
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+            return response;
+        }
+    }
+    match checked.and_then(|(body, channel)| method(&mut inner, body, channel)) {
         Ok(answer) => Json(answer).into_response(),
         Err(code) => slack_error(code),
     }
+}
+
+/// Slack's limits: posts per channel, updates per workspace.
+fn rate_limit(inner: &mut Inner, method: &str, channel: &str) -> Result<(), Duration> {
+    let Some(limits) = inner.limits else { return Ok(()) };
+    let (key, interval, burst) = match method {
+        "chat.postMessage" => (format!("post#{channel}"), limits.post_interval, limits.post_burst),
+        "chat.update" => ("update".to_owned(), limits.update_interval, limits.update_burst),
+        _ => return Ok(()),
+    };
+    let bucket =
+        inner.buckets.entry(key).or_insert_with(|| Bucket { tokens: f64::from(burst), at: std::time::Instant::now() });
+    let taken = bucket.take(interval, burst);
+    let rates = &mut inner.rates;
+    let (accepted, limited) = match method {
+        "chat.postMessage" => (&mut rates.posts_accepted, &mut rates.posts_limited),
+        _ => (&mut rates.updates_accepted, &mut rates.updates_limited),
+    };
+    match taken {
+        Ok(()) => *accepted += 1,
+        Err(_) => *limited += 1,
+    }
+    taken
 }
 
 /// A read method: form-encoded arguments in, Slack's answer out.

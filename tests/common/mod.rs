@@ -11,6 +11,7 @@ pub mod cargo_lambda;
 pub mod ecs;
 pub mod fake_slack;
 pub mod moto;
+pub mod queue;
 pub mod runtime_api;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@
 //! | `r_<task id>` | a run: map of `s` start, `e` end (epoch seconds), `d` run time (s), `ok`, `f` failed count; a running task has `s` only |
 //! | `outage` | the first due time of a reported outage of missed runs |
 //! | `last_run` | what the last finished run had (JSON): `/jobs run` runs it again |
+//! | `b_anchor`, `b_key`, `b_at` | the task that opened the job's latest group: id, record key, start (epoch seconds) |
 //! | `expires_at` | TTL, epoch seconds, pushed back by every run |
 //!
 //! One item per job, one attribute per run: recording a run is one
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, TTL_ATTRIBUTE, error, n, number, s, text};
+use crate::burst::Anchor;
 use crate::health::Run;
 use crate::ports::{JobRun, JobStart, JobState, JobStore, StoreError};
 
@@ -89,13 +91,22 @@ fn run_from(task_id: &str, value: &AttributeValue) -> Option<Run> {
     })
 }
 
-fn state_from(item: &Item) -> JobState {
+pub(super) const ANCHOR: &str = "b_anchor";
+pub(super) const ANCHOR_KEY: &str = "b_key";
+pub(super) const ANCHOR_AT: &str = "b_at";
+
+pub(super) fn anchor_from(item: &Item) -> Option<Anchor> {
+    Some(Anchor { task_id: text(item, ANCHOR)?, key: text(item, ANCHOR_KEY)?, started: number(item, ANCHOR_AT)? })
+}
+
+pub(super) fn state_from(item: &Item) -> JobState {
     JobState {
         job: text(item, "job").unwrap_or_default(),
         channel: text(item, "channel"),
         runs: item.iter().filter_map(|(name, value)| run_from(name.strip_prefix(RUN_PREFIX)?, value)).collect(),
         outage: number(item, "outage"),
         last_run: text(item, "last_run").and_then(|run| serde_json::from_str(&run).ok()),
+        anchor: anchor_from(item),
     }
 }
 

@@ -6,12 +6,15 @@
 //!
 //! - `task#<task ARN>`, `registration#<user id>`, `logs#<task id>#<event id>`,
 //!   …: a notice's claims and where it was posted (`tasks.rs`);
-//! - `job#<job name>`: a job's recent runs and open outage (`jobs.rs`);
+//! - `job#<job name>`: a job's recent runs, open outage and latest group's
+//!   anchor (`jobs.rs`);
+//! - `group#<anchor's key>`: a group's tasks and outcomes (`groups.rs`);
 //! - `watch`: when the scheduled watch first ran.
 //!
 //! The `lookup` index finds tasks by id (`lookup` = `task#<task id>`) and
 //! every job (`lookup` = `jobs`).
 
+mod groups;
 mod jobs;
 mod tasks;
 
@@ -96,6 +99,13 @@ impl Change {
 
     fn name(mut self, placeholder: &str, name: impl Into<String>) -> Change {
         self.names.insert(placeholder.to_owned(), name.into());
+        self
+    }
+
+    /// Adds `clause` to the update's `SET` (which must be its only clause).
+    fn set_also(mut self, clause: &str) -> Change {
+        self.update.push_str(", ");
+        self.update.push_str(clause);
         self
     }
 

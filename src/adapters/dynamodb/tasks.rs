@@ -12,6 +12,7 @@
 //! | `job`, `stream_logs`, `stream_logs_max_replies` | the task's job settings, from its start claim |
 //! | `streamed` | log replies streamed into the task's thread |
 //! | `run` | what the run had (JSON), from its completion claim: a re-run's parameters |
+//! | `group` | the key of its group's anchor, when the task is in a group (the anchor's own key on the anchor) |
 //!
 //! with `{slot}` one of `start`, `completion`, `once`.
 
@@ -22,18 +23,23 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::jobs::start_change;
+use super::jobs::{ANCHOR, ANCHOR_AT, ANCHOR_KEY, anchor_from, start_change};
 use super::{
     Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text,
 };
+use crate::burst::Burst;
 use crate::log_levels::Threshold;
 use crate::ports::{
-    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StoreError, TaskFacts, TaskIndex, ThreadStore,
+    Claim, ClaimResult, FoundTask, JobStart, Posted, Record, Slot, SlotState, StartClaim, StoreError, TaskFacts,
+    TaskIndex, ThreadStore,
 };
 
 /// Transactions that collide with another on the same item are cancelled
 /// (`TransactionConflict`): tried this many times in all.
 const TRANSACTION_ATTEMPTS: u32 = 4;
+
+/// The key of the group's anchor, on a grouped task's record.
+const GROUP: &str = "group";
 
 fn attr(slot: Slot, what: &str) -> String {
     format!("{}_{what}", slot.name())
@@ -62,6 +68,7 @@ fn record_from(item: &Item) -> Record {
         let claimed_until = text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease")));
         *record.slot_mut(slot) = SlotState { posted, claimed_until };
     }
+    record.group = text(item, GROUP);
     record
 }
 
@@ -86,6 +93,24 @@ impl ThreadStore for DynamoStore {
                 _ => Err(error("UpdateItem (claim)", e)),
             },
         }
+    }
+
+    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
+        let start =
+            claim.job_start.as_ref().ok_or_else(|| StoreError("a start claim without its job's start".into()))?;
+        let group = match burst {
+            Burst::Join(anchor) => Some(anchor.key.as_str()),
+            Burst::Lead { .. } => None,
+        };
+        Ok(match self.transact_claim(start_changes(claim, start, burst)).await? {
+            Transacted::Done => StartClaim::Claimed(claimed(claim, group)),
+            Transacted::Refused(0, item) => StartClaim::Taken(item.as_ref().map(record_from)),
+            Transacted::Refused(1, item) => match item.as_ref().and_then(anchor_from) {
+                Some(anchor) => StartClaim::InGroup(anchor),
+                None => return Err(StoreError("the job's record refused the start without an anchor".into())),
+            },
+            Transacted::Refused(..) => StartClaim::Closed,
+        })
     }
 
     async fn get(&self, key: &str) -> Result<Record, StoreError> {
@@ -142,21 +167,34 @@ impl ThreadStore for DynamoStore {
     }
 }
 
+/// How a transaction of a claim ended.
+enum Transacted {
+    Done,
+    /// Cancelled by the condition of the item at this index, with that
+    /// item as it was.
+    Refused(usize, Option<Item>),
+}
+
 impl DynamoStore {
     /// The claim and the job's record in one transaction: both or neither.
     async fn claim_with_start(&self, claim: &Claim, job: Change) -> Result<ClaimResult, StoreError> {
-        let items = vec![self.transact(claim_change(claim))?, self.transact(job)?];
+        Ok(match self.transact_claim(vec![claim_change(claim), job]).await? {
+            Transacted::Done => ClaimResult::Claimed(claimed(claim, None)),
+            Transacted::Refused(0, item) => ClaimResult::Taken(item.as_ref().map(record_from)),
+            Transacted::Refused(..) => {
+                return Err(StoreError("the job's record refused an unconditional write".into()));
+            }
+        })
+    }
+
+    async fn transact_claim(&self, changes: Vec<Change>) -> Result<Transacted, StoreError> {
+        let items = changes.into_iter().map(|change| self.transact(change)).collect::<Result<Vec<_>, _>>()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let e = match result {
-                // The transaction returns nothing: this attempt holds the start.
-                Ok(_) => {
-                    let mut record = Record::default();
-                    record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
-                    return Ok(ClaimResult::Claimed(record));
-                }
+                Ok(_) => return Ok(Transacted::Done),
                 Err(e) => e,
             };
             let reasons = match e.as_service_error() {
@@ -164,14 +202,64 @@ impl DynamoStore {
                 _ => return Err(error("TransactWriteItems (claim)", e)),
             };
             let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or_default();
-            if code(0) == "ConditionalCheckFailed" {
-                return Ok(ClaimResult::Taken(reasons[0].item().map(record_from)));
+            // The claim's own condition first: a taken slot is the answer
+            // whatever else refused.
+            if let Some(i) = (0..reasons.len()).find(|&i| code(i) == "ConditionalCheckFailed") {
+                return Ok(Transacted::Refused(i, reasons[i].item().cloned()));
             }
             let conflict = (0..reasons.len()).any(|i| code(i) == "TransactionConflict");
             if !conflict || attempt >= TRANSACTION_ATTEMPTS {
                 return Err(error("TransactWriteItems (claim)", e));
             }
             tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..80) * u64::from(attempt))).await;
+        }
+    }
+}
+
+/// A claim's record as it stands after a transaction, which returns nothing.
+fn claimed(claim: &Claim, group: Option<&str>) -> Record {
+    let mut record = Record::default();
+    record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
+    record.group = group.map(str::to_owned);
+    record
+}
+
+/// A start claim's transaction: the claim, the job's record that opens
+/// a group or not, and for a join, the anchor's mark.
+fn start_changes(claim: &Claim, start: &JobStart, burst: &Burst) -> Vec<Change> {
+    let job = start_change(start);
+    match burst {
+        Burst::Lead { window, replacing } => {
+            let mut condition = "attribute_not_exists(#anchor) OR #anchor = :me OR #at < :from OR #at > :to".to_owned();
+            let mut job = job
+                .set_also("#anchor = :me, #anchor_key = :key, #at = :started")
+                .name("#anchor", ANCHOR)
+                .name("#anchor_key", ANCHOR_KEY)
+                .name("#at", ANCHOR_AT)
+                .value(":me", s(&start.task_id))
+                .value(":key", s(&claim.key))
+                .value(":started", n(start.started))
+                .value(":from", n(start.started - window))
+                .value(":to", n(start.started + window));
+            if let Some(replacing) = replacing {
+                condition.push_str(" OR #anchor = :replacing");
+                job = job.value(":replacing", s(replacing));
+            }
+            vec![claim_change(claim), job.condition(condition)]
+        }
+        Burst::Join(anchor) => {
+            let own =
+                claim_change(claim).set_also("#group = :group").name("#group", GROUP).value(":group", s(&anchor.key));
+            let mark = Change::new(&anchor.key, "SET #group = :group")
+                .condition(
+                    "attribute_exists(#pk) AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)",
+                )
+                .name("#group", GROUP)
+                .name("#pk", PARTITION_KEY)
+                .name("#done_claim", attr(Slot::Completion, "claim"))
+                .name("#done_ts", attr(Slot::Completion, "ts"))
+                .value(":group", s(&anchor.key));
+            vec![own, job, mark]
         }
     }
 }

@@ -32,6 +32,9 @@ fn kind(h: &Handled) -> &'static str {
         Handled::PostedCompletion { threaded: false, .. } => "standalone",
         Handled::Skipped { .. } => "skipped",
         Handled::Ignored { .. } => "ignored",
+        Handled::JoinedGroup { .. } => "joined",
+        Handled::CountedInGroup { .. } => "counted",
+        Handled::QueuedCompletion { .. } => "queued",
     }
 }
 

@@ -1,0 +1,233 @@
+//! Grouped tasks: a start that joins its job's group instead of posting,
+//! an outcome that is counted in the group's message, and a failure that
+//! is still told on its own, in the group's thread and in the channel.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::{error, warn};
+
+use super::{Handled, Tasks};
+use crate::burst::{self, Anchor, Burst, Group, Turn, UPDATE_GAP};
+use crate::claim::epoch_secs;
+use crate::error::NotifyError;
+use crate::event::EcsTask;
+use crate::jobs::{Job, Notify};
+use crate::lifecycle::Outcome;
+use crate::message::{self, JobContext};
+use crate::ports::{Claim, GroupChange, Posted, QueuedPost, Slot, StartClaim, StoreError, TurnEnd};
+
+/// How often a start retries its claim when the job's group changes under
+/// it (a group closing as another opens).
+const JOIN_ATTEMPTS: usize = 4;
+/// Kept free before the deadline when waiting for a turn.
+const TURN_RESERVE: Duration = Duration::from_secs(5);
+
+/// How a job's start claim treats bursts: jobs that post their starts
+/// group them, unless `group_window` is 0.
+pub(super) fn lead(job: &Job) -> Option<Burst> {
+    (job.group_window > 0 && job.notify == Notify::All)
+        .then_some(Burst::Lead { window: job.group_window as i64, replacing: None })
+}
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A grouped task's outcome, and what telling it needs.
+pub(super) struct Done<'a> {
+    pub key: &'a str,
+    pub claim: &'a Claim,
+    pub ctx: &'a JobContext<'a>,
+    pub job: &'a Job,
+    pub task: &'a EcsTask,
+    pub outcome: &'a Outcome,
+    pub deadline: SystemTime,
+}
+
+impl Tasks<'_> {
+    /// Joins `anchor`'s group with the held start claim's task; when that
+    /// group has closed, leads a new one.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn join(
+        &self,
+        key: &str,
+        claim: &Claim,
+        mut anchor: Anchor,
+        ctx: &JobContext<'_>,
+        job: &Job,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let skipped = || Handled::Skipped { key: key.into(), slot: Slot::Start.name() };
+        for _ in 0..JOIN_ATTEMPTS {
+            let closed = match self.notices.store.claim_start(claim, &Burst::Join(anchor.clone())).await? {
+                StartClaim::Claimed(_) => return self.joined(key, claim, &anchor, ctx, job, task, deadline).await,
+                StartClaim::Taken(_) => return Ok(skipped()),
+                StartClaim::InGroup(next) => {
+                    anchor = next;
+                    continue;
+                }
+                StartClaim::Closed => anchor.task_id.clone(),
+            };
+            let lead = Burst::Lead { window: job.group_window as i64, replacing: Some(closed) };
+            match self.notices.store.claim_start(claim, &lead).await? {
+                StartClaim::Claimed(_) => return self.post_start_message(key, claim, ctx, task, deadline).await,
+                StartClaim::Taken(_) => return Ok(skipped()),
+                StartClaim::InGroup(next) => anchor = next,
+                StartClaim::Closed => return Err(StoreError("a leading start was answered as a join".into()).into()),
+            }
+        }
+        Err(NotifyError::NotYet("the job's group kept changing"))
+    }
+
+    /// In the group: counted, and its thread is the group's message.
+    #[allow(clippy::too_many_arguments)]
+    async fn joined(
+        &self,
+        key: &str,
+        claim: &Claim,
+        anchor: &Anchor,
+        ctx: &JobContext<'_>,
+        job: &Job,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<Handled, NotifyError> {
+        let anchor_record = self.notices.store.get(&anchor.key).await;
+        let message = match anchor_record {
+            Ok(record) => self.start_thread(&anchor.key, record, deadline).await,
+            Err(e) => Err(e),
+        };
+        let at = match message {
+            Ok(Some(at)) => at,
+            Ok(None) => {
+                let cause = NotifyError::NotYet("the group's first message is not posted yet");
+                return Err(self.notices.released(claim, cause).await);
+            }
+            Err(e) => return Err(self.notices.released(claim, e.into()).await),
+        };
+        let change =
+            GroupChange { members: vec![anchor.task_id.clone(), task.task_id().to_owned()], ..GroupChange::default() };
+        if let Err(e) = self.count(&anchor.group_key(), &change, &at, ctx, job, task, deadline).await {
+            return Err(self.notices.released(claim, e).await);
+        }
+        // Its thread is the group's: log lines and buttons find it there.
+        if let Err(e) = self.notices.store.settle(claim, &at).await {
+            error!(key, error = %e, "counted in its group but could not record it; a redelivery counts it again, harmlessly");
+        }
+        Ok(Handled::JoinedGroup { key: key.into(), group: anchor.key.clone(), channel: at.channel, ts: at.ts })
+    }
+
+    /// A grouped task's outcome: counted in the group's message; a failure
+    /// is also posted on its own in the group's thread, broadcast.
+    pub(super) async fn finish_in_group(
+        &self,
+        group: &str,
+        thread: &Posted,
+        done: Done<'_>,
+    ) -> Result<Handled, NotifyError> {
+        let me = done.task.task_id().to_owned();
+        let change = if done.outcome.succeeded {
+            GroupChange { succeeded: Some(me), ..GroupChange::default() }
+        } else {
+            GroupChange { failed: Some(me), ..GroupChange::default() }
+        };
+        let counted =
+            self.count(&burst::group_key(group), &change, thread, done.ctx, done.job, done.task, done.deadline).await;
+        if let Err(e) = counted {
+            return Err(self.notices.released(done.claim, e).await);
+        }
+        if done.outcome.succeeded {
+            if let Err(e) = self.notices.store.settle(done.claim, thread).await {
+                error!(key = done.key, error = %e, "counted but could not record it; a redelivery counts it again, harmlessly");
+            }
+            return Ok(Handled::CountedInGroup { key: done.key.into(), group: group.into() });
+        }
+        let ctx = JobContext { grouped: true, ..*done.ctx };
+        let reply = message::completion_message(&ctx, done.task, done.outcome, Some(&thread.ts));
+        let Some(outbox) = self.outbox else {
+            let posted = self.notices.post(done.claim, &reply, done.deadline).await?;
+            return Ok(Handled::PostedCompletion {
+                key: done.key.into(),
+                channel: posted.channel,
+                ts: posted.ts,
+                threaded: true,
+            });
+        };
+        // Released first: the queue's consumer claims it to post, and a
+        // failed send leaves it for this event's retry.
+        self.notices.release(done.claim).await;
+        outbox.queue(&QueuedPost { key: done.key.into(), slot: Slot::Completion, message: reply }).await?;
+        Ok(Handled::QueuedCompletion { key: done.key.into(), group: group.into() })
+    }
+
+    /// Adds to the group's counts, then makes sure its message shows them:
+    /// changed now, or by whoever changes it next (at most one change per
+    /// `UPDATE_GAP`, however many tasks report).
+    #[allow(clippy::too_many_arguments)]
+    async fn count(
+        &self,
+        key: &str,
+        change: &GroupChange,
+        at: &Posted,
+        ctx: &JobContext<'_>,
+        job: &Job,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<(), NotifyError> {
+        let clock = self.notices.clock;
+        let expires_at = epoch_secs(clock.now() + self.settings.record_ttl);
+        let mut group = self.groups.add(key, change, expires_at).await?;
+        let mine = group.version;
+        let gap_ms = UPDATE_GAP.as_millis() as i64;
+        loop {
+            let now = epoch_ms(clock.now());
+            match burst::turn(&group, mine, now, UPDATE_GAP) {
+                Turn::Done => return Ok(()),
+                Turn::At(then) => {
+                    if then > epoch_ms(deadline) - TURN_RESERVE.as_millis() as i64 {
+                        return Err(NotifyError::NotYet("the group's message is busy"));
+                    }
+                    clock.sleep(Duration::from_millis((then - now).max(1) as u64)).await;
+                    group = self.groups.group(key).await?;
+                }
+                Turn::Now => {
+                    if !self.groups.take_turn(key, group.version, now, gap_ms).await? {
+                        group = self.groups.group(key).await?;
+                        continue;
+                    }
+                    return self.show(key, &group, at, ctx, job, task, deadline).await;
+                }
+            }
+        }
+    }
+
+    /// Changes the group's message during this invocation's turn.
+    #[allow(clippy::too_many_arguments)]
+    async fn show(
+        &self,
+        key: &str,
+        group: &Group,
+        at: &Posted,
+        ctx: &JobContext<'_>,
+        job: &Job,
+        task: &EcsTask,
+        deadline: SystemTime,
+    ) -> Result<(), NotifyError> {
+        let counts = group.counts();
+        let message = message::group_message(ctx.job, ctx.environment, &at.channel, task, &counts, job.group_window);
+        let outcome = match self.notices.slack.update(at, &message, deadline).await {
+            Ok(()) => Ok(TurnEnd::Shown { at: epoch_ms(self.notices.clock.now()) }),
+            Err(e) => Err((TurnEnd::Failed { previous: group.shown }, e)),
+        };
+        let end = match &outcome {
+            Ok(end) | Err((end, _)) => *end,
+        };
+        if let Err(e) = self.groups.end_turn(key, group.version, end).await {
+            warn!(key, error = %e, "could not end the group's turn; the next change waits out the gap");
+        }
+        outcome.map(drop).map_err(|(_, e)| e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests;
