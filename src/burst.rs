@@ -9,6 +9,9 @@ use std::time::Duration;
 /// `chat.update` is Tier 3 (about 50 a minute per workspace): a group
 /// changing every 3 s leaves room for a few groups and everything else.
 pub const UPDATE_GAP: Duration = Duration::from_secs(3);
+/// How long one change of a group's message may take: changes never
+/// overlap, so an older count can never land after a newer one.
+pub const TURN_LEASE: Duration = Duration::from_secs(10);
 
 /// The task that opened a job's group: the group's message is its start
 /// message.
@@ -66,6 +69,10 @@ pub struct Group {
     pub shown: i64,
     /// When its message last began or finished changing, epoch ms.
     pub shown_at: i64,
+    /// Until when a change under way holds the message, epoch ms.
+    pub busy_until: i64,
+    /// The waiter's mark: until when it is registered, epoch ms.
+    pub waiter_until: i64,
 }
 
 /// What a group's message counts.
@@ -95,25 +102,54 @@ impl Group {
     }
 }
 
-/// Whose turn it is to change a group's message so that it shows `mine`.
+/// Who is seeing to a group's message: a task that changed the counts,
+/// or the one task that waits to change it for everyone who came since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Turn {
-    /// It shows `mine` or later already (or someone is changing it to).
-    Done,
-    /// Change it now.
-    Now,
-    /// Look again at this time, epoch ms.
-    At(i64),
+pub enum Role {
+    /// Changed the counts to this version.
+    Counted(i64),
+    /// Registered as the waiter with this mark (`waiter_until`).
+    Waiter(i64),
 }
 
-pub fn turn(group: &Group, mine: i64, now_ms: i64, gap: Duration) -> Turn {
+/// What to do next about a group's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing: it shows this task's counts, or a later change will.
+    Done,
+    /// Change it now (take the turn).
+    Take,
+    /// It cannot change before this time (epoch ms): become the waiter,
+    /// or, being it, look again then.
+    Wait(i64),
+    /// The waiter has nothing left to show: unregister.
+    Unregister,
+}
+
+/// How often a change under way is looked at again: it usually ends long
+/// before its lease.
+const BUSY_POLL_MS: i64 = 500;
+
+/// Changes never overlap (`busy_until`) and come at least `gap` apart. A
+/// task that cannot change the message now leaves it to the one waiter:
+/// the waiter's turn shows every count made before it, and any turn
+/// taken meanwhile unregisters the waiter, having shown them already. A
+/// version being shown counts as shown: should that change fail, its
+/// invocation fails too, and its retry shows the latest.
+pub fn step(group: &Group, role: Role, now_ms: i64, gap: Duration) -> Step {
+    match role {
+        Role::Counted(mine) if group.shown >= mine => return Step::Done,
+        Role::Waiter(mark) if group.waiter_until != mark => return Step::Done,
+        Role::Waiter(_) if group.shown >= group.version => return Step::Unregister,
+        _ => {}
+    }
     let next = group.shown_at.saturating_add(gap.as_millis() as i64);
-    if group.shown >= mine {
-        Turn::Done
+    if group.busy_until > now_ms {
+        Step::Wait(group.busy_until.min(now_ms + BUSY_POLL_MS).max(next))
     } else if now_ms >= next {
-        Turn::Now
+        Step::Take
     } else {
-        Turn::At(next)
+        Step::Wait(next)
     }
 }
 
@@ -157,13 +193,39 @@ mod tests {
     }
 
     #[test]
-    fn one_change_per_gap_and_only_forward() {
+    fn one_change_per_gap_never_two_at_once() {
         let gap = Duration::from_secs(3);
         let group = Group { version: 7, shown: 5, shown_at: 10_000, ..Group::default() };
-        assert_eq!(turn(&group, 7, 12_000, gap), Turn::At(13_000), "too soon after the last change");
-        assert_eq!(turn(&group, 7, 13_000, gap), Turn::Now);
-        assert_eq!(turn(&group, 5, 12_000, gap), Turn::Done, "my version is shown");
-        assert_eq!(turn(&group, 4, 20_000, gap), Turn::Done, "a later one is shown");
-        assert_eq!(turn(&Group { version: 1, ..Group::default() }, 1, 1_000_000, gap), Turn::Now, "never shown");
+        assert_eq!(step(&group, Role::Counted(7), 12_000, gap), Step::Wait(13_000), "too soon after the last change");
+        assert_eq!(step(&group, Role::Counted(7), 13_000, gap), Step::Take);
+        assert_eq!(step(&group, Role::Counted(5), 12_000, gap), Step::Done, "mine is shown");
+        assert_eq!(step(&group, Role::Counted(4), 20_000, gap), Step::Done, "a later one is shown");
+        let fresh = Group { version: 1, ..Group::default() };
+        assert_eq!(step(&fresh, Role::Counted(1), 1_000_000, gap), Step::Take, "never shown");
+        let busy = Group { busy_until: 19_000, ..group.clone() };
+        assert_eq!(
+            step(&busy, Role::Counted(7), 14_000, gap),
+            Step::Wait(14_500),
+            "a change under way: look again soon"
+        );
+        assert_eq!(
+            step(&busy, Role::Counted(7), 18_800, gap),
+            Step::Wait(19_000),
+            "until its lease ends at the latest"
+        );
+        assert_eq!(step(&busy, Role::Counted(7), 11_000, gap), Step::Wait(13_000), "and never before the gap");
+        assert_eq!(step(&Group { shown: 7, ..busy }, Role::Counted(7), 14_000, gap), Step::Done, "mine is being shown");
+    }
+
+    #[test]
+    fn the_waiter_shows_everyone_or_learns_a_turn_did() {
+        let gap = Duration::from_secs(3);
+        let waiting = Group { version: 9, shown: 5, shown_at: 10_000, waiter_until: 25_000, ..Group::default() };
+        assert_eq!(step(&waiting, Role::Waiter(25_000), 12_000, gap), Step::Wait(13_000));
+        assert_eq!(step(&waiting, Role::Waiter(25_000), 13_000, gap), Step::Take);
+        let taken = Group { waiter_until: 0, ..waiting.clone() };
+        assert_eq!(step(&taken, Role::Waiter(25_000), 13_000, gap), Step::Done, "a turn since covered everyone");
+        let shown = Group { shown: 9, ..waiting };
+        assert_eq!(step(&shown, Role::Waiter(25_000), 13_000, gap), Step::Unregister, "nothing left to show");
     }
 }

@@ -142,6 +142,7 @@ struct SlackState {
     faults: VecDeque<SlackError>,
     update_faults: VecDeque<SlackError>,
     delay: Option<Duration>,
+    update_delay: Option<Duration>,
     calls: usize,
 }
 
@@ -183,6 +184,11 @@ impl RecordingSlack {
         self.state.lock().unwrap().delay = Some(delay);
     }
 
+    /// The next `chat.update` takes this long, and lands at its end.
+    pub fn delay_next_update(&self, delay: Duration) {
+        self.state.lock().unwrap().update_delay = Some(delay);
+    }
+
     fn begin(&self) -> Result<Option<Duration>, SlackError> {
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
@@ -218,6 +224,10 @@ impl SlackPoster for RecordingSlack {
     }
 
     async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
+        let delay = self.state.lock().unwrap().update_delay.take();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
         if let Some(error) = state.update_faults.pop_front() {

@@ -15,8 +15,12 @@ const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 
+/// A run of a job of its own: runs of one job starting together would
+/// form a group (tests/bursts.rs).
 fn running() -> serde_json::Value {
-    task_event(RUNNING, &unique("task")).0
+    let mut event = task_event(RUNNING, &unique("task")).0;
+    event["detail"]["group"] = json!(format!("family:{}", unique("job")));
+    event
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use crate::burst::{self, Anchor, Burst, Group};
 use crate::health::Run;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
-    StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd,
+    StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
 
 /// Clones share the records: two handlers on clones are two execution
@@ -287,14 +287,38 @@ impl GroupStore for MemoryStore {
         self.tables(|tables| tables.groups.get(key).cloned().unwrap_or_default())
     }
 
-    async fn take_turn(&self, key: &str, version: i64, now_ms: i64, gap_ms: i64) -> Result<bool, StoreError> {
+    async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
-            Some(group) if group.shown < version && group.shown_at <= now_ms - gap_ms => {
-                group.shown = version;
-                group.shown_at = now_ms;
+            Some(group)
+                if group.shown < group.version
+                    && group.shown_at <= turn.now_ms - turn.gap_ms
+                    && group.busy_until <= turn.now_ms =>
+            {
+                group.shown = group.version;
+                group.shown_at = turn.now_ms;
+                group.busy_until = turn.until_ms;
+                group.waiter_until = 0;
+                Some(group.clone())
+            }
+            _ => None,
+        })
+    }
+
+    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.tables(|tables| match tables.groups.get_mut(key) {
+            Some(group) if group.waiter_until <= now_ms => {
+                group.waiter_until = mark;
                 true
             }
             _ => false,
+        })
+    }
+
+    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            if let Some(group) = tables.groups.get_mut(key).filter(|g| g.waiter_until == mark) {
+                group.waiter_until = 0;
+            }
         })
     }
 
@@ -303,8 +327,9 @@ impl GroupStore for MemoryStore {
             if let Some(group) = tables.groups.get_mut(key).filter(|g| g.shown == version) {
                 match outcome {
                     TurnEnd::Shown { at } => group.shown_at = at,
-                    TurnEnd::Failed { previous } => group.shown = previous,
+                    TurnEnd::Failed => group.shown = 0,
                 }
+                group.busy_until = 0;
             }
         })
     }

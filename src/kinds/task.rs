@@ -283,7 +283,7 @@ impl Tasks<'_> {
             crate::ports::ClaimResult::Claimed(record) => record,
         };
         let group = record.group.clone();
-        let thread = match self.start_thread(&claim.key, record, deadline).await {
+        let thread = match self.thread(&claim.key, record, deadline).await {
             Ok(thread) => thread,
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
@@ -359,6 +359,19 @@ impl Tasks<'_> {
             warn!(line = %line.chars().take(200).collect::<String>(), "ignored a JOB_SUMMARY line that is not a JSON object");
         }
         (JobLog { summary: findings.summary, last_lines: tail.lines, note: None }, tail.stream)
+    }
+
+    /// Where a completion goes: its start message's thread; for a task in
+    /// a group, the group's, even while its own start is still being
+    /// counted.
+    async fn thread(&self, key: &str, record: Record, deadline: SystemTime) -> Result<Option<Posted>, StoreError> {
+        match &record.group {
+            Some(anchor) if anchor != key && record.start.posted.is_none() => {
+                let anchor_record = self.notices.store.get(anchor).await?;
+                self.start_thread(anchor, anchor_record, deadline).await
+            }
+            _ => self.start_thread(key, record, deadline).await,
+        }
     }
 
     /// The start message to thread under. When another invocation is

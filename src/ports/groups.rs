@@ -22,19 +22,34 @@ pub trait GroupStore: Send + Sync {
     /// lost update under concurrent completions.
     async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError>;
     async fn group(&self, key: &str) -> Result<Group, StoreError>;
-    /// Takes the turn to make the message show `version`: only while no
-    /// later version is shown and the last change began or ended at least
-    /// `gap_ms` before `now_ms`. False when someone else has it.
-    async fn take_turn(&self, key: &str, version: i64, now_ms: i64, gap_ms: i64) -> Result<bool, StoreError>;
-    /// The turn for `version` is over: shown at `now_ms`, or (`shown`
-    /// false) given back as `previous`, so a later change shows it.
+    /// Takes the turn to change the message, until `until_ms` at the
+    /// latest: only while it does not show the latest version, no change
+    /// is under way, and the last one began or ended at least `gap_ms`
+    /// before `now_ms`. Marks the latest version shown, unregisters the
+    /// waiter, and returns the group as it then is; `None` when the turn
+    /// is not there to take.
+    async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError>;
+    /// Registers as the group's one waiter, with `mark` (when the
+    /// registration lapses, epoch ms): false while another's is live.
+    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// Drops the waiter's registration, if it is still `mark`.
+    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError>;
+    /// The turn that showed `version` is over.
     async fn end_turn(&self, key: &str, version: i64, outcome: TurnEnd) -> Result<(), StoreError>;
+}
+
+/// When a turn is taken, epoch ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnTimes {
+    pub now_ms: i64,
+    pub gap_ms: i64,
+    pub until_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TurnEnd {
     /// The message shows it; the gap counts from `at` (epoch ms).
     Shown { at: i64 },
-    /// Slack did not take it: the message still shows `previous`.
-    Failed { previous: i64 },
+    /// Slack did not take it: marked unshown, so the next turn shows it.
+    Failed,
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use control::{ControlError, TaskControl};
-pub use groups::{GroupChange, GroupStore, TurnEnd};
+pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
 pub use jobs::{JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};

@@ -5,6 +5,8 @@
 //! | `members`, `ok`, `failed` | string sets of task ids: in the group, succeeded, failed |
 //! | `version` | bumped by every change |
 //! | `shown`, `shown_at` | the version the group's message shows, and when it last began or finished changing (epoch ms) |
+//! | `busy_until` | until when a change under way holds the message (epoch ms) |
+//! | `waiter_until` | the one waiting task's mark: until when it is registered (epoch ms) |
 //! | `expires_at` | TTL, epoch seconds |
 //!
 //! Sets make adding a task idempotent, and `ADD` makes concurrent
@@ -17,7 +19,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Change, DynamoStore, Item, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number};
 use crate::burst::Group;
-use crate::ports::{GroupChange, GroupStore, StoreError, TurnEnd};
+use crate::ports::{GroupChange, GroupStore, StoreError, TurnEnd, TurnTimes};
 
 fn string_set(ids: impl IntoIterator<Item = String>) -> AttributeValue {
     AttributeValue::Ss(ids.into_iter().collect())
@@ -38,13 +40,15 @@ fn group_from(item: &Item) -> Group {
         version: number(item, "version").unwrap_or_default(),
         shown: number(item, "shown").unwrap_or_default(),
         shown_at: number(item, "shown_at").unwrap_or_default(),
+        busy_until: number(item, "busy_until").unwrap_or_default(),
+        waiter_until: number(item, "waiter_until").unwrap_or_default(),
     }
 }
 
 /// The `ADD` of a change: its non-empty sets and the version.
 fn add_change(key: &str, change: &GroupChange, expires_at: i64) -> Change {
     let mut adds = vec!["version :one".to_owned()];
-    let mut values = vec![(":one", n(1)), (":expires", n(expires_at))];
+    let mut values = vec![(":one", n(1)), (":expires", n(expires_at)), (":zero", n(0))];
     if !change.members.is_empty() {
         adds.push("members :members".into());
         values.push((":members", string_set(change.members.iter().cloned())));
@@ -57,8 +61,11 @@ fn add_change(key: &str, change: &GroupChange, expires_at: i64) -> Change {
         adds.push("failed :failed".into());
         values.push((":failed", string_set([id.clone()])));
     }
-    let mut update =
-        Change::new(key, format!("SET #expires = :expires ADD {}", adds.join(", "))).name("#expires", TTL_ATTRIBUTE);
+    // `shown` starts at 0, so a turn can compare it with the version.
+    let set = "SET #expires = :expires, #shown = if_not_exists(#shown, :zero)";
+    let mut update = Change::new(key, format!("{set} ADD {}", adds.join(", ")))
+        .name("#expires", TTL_ATTRIBUTE)
+        .name("#shown", "shown");
     for (placeholder, value) in values {
         update = update.value(placeholder, value);
     }
@@ -90,32 +97,62 @@ impl GroupStore for DynamoStore {
         Ok(out.item().map(group_from).unwrap_or_default())
     }
 
-    async fn take_turn(&self, key: &str, version: i64, now_ms: i64, gap_ms: i64) -> Result<bool, StoreError> {
-        let change = Change::new(key, "SET #shown = :v, #at = :now")
+    async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {
+        let change = Change::new(key, "SET #shown = #version, #at = :now, #busy = :until REMOVE #waiter")
             .condition(
-                "attribute_exists(#pk) AND (attribute_not_exists(#shown) OR #shown < :v) \
-                 AND (attribute_not_exists(#at) OR #at <= :before)",
+                "#shown < #version AND (attribute_not_exists(#at) OR #at <= :before) \
+                 AND (attribute_not_exists(#busy) OR #busy <= :now)",
             )
-            .name("#pk", PARTITION_KEY)
             .name("#shown", "shown")
+            .name("#version", "version")
             .name("#at", "shown_at")
-            .value(":v", n(version))
-            .value(":now", n(now_ms))
-            .value(":before", n(now_ms - gap_ms));
+            .name("#busy", "busy_until")
+            .name("#waiter", "waiter_until")
+            .value(":now", n(turn.now_ms))
+            .value(":before", n(turn.now_ms - turn.gap_ms))
+            .value(":until", n(turn.until_ms));
+        match self.update(change).return_values(ReturnValue::AllNew).send().await {
+            Ok(out) => Ok(out.attributes().map(group_from)),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(error("UpdateItem (group turn)", e)),
+        }
+    }
+
+    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let change = Change::new(key, "SET #waiter = :mark")
+            .condition("attribute_exists(#pk) AND (attribute_not_exists(#waiter) OR #waiter <= :now)")
+            .name("#pk", PARTITION_KEY)
+            .name("#waiter", "waiter_until")
+            .value(":mark", n(mark))
+            .value(":now", n(now_ms));
         match self.update(change).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(error("UpdateItem (group turn)", e)),
+            Err(e) => Err(error("UpdateItem (group waiter)", e)),
+        }
+    }
+
+    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+        let change = Change::new(key, "REMOVE #waiter")
+            .condition("#waiter = :mark")
+            .name("#waiter", "waiter_until")
+            .value(":mark", n(mark));
+        match self.update(change).send().await {
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            other => other.map(drop).map_err(|e| error("UpdateItem (group waiter)", e)),
         }
     }
 
     async fn end_turn(&self, key: &str, version: i64, outcome: TurnEnd) -> Result<(), StoreError> {
         let change = match outcome {
-            TurnEnd::Shown { at } => Change::new(key, "SET #at = :at").name("#at", "shown_at").value(":at", n(at)),
-            TurnEnd::Failed { previous } => Change::new(key, "SET #shown = :previous").value(":previous", n(previous)),
+            TurnEnd::Shown { at } => {
+                Change::new(key, "SET #at = :at REMOVE #busy").name("#at", "shown_at").value(":at", n(at))
+            }
+            TurnEnd::Failed => Change::new(key, "SET #shown = :zero REMOVE #busy").value(":zero", n(0)),
         }
         .condition("#shown = :v")
         .name("#shown", "shown")
+        .name("#busy", "busy_until")
         .value(":v", n(version));
         match self.update(change).send().await {
             // A later turn began: its to finish.

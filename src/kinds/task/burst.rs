@@ -7,14 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{error, warn};
 
 use super::{Handled, Tasks};
-use crate::burst::{self, Anchor, Burst, Group, Turn, UPDATE_GAP};
+use crate::burst::{self, Anchor, Burst, Group, Role, Step, TURN_LEASE, UPDATE_GAP};
 use crate::claim::epoch_secs;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::jobs::{Job, Notify};
 use crate::lifecycle::Outcome;
 use crate::message::{self, JobContext};
-use crate::ports::{Claim, GroupChange, Posted, QueuedPost, Slot, StartClaim, StoreError, TurnEnd};
+use crate::ports::{Claim, GroupChange, Posted, QueuedPost, Slot, StartClaim, StoreError, TurnEnd, TurnTimes};
 
 /// How often a start retries its claim when the job's group changes under
 /// it (a group closing as another opens).
@@ -160,9 +160,9 @@ impl Tasks<'_> {
         Ok(Handled::QueuedCompletion { key: done.key.into(), group: group.into() })
     }
 
-    /// Adds to the group's counts, then makes sure its message shows them:
-    /// changed now, or by whoever changes it next (at most one change per
-    /// `UPDATE_GAP`, however many tasks report).
+    /// Adds to the group's counts, then sees that its message shows them:
+    /// changes it now, or waits to change it for everyone who comes
+    /// meanwhile, or leaves that to the task already waiting (`burst::step`).
     #[allow(clippy::too_many_arguments)]
     async fn count(
         &self,
@@ -177,25 +177,43 @@ impl Tasks<'_> {
         let clock = self.notices.clock;
         let expires_at = epoch_secs(clock.now() + self.settings.record_ttl);
         let mut group = self.groups.add(key, change, expires_at).await?;
-        let mine = group.version;
+        let mut role = Role::Counted(group.version);
         let gap_ms = UPDATE_GAP.as_millis() as i64;
         loop {
             let now = epoch_ms(clock.now());
-            match burst::turn(&group, mine, now, UPDATE_GAP) {
-                Turn::Done => return Ok(()),
-                Turn::At(then) => {
+            match burst::step(&group, role, now, UPDATE_GAP) {
+                Step::Done => return Ok(()),
+                Step::Unregister => {
+                    if let Role::Waiter(mark) = role {
+                        self.groups.unregister_waiter(key, mark).await?;
+                    }
+                    return Ok(());
+                }
+                Step::Take => {
+                    let until_ms = now + TURN_LEASE.as_millis() as i64;
+                    let times = TurnTimes { now_ms: now, gap_ms, until_ms };
+                    let Some(taken) = self.groups.take_turn(key, times).await? else {
+                        group = self.groups.group(key).await?;
+                        continue;
+                    };
+                    // Given up before the lease ends: no change lands after a newer one.
+                    let by = deadline.min(UNIX_EPOCH + Duration::from_millis((until_ms - 1000).max(0) as u64));
+                    return self.show(key, &taken, at, ctx, job, task, by).await;
+                }
+                Step::Wait(then) => {
                     if then > epoch_ms(deadline) - TURN_RESERVE.as_millis() as i64 {
                         return Err(NotifyError::NotYet("the group's message is busy"));
                     }
+                    if let Role::Counted(_) = role {
+                        // Unique enough: two marks alike would both wait, harmlessly.
+                        let mark = then + TURN_LEASE.as_millis() as i64 + fastrand::i64(0..1000);
+                        if !self.groups.register_waiter(key, mark, now).await? {
+                            return Ok(());
+                        }
+                        role = Role::Waiter(mark);
+                    }
                     clock.sleep(Duration::from_millis((then - now).max(1) as u64)).await;
                     group = self.groups.group(key).await?;
-                }
-                Turn::Now => {
-                    if !self.groups.take_turn(key, group.version, now, gap_ms).await? {
-                        group = self.groups.group(key).await?;
-                        continue;
-                    }
-                    return self.show(key, &group, at, ctx, job, task, deadline).await;
                 }
             }
         }
@@ -217,7 +235,7 @@ impl Tasks<'_> {
         let message = message::group_message(ctx.job, ctx.environment, &at.channel, task, &counts, job.group_window);
         let outcome = match self.notices.slack.update(at, &message, deadline).await {
             Ok(()) => Ok(TurnEnd::Shown { at: epoch_ms(self.notices.clock.now()) }),
-            Err(e) => Err((TurnEnd::Failed { previous: group.shown }, e)),
+            Err(e) => Err((TurnEnd::Failed, e)),
         };
         let end = match &outcome {
             Ok(end) | Err((end, _)) => *end,

@@ -260,3 +260,24 @@ async fn log_lines_and_re_run_buttons_of_grouped_tasks_are_in_the_groups_thread(
     let now = serde_json::to_string(&group.message.blocks).unwrap();
     assert!(!now.contains(crate::message::control::STOP_ACTION), "the group's message stops nothing: {now}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_outcome_that_overtakes_its_own_joining_is_still_counted_in_the_group() {
+    let fakes = Fakes::new();
+    let (a, _) = backfill(1, 0, 60, 0);
+    let (b, b_done) = backfill(2, 1, 60, 0);
+    handle(&fakes.default_handler(), &fakes, a).await;
+    // b's start is slow to be counted (Slack is slow to change the
+    // group's message); its completion comes meanwhile.
+    fakes.slack.delay_next_update(std::time::Duration::from_secs(8));
+    let deadline = fakes.deadline();
+    let joining = {
+        let handler = fakes.default_handler();
+        tokio::spawn(async move { handler.handle(b, deadline).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(kind(&handle(&fakes.default_handler(), &fakes, b_done).await), "counted");
+    assert!(matches!(joining.await.unwrap(), handler::Handled::Task(Handled::JoinedGroup { .. })));
+    assert_eq!(fakes.slack.posted().len(), 1, "no standalone completion");
+    assert_eq!(group_text(&fakes), "🚀 reddit_scraper_backfill ×2 — 1 running · 1 ✅");
+}
