@@ -49,7 +49,7 @@ pub async fn load_aws_config() -> SdkConfig {
 pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
     match &config.token {
         TokenConfig::Secret(id) => {
-            Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id))
+            Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id, SystemClock))
         }
         TokenConfig::Static(token, signing) => Tokens::Static(token.clone(), signing.clone()),
         TokenConfig::Missing => Tokens::Missing,

@@ -85,8 +85,10 @@ impl SlackRequests<'_> {
         let secret = match self.secrets.signing_secret().await {
             Ok(secret) => secret,
             Err(e) => {
+                // A refusal like any other: an unchecked caller learns
+                // nothing of the notifier's state.
                 warn!(error = %e, "the Slack secret was not read: requests cannot be checked");
-                return status(503);
+                return status(401);
             }
         };
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
