@@ -77,7 +77,10 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
         schedules: Box::new(AwsSchedules::new(aws)),
         control: Box::new(EcsControl::new(aws)),
         secrets: secrets.clone(),
-        slack: Box::new(SlackHttp::new(&config.slack_api_url, secrets.clone())?),
+        slack: Box::new(
+            SlackHttp::new(&config.slack_api_url, secrets.clone())?
+                .with_response_url_prefix(&config.slack_response_url_prefix),
+        ),
         logs: job_logs(config, aws),
         clock: Box::new(SystemClock),
     })

@@ -267,3 +267,34 @@ async fn unsigned_wrong_stale_and_unconfigured_requests_are_refused() {
     assert_eq!(http(&unconfigured, signed(&body, false)).await.0, 401);
     assert_eq!(stack.slack.requests(), 0);
 }
+
+#[tokio::test]
+async fn answers_go_only_to_slacks_response_urls_and_follow_no_redirect() {
+    use ecs_slack_notifier::adapters::slack_http::SlackHttp;
+    use ecs_slack_notifier::adapters::token::Tokens;
+    use ecs_slack_notifier::message::Reply;
+    use ecs_slack_notifier::ports::{SlackPoster, SlackToken};
+
+    let slack = common::FakeSlack::start().await;
+    let elsewhere = common::FakeSlack::start().await;
+    let tokens = || Tokens::Static(SlackToken::new(common::fake_slack::TOKEN), None);
+    let client = SlackHttp::new(&slack.url, tokens()).unwrap().with_response_url_prefix(&slack.response_url_prefix());
+    let reply = Reply::ephemeral("This task was stopped from Slack already.".into());
+
+    client.respond(&slack.response_url("ok"), &reply, deadline()).await.unwrap();
+    assert_eq!(slack.responses().len(), 1, "under the prefix: answered");
+    // A response_url is part of the request's body: one pointing elsewhere
+    // gets nothing, and the press is not failed for it.
+    client.respond(&elsewhere.response_url("taken"), &reply, deadline()).await.unwrap();
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new(), "not under the prefix: nothing sent");
+
+    slack.redirect_responses_to(&elsewhere.response_url("redirected"));
+    let redirected = client.respond(&slack.response_url("again"), &reply, deadline()).await;
+    assert!(redirected.unwrap_err().to_string().contains("HTTP 307"), "a redirect is not followed");
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new());
+
+    // Unless configured otherwise, only Slack's own hooks are answered.
+    let production = SlackHttp::new(&slack.url, tokens()).unwrap();
+    production.respond(&elsewhere.response_url("plain-http"), &reply, deadline()).await.unwrap();
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new());
+}
