@@ -107,6 +107,12 @@ impl SlackRequests<'_> {
         if let Some(payload) = form.get("payload") {
             self.interaction(payload, deadline).await
         } else if form.contains_key("command") {
+            // A command is claimed by its trigger: without one, a repeated
+            // request could not be told from a new one.
+            if form.get("trigger_id").is_none_or(|t| t.trim().is_empty()) {
+                warn!("refused a slash command without a trigger_id");
+                return text(400, "a slash command without a trigger_id: nothing was done");
+            }
             let reply = self.command(&form, deadline).await;
             json(&reply)
         } else {
@@ -229,7 +235,12 @@ impl SlackRequests<'_> {
             Ok(job) => job,
             Err(answer) => return Some(answer),
         };
-        let (cluster, task_id) = task_arn_parts(task_arn)?;
+        let Some((cluster, task_id)) = task_arn_parts(task_arn) else {
+            warn!(job = %job.name, "not stopped: the task's ARN names no cluster and task id");
+            return Some(Reply::ephemeral(
+                "I cannot stop this task: its ARN does not name its cluster and task id. Nothing was done.".into(),
+            ));
+        };
         let claim = match self
             .claim(&format!("action#stop#{task_arn}"), deadline, "This task was stopped from Slack already.")
             .await
@@ -388,7 +399,10 @@ impl SlackRequests<'_> {
         match message {
             Some(message) => match self.notices.post(claim, &message, deadline).await {
                 Ok(_) => None,
-                Err(e) => Some(Reply::ephemeral(format!("Done, but I could not say so in its thread: {e}"))),
+                Err(e) => Some(Reply::ephemeral(format!(
+                    "Done, but I could not say so in its thread: {}",
+                    crate::message::text::escape_truncated(&e.to_string(), 500)
+                ))),
             },
             None => {
                 self.notices.done(claim, "").await;
