@@ -50,7 +50,7 @@ pub async fn load_aws_config() -> SdkConfig {
 pub fn tokens(config: &Config, aws: &SdkConfig) -> Tokens {
     match &config.token {
         TokenConfig::Secret(id) => {
-            Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id))
+            Tokens::SecretsManager(SecretToken::new(aws_sdk_secretsmanager::Client::new(aws), id, SystemClock))
         }
         TokenConfig::Static(token, signing) => Tokens::Static(token.clone(), signing.clone()),
         TokenConfig::Missing => Tokens::Missing,
@@ -80,7 +80,10 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
         schedules: Box::new(AwsSchedules::new(aws)),
         control: Box::new(EcsControl::new(aws)),
         secrets: secrets.clone(),
-        slack: Box::new(SlackHttp::new(&config.slack_api_url, secrets.clone())?),
+        slack: Box::new(
+            SlackHttp::new(&config.slack_api_url, secrets.clone())?
+                .with_response_url_prefix(&config.slack_response_url_prefix),
+        ),
         logs: job_logs(config, aws),
         clock: Box::new(SystemClock),
     })

@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::jobs::{JobsConfig, JobsConfigError};
 use crate::ports::{SlackToken, TokenError};
 use crate::settings::{
-    DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, Settings, default_digest_at,
+    DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, DEFAULT_SLACK_RESPONSE_URL_PREFIX, Settings,
+    default_digest_at,
 };
 use crate::signature::SigningSecret;
 
@@ -15,6 +16,9 @@ pub struct Config {
     pub token: TokenConfig,
     pub threads_table: Option<String>,
     pub slack_api_url: String,
+    /// Answers to Slack's requests go only to `response_url`s that start
+    /// with this.
+    pub slack_response_url_prefix: String,
     /// Read job summaries and failure logs from CloudWatch Logs.
     pub read_job_logs: bool,
     /// The SQS FIFO queue that paces a burst's posts (`POST_QUEUE_URL`).
@@ -108,6 +112,14 @@ impl Config {
                 }
             },
         };
+        let response_url_prefix =
+            get("SLACK_RESPONSE_URL_PREFIX").unwrap_or_else(|| DEFAULT_SLACK_RESPONSE_URL_PREFIX.into());
+        if !is_url_prefix(&response_url_prefix) {
+            problems.push(format!(
+                "SLACK_RESPONSE_URL_PREFIX must be an http(s) URL ending in / (like {DEFAULT_SLACK_RESPONSE_URL_PREFIX}), \
+                 not {response_url_prefix:?}"
+            ));
+        }
         let jobs = match (get("JOBS_CONFIG"), get("JOBS_CONFIG_FILE")) {
             (Some(json), _) => JobsConfig::parse(&json),
             (None, Some(path)) => std::fs::read_to_string(&path)
@@ -136,10 +148,24 @@ impl Config {
             token,
             threads_table,
             slack_api_url: get("SLACK_API_URL").unwrap_or_else(|| DEFAULT_SLACK_API_URL.into()),
+            slack_response_url_prefix: response_url_prefix,
             read_job_logs,
             post_queue_url: get("POST_QUEUE_URL"),
         })
     }
+}
+
+/// A scheme, a host and a path ending in `/`: what follows the prefix can
+/// only be more path, never another host.
+fn is_url_prefix(prefix: &str) -> bool {
+    let Some(rest) = prefix.strip_prefix("https://").or_else(|| prefix.strip_prefix("http://")) else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    prefix.ends_with('/')
+        && !host.is_empty()
+        && !host.contains(['@', '\\', '?', '#'])
+        && !prefix.contains(char::is_whitespace)
 }
 
 #[cfg(test)]
@@ -185,6 +211,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.token, TokenConfig::Secret("slack/bot".into()));
         assert_eq!(c.slack_api_url, "https://slack.com/api");
+        assert_eq!(c.slack_response_url_prefix, "https://hooks.slack.com/");
         assert_eq!(c.settings.environment, "default");
         assert_eq!(c.settings.users_channel, None);
         assert_eq!(c.settings.non_essential_containers, ["log_router", "xray"]);
@@ -218,6 +245,19 @@ mod tests {
         let default = config(&[("SLACK_DEFAULT_CHANNEL", "C1")], local).unwrap().settings.digest_at;
         assert_eq!(default, chrono::NaiveTime::from_hms_opt(9, 0, 0));
         assert!(at("9am").unwrap_err().contains("DIGEST_AT must be a time of day HH:MM (UTC) or off"));
+    }
+
+    #[test]
+    fn the_response_url_prefix_names_a_whole_host() {
+        let local = Needs { table: false, token: false };
+        let prefix = |v: &str| {
+            config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("SLACK_RESPONSE_URL_PREFIX", v)], local)
+                .map(|c| c.slack_response_url_prefix)
+        };
+        assert_eq!(prefix("http://127.0.0.1:4000/hooks/").unwrap(), "http://127.0.0.1:4000/hooks/");
+        for bad in ["https://hooks.slack.com", "hooks.slack.com/", "https:///", "https://a@b/", "ftp://x/"] {
+            assert!(prefix(bad).unwrap_err().contains("SLACK_RESPONSE_URL_PREFIX must be"), "{bad}");
+        }
     }
 
     #[test]

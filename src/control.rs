@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{EcsTask, Overrides};
+use crate::event::{Container, EcsTask, Overrides};
 use crate::jobs::RunNetwork;
 
 /// What a run had that a re-run needs, kept with its record.
@@ -30,6 +30,9 @@ pub struct RunSpec {
     pub subnet: Option<String>,
     #[serde(default)]
     pub awsvpc: bool,
+    /// Its containers' names: a rule's `container` condition reads them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
 }
 
 impl RunSpec {
@@ -45,7 +48,34 @@ impl RunSpec {
             started_by: task.started_by.clone(),
             subnet: task.subnet().map(str::to_owned),
             awsvpc: task.has_network_interface(),
+            containers: task.containers.iter().map(|c| c.name.clone()).collect(),
         })
+    }
+
+    /// The task as far as the rules of `JOBS_CONFIG` look at it (family,
+    /// group, containers, overrides): the rule that matched the run
+    /// matches this, so its job is the run's job.
+    pub fn as_task(&self) -> EcsTask {
+        EcsTask {
+            cluster_arn: Some(self.cluster.clone()),
+            task_definition_arn: Some(self.task_definition.clone()),
+            group: self.group.clone(),
+            started_by: self.started_by.clone(),
+            containers: self
+                .container_names()
+                .map(|name| Container { name: name.to_owned(), ..Container::default() })
+                .collect(),
+            overrides: self.overrides.clone(),
+            ..EcsTask::default()
+        }
+    }
+
+    /// Its containers; a spec kept before they were knows those its
+    /// overrides name.
+    fn container_names(&self) -> impl Iterator<Item = &str> {
+        let overridden = self.overrides.iter().flat_map(|o| &o.container_overrides).map(|o| o.name.as_str());
+        let kept = self.containers.iter().map(String::as_str);
+        kept.chain(overridden.filter(|_| self.containers.is_empty()))
     }
 
     /// The EventBridge rule that started it (`startedBy` `events-rule/NAME`).
@@ -218,6 +248,37 @@ mod tests {
         assert_eq!(serde_json::from_str::<RunSpec>(&json).unwrap(), spec);
         task.cluster_arn = None;
         assert_eq!(RunSpec::of(&task), None, "nothing to run without a cluster");
+    }
+
+    #[test]
+    fn a_run_spec_falls_under_the_rule_its_run_fell_under() {
+        let config = crate::jobs::JobsConfig::parse(
+            r#"{"jobs": [
+                {"match": {"container": "sidecar-only"}, "name": "by_a_container_it_lacks"},
+                {"match": {"family": "market-pulse-analyze-*", "command": "--deep"}, "name": "deep"},
+                {"match": {"family": "market-pulse-analyze-*", "environment": {"MODE": "fast"}}, "name": "fast"},
+                {"match": {"container": "analyze-sentiment"}, "name": "by_container", "operators": ["U0OWNER"]}
+            ]}"#,
+        )
+        .unwrap();
+        let mut task = failed_task();
+        let job_of_spec = |task: &EcsTask| config.job(&RunSpec::of(task).unwrap().as_task());
+        assert_eq!(config.job(&task).name, "by_container");
+        assert_eq!(job_of_spec(&task), config.job(&task), "containers that no override names count too");
+        let overrides = task.overrides.as_mut().unwrap();
+        overrides.container_overrides[0].command = Some(vec!["analyze".into(), "--deep".into()]);
+        assert_eq!(job_of_spec(&task).name, "deep");
+        let overrides = task.overrides.as_mut().unwrap();
+        overrides.container_overrides[0].command = None;
+        overrides.container_overrides[0].environment =
+            vec![crate::event::KeyValue { name: "MODE".into(), value: "fast".into() }];
+        assert_eq!(job_of_spec(&task).name, "fast");
+        // A spec kept before containers were kept: only overrides name them.
+        let json = serde_json::to_value(RunSpec::of(&failed_task()).unwrap()).unwrap();
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("containers");
+        let old: RunSpec = serde_json::from_value(old).unwrap();
+        assert_eq!(config.job(&old.as_task()).name, "by_container", "{json}");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::jobs::JobsConfig;
 
 /// Slack's Web API; tests and proxies point `SLACK_API_URL` elsewhere.
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+/// Where Slack's `response_url`s point; only tests point
+/// `SLACK_RESPONSE_URL_PREFIX` elsewhere.
+pub const DEFAULT_SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 pub const DEFAULT_ENVIRONMENT: &str = "default";
 pub const DEFAULT_RECORD_TTL_DAYS: u64 = 14;
 /// A job's record (its recent runs) outlives a year without runs: it is

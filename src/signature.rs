@@ -75,11 +75,15 @@ pub fn sign(secret: &SigningSecret, timestamp: i64, body: &[u8]) -> String {
     format!("v0={}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+/// Slack's spelling only, lowercase hex digits two per byte:
+/// `u8::from_str_radix` would also take a sign (`+f`) and upper case, so
+/// that one tag had many spellings.
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 || !text.is_ascii() {
+    if text.len() != 64 {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    let digit = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f').then(|| char::from(b).to_digit(16)).flatten();
+    text.as_bytes().chunks(2).map(|pair| Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)).collect()
 }
 
 #[cfg(test)]
@@ -126,6 +130,29 @@ mod tests {
         let later = (NOW + 10).to_string();
         assert_eq!(verify(Some(&secret()), Some(&later), Some(&good), body, NOW), Err(Refusal::Mismatch));
         assert_eq!(verify(Some(&secret()), Some(&ts), Some(&good), body, NOW + MAX_AGE_SECS), Ok(()), "at the edge");
+    }
+
+    #[test]
+    fn only_plain_hex_digits_spell_the_signature() {
+        let ts = NOW.to_string();
+        // A body whose signature has a byte below 0x10: `0f` could be spelt `+f`.
+        let low_byte = |signature: &str| (3..signature.len()).step_by(2).find(|&i| signature.as_bytes()[i] == b'0');
+        let (body, good, at) = (0..)
+            .map(|i| format!("command=%2Fjobs&text=status&n={i}"))
+            .find_map(|body| {
+                let good = sign(&secret(), NOW, body.as_bytes());
+                let at = low_byte(&good)?;
+                Some((body, good, at))
+            })
+            .unwrap();
+        let mut plus = good.clone();
+        plus.replace_range(at..at + 1, "+");
+        let upper = format!("v0={}", good[3..].to_ascii_uppercase());
+        let check = |signature: &str| verify(Some(&secret()), Some(&ts), Some(signature), body.as_bytes(), NOW);
+        assert_eq!(check(&good), Ok(()));
+        assert_eq!(check(&plus), Err(Refusal::Mismatch), "{plus}");
+        assert_eq!(check(&upper), Err(Refusal::Mismatch), "upper case is not Slack's spelling");
+        assert_eq!(check(&format!("{good} ")), Err(Refusal::Mismatch));
     }
 
     #[test]

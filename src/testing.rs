@@ -370,21 +370,38 @@ impl crate::ports::TaskControl for FakeControl {
 
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
-/// The Slack secret: a token, and the signing secret unless `without_signing`.
+/// The Slack secret: a token, and the signing secret unless `without_signing`;
+/// after `unreadable`, every read fails.
 #[derive(Clone, Default)]
 pub struct FakeSecrets {
     without_signing: Arc<std::sync::atomic::AtomicBool>,
+    unreadable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeSecrets {
     pub fn without_signing(&self) {
         self.without_signing.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+
+    pub fn unreadable(&self) {
+        self.unreadable.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Result<(), crate::ports::TokenError> {
+        match self.unreadable.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Err(crate::ports::TokenError::Secret {
+                secret_id: "slack/bot-token".into(),
+                detail: "AccessDeniedException".into(),
+            }),
+            false => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
 impl crate::ports::TokenSource for FakeSecrets {
     async fn token(&self) -> Result<crate::ports::SlackToken, crate::ports::TokenError> {
+        self.read()?;
         Ok(crate::ports::SlackToken::new("xoxb-test"))
     }
 
@@ -396,6 +413,7 @@ impl crate::ports::TokenSource for FakeSecrets {
     }
 
     async fn signing_secret(&self) -> Result<Option<crate::signature::SigningSecret>, crate::ports::TokenError> {
+        self.read()?;
         let off = self.without_signing.load(std::sync::atomic::Ordering::Relaxed);
         Ok((!off).then(|| crate::signature::SigningSecret::new(SIGNING_SECRET)))
     }

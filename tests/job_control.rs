@@ -267,3 +267,80 @@ async fn unsigned_wrong_stale_and_unconfigured_requests_are_refused() {
     assert_eq!(http(&unconfigured, signed(&body, false)).await.0, 401);
     assert_eq!(stack.slack.requests(), 0);
 }
+
+#[tokio::test]
+async fn answers_go_only_to_slacks_response_urls_and_follow_no_redirect() {
+    use ecs_slack_notifier::adapters::slack_http::SlackHttp;
+    use ecs_slack_notifier::adapters::token::Tokens;
+    use ecs_slack_notifier::message::Reply;
+    use ecs_slack_notifier::ports::{SlackPoster, SlackToken};
+
+    let slack = common::FakeSlack::start().await;
+    let elsewhere = common::FakeSlack::start().await;
+    let tokens = || Tokens::Static(SlackToken::new(common::fake_slack::TOKEN), None);
+    let client = SlackHttp::new(&slack.url, tokens()).unwrap().with_response_url_prefix(&slack.response_url_prefix());
+    let reply = Reply::ephemeral("This task was stopped from Slack already.".into());
+
+    client.respond(&slack.response_url("ok"), &reply, deadline()).await.unwrap();
+    assert_eq!(slack.responses().len(), 1, "under the prefix: answered");
+    // A response_url is part of the request's body: one pointing elsewhere
+    // gets nothing, and the press is not failed for it.
+    client.respond(&elsewhere.response_url("taken"), &reply, deadline()).await.unwrap();
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new(), "not under the prefix: nothing sent");
+
+    slack.redirect_responses_to(&elsewhere.response_url("redirected"));
+    let redirected = client.respond(&slack.response_url("again"), &reply, deadline()).await;
+    assert!(redirected.unwrap_err().to_string().contains("HTTP 307"), "a redirect is not followed");
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new());
+
+    // Unless configured otherwise, only Slack's own hooks are answered.
+    let production = SlackHttp::new(&slack.url, tokens()).unwrap();
+    production.respond(&elsewhere.response_url("plain-http"), &reply, deadline()).await.unwrap();
+    assert_eq!(elsewhere.responses(), Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn who_may_stop_a_task_is_its_rules_to_say_as_the_table_keeps_it() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-analyze");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
+        .awsvpc_configuration(
+            aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                .subnets(&cluster.subnet)
+                .security_groups(&cluster.security_group)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let run = aws_sdk_ecs::Client::new(&stack.aws)
+        .run_task()
+        .cluster(&cluster.arn)
+        .task_definition(&definition)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(network)
+        .send()
+        .await
+        .unwrap();
+    let task_arn = run.tasks()[0].task_arn().unwrap().to_owned();
+    let task_id = task_arn.rsplit('/').next().unwrap().to_owned();
+    // An unnamed rule: its tasks are named after their family, which no
+    // rule names. Its own operator, not the top-level one, may stop them.
+    let owner = "U0OWNER";
+    let handler = controlled(&stack, json!({"jobs": [{"match": {"family": family}, "operators": [owner]}]})).await;
+    handler
+        .handle(event("events/ecs-task-failure-running.json", &task_arn, &cluster, &definition, &family), deadline())
+        .await
+        .unwrap();
+
+    let (_, reply) = http(&handler, signed(&command(&stack, &format!("stop {task_id}"), OPERATOR), false)).await;
+    assert!(reply["text"].as_str().unwrap().starts_with("You are not allowed to stop"), "{reply}");
+    assert_eq!(moto_task(&stack, &cluster.arn, &task_arn).await.desired_status(), Some("RUNNING"));
+
+    // A new environment: only the table knows which rule the task is under.
+    let handler = controlled(&stack, json!({"jobs": [{"match": {"family": family}, "operators": [owner]}]})).await;
+    let (_, reply) = http(&handler, signed(&command(&stack, &format!("stop {task_id}"), owner), false)).await;
+    assert_eq!(reply["text"], "Asked ECS to stop it; its thread says so.", "{reply}");
+    assert_eq!(moto_task(&stack, &cluster.arn, &task_arn).await.desired_status(), Some("STOPPED"));
+}

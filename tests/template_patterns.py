@@ -260,16 +260,25 @@ class JobControlPermissions(unittest.TestCase):
                 statements[statement.get("Sid", repr(statement["Action"]))] = statement
         return statements
 
-    def test_by_default_it_may_stop_but_start_nothing(self):
-        got = self.statements()
+    def test_by_default_it_may_neither_stop_nor_start(self):
+        role = "arn:aws:iam::123456789012:role/jobs-task"
+        for params in [{}, {"JobTaskDefinitionPrefix": "market-pulse-", "JobRoleArns": role}]:
+            with self.subTest(**params):
+                got = self.statements(**params)
+                for sid in ["StopJobTasks", "RunJobTasks", "PassJobRoles"]:
+                    self.assertNotIn(sid, got)
+
+    def test_job_control_on_alone_may_stop_but_start_nothing(self):
+        got = self.statements(JobControl="on")
         self.assertEqual(got["StopJobTasks"]["Action"], "ecs:StopTask")
+        self.assertNotIn("Condition", got["StopJobTasks"], "every cluster's tasks when ClusterArns is empty")
         self.assertNotIn("RunJobTasks", got)
         self.assertNotIn("PassJobRoles", got)
 
     def test_running_is_limited_to_the_jobs_and_clusters_and_roles_go_only_to_ecs_tasks(self):
         role = "arn:aws:iam::123456789012:role/jobs-task"
         got = self.statements(
-            ClusterArns=CLUSTER, JobTaskDefinitionPrefix="market-pulse-", JobRoleArns=role
+            JobControl="on", ClusterArns=CLUSTER, JobTaskDefinitionPrefix="market-pulse-", JobRoleArns=role
         )
         self.assertEqual(got["StopJobTasks"]["Condition"], {"ArnEquals": {"ecs:cluster": [CLUSTER]}})
         run = got["RunJobTasks"]

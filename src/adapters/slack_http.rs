@@ -16,12 +16,15 @@ use crate::doctor::reads::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::message::{Message, Reply};
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
+use crate::settings::DEFAULT_SLACK_RESPONSE_URL_PREFIX;
 use crate::tls;
 
 #[derive(Debug, Clone)]
 pub struct SlackHttp<T> {
     http: reqwest::Client,
     api_url: String,
+    /// Where `response_url`s may point: they come in a request's body.
+    response_url_prefix: String,
     tokens: T,
     policy: Policy,
 }
@@ -148,9 +151,24 @@ impl<T: TokenSource> SlackHttp<T> {
                 tls::slack_client_config().map_err(|e| SlackError::Transport(format!("TLS configuration: {e}")))?,
             )
             .connect_timeout(Duration::from_secs(3))
+            // Slack's Web API answers without redirects, and a redirected
+            // `response_url` would carry an answer off Slack.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SlackError::Transport(format!("building HTTP client: {e}")))?;
-        Ok(SlackHttp { http, api_url: api_url.trim_end_matches('/').to_owned(), tokens, policy: Policy::default() })
+        Ok(SlackHttp {
+            http,
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            response_url_prefix: DEFAULT_SLACK_RESPONSE_URL_PREFIX.to_owned(),
+            tokens,
+            policy: Policy::default(),
+        })
+    }
+
+    /// Answers go only to `response_url`s under `prefix` (tests: a fake Slack).
+    pub fn with_response_url_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.response_url_prefix);
+        self
     }
 
     /// Calls `method` until it succeeds, fails for good, or the deadline
@@ -266,6 +284,17 @@ impl<T: TokenSource> SlackHttp<T> {
     }
 }
 
+/// Whether answers may go to `url`: under `prefix`, on the prefix's own
+/// scheme, host and port.
+fn response_url_allowed(url: &str, prefix: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(prefix)) {
+        (Ok(parsed), Ok(allowed)) => {
+            url.starts_with(prefix) && parsed.origin() == allowed.origin() && parsed.path().starts_with(allowed.path())
+        }
+        _ => false,
+    }
+}
+
 /// "error sending request" says little alone: its causes say what failed
 /// (`Connection refused`, a timeout, a TLS error).
 fn with_causes(error: reqwest::Error) -> String {
@@ -300,6 +329,11 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
     }
 
     async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError> {
+        if !response_url_allowed(response_url, &self.response_url_prefix) {
+            // The URL came from the internet: it is not logged.
+            warn!(allowed = %self.response_url_prefix, "not answering: the response_url is not Slack's");
+            return Ok(());
+        }
         let endpoint = Endpoint::ResponseUrl(response_url);
         self.send::<_, ResponseAnswer>(endpoint, Args::Json(reply), deadline).await.map(drop)
     }
@@ -332,5 +366,32 @@ pub struct SlackHttpConnect;
 impl SlackConnect for SlackHttpConnect {
     fn connect(&self, api_url: &str, token: SlackToken) -> Result<Box<dyn SlackReads>, SlackError> {
         Ok(Box::new(SlackHttp::new(api_url, Tokens::Static(token, None))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_go_only_under_the_prefix() {
+        let prefix = DEFAULT_SLACK_RESPONSE_URL_PREFIX;
+        for ok in ["https://hooks.slack.com/actions/T1/2/abc", "https://hooks.slack.com/commands/T1/2/def?x=1"] {
+            assert!(response_url_allowed(ok, prefix), "{ok}");
+        }
+        for bad in [
+            "https://hooks.slack.com.evil.example/actions/T1",
+            "https://hooks.slack.com@evil.example/actions/T1",
+            "http://hooks.slack.com/actions/T1",
+            "https://hooks.slack.com:8443/actions/T1",
+            "https://evil.example/https://hooks.slack.com/",
+            "https://hooks.slack.com",
+            "//hooks.slack.com/actions",
+            "",
+        ] {
+            assert!(!response_url_allowed(bad, prefix), "{bad}");
+        }
+        assert!(response_url_allowed("http://127.0.0.1:4000/hooks/a", "http://127.0.0.1:4000/hooks/"));
+        assert!(!response_url_allowed("http://127.0.0.1:4000/api/chat.postMessage", "http://127.0.0.1:4000/hooks/"));
     }
 }

@@ -1,6 +1,16 @@
-//! Where the Slack secrets come from: Secrets Manager (read once per
-//! execution environment) or, for local runs, the environment. The secret
-//! holds the bot token and, for job control, the app's signing secret.
+//! Where the Slack secrets come from: Secrets Manager or, for local runs,
+//! the environment. The secret holds the bot token and, for job control,
+//! the app's signing secret.
+//!
+//! Read from Secrets Manager, the secret is cached per execution
+//! environment: the bot token until Slack refuses it (then read again, for
+//! a rotation), the signing secret for [`SIGNING_SECRET_TTL`], since no
+//! refusal says it was rotated. A failed read is remembered for
+//! [`FAILED_READ_TTL`], so that a flood of requests is not one
+//! `GetSecretValue` each.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -8,8 +18,14 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tracing::warn;
 
-use crate::ports::{SlackToken, TokenError, TokenSource};
+use crate::ports::{Clock, SlackToken, TokenError, TokenSource};
 use crate::signature::SigningSecret;
+
+/// How long a signing secret read from Secrets Manager is used before it
+/// is read again: how long a rotated one takes to reach warm environments.
+pub const SIGNING_SECRET_TTL: Duration = Duration::from_secs(5 * 60);
+/// How long a failed read answers for the next ones.
+pub const FAILED_READ_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum Tokens {
@@ -23,7 +39,7 @@ impl TokenSource for Tokens {
     async fn token(&self) -> Result<SlackToken, TokenError> {
         match self {
             Tokens::Static(token, _) => Ok(token.clone()),
-            Tokens::SecretsManager(secret) => Ok(secret.secrets().await?.token),
+            Tokens::SecretsManager(secret) => Ok(secret.secrets(None).await?.token),
             Tokens::Missing => Err(TokenError::NotConfigured),
         }
     }
@@ -39,7 +55,7 @@ impl TokenSource for Tokens {
     async fn signing_secret(&self) -> Result<Option<SigningSecret>, TokenError> {
         match self {
             Tokens::Static(_, signing) => Ok(signing.clone()),
-            Tokens::SecretsManager(secret) => Ok(secret.secrets().await?.signing_secret),
+            Tokens::SecretsManager(secret) => Ok(secret.secrets(Some(SIGNING_SECRET_TTL)).await?.signing_secret),
             Tokens::Missing => Ok(None),
         }
     }
@@ -52,52 +68,109 @@ pub struct Secrets {
     pub signing_secret: Option<SigningSecret>,
 }
 
-#[derive(Debug)]
+/// The secret's text, as Secrets Manager gives it; tests give their own.
+#[async_trait]
+pub trait SecretRead: Send + Sync {
+    async fn read(&self, secret_id: &str) -> Result<String, String>;
+}
+
+#[async_trait]
+impl SecretRead for Client {
+    async fn read(&self, secret_id: &str) -> Result<String, String> {
+        let out = self
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        out.secret_string().map(str::to_owned).ok_or_else(|| "the secret has no string value".into())
+    }
+}
+
 pub struct SecretToken {
-    client: Client,
+    reader: Box<dyn SecretRead>,
     secret_id: String,
+    clock: Box<dyn Clock>,
     /// Held across the read, so concurrent callers read the secret once.
-    cached: Mutex<Option<Secrets>>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The secrets last read, and when.
+    read: Option<(Secrets, SystemTime)>,
+    /// Why the last read failed, and when.
+    failed: Option<(TokenError, SystemTime)>,
+}
+
+impl fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretToken").field("secret_id", &self.secret_id).finish_non_exhaustive()
+    }
+}
+
+/// Time since `then`; a clock that went back counts as long ago.
+fn age(now: SystemTime, then: SystemTime) -> Duration {
+    now.duration_since(then).unwrap_or(Duration::MAX)
 }
 
 impl SecretToken {
-    pub fn new(client: Client, secret_id: impl Into<String>) -> Self {
-        SecretToken { client, secret_id: secret_id.into(), cached: Mutex::new(None) }
+    pub fn new(reader: impl SecretRead + 'static, secret_id: impl Into<String>, clock: impl Clock + 'static) -> Self {
+        SecretToken {
+            reader: Box::new(reader),
+            secret_id: secret_id.into(),
+            clock: Box::new(clock),
+            cache: Mutex::new(Cache::default()),
+        }
     }
 
-    async fn secrets(&self) -> Result<Secrets, TokenError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(secrets) = cached.as_ref() {
-            return Ok(secrets.clone());
+    /// The cached secrets if read within `max_age` (`None`: ever), else
+    /// read again. A read that fails leaves the cached secrets in place for
+    /// callers that take them at any age.
+    async fn secrets(&self, max_age: Option<Duration>) -> Result<Secrets, TokenError> {
+        let mut cache = self.cache.lock().await;
+        let now = self.clock.now();
+        if let Some((secrets, at)) = &cache.read {
+            if max_age.is_none_or(|max| age(now, *at) < max) {
+                return Ok(secrets.clone());
+            }
         }
-        let secrets = self.read().await?;
-        *cached = Some(secrets.clone());
-        Ok(secrets)
+        self.read_into(&mut cache, now).await
     }
 
     async fn refresh(&self, stale: &SlackToken) -> Result<Option<SlackToken>, TokenError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref().filter(|current| current.token != *stale) {
+        let mut cache = self.cache.lock().await;
+        if let Some((current, _)) = cache.read.as_ref().filter(|(current, _)| current.token != *stale) {
             // Another invocation's refresh got here first.
             return Ok(Some(current.token.clone()));
         }
-        let fresh = self.read().await?;
-        let token = fresh.token.clone();
-        *cached = Some(fresh);
-        Ok((token != *stale).then_some(token))
+        let fresh = self.read_into(&mut cache, self.clock.now()).await?;
+        Ok((fresh.token != *stale).then_some(fresh.token))
+    }
+
+    async fn read_into(&self, cache: &mut Cache, now: SystemTime) -> Result<Secrets, TokenError> {
+        if let Some((error, at)) = &cache.failed {
+            if age(now, *at) < FAILED_READ_TTL {
+                return Err(error.clone());
+            }
+        }
+        match self.read().await {
+            Ok(secrets) => {
+                cache.read = Some((secrets.clone(), now));
+                cache.failed = None;
+                Ok(secrets)
+            }
+            Err(e) => {
+                cache.failed = Some((e.clone(), now));
+                Err(e)
+            }
+        }
     }
 
     async fn read(&self) -> Result<Secrets, TokenError> {
         let failed = |detail: String| TokenError::Secret { secret_id: self.secret_id.clone(), detail };
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| failed(DisplayErrorContext(&e).to_string()))?;
-        let raw = out.secret_string().ok_or_else(|| failed("the secret has no string value".into()))?;
-        let secrets = parse_secret(raw).map_err(failed)?;
+        let raw = self.reader.read(&self.secret_id).await.map_err(failed)?;
+        let secrets = parse_secret(&raw).map_err(failed)?;
         if secrets.signing_secret.is_none() {
             warn!(
                 secret = %self.secret_id,
@@ -131,34 +204,4 @@ pub fn parse_secret(raw: &str) -> Result<Secrets, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_formats() {
-        let table = [
-            ("xoxb-1-abc", Ok(("xoxb-1-abc", false))),
-            ("  xoxb-1-abc\n", Ok(("xoxb-1-abc", false))),
-            (r#"{"token": "xoxb-2"}"#, Ok(("xoxb-2", false))),
-            (r#"{"token": "xoxb-2", "signing_secret": "8f74"}"#, Ok(("xoxb-2", true))),
-            (r#"{"token": "xoxb-2", "signing_secret": " "}"#, Ok(("xoxb-2", false))),
-            (r#"{"SLACK_BOT_TOKEN": "xoxb-3", "other": 1}"#, Ok(("xoxb-3", false))),
-            (r#"{"tok": "xoxb-4"}"#, Err("no string member")),
-            (r#"{"token": 5}"#, Err("no string member")),
-            ("{xoxb-5", Err("does not parse")),
-            ("", Err("empty")),
-        ];
-        for (raw, want) in table {
-            match (parse_secret(raw), want) {
-                (Ok(s), Ok((token, signing))) => {
-                    assert_eq!((s.token.expose(), s.signing_secret.is_some()), (token, signing), "{raw}")
-                }
-                (Err(e), Err(w)) => {
-                    assert!(e.contains(w), "{raw}: {e}");
-                    assert!(!e.contains("xoxb"), "error quotes the secret: {e}");
-                }
-                (got, want) => panic!("{raw}: got {got:?}, want {want:?}"),
-            }
-        }
-    }
-}
+mod tests;

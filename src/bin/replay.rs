@@ -151,7 +151,7 @@ async fn main() -> ExitCode {
     let slack: Box<dyn SlackPoster> = match &config.token {
         TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
         _ => match SlackHttp::new(&config.slack_api_url, secrets.clone()) {
-            Ok(slack) => Box::new(slack),
+            Ok(slack) => Box::new(slack.with_response_url_prefix(&config.slack_response_url_prefix)),
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;

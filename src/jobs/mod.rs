@@ -301,12 +301,12 @@ impl JobsConfig {
                 return Err(JobsConfigError(format!("jobs[{i}].channel: must not be empty")));
             }
         }
-        Ok(())
+        self.check_names()
     }
 
     /// The job a task belongs to.
     pub fn job(&self, task: &EcsTask) -> Job {
-        let rule = self.jobs.iter().find(|rule| rule.matcher.matches(task));
+        let rule = self.rule_of(task).map(|i| &self.jobs[i]);
         let family = task.family().unwrap_or_else(|| task.task_id());
         let name = rule.and_then(|r| r.name.clone()).unwrap_or_else(|| self.default_name(family));
         let is_service = task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
@@ -314,10 +314,53 @@ impl JobsConfig {
     }
 
     /// The job of this name: its rule's settings when a rule names it, the
-    /// defaults otherwise.
+    /// defaults otherwise. Not for who may act on a job: an unnamed rule's
+    /// jobs are named after their family, which no rule names.
     pub fn job_named(&self, name: &str) -> Job {
         let rule = self.jobs.iter().find(|rule| rule.name.as_deref() == Some(name));
         self.settings(rule, name.to_owned(), false)
+    }
+
+    /// The job of this name, as the rule that matches `run` (one of its
+    /// runs) has it when that rule still gives this name; else `job_named`.
+    pub fn job_named_as(&self, name: &str, run: Option<&EcsTask>) -> Job {
+        run.map(|task| self.job(task)).filter(|job| job.name == name).unwrap_or_else(|| self.job_named(name))
+    }
+
+    /// Whether two tasks are the same job: under the same rule, with the
+    /// same name (one unnamed rule names each family's tasks apart).
+    pub fn same_job(&self, a: &EcsTask, b: &EcsTask) -> bool {
+        self.rule_of(a) == self.rule_of(b) && self.job(a).name == self.job(b).name
+    }
+
+    /// The first rule that matches the task, by position.
+    fn rule_of(&self, task: &EcsTask) -> Option<usize> {
+        self.jobs.iter().position(|rule| rule.matcher.matches(task))
+    }
+
+    /// Refuses two rules whose tasks would have the same job name: a job's
+    /// history, `/jobs run` and its schedule find it by name, and one name
+    /// must not stand for two rules' settings and operators.
+    fn check_names(&self) -> Result<(), JobsConfigError> {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        for (i, rule) in self.jobs.iter().enumerate() {
+            // A wildcard family's names are known only when its tasks run.
+            let (name, how) = match (&rule.name, rule.matcher.family.as_deref()) {
+                (Some(name), _) => (name.clone(), format!("jobs[{i}].name: {name:?}")),
+                (None, Some(family)) if !family.contains('*') => {
+                    let name = self.default_name(family);
+                    (name.clone(), format!("jobs[{i}]: its tasks' default name {name:?} (family {family:?})"))
+                }
+                _ => continue,
+            };
+            if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == name) {
+                return Err(JobsConfigError(format!(
+                    "{how} is already the name of jobs[{first}]'s tasks: give each rule a name of its own"
+                )));
+            }
+            seen.push((name, i));
+        }
+        Ok(())
     }
 
     /// The jobs `JOBS_CONFIG` gives a schedule.

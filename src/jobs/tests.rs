@@ -261,3 +261,56 @@ fn operators_and_run_networks_per_job() {
         assert!(err.contains(want), "{json}: {err}");
     }
 }
+
+#[test]
+fn two_rules_may_not_give_their_tasks_one_name() {
+    let table = [
+        (
+            r#"{"jobs": [{"match": {"family": "a"}, "name": "x"}, {"match": {"family": "b"}, "name": "x"}]}"#,
+            r#"jobs[1].name: "x" is already the name of jobs[0]'s tasks"#,
+        ),
+        (
+            r#"{"strip_prefix": "mp-", "snake_case": true, "jobs": [
+                {"match": {"family": "mp-other"}, "name": "analyze_sentiment"},
+                {"match": {"family": "mp-analyze-sentiment"}, "operators": []}]}"#,
+            r#"jobs[1]: its tasks' default name "analyze_sentiment" (family "mp-analyze-sentiment") is already the name of jobs[0]'s tasks"#,
+        ),
+        (
+            r#"{"jobs": [{"match": {"family": "a", "command": "--x"}}, {"match": {"family": "a"}}]}"#,
+            r#"jobs[1]: its tasks' default name "a" (family "a") is already the name of jobs[0]'s tasks"#,
+        ),
+    ];
+    for (json, want) in table {
+        let err = JobsConfig::parse(json).unwrap_err().to_string();
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    // Wildcard families name their tasks only when they run; the product's
+    // own configuration is unambiguous.
+    JobsConfig::parse(r#"{"jobs": [{"match": {"family": "a-*"}}, {"match": {"family": "a-*", "command": "x"}}]}"#)
+        .unwrap();
+    example();
+}
+
+#[test]
+fn the_rule_that_matched_a_run_decides_its_job_not_its_name() {
+    let config = JobsConfig::parse(
+        r#"{"strip_prefix": "mp-", "snake_case": true, "operators": ["U0OPERATOR"], "slow_factor": 3, "jobs": [
+            {"match": {"family": "mp-analyze-*"}, "operators": ["U0OWNER"], "slow_factor": 10,
+             "run": {"subnets": ["subnet-private"]}}]}"#,
+    )
+    .unwrap();
+    let analyze = task("mp-analyze-sentiment", "analyze", &[], &[]);
+    let job = config.job(&analyze);
+    assert_eq!((job.name.as_str(), job.operators.as_slice()), ("analyze_sentiment", &["U0OWNER".to_owned()][..]));
+    // By name alone the unnamed rule is not found: the defaults answer.
+    assert_eq!(config.job_named("analyze_sentiment").operators, ["U0OPERATOR"]);
+    assert_eq!(config.job_named_as("analyze_sentiment", Some(&analyze)).slow_factor, 10.0);
+    assert_eq!(config.job_named_as("renamed", Some(&analyze)).slow_factor, 3.0, "a run of another job");
+    assert_eq!(config.job_named_as("analyze_sentiment", None).slow_factor, 3.0);
+
+    let other_family = task("mp-analyze-news", "analyze", &[], &[]);
+    let unruled = task("mp-prices", "prices", &[], &[]);
+    assert!(config.same_job(&analyze, &analyze.clone()));
+    assert!(!config.same_job(&analyze, &other_family), "one rule, two jobs by name");
+    assert!(!config.same_job(&analyze, &unruled));
+}

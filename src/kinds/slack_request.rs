@@ -27,7 +27,8 @@ use crate::jobs::{Job, Notify};
 use crate::message::control as say;
 use crate::message::{Message, Reply};
 use crate::ports::{
-    Claim, ClaimResult, FoundTask, JobStore, Posted, Schedules, Slot, TaskControl, TaskIndex, TokenSource,
+    Claim, ClaimResult, FoundSchedule, FoundTask, JobState, JobStore, Posted, Schedules, Slot, TaskControl, TaskIndex,
+    TokenSource,
 };
 use crate::settings::Settings;
 use crate::signature;
@@ -85,8 +86,10 @@ impl SlackRequests<'_> {
         let secret = match self.secrets.signing_secret().await {
             Ok(secret) => secret,
             Err(e) => {
+                // A refusal like any other: an unchecked caller learns
+                // nothing of the notifier's state.
                 warn!(error = %e, "the Slack secret was not read: requests cannot be checked");
-                return status(503);
+                return status(401);
             }
         };
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
@@ -105,6 +108,12 @@ impl SlackRequests<'_> {
         if let Some(payload) = form.get("payload") {
             self.interaction(payload, deadline).await
         } else if form.contains_key("command") {
+            // A command is claimed by its trigger: without one, a repeated
+            // request could not be told from a new one.
+            if form.get("trigger_id").is_none_or(|t| t.trim().is_empty()) {
+                warn!("refused a slash command without a trigger_id");
+                return text(400, "a slash command without a trigger_id: nothing was done");
+            }
             let reply = self.command(&form, deadline).await;
             json(&reply)
         } else {
@@ -161,7 +170,7 @@ impl SlackRequests<'_> {
         };
         let mut jobs: Vec<(String, Option<&crate::health::Run>, usize)> = states
             .iter()
-            .filter(|s| self.settings.jobs.job_named(&s.job).notify != Notify::None)
+            .filter(|s| self.job_of_record(s).notify != Notify::None)
             .map(|s| {
                 let last = s.runs.iter().filter(|r| r.finished()).max_by_key(|r| r.end);
                 (s.job.clone(), last, s.runs.iter().filter(|r| !r.finished()).count())
@@ -171,15 +180,24 @@ impl SlackRequests<'_> {
         say::status_reply(&jobs)
     }
 
-    /// The job a task's record names, and whether `user` may act on it.
+    /// The job a task is, by the rule that matches it (as its buttons
+    /// were decided), and whether `user` may act on it. Never by the name
+    /// its record keeps: tasks of different rules can share a name.
     fn authorize(&self, found: &FoundTask, user: &str, action: &str) -> Result<Job, Answer> {
-        let job = self.settings.jobs.job_named(&found.facts.job);
-        if job.operators.iter().any(|op| op == user) {
-            Ok(job)
-        } else {
-            info!(user, job = %job.name, action, "refused: not an operator");
-            Err(say::not_allowed_reply(action, &job.name))
-        }
+        let Some(spec) = found.run.as_ref().or(found.facts.spec.as_ref()) else {
+            info!(user, job = %found.facts.job, action, "refused: the record keeps no task to match rules against");
+            return Err(Reply::ephemeral(format!(
+                "I cannot tell which rule of JOBS_CONFIG this task falls under any more, so I will not {action} it."
+            )));
+        };
+        let job = self.settings.jobs.job(&spec.as_task());
+        permit(job, user, action)
+    }
+
+    /// A job record's settings: the rule its last run fell under, when that
+    /// rule still names it so.
+    fn job_of_record(&self, state: &JobState) -> Job {
+        self.settings.jobs.job_named_as(&state.job, state.last_run.as_ref().map(RunSpec::as_task).as_ref())
     }
 
     /// A claim on an action, or what to say when it was done already.
@@ -227,7 +245,12 @@ impl SlackRequests<'_> {
             Ok(job) => job,
             Err(answer) => return Some(answer),
         };
-        let (cluster, task_id) = task_arn_parts(task_arn)?;
+        let Some((cluster, task_id)) = task_arn_parts(task_arn) else {
+            warn!(job = %job.name, "not stopped: the task's ARN names no cluster and task id");
+            return Some(Reply::ephemeral(
+                "I cannot stop this task: its ARN does not name its cluster and task id. Nothing was done.".into(),
+            ));
+        };
         let claim = match self
             .claim(&format!("action#stop#{task_arn}"), deadline, "This task was stopped from Slack already.")
             .await
@@ -267,7 +290,7 @@ impl SlackRequests<'_> {
             Ok(claim) => claim,
             Err(answer) => return Some(answer),
         };
-        let network = match choose_network(&spec, self.schedule_network(&spec, &job).await, job.run.as_ref()) {
+        let network = match choose_network(&spec, self.schedule_network(&spec).await, job.run.as_ref()) {
             Ok(network) => network,
             Err(why) => {
                 self.notices.release(&claim).await;
@@ -293,7 +316,7 @@ impl SlackRequests<'_> {
 
     /// The network of the schedule that starts the job: the rule that
     /// started this run, else a schedule of the same job on its cluster.
-    async fn schedule_network(&self, spec: &RunSpec, job: &Job) -> Option<control::Network> {
+    async fn schedule_network(&self, spec: &RunSpec) -> Option<control::Network> {
         let found = match self.schedules.schedules().await {
             Ok(found) => found,
             Err(e) => {
@@ -303,16 +326,18 @@ impl SlackRequests<'_> {
         };
         let rule = spec.rule().map(|name| format!("rule {name}"));
         let by_rule = found.iter().find(|f| Some(&f.source) == rule.as_ref());
+        let run = spec.as_task();
         let by_job = || {
             found.iter().find(|f| {
-                f.target.cluster_arn == spec.cluster && self.settings.jobs.job(&f.target.as_task()).name == job.name
+                f.target.cluster_arn == spec.cluster && self.settings.jobs.same_job(&f.target.as_task(), &run)
             })
         };
         by_rule.or_else(by_job).and_then(|f| f.target.network())
     }
 
     /// `/jobs run <job>`: as its schedule's target runs it, else as its
-    /// last run ran.
+    /// last run ran. Who may run it is decided by the rule that what is
+    /// about to run falls under, as for a button.
     async fn run(&self, name: &str, user: &str, channel: &str, trigger: &str, deadline: SystemTime) -> Reply {
         let states = match self.jobs.jobs().await {
             Ok(states) => states,
@@ -335,36 +360,34 @@ impl SlackRequests<'_> {
                 crate::message::text::escape_truncated(&known.join(", "), 1000)
             ));
         }
-        let job = config.job_named(name);
-        if !job.operators.iter().any(|op| op == user) {
-            info!(user, job = name, "refused: not an operator");
-            return say::not_allowed_reply("run", name);
-        }
         // One run per command: a repeated request (same trigger) does nothing more.
-        let key = format!("command#{}", if trigger.is_empty() { name } else { trigger });
+        let key = format!("command#{trigger}");
+        let copied = match (target, state.and_then(|s| s.last_run.as_ref())) {
+            (Some(target), _) => Copied::Schedule(target),
+            (None, Some(spec)) => Copied::LastRun(spec),
+            (None, None) => {
+                return Reply::ephemeral("Not run: it has no schedule to copy and no finished run to copy.".into());
+            }
+        };
+        let job = match permit(config.job(&copied.as_task()), user, "run") {
+            Ok(job) => job,
+            Err(refusal) => return refusal,
+        };
+        let started_by = control::started_by(user);
+        let (request, how) = match copied {
+            Copied::Schedule(target) => {
+                (target.target.run_request(started_by, client_token(&key)), format!("as its {} runs it", target.source))
+            }
+            Copied::LastRun(spec) => match choose_network(spec, None, job.run.as_ref()) {
+                Ok(network) => {
+                    (RunRequest::rerun(spec, network, started_by, client_token(&key)), "as its last run ran".to_owned())
+                }
+                Err(why) => return Reply::ephemeral(format!("Not run: {why}.")),
+            },
+        };
         let claim = match self.claim(&key, deadline, "That command was done already.").await {
             Ok(claim) => claim,
             Err(answer) => return answer,
-        };
-        let started_by = control::started_by(user);
-        let (request, how) = match (target, state.and_then(|s| s.last_run.clone())) {
-            (Some(target), _) => {
-                (target.target.run_request(started_by, client_token(&key)), format!("as its {} runs it", target.source))
-            }
-            (None, Some(spec)) => match choose_network(&spec, None, job.run.as_ref()) {
-                Ok(network) => (
-                    RunRequest::rerun(&spec, network, started_by, client_token(&key)),
-                    "as its last run ran".to_owned(),
-                ),
-                Err(why) => {
-                    self.notices.release(&claim).await;
-                    return Reply::ephemeral(format!("Not run: {why}."));
-                }
-            },
-            (None, None) => {
-                self.notices.release(&claim).await;
-                return Reply::ephemeral("Not run: it has no schedule to copy and no finished run to copy.".into());
-            }
         };
         match self.control.run_task(&request).await {
             Ok(arn) => {
@@ -386,13 +409,42 @@ impl SlackRequests<'_> {
         match message {
             Some(message) => match self.notices.post(claim, &message, deadline).await {
                 Ok(_) => None,
-                Err(e) => Some(Reply::ephemeral(format!("Done, but I could not say so in its thread: {e}"))),
+                Err(e) => Some(Reply::ephemeral(format!(
+                    "Done, but I could not say so in its thread: {}",
+                    crate::message::text::escape_truncated(&e.to_string(), 500)
+                ))),
             },
             None => {
                 self.notices.done(claim, "").await;
                 Some(Reply::ephemeral("Done.".into()))
             }
         }
+    }
+}
+
+/// What `/jobs run` copies.
+enum Copied<'a> {
+    Schedule(&'a FoundSchedule),
+    LastRun(&'a RunSpec),
+}
+
+impl Copied<'_> {
+    /// What is about to run, as the rules see it.
+    fn as_task(&self) -> crate::event::EcsTask {
+        match self {
+            Copied::Schedule(found) => found.target.as_task(),
+            Copied::LastRun(spec) => spec.as_task(),
+        }
+    }
+}
+
+/// `job`, when `user` is one of its operators; else what to tell them.
+fn permit(job: Job, user: &str, action: &str) -> Result<Job, Answer> {
+    if job.operators.iter().any(|op| op == user) {
+        Ok(job)
+    } else {
+        info!(user, job = %job.name, action, "refused: not an operator");
+        Err(say::not_allowed_reply(action, &job.name))
     }
 }
 

@@ -171,6 +171,7 @@ impl Tasks<'_> {
             job: job.name.clone(),
             stream_logs: job.stream_logs,
             stream_logs_max_replies: job.stream_logs_max_replies,
+            spec: RunSpec::of(task),
         }
     }
 

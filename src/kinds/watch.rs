@@ -15,6 +15,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::claim::Notices;
+use crate::control::RunSpec;
 use crate::error::NotifyError;
 use crate::health::{self, Run};
 use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
@@ -123,6 +124,12 @@ impl Watch<'_> {
 
     fn channel<'j>(&'j self, job: &'j Job) -> &'j str {
         job.channel.as_deref().unwrap_or(&self.settings.default_channel)
+    }
+
+    /// A job record's settings: the rule its last run fell under, when that
+    /// rule still names it so (an unnamed rule's jobs carry no rule's name).
+    fn job_of_record(&self, state: &JobState) -> Job {
+        self.settings.jobs.job_named_as(&state.job, state.last_run.as_ref().map(RunSpec::as_task).as_ref())
     }
 
     async fn check_schedule(
@@ -250,7 +257,7 @@ impl Watch<'_> {
             .filter(|_| finished.len() > TRIM_ABOVE)
             .map(|r| r.task_id.clone())
             .collect();
-        let job = self.settings.jobs.job_named(&state.job);
+        let job = self.job_of_record(state);
         let usual = health::usual_run_time(&finished);
         for run in state.runs.iter().filter(|r| !r.finished()) {
             let Some(start) = run.start else { continue };
@@ -315,11 +322,11 @@ impl Watch<'_> {
         names.sort_unstable();
         names.dedup();
         for name in names {
-            let job = self.settings.jobs.job_named(name);
+            let state = states.iter().find(|s| s.job == name);
+            let job = state.map_or_else(|| self.settings.jobs.job_named(name), |s| self.job_of_record(s));
             if job.notify == Notify::None {
                 continue;
             }
-            let state = states.iter().find(|s| s.job == name);
             let runs = state.map_or(&[][..], |s| &s.runs);
             let finished = health::finished(runs, "");
             let figures = health::day_figures(&finished, from, to, SPARKLINE_RUNS);

@@ -62,7 +62,7 @@ impl fmt::Debug for SlackToken {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenError {
     #[error("Slack bot token not configured: set SLACK_TOKEN_SECRET_ID or SLACK_BOT_TOKEN")]
     NotConfigured,

@@ -105,12 +105,17 @@ pub struct Claim {
 /// What a task's record keeps besides its notices, written with its start
 /// claim: what the notifier needs when it knows only the task id (a log
 /// stream's name).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskFacts {
     pub task_id: String,
+    /// The job's name, for messages and logs; never for who may act on
+    /// it, since names can be shared by tasks of different rules.
     pub job: String,
     pub stream_logs: Threshold,
     pub stream_logs_max_replies: u32,
+    /// The task as the rules see it: job control finds the rule that
+    /// matched it, and so its operators and `run` settings, from this.
+    pub spec: Option<RunSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -137,6 +137,8 @@ struct Inner {
     next_ts: u64,
     /// Bodies posted to response URLs, in order.
     responses: Vec<Value>,
+    /// Where response URLs redirect to, when they do.
+    redirect: Option<String>,
 }
 
 #[derive(Clone)]
@@ -166,7 +168,17 @@ impl FakeSlack {
 
     /// A response URL, as Slack puts in an interaction or a command.
     pub fn response_url(&self, id: &str) -> String {
-        format!("{}/hooks/actions/T0TEAM/{id}", self.url.trim_end_matches("/api"))
+        format!("{}actions/T0TEAM/{id}", self.response_url_prefix())
+    }
+
+    /// Where this fake's response URLs start (`SLACK_RESPONSE_URL_PREFIX`).
+    pub fn response_url_prefix(&self) -> String {
+        format!("{}/hooks/", self.url.trim_end_matches("/api"))
+    }
+
+    /// Answers to response URLs are redirected (307) to `location` from now on.
+    pub fn redirect_responses_to(&self, location: &str) {
+        self.inner.lock().unwrap().redirect = Some(location.to_owned());
     }
 
     /// The answers posted to response URLs.
@@ -540,6 +552,9 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
 /// A response URL: JSON, no token (the URL is the authority), at most a
 /// reply's limits; answers `{"ok": true}`.
 async fn respond(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String) -> Response {
+    if let Some(location) = inner.lock().unwrap().redirect.clone() {
+        return (StatusCode::TEMPORARY_REDIRECT, [("location", location)]).into_response();
+    }
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.starts_with("application/json") {
         return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();

@@ -205,6 +205,7 @@ impl Stack {
             ("THREADS_TABLE", self.table.as_str()),
             ("ENVIRONMENT", "test"),
             ("SLACK_API_URL", self.slack.url.as_str()),
+            ("SLACK_RESPONSE_URL_PREFIX", &self.slack.response_url_prefix()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -10,6 +10,7 @@
 //! | `expires_at` | TTL, epoch seconds |
 //! | `lookup` | `task#<task id>`: the key of the `lookup` index, to find a task by id |
 //! | `job`, `stream_logs`, `stream_logs_max_replies` | the task's job settings, from its start claim |
+//! | `spec` | the task as the rules see it (JSON), from its claims: which rule's operators may act on it |
 //! | `streamed` | log replies streamed into the task's thread |
 //! | `run` | what the run had (JSON), from its completion claim: a re-run's parameters |
 //! | `group` | the key of its group's anchor, when the task is in a group (the anchor's own key on the anchor) |
@@ -56,6 +57,7 @@ fn facts_from(item: &Item) -> Option<TaskFacts> {
         job: text(item, "job")?,
         stream_logs: text(item, "stream_logs").and_then(|t| Threshold::from_name(&t)).unwrap_or_default(),
         stream_logs_max_replies: number(item, "stream_logs_max_replies").and_then(|n| n.try_into().ok()).unwrap_or(0),
+        spec: text(item, "spec").and_then(|spec| serde_json::from_str(&spec).ok()),
     })
 }
 
@@ -271,6 +273,10 @@ fn claim_change(claim: &Claim) -> Change {
     if claim.facts.is_some() {
         update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
     }
+    let spec = claim.facts.as_ref().and_then(|f| f.spec.as_ref()).and_then(|spec| serde_json::to_string(spec).ok());
+    if spec.is_some() {
+        update.push_str(", #spec = :spec");
+    }
     let run = claim.run.as_ref().and_then(|run| serde_json::to_string(run).ok());
     if run.is_some() {
         update.push_str(", #run = :run");
@@ -302,6 +308,9 @@ fn claim_change(claim: &Claim) -> Change {
             .value(":job", s(&facts.job))
             .value(":stream", s(facts.stream_logs.name()))
             .value(":max", n(facts.stream_logs_max_replies.into()));
+    }
+    if let Some(spec) = spec {
+        change = change.name("#spec", "spec").value(":spec", s(&spec));
     }
     if let Some(run) = run {
         change = change.name("#run", "run").value(":run", s(&run));

@@ -211,6 +211,7 @@ async fn a_start_being_posted_fails_the_delivery_so_its_retry_streams() {
         job: "prices".into(),
         stream_logs: Default::default(),
         stream_logs_max_replies: 20,
+        spec: None,
     });
     fakes.store.claim(&claim).await.unwrap();
     let err = handler.handle(delivery(100, &MIXED), fakes.deadline()).await.unwrap_err();

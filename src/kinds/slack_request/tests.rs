@@ -348,3 +348,5 @@ async fn jobs_run_uses_the_schedules_target_when_there_is_one() {
     assert!(run.task_definition.ends_with("market-pulse-reddit-scraper:9"));
     assert_eq!(run.overrides.as_ref().unwrap().container_overrides[0].command.as_ref().unwrap()[2], "jobs.reddit");
 }
+
+mod security;

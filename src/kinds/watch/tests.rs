@@ -233,6 +233,22 @@ async fn a_run_long_past_its_usual_time_gets_one_still_running_reply() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unnamed_rules_settings_reach_the_watch() {
+    // Its job is named after the family, which no rule names: found by
+    // name alone, the rule's slow factor would be lost for the default 2.
+    let fakes = Fakes::new();
+    let handler =
+        fakes.handler(settings(r#"{"jobs": [{"match": {"family": "market-pulse-collect-*"}, "slow_factor": 3}]}"#));
+    for (i, hour) in (1..=6).enumerate() {
+        run(&handler, &fakes, &format!("t{i}"), &format!("2026-11-27T{hour:02}:00:00Z"), 245, 0).await;
+    }
+    let (running, _) = run_events("slow", PRICES, "2026-11-27T08:00:00Z", 0, 0);
+    handler.handle(running, fakes.deadline()).await.unwrap();
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T08:09:00Z").await.still_running, 0, "2x is not 3x");
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T08:13:00Z").await.still_running, 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_digest_is_posted_once_per_channel_at_the_first_check_after_its_time() {
     let fakes = Fakes::new();
     let config = r#"{"jobs": [
