@@ -26,7 +26,8 @@ use ecs_slack_notifier::ports::{GroupStore, JobStore, LogSource, Ports, SlackPos
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
-    Runs each event file through the notifier's handler, in order.\n\
+    Runs each event file through the notifier's handler, in order; a file may hold a list\n\
+    of events (e.g. events/burst/backfill.json) or `put-events` entries.\n\
     Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
     --config FILE: the job configuration (as JOBS_CONFIG_FILE), e.g. config/jobs.example.json.\n\
     --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).\n\
@@ -240,9 +241,13 @@ fn read_events(file: &Path) -> Result<Read, String> {
     let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
     match value {
-        Value::Array(entries) => {
-            entries.iter().enumerate().map(|(i, e)| delivered(i, e)).collect::<Result<_, _>>().map(Read::Events)
-        }
+        // Events in order (a burst), or `put-events` entries.
+        Value::Array(entries) => entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| if e.get("detail-type").is_some() { Ok(e.clone()) } else { delivered(i, e) })
+            .collect::<Result<_, _>>()
+            .map(Read::Events),
         Value::Object(ref map)
             if !["detail-type", "awslogs", "requestContext"].iter().any(|k| map.contains_key(*k))
                 && map.values().all(|v| v.as_object().is_some_and(|vars| vars.values().all(Value::is_string))) =>
@@ -326,6 +331,17 @@ mod tests {
         let got = parse(&["e1.json", "--log-file=a.log", "--config=c.json", "e2.json"]).unwrap();
         assert_eq!((got.config.as_deref(), got.files.len()), (Some("c.json"), 2));
         assert!(parse(&["-h"]).unwrap().help);
+    }
+
+    #[test]
+    fn a_file_of_events_is_delivered_in_order() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/burst/backfill.json");
+        let Ok(Read::Events(events)) = read_events(Path::new(path)) else { panic!("{path}") };
+        let statuses: Vec<&str> = events.iter().map(|e| e["detail"]["lastStatus"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["RUNNING", "RUNNING", "RUNNING", "RUNNING", "STOPPED", "STOPPED", "STOPPED", "STOPPED"]);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/user-registered-put-events.json");
+        let Ok(Read::Events(entries)) = read_events(Path::new(path)) else { panic!("{path}") };
+        assert_eq!(entries[0]["detail-type"], "User Registered", "put-events entries become events");
     }
 
     #[test]
