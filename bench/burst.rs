@@ -319,23 +319,28 @@ fn measure(
     }
     let rates = stack.slack.rate_counts();
     let l = Channel::of(posted.clone());
-    // A success is visible when a group's final count or its own reply says so.
+    // A task's outcome is visible when a message about it says so: one
+    // naming it, or a reply in the thread of one naming it; a group's
+    // successes only as its count.
+    let about = |p: &Posted, task: &str| {
+        names(p, task)
+            || p.thread_ts.as_ref().is_some_and(|ts| l.top_level.iter().any(|t| &t.ts == ts && names(t, task)))
+    };
+    let says = |n: usize, word: &str, alone: bool| {
+        let task = task_id(n);
+        posted.iter().any(|p| {
+            !p.text.contains('×')
+                && p.text.contains(word)
+                && about(p, &task)
+                && (!alone || p.thread_ts.is_none() || p.reply_broadcast)
+        })
+    };
     let successes = args.tasks - failing.len();
     let counted_ok: usize = l.top_level.iter().map(|p| count_in(&p.text, "✅")).sum::<usize>();
-    let single_ok = l.replies.iter().filter(|p| p.text.contains(" succeeded")).count();
-    let failures_named = failing
-        .iter()
-        .filter(|n| l.replies.iter().chain(&l.top_level).any(|p| p.text.contains("failed") && names(p, &task_id(**n))))
-        .count();
-    let failures_told_alone = failing
-        .iter()
-        .filter(|n| l.replies.iter().any(|p| p.text.contains("failed") && names(p, &task_id(**n)) && p.reply_broadcast))
-        .count()
-        + failing
-            .iter()
-            .filter(|n| l.top_level.iter().any(|p| p.text.contains("failed") && names(p, &task_id(**n))))
-            .count();
-    let visible = (counted_ok + single_ok).min(successes) + failures_named;
+    let named_ok = (0..args.tasks).filter(|n| !failing.contains(n) && says(*n, " succeeded", false)).count();
+    let failures_named = failing.iter().filter(|n| says(**n, " failed", false)).count();
+    let failures_told_alone = failing.iter().filter(|n| says(**n, " failed", true)).count();
+    let visible = (counted_ok + named_ok).min(successes) + failures_named;
     // The same notice twice: a task's start, or its failure, posted more than once.
     let mut told: HashMap<(String, bool), usize> = HashMap::new();
     for p in posted.iter() {

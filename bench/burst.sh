@@ -10,14 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-venv=bench/.venv
-want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha" 2>/dev/null)" != "$want" ]; then
-  echo "--- setting up $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$want" > "$venv/.requirements.sha"
-fi
+source bench/venv.sh
 
 echo "--- build: example burst"
 nice -n 10 cargo build --quiet --example burst

@@ -23,15 +23,7 @@ exe=$(sed -n 's/^ *Executable .*(\(.*\))$/\1/p' "$CARGO_TARGET_DIR/pure_path-bui
 [ -x "$exe" ] || { echo "no pure_path bench executable found" >&2; exit 1; }
 "$exe" --bench --warm-up-time 1 --measurement-time 3 | tee "$CARGO_TARGET_DIR/pure_path.txt"
 
-# Rebuilt only when requirements.txt changes.
-venv=bench/.venv
-want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements.sha" 2>/dev/null)" != "$want" ]; then
-  echo "--- setting up $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
-  echo "$want" > "$venv/.requirements.sha"
-fi
+source bench/venv.sh
 
 echo "--- harness"
 "$venv/bin/python" bench/harness.py --criterion "$CARGO_TARGET_DIR/pure_path.txt" "$@"

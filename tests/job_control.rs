@@ -88,12 +88,8 @@ async fn moto_task(stack: &Stack, cluster: &str, task_arn: &str) -> aws_sdk_ecs:
     out.tasks()[0].clone()
 }
 
-#[tokio::test]
-async fn an_operator_stops_a_running_task_in_ecs_once_and_a_stranger_cannot() {
-    let Some(stack) = Stack::new().await else { return };
-    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
-    let family = unique("market-pulse-analyze");
-    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+/// A task of `definition` running in moto's ECS: its ARN.
+async fn run_fargate_task(stack: &Stack, cluster: &ecs::Cluster, definition: &str) -> String {
     let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
         .awsvpc_configuration(
             aws_sdk_ecs::types::AwsVpcConfiguration::builder()
@@ -106,13 +102,22 @@ async fn an_operator_stops_a_running_task_in_ecs_once_and_a_stranger_cannot() {
     let run = aws_sdk_ecs::Client::new(&stack.aws)
         .run_task()
         .cluster(&cluster.arn)
-        .task_definition(&definition)
+        .task_definition(definition)
         .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
         .network_configuration(network)
         .send()
         .await
         .unwrap();
-    let task_arn = run.tasks()[0].task_arn().unwrap().to_owned();
+    run.tasks()[0].task_arn().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_stops_a_running_task_in_ecs_once_and_a_stranger_cannot() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-analyze");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let task_arn = run_fargate_task(&stack, &cluster, &definition).await;
     let handler = controlled(&stack, json!({})).await;
     handler
         .handle(event("events/ecs-task-failure-running.json", &task_arn, &cluster, &definition, &family), deadline())
@@ -305,25 +310,7 @@ async fn who_may_stop_a_task_is_its_rules_to_say_as_the_table_keeps_it() {
     let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
     let family = unique("market-pulse-analyze");
     let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
-    let network = aws_sdk_ecs::types::NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            aws_sdk_ecs::types::AwsVpcConfiguration::builder()
-                .subnets(&cluster.subnet)
-                .security_groups(&cluster.security_group)
-                .build()
-                .unwrap(),
-        )
-        .build();
-    let run = aws_sdk_ecs::Client::new(&stack.aws)
-        .run_task()
-        .cluster(&cluster.arn)
-        .task_definition(&definition)
-        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
-        .network_configuration(network)
-        .send()
-        .await
-        .unwrap();
-    let task_arn = run.tasks()[0].task_arn().unwrap().to_owned();
+    let task_arn = run_fargate_task(&stack, &cluster, &definition).await;
     let task_id = task_arn.rsplit('/').next().unwrap().to_owned();
     // An unnamed rule: its tasks are named after their family, which no
     // rule names. Its own operator, not the top-level one, may stop them.

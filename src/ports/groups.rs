@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::burst::Group;
 
-use super::store::StoreError;
+use super::error::StoreError;
 
 /// Tasks to add to a group's sets: adding a task again changes nothing
 /// but the version, so a retried event counts once.

@@ -7,7 +7,7 @@ use crate::burst::Anchor;
 use crate::control::RunSpec;
 use crate::health::Run;
 
-use super::store::StoreError;
+use super::error::StoreError;
 
 /// A task's start, recorded on its job's record.
 #[derive(Debug, Clone, PartialEq, Eq)]

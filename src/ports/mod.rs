@@ -10,6 +10,7 @@
 
 mod clock;
 mod control;
+mod error;
 mod groups;
 mod jobs;
 mod logs;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use control::{ControlError, TaskControl};
+pub use error::StoreError;
 pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
 pub use jobs::{JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
@@ -29,8 +31,7 @@ pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
 pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
-    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, StoreError, TaskFacts, TaskIndex,
-    ThreadStore,
+    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,
 };
 
 /// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack

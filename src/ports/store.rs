@@ -6,6 +6,7 @@ use crate::burst::{Anchor, Burst};
 use crate::control::RunSpec;
 use crate::log_levels::Threshold;
 
+use super::error::StoreError;
 use super::jobs::JobStart;
 
 /// Which notice of a record a claim is for. A task has a start and a
@@ -146,10 +147,6 @@ impl From<ClaimResult> for StartClaim {
         }
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("thread store: {0}")]
-pub struct StoreError(pub String);
 
 /// Thread state with conditional writes: the rules of a claim are
 ///

@@ -33,6 +33,17 @@ fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A group's message: where it is, what it counts (`key`), and what it
+/// says of the job.
+#[derive(Clone, Copy)]
+struct GroupMessage<'a> {
+    key: &'a str,
+    at: &'a Posted,
+    ctx: &'a JobContext<'a>,
+    job: &'a Job,
+    task: &'a EcsTask,
+}
+
 /// A grouped task's outcome, and what telling it needs.
 pub(super) struct Done<'a> {
     pub key: &'a str,
@@ -107,7 +118,8 @@ impl Tasks<'_> {
         };
         let change =
             GroupChange { members: vec![anchor.task_id.clone(), task.task_id().to_owned()], ..GroupChange::default() };
-        if let Err(e) = self.count(&anchor.group_key(), &change, &at, ctx, job, task, deadline).await {
+        let message = GroupMessage { key: &anchor.group_key(), at: &at, ctx, job, task };
+        if let Err(e) = self.count(&message, &change, deadline).await {
             return Err(self.notices.released(claim, e).await);
         }
         // Its thread is the group's: log lines and buttons find it there.
@@ -131,9 +143,9 @@ impl Tasks<'_> {
         } else {
             GroupChange { failed: Some(me), ..GroupChange::default() }
         };
-        let counted =
-            self.count(&burst::group_key(group), &change, thread, done.ctx, done.job, done.task, done.deadline).await;
-        if let Err(e) = counted {
+        let key = burst::group_key(group);
+        let message = GroupMessage { key: &key, at: thread, ctx: done.ctx, job: done.job, task: done.task };
+        if let Err(e) = self.count(&message, &change, done.deadline).await {
             return Err(self.notices.released(done.claim, e).await);
         }
         if done.outcome.succeeded {
@@ -163,17 +175,13 @@ impl Tasks<'_> {
     /// Adds to the group's counts, then sees that its message shows them:
     /// changes it now, or waits to change it for everyone who comes
     /// meanwhile, or leaves that to the task already waiting (`burst::step`).
-    #[allow(clippy::too_many_arguments)]
     async fn count(
         &self,
-        key: &str,
+        message: &GroupMessage<'_>,
         change: &GroupChange,
-        at: &Posted,
-        ctx: &JobContext<'_>,
-        job: &Job,
-        task: &EcsTask,
         deadline: SystemTime,
     ) -> Result<(), NotifyError> {
+        let key = message.key;
         let clock = self.notices.clock;
         let expires_at = epoch_secs(clock.now() + self.settings.record_ttl);
         let mut group = self.groups.add(key, change, expires_at).await?;
@@ -198,7 +206,7 @@ impl Tasks<'_> {
                     };
                     // Given up before the lease ends: no change lands after a newer one.
                     let by = deadline.min(UNIX_EPOCH + Duration::from_millis((until_ms - 1000).max(0) as u64));
-                    return self.show(key, &taken, at, ctx, job, task, by).await;
+                    return self.show(message, &taken, by).await;
                 }
                 Step::Wait(then) => {
                     if then > epoch_ms(deadline) - TURN_RESERVE.as_millis() as i64 {
@@ -220,20 +228,11 @@ impl Tasks<'_> {
     }
 
     /// Changes the group's message during this invocation's turn.
-    #[allow(clippy::too_many_arguments)]
-    async fn show(
-        &self,
-        key: &str,
-        group: &Group,
-        at: &Posted,
-        ctx: &JobContext<'_>,
-        job: &Job,
-        task: &EcsTask,
-        deadline: SystemTime,
-    ) -> Result<(), NotifyError> {
+    async fn show(&self, message: &GroupMessage<'_>, group: &Group, deadline: SystemTime) -> Result<(), NotifyError> {
+        let GroupMessage { key, at, ctx, job, task } = *message;
         let counts = group.counts();
-        let message = message::group_message(ctx.job, ctx.environment, &at.channel, task, &counts, job.group_window);
-        let outcome = match self.notices.slack.update(at, &message, deadline).await {
+        let text = message::group_message(ctx.job, ctx.environment, &at.channel, task, &counts, job.group_window);
+        let outcome = match self.notices.slack.update(at, &text, deadline).await {
             Ok(()) => Ok(TurnEnd::Shown { at: epoch_ms(self.notices.clock.now()) }),
             Err(e) => Err((TurnEnd::Failed, e)),
         };
@@ -241,7 +240,7 @@ impl Tasks<'_> {
             Ok(end) | Err((end, _)) => *end,
         };
         if let Err(e) = self.groups.end_turn(key, group.version, end).await {
-            warn!(key, error = %e, "could not end the group's turn; the next change waits out the gap");
+            warn!(key, error = %e, "could not end the group's turn; the next change waits out the lease");
         }
         outcome.map(drop).map_err(|(_, e)| e.into())
     }

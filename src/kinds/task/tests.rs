@@ -18,14 +18,14 @@ const FAILED_RUNNING: &str = "events/ecs-task-failure-running.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 const NEVER_STARTED: &str = "events/ecs-task-never-started.json";
 
-async fn handle(handler: &Handler, fakes: &Fakes, event: Value) -> Handled {
+pub(super) async fn handle(handler: &Handler, fakes: &Fakes, event: Value) -> Handled {
     match handler.handle(event, fakes.deadline()).await.unwrap() {
         handler::Handled::Task(handled) => handled,
         other => panic!("not a task outcome: {other:?}"),
     }
 }
 
-fn kind(h: &Handled) -> &'static str {
+pub(super) fn kind(h: &Handled) -> &'static str {
     match h {
         Handled::PostedStart { .. } => "start",
         Handled::PostedCompletion { threaded: true, .. } => "threaded",
@@ -38,7 +38,7 @@ fn kind(h: &Handled) -> &'static str {
     }
 }
 
-fn with_jobs(json: &str) -> crate::settings::Settings {
+pub(super) fn with_jobs(json: &str) -> crate::settings::Settings {
     let mut settings = test_settings();
     settings.jobs = JobsConfig::parse(json).unwrap();
     settings

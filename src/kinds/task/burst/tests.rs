@@ -6,9 +6,8 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::super::Handled;
+use super::super::tests::{handle, kind, with_jobs};
 use crate::handler::{self, Handler};
-use crate::jobs::JobsConfig;
-use crate::settings::Settings;
 use crate::testing::{Fakes, run_events, test_settings};
 
 fn id(n: usize) -> String {
@@ -23,13 +22,6 @@ fn at(secs: i64) -> String {
 /// Task `n` of the backfill, started `start` s after 13:00, taking `secs`.
 fn backfill(n: usize, start: i64, secs: i64, exit_code: i64) -> (Value, Value) {
     run_events(&id(n), "reddit_scraper_backfill", &at(start), secs, exit_code)
-}
-
-async fn handle(handler: &Handler, fakes: &Fakes, event: Value) -> Handled {
-    match handler.handle(event, fakes.deadline()).await.unwrap() {
-        handler::Handled::Task(handled) => handled,
-        other => panic!("not a task outcome: {other:?}"),
-    }
 }
 
 /// Each event on its own execution environment, all at once.
@@ -48,25 +40,6 @@ async fn concurrently(fakes: &Fakes, events: Vec<Value>) -> Vec<Handled> {
         }
     }
     handled
-}
-
-fn kind(h: &Handled) -> &'static str {
-    match h {
-        Handled::PostedStart { .. } => "start",
-        Handled::PostedCompletion { threaded: true, .. } => "threaded",
-        Handled::PostedCompletion { threaded: false, .. } => "standalone",
-        Handled::JoinedGroup { .. } => "joined",
-        Handled::CountedInGroup { .. } => "counted",
-        Handled::QueuedCompletion { .. } => "queued",
-        Handled::Skipped { .. } => "skipped",
-        Handled::Ignored { .. } => "ignored",
-    }
-}
-
-fn with_jobs(json: &str) -> Settings {
-    let mut settings = test_settings();
-    settings.jobs = JobsConfig::parse(json).unwrap();
-    settings
 }
 
 /// The text of the first message, as it now reads.
