@@ -20,6 +20,7 @@ struct Deployed {
     function_name: String,
     rules: Vec<String>,
     queue_url: String,
+    post_dead_letters_url: String,
     table: String,
 }
 
@@ -48,9 +49,12 @@ impl Deployed {
                         "SLACK_API_URL": stack.slack.url,
                         "JOBS_CONFIG": r#"{"jobs": [{"match": {"family": "ops-*"}, "channel": "C0OPS"}]}"#,
                         "JOB_LOGS": "on",
+                        "POST_QUEUE_URL": {"Ref": "PostQueue"},
                     }}
                 }},
                 "DeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+                "PostQueue": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": true, "QueueName": format!("{name}-posts.fifo")}},
+                "PostDeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": true, "QueueName": format!("{name}-posts-dlq.fifo")}},
                 "EcsTaskStateChange": {"Type": "AWS::Events::Rule", "Properties": {
                     "EventPattern": {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"]},
                     "State": "ENABLED",
@@ -65,7 +69,8 @@ impl Deployed {
             "Outputs": {
                 "NotifierFunctionArn": {"Value": {"Fn::GetAtt": ["NotifierFunction", "Arn"]}},
                 "ThreadsTableName": {"Value": table},
-                "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}}
+                "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
+                "PostDeadLetterQueueUrl": {"Value": {"Ref": "PostDeadLetterQueue"}}
             }
         });
         let cloudformation = aws_sdk_cloudformation::Client::new(&stack.aws);
@@ -88,6 +93,7 @@ impl Deployed {
         };
         let function_arn = output("NotifierFunctionArn");
         let queue_url = output("DeadLetterQueueUrl");
+        let post_dead_letters_url = output("PostDeadLetterQueueUrl");
         let resources = cloudformation.list_stack_resources().stack_name(&name).send().await.unwrap();
         let rules = resources
             .stack_resource_summaries()
@@ -97,7 +103,7 @@ impl Deployed {
             .collect::<Vec<_>>();
         assert_eq!(rules.len(), 2);
         let function_name = function_arn.rsplit(':').next().unwrap().to_owned();
-        Some(Deployed { stack, name, function_name, rules, queue_url, table })
+        Some(Deployed { stack, name, function_name, rules, queue_url, post_dead_letters_url, table })
     }
 
     async fn doctor(&self, args: &[&str]) -> (Output, String) {
@@ -157,8 +163,10 @@ async fn a_healthy_deployment_passes_every_check_and_nothing_is_posted() {
             &format!("✓ EventBridge rule {}: enabled, targets the function", d.rules[0]),
             &format!("✓ EventBridge rule {}: enabled, targets the function", d.rules[1]),
             "✓ dead-letter queue: empty",
+            "✓ post queue: reachable; 0 post(s) waiting their turn",
+            "✓ post dead-letter queue: empty",
             "✓ function errors: none in the last 24 h",
-            "All 11 checks hold.",
+            "All 13 checks hold.",
         ],
     );
     assert_eq!(
@@ -181,7 +189,7 @@ async fn a_channel_the_bot_is_not_in_names_the_invite() {
             "✗ channel C0USERS (sign-ups): the bot is not a member of #users",
             "    fix: invite it: type `/invite @notifier` in #users",
             "✓ channel C0JOBS (default): #jobs, the bot is a member",
-            "1 of 11 checks failed; each ✗ says what to do.",
+            "1 of 13 checks failed; each ✗ says what to do.",
         ],
     );
 }
@@ -279,6 +287,25 @@ async fn events_waiting_in_the_dead_letter_queue_point_to_the_replay() {
 }
 
 #[tokio::test]
+async fn posts_that_failed_every_try_point_to_moving_them_back() {
+    let Some(d) = Deployed::new().await else { return };
+    aws_sdk_sqs::Client::new(&d.stack.aws)
+        .send_message()
+        .queue_url(&d.post_dead_letters_url)
+        .message_group_id("C0JOBS")
+        .message_deduplication_id("one")
+        .message_body(r#"{"key": "task#x", "slot": "completion", "message": {}}"#)
+        .send()
+        .await
+        .unwrap();
+    let (out, text) = d.check().await;
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_lines(&text, &["✗ post dead-letter queue: 1 queued post(s) failed every try"]);
+    assert!(text.contains("\"Replaying the post dead-letter queue\""), "{text}");
+    assert!(text.contains(&format!("with queue {}", d.post_dead_letters_url)), "{text}");
+}
+
+#[tokio::test]
 async fn errors_in_the_last_day_point_to_the_logs() {
     let Some(d) = Deployed::new().await else { return };
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
@@ -319,7 +346,7 @@ async fn from_the_environment_and_with_a_stack_that_is_not_there() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("✓ configuration: from the environment: default channel C0JOBS"), "{text}");
     assert!(text.contains("– EventBridge rules: not run: no function known"), "{text}");
-    assert!(text.contains("All 5 checks hold (3 not run)."), "{text}");
+    assert!(text.contains("All 6 checks hold (4 not run)."), "{text}");
 
     let (out, text) = doctor_at(&stack.moto, &["--stack", "no-such-stack"]).await;
     assert_eq!(out.status.code(), Some(1), "{text}");

@@ -407,6 +407,43 @@ pub fn queue(url: &str, result: &Result<QueueDepth, ReadError>) -> Line {
     }
 }
 
+/// The post queue that paces a burst's failure replies (`POST_QUEUE_URL`).
+pub fn post_queue(url: Option<&str>, result: Option<&Result<QueueDepth, ReadError>>) -> Line {
+    const CHECK: &str = "post queue";
+    match (url, result) {
+        (Some(_), Some(Ok(depth))) => {
+            Line::pass(CHECK, format!("reachable; {} post(s) waiting their turn", depth.visible + depth.in_flight))
+        }
+        (Some(url), Some(Err(e))) => Line::fail(
+            CHECK,
+            format!("{url} is not readable: {e}"),
+            "POST_QUEUE_URL must be the stack's post queue (the template sets it), and the function needs sqs:SendMessage on it",
+        ),
+        _ => Line::pass(CHECK, "not set (POST_QUEUE_URL): a burst's failures are posted at once, unpaced"),
+    }
+}
+
+/// Queued posts that failed every try.
+pub fn post_dead_letters(url: &str, result: &Result<QueueDepth, ReadError>) -> Line {
+    const CHECK: &str = "post dead-letter queue";
+    match result {
+        Ok(depth) if depth.visible + depth.in_flight == 0 => Line::pass(CHECK, "empty"),
+        Ok(depth) => Line::fail(
+            CHECK,
+            format!("{} queued post(s) failed every try", depth.visible + depth.in_flight),
+            format!(
+                "fix their cause (the Slack checks above, the function's logs), then move them back to the post queue: \
+                 README, \"Failure model\", \"Replaying the post dead-letter queue\", with queue {url}"
+            ),
+        ),
+        Err(e) => Line::fail(
+            CHECK,
+            format!("not readable: {e}"),
+            "your credentials need sqs:GetQueueAttributes on the stack's post dead-letter queue",
+        ),
+    }
+}
+
 pub fn function_errors(function: &str, result: &Result<f64, ReadError>) -> Line {
     const CHECK: &str = "function errors";
     match result {

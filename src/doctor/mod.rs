@@ -4,7 +4,8 @@
 //! token, that Slack accepts it, that the bot is in every configured
 //! channel, that the table exists with TTL on, that the EventBridge rules
 //! are enabled and target the function, what waits in the dead-letter
-//! queue, and the function's recent errors. It only reads: it never posts.
+//! queue, that the post queue is reachable and its dead-letter queue
+//! empty, and the function's recent errors. It only reads: it never posts.
 //!
 //! `reads` holds its ports, `checks` turns each read into a verdict (pure),
 //! `report` prints them; this module is the order, and what a failed
@@ -41,9 +42,22 @@ const SLACK_BUDGET: Duration = Duration::from_secs(15);
 const CHANNELS: &str = "channels";
 const RULES: &str = "EventBridge rules";
 const QUEUE: &str = "dead-letter queue";
+const POST_QUEUE: &str = "post queue";
+const POST_DEAD_LETTERS: &str = "post dead-letter queue";
 const ERRORS: &str = "function errors";
 /// Every check, in order, for those not run.
-const ALL: [&str; 8] = ["configuration", "Slack token", "Slack auth.test", CHANNELS, "table", RULES, QUEUE, ERRORS];
+const ALL: [&str; 10] = [
+    "configuration",
+    "Slack token",
+    "Slack auth.test",
+    CHANNELS,
+    "table",
+    RULES,
+    QUEUE,
+    POST_QUEUE,
+    POST_DEAD_LETTERS,
+    ERRORS,
+];
 
 /// What is known of the deployment before its configuration is read.
 #[derive(Default)]
@@ -55,6 +69,7 @@ struct Deployment {
     stack_rules: Option<Vec<String>>,
     stack_table: Option<String>,
     queue_url: Option<String>,
+    post_dead_letters_url: Option<String>,
 }
 
 pub struct Doctor<'a> {
@@ -117,6 +132,21 @@ impl Doctor<'_> {
             }
         }
 
+        let post_queue = config.post_queue_url.as_deref();
+        let depth = match post_queue {
+            Some(url) => Some(self.aws.queue_depth(url).await),
+            None => None,
+        };
+        report.push(checks::post_queue(post_queue, depth.as_ref()));
+        match &deployment.post_dead_letters_url {
+            Some(url) => report.push(checks::post_dead_letters(url, &self.aws.queue_depth(url).await)),
+            None => skip(
+                &mut report,
+                &[POST_DEAD_LETTERS],
+                "the queue is the stack's output PostDeadLetterQueueUrl: run with --stack NAME",
+            ),
+        }
+
         match function {
             Some((name, _)) => {
                 let since = now.checked_sub(ERRORS_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
@@ -148,6 +178,7 @@ impl Doctor<'_> {
                     return None;
                 };
                 deployment.queue_url = info.outputs.get("DeadLetterQueueUrl").cloned();
+                deployment.post_dead_letters_url = info.outputs.get("PostDeadLetterQueueUrl").cloned();
                 deployment.stack_table = info.outputs.get("ThreadsTableName").cloned();
                 deployment.stack_rules = Some(info.rules);
                 (function, Some(stack.clone()))

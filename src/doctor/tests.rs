@@ -22,7 +22,8 @@ struct FakeAws {
     table: Result<TableInfo, ReadError>,
     rules: HashMap<String, RuleInfo>,
     targeting: Vec<String>,
-    queue: QueueDepth,
+    /// Each queue's depth; others are empty.
+    queues: HashMap<String, QueueDepth>,
     errors: f64,
     calls: Mutex<Vec<String>>,
 }
@@ -34,6 +35,7 @@ impl FakeAws {
             ("SLACK_DEFAULT_CHANNEL", "C0JOBS"),
             ("SLACK_USERS_CHANNEL", "C0USERS"),
             ("THREADS_TABLE", "threads"),
+            ("POST_QUEUE_URL", "https://sqs/posts.fifo"),
         ];
         let rule = |name: &str| RuleInfo { name: name.into(), state: "ENABLED".into(), targets: vec![ARN.into()] };
         FakeAws {
@@ -42,6 +44,7 @@ impl FakeAws {
                     ("NotifierFunctionArn", ARN),
                     ("DeadLetterQueueUrl", "https://sqs/dlq"),
                     ("ThreadsTableName", "threads"),
+                    ("PostDeadLetterQueueUrl", "https://sqs/posts-dlq.fifo"),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -58,7 +61,7 @@ impl FakeAws {
             }),
             rules: [("prod-ecs".to_owned(), rule("prod-ecs")), ("prod-users".to_owned(), rule("prod-users"))].into(),
             targeting: vec!["prod-ecs".into()],
-            queue: QueueDepth::default(),
+            queues: HashMap::new(),
             errors: 0.0,
             calls: Mutex::default(),
         }
@@ -106,7 +109,7 @@ impl AwsReads for FakeAws {
 
     async fn queue_depth(&self, url: &str) -> Result<QueueDepth, ReadError> {
         self.called(format!("queue {url}"));
-        Ok(self.queue)
+        Ok(self.queues.get(url).copied().unwrap_or_default())
     }
 
     async fn function_errors(&self, name: &str, since: SystemTime, until: SystemTime) -> Result<f64, ReadError> {
@@ -193,6 +196,8 @@ async fn a_healthy_stack_passes_every_check_in_order() {
             (Mark::Pass, "EventBridge rule prod-ecs"),
             (Mark::Pass, "EventBridge rule prod-users"),
             (Mark::Pass, "dead-letter queue"),
+            (Mark::Pass, "post queue"),
+            (Mark::Pass, "post dead-letter queue"),
             (Mark::Pass, "function errors"),
         ],
         "{report}"
@@ -208,6 +213,8 @@ async fn a_healthy_stack_passes_every_check_in_order() {
             "rule prod-ecs",
             "rule prod-users",
             "queue https://sqs/dlq",
+            "queue https://sqs/posts.fifo",
+            "queue https://sqs/posts-dlq.fifo",
             "errors prod-notifier 86400s",
         ]
     );
@@ -232,7 +239,9 @@ async fn from_the_environment_the_deployment_checks_say_what_they_need() {
         "{text}"
     );
     assert!(text.contains("– function errors: not run: no function known"), "{text}");
-    assert!(text.ends_with("All 6 checks hold (3 not run).\n"), "{text}");
+    assert!(text.contains("✓ post queue: reachable; 0 post(s) waiting their turn"), "{text}");
+    assert!(text.contains("– post dead-letter queue: not run: the queue is the stack's output PostDeadLetterQueueUrl"));
+    assert!(text.ends_with("All 7 checks hold (4 not run).\n"), "{text}");
 }
 
 #[tokio::test]
@@ -258,7 +267,7 @@ async fn an_unreadable_stack_stops_everything_and_says_why() {
         report.lines[1..].iter().all(|l| l.mark == Mark::Skip && l.detail.contains("could not be read")),
         "{report}"
     );
-    assert_eq!(report.lines.len(), 9);
+    assert_eq!(report.lines.len(), 11);
     assert_eq!(report.exit_code(), 1);
 
     let report = run(&aws, &slack, Target::Function("other".into()), &no_env).await;
@@ -272,7 +281,7 @@ async fn a_bad_configuration_runs_nothing_else() {
     let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
     assert_eq!(report.lines[0].mark, Mark::Fail, "{report}");
     assert!(report.lines[0].detail.contains("SLACK_DEFAULT_CHANNEL"), "{report}");
-    assert_eq!(report.lines.len(), 8);
+    assert_eq!(report.lines.len(), 10);
     assert!(report.lines[1..].iter().all(|l| l.mark == Mark::Skip), "{report}");
     assert_eq!(*aws.calls.lock().unwrap(), ["stack prod", &format!("function {ARN}")]);
 }
@@ -320,14 +329,28 @@ async fn each_broken_part_is_its_own_failure() {
     let (mut aws, mut slack) = (FakeAws::healthy(), FakeSlack::healthy());
     slack.channels.insert("C0USERS", false);
     aws.rules.get_mut("prod-users").unwrap().state = "DISABLED".into();
-    aws.queue = QueueDepth { visible: 4, in_flight: 0 };
+    aws.queues.insert("https://sqs/dlq".into(), QueueDepth { visible: 4, in_flight: 0 });
+    aws.queues.insert("https://sqs/posts.fifo".into(), QueueDepth { visible: 9, in_flight: 1 });
+    aws.queues.insert("https://sqs/posts-dlq.fifo".into(), QueueDepth { visible: 2, in_flight: 0 });
     aws.errors = 2.0;
     let report = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await;
     let failed: Vec<&str> = report.lines.iter().filter(|l| l.mark == Mark::Fail).map(|l| l.check.as_str()).collect();
     assert_eq!(
         failed,
-        ["channel C0USERS (sign-ups)", "EventBridge rule prod-users", "dead-letter queue", "function errors"],
+        [
+            "channel C0USERS (sign-ups)",
+            "EventBridge rule prod-users",
+            "dead-letter queue",
+            "post dead-letter queue",
+            "function errors"
+        ],
         "{report}"
     );
-    assert!(report.to_string().ends_with("4 of 10 checks failed; each ✗ says what to do.\n"), "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("✓ post queue: reachable; 10 post(s) waiting their turn"),
+        "a backlog is pacing, not a fault"
+    );
+    assert!(text.contains("✗ post dead-letter queue: 2 queued post(s) failed every try"), "{text}");
+    assert!(text.ends_with("5 of 12 checks failed; each ✗ says what to do.\n"), "{text}");
 }
