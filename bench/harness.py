@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -398,6 +398,8 @@ class Bench:
         self.running = (ROOT / "events/ecs-task-running.json").read_text().replace(sample_definition, definition)
         self.stopped = (ROOT / "events/ecs-task-stopped-success.json").read_text().replace(sample_definition, definition)
         self.task_id = json.loads(self.running)["detail"]["taskArn"].rsplit("/", 1)[1]
+        self.started_at = json.loads(self.running)["detail"]["startedAt"]
+        self.tasks_made = 0
         if self.task_id not in self.stopped:
             raise BenchError("the RUNNING and STOPPED sample events must be of the same task")
         home = TARGET / "home"  # empty, as on Lambda: no ~/.aws files change what the SDKs do
@@ -424,7 +426,16 @@ class Bench:
         self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
             {"timestamp": int(time.time() * 1000), "message": line} for line in
             ("collecting prices", 'JOB_SUMMARY {"success": 498, "failed": 0, "tickers": 503}', "done")])
-        return self.running.replace(self.task_id, new).encode(), self.stopped.replace(self.task_id, new).encode()
+        # Each task starts 2 minutes before the last: runs of a job, one at a
+        # time, as its single tasks are measured (tasks starting within a
+        # minute of each other would form a group: README, "Bursts").
+        self.tasks_made += 1
+        start = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+        start -= timedelta(minutes=2 * self.tasks_made)
+        shifted = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+        running = self.running.replace(self.task_id, new).replace(self.started_at, shifted)
+        stopped = self.stopped.replace(self.task_id, new).replace(self.started_at, shifted)
+        return running.encode(), stopped.encode()
 
     def function(self, kind, tag):
         if kind == "peer":
