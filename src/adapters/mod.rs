@@ -13,3 +13,19 @@ pub mod setup_aws;
 pub mod slack_http;
 pub mod sqs_outbox;
 pub mod token;
+
+/// An error and its causes on one line ("error sending request" says little
+/// alone: its causes say what failed, `Connection refused`, a timeout, a TLS
+/// error), without an SDK's debug dump.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}

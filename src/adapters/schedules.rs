@@ -17,6 +17,31 @@ use crate::ports::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
 
 const CACHE_FOR: Duration = Duration::from_secs(3600);
 
+/// The ECS target of a rule's or a schedule's `target`: EventBridge's and
+/// Scheduler's SDKs have types of their own with the same fields.
+macro_rules! ecs_target {
+    ($target:expr, $ecs:expr) => {{
+        let (target, ecs) = ($target, $ecs);
+        let vpc = ecs.network_configuration().and_then(|n| n.awsvpc_configuration());
+        EcsTarget {
+            cluster_arn: target.arn().to_owned(),
+            task_definition_arn: ecs.task_definition_arn().to_owned(),
+            launch_type: ecs.launch_type().map(|l| l.as_str().to_owned()),
+            platform_version: ecs.platform_version().map(str::to_owned),
+            capacity_providers: ecs
+                .capacity_provider_strategy()
+                .iter()
+                .map(|c| c.capacity_provider().to_owned())
+                .collect(),
+            group: ecs.group().map(str::to_owned),
+            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
+            security_groups: vpc.map(|v| v.security_groups().to_vec()).unwrap_or_default(),
+            assign_public_ip: vpc.and_then(|v| v.assign_public_ip()).map(|a| a.as_str() == "ENABLED"),
+            overrides: input(target.input()),
+        }
+    }};
+}
+
 pub struct AwsSchedules {
     aws: Box<SdkConfig>,
     clients: OnceLock<(aws_sdk_eventbridge::Client, aws_sdk_scheduler::Client)>,
@@ -56,29 +81,13 @@ impl AwsSchedules {
                     .map_err(|e| failed("ListTargetsByRule", &DisplayErrorContext(&e)))?;
                 for target in targets.targets() {
                     let Some(ecs) = target.ecs_parameters().filter(|_| is_cluster(target.arn())) else { continue };
-                    let vpc = ecs.network_configuration().and_then(|n| n.awsvpc_configuration());
                     found.push(FoundSchedule {
                         source: format!("rule {name}"),
                         expression: expression.to_owned(),
                         time_zone: None,
                         flexible_window: Duration::ZERO,
                         enabled: rule.state().is_some_and(|s| s.as_str() == "ENABLED"),
-                        target: EcsTarget {
-                            cluster_arn: target.arn().to_owned(),
-                            task_definition_arn: ecs.task_definition_arn().to_owned(),
-                            launch_type: ecs.launch_type().map(|l| l.as_str().to_owned()),
-                            platform_version: ecs.platform_version().map(str::to_owned),
-                            capacity_providers: ecs
-                                .capacity_provider_strategy()
-                                .iter()
-                                .map(|c| c.capacity_provider().to_owned())
-                                .collect(),
-                            group: ecs.group().map(str::to_owned),
-                            subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-                            security_groups: vpc.map(|v| v.security_groups().to_vec()).unwrap_or_default(),
-                            assign_public_ip: vpc.and_then(|v| v.assign_public_ip()).map(|a| a.as_str() == "ENABLED"),
-                            overrides: input(target.input()),
-                        },
+                        target: ecs_target!(target, ecs),
                     });
                 }
             }
@@ -116,7 +125,6 @@ impl AwsSchedules {
                     continue;
                 };
                 let Some(ecs) = target.ecs_parameters() else { continue };
-                let vpc = ecs.network_configuration().and_then(|n| n.awsvpc_configuration());
                 let window = schedule
                     .flexible_time_window()
                     .filter(|w| w.mode().as_str() == "FLEXIBLE")
@@ -128,22 +136,7 @@ impl AwsSchedules {
                     time_zone: schedule.schedule_expression_timezone().map(str::to_owned),
                     flexible_window: Duration::from_secs(60 * window.max(0) as u64),
                     enabled: schedule.state().is_none_or(|s| s.as_str() == "ENABLED"),
-                    target: EcsTarget {
-                        cluster_arn: target.arn().to_owned(),
-                        task_definition_arn: ecs.task_definition_arn().to_owned(),
-                        launch_type: ecs.launch_type().map(|l| l.as_str().to_owned()),
-                        platform_version: ecs.platform_version().map(str::to_owned),
-                        capacity_providers: ecs
-                            .capacity_provider_strategy()
-                            .iter()
-                            .map(|c| c.capacity_provider().to_owned())
-                            .collect(),
-                        group: ecs.group().map(str::to_owned),
-                        subnets: vpc.map(|v| v.subnets().to_vec()).unwrap_or_default(),
-                        security_groups: vpc.map(|v| v.security_groups().to_vec()).unwrap_or_default(),
-                        assign_public_ip: vpc.and_then(|v| v.assign_public_ip()).map(|a| a.as_str() == "ENABLED"),
-                        overrides: input(target.input()),
-                    },
+                    target: ecs_target!(target, ecs),
                 });
             }
             match page.next_token() {

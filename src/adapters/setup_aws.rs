@@ -56,22 +56,8 @@ where
     } else if DENIED.contains(&code.as_str()) {
         ReadError::Denied(format!("{what}: {message}"))
     } else {
-        ReadError::Other(format!("{what}: {}", causes(&error)))
+        ReadError::Other(format!("{what}: {}", super::with_causes(&error)))
     }
-}
-
-/// An error and its causes on one line, without the SDK's debug dump.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[async_trait]

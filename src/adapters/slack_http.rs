@@ -251,7 +251,7 @@ impl<T: TokenSource> SlackHttp<T> {
             Args::Json(body) => request.json(body),
             Args::Form(body) => request.form(body),
         };
-        let response = request.send().await.map_err(|e| SlackError::Transport(with_causes(e.without_url())))?;
+        let response = request.send().await.map_err(|e| SlackError::Transport(super::with_causes(&e.without_url())))?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let retry_after_secs = response
@@ -293,21 +293,6 @@ fn response_url_allowed(url: &str, prefix: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// "error sending request" says little alone: its causes say what failed
-/// (`Connection refused`, a timeout, a TLS error).
-fn with_causes(error: reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[async_trait]

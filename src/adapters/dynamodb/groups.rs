@@ -85,16 +85,7 @@ impl GroupStore for DynamoStore {
     }
 
     async fn group(&self, key: &str) -> Result<Group, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, super::s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error("GetItem (group)", e))?;
-        Ok(out.item().map(group_from).unwrap_or_default())
+        Ok(self.item(key, "group").await?.as_ref().map(group_from).unwrap_or_default())
     }
 
     async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {

@@ -58,6 +58,21 @@ impl DynamoStore {
             .set_expression_attribute_values((!change.values.is_empty()).then_some(change.values))
     }
 
+    /// The item at `key`, read consistently: what a conditional write just
+    /// left there.
+    async fn item(&self, key: &str, what: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| error(&format!("GetItem ({what})"), e))?;
+        Ok(out.item)
+    }
+
     /// `change` as one item of a transaction.
     fn transact(&self, change: Change) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()

@@ -116,16 +116,7 @@ impl ThreadStore for DynamoStore {
     }
 
     async fn get(&self, key: &str) -> Result<Record, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error("GetItem", e))?;
-        Ok(out.item().map(record_from).unwrap_or_default())
+        Ok(self.item(key, "record").await?.as_ref().map(record_from).unwrap_or_default())
     }
 
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError> {
@@ -345,16 +336,7 @@ impl TaskIndex for DynamoStore {
     }
 
     async fn task(&self, key: &str) -> Result<Option<FoundTask>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| error("GetItem (task)", e))?;
-        Ok(out.item().and_then(found_from))
+        Ok(self.item(key, "task").await?.as_ref().and_then(found_from))
     }
 
     async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
