@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::Stack;
 use common::fake_slack::{Posted, RateLimits};
-use ecs_slack_notifier::handler::{Handled, Handler};
+use common::queue::{Drained, drain};
+use ecs_slack_notifier::handler::Handler;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: burst [--tasks N] [--environments N] [--failures N] [--group-window SECS] [--speed X] \
@@ -177,7 +178,7 @@ async fn run(stack: &Stack, args: &Args) -> Value {
     while environments.join_next().await.is_some() {}
     let consumed = match consumer {
         Some(consumer) => consumer.await.unwrap(),
-        None => Consumed::default(),
+        None => Drained::default(),
     };
     let drained = started.elapsed();
     let (failed_for_good, errors) = {
@@ -247,58 +248,20 @@ async fn environment(handler: Handler, lambda: Arc<Mutex<Lambda>>, speed: f64) {
     }
 }
 
-#[derive(Debug, Default)]
-struct Consumed {
-    delivered: usize,
-    handed_back: usize,
-}
-
-/// The post queue's event source: one message at a time, until the burst
-/// is done and the queue is empty.
-async fn consume(aws: &aws_config::SdkConfig, url: &str, handler: Handler, lambda: Arc<Mutex<Lambda>>) -> Consumed {
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let mut consumed = Consumed::default();
+/// The post queue's event source, as the tests run it (one message at a
+/// time), until the burst is done and the queue is empty.
+async fn consume(aws: &aws_config::SdkConfig, url: &str, handler: Handler, lambda: Arc<Mutex<Lambda>>) -> Drained {
+    let mut consumed = Drained::default();
     loop {
-        let out = sqs.receive_message().queue_url(url).max_number_of_messages(1).send().await.unwrap();
-        let Some(message) = out.messages.unwrap_or_default().into_iter().next() else {
-            if lambda.lock().unwrap().open == 0 {
-                let left = sqs
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                    .send()
-                    .await
-                    .unwrap();
-                let invisible = left
-                    .attributes
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible).cloned()
-                    })
-                    .unwrap_or_default();
-                if invisible == "0" {
-                    return consumed;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        consumed.delivered += 1;
-        let event = json!({"Records": [{
-            "messageId": message.message_id, "receiptHandle": message.receipt_handle, "body": message.body,
-            "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:posts.fifo", "awsRegion": "us-east-1"
-        }]});
-        let receipt = message.receipt_handle.unwrap_or_default();
-        match handler.handle(event, SystemTime::now() + TIMEOUT).await {
-            Ok(Handled::Queue(response)) if response.batch_item_failures.is_empty() => {
-                sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.unwrap();
-            }
-            _ => {
-                consumed.handed_back += 1;
-                let visible_again = sqs.change_message_visibility().queue_url(url).receipt_handle(receipt);
-                visible_again.visibility_timeout(1).send().await.unwrap();
-            }
+        // Read before draining: once every event is done, nothing more is queued.
+        let finished = lambda.lock().unwrap().open == 0;
+        let drained = drain(aws, url, &handler, usize::MAX).await;
+        consumed.delivered += drained.delivered;
+        consumed.handed_back += drained.handed_back;
+        if finished && drained.delivered == 0 {
+            return consumed;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -307,7 +270,7 @@ fn measure(
     args: &Args,
     failing: &[usize],
     drained: Duration,
-    consumed: Consumed,
+    consumed: Drained,
     failed_for_good: usize,
     errors: usize,
 ) -> Value {

@@ -4,7 +4,7 @@
 
 use aws_config::SdkConfig;
 use ecs_slack_notifier::handler::{Handled, Handler};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{deadline, unique};
 
@@ -76,14 +76,4 @@ pub async fn drain(aws: &SdkConfig, url: &str, handler: &Handler, attempts: usiz
         }
     }
     drained
-}
-
-/// The queue's messages, without taking them (for assertions).
-pub fn bodies(event: &Value) -> Vec<Value> {
-    event["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-        .collect()
 }
