@@ -49,3 +49,4 @@ echo "--- template checks: cfn-lint, sam validate --lint, rule patterns against 
 "$venv/bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml
 "$venv/bin/python" tests/template_patterns.py
+"$venv/bin/python" scripts/test_fault_layer.py
