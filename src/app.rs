@@ -85,7 +85,7 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
                 .with_response_url_prefix(&config.slack_response_url_prefix),
         ),
         logs: job_logs(config, aws),
-        clock: Box::new(SystemClock),
+        clock: Arc::new(SystemClock),
     })
 }
 

@@ -2,7 +2,6 @@
 //! one message that counts them. Which group a start belongs to, what the
 //! group's message says, and when it may change again. Pure.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The least time between two changes of one group's message.
@@ -57,12 +56,68 @@ pub fn must_join(current: Option<&Anchor>, task_id: &str, started: i64, window: 
     })
 }
 
-/// A group's tasks and outcomes, and which of its versions is shown.
+/// A task's part in its group's counts, as its own record keeps it: what
+/// it was counted as, so that counting it again (a retried event, a write
+/// applied and then answered 500) changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Running => "running",
+            Part::Succeeded => "ok",
+            Part::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Part> {
+        [Part::Running, Part::Succeeded, Part::Failed].into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// What a task's part becomes when it is counted as `change`: an outcome
+/// beats running, and a failure beats a success (a retried completion
+/// that read its log differently), so a failure is never hidden. `before`
+/// is what its record says; the anchor is in its group from the start.
+pub fn next_part(before: Option<Part>, change: Part) -> Part {
+    before.map_or(change, |before| before.max(change))
+}
+
+/// How a group's counts change when a task's part goes from `before` to
+/// `after`: each task is a member once (the anchor always is), and in at
+/// most one outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub joined: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+pub fn delta(before: Option<Part>, after: Part, anchor: bool) -> Delta {
+    let outcome = |part: Option<Part>| match part {
+        Some(Part::Succeeded) => (1, 0),
+        Some(Part::Failed) => (0, 1),
+        _ => (0, 0),
+    };
+    let (s0, f0) = outcome(before);
+    let (s1, f1) = outcome(Some(after));
+    Delta { joined: i64::from(before.is_none() && !anchor), succeeded: s1 - s0, failed: f1 - f0 }
+}
+
+/// A group's counts, and which of its versions is shown. Counters, not
+/// sets: the item stays the same size whatever the group's size, and each
+/// task's own record says what it was counted as (`Part`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Group {
-    pub members: BTreeSet<String>,
-    pub succeeded: BTreeSet<String>,
-    pub failed: BTreeSet<String>,
+    /// Tasks counted besides the anchor.
+    pub joined: i64,
+    pub succeeded: i64,
+    pub failed: i64,
     /// Bumped by every change.
     pub version: i64,
     /// The version its message shows (or is being changed to).
@@ -91,14 +146,23 @@ impl Counts {
 }
 
 impl Group {
-    /// A task in both outcome sets (a retried completion that read its
-    /// log differently) counts as failed: a failure is never hidden.
+    /// The anchor and everyone who joined; never fewer than have finished.
     pub fn counts(&self) -> Counts {
-        let succeeded = self.succeeded.difference(&self.failed).count();
-        let failed = self.failed.len();
-        let total = self.members.union(&self.succeeded).chain(self.failed.difference(&self.members)).count();
-        let total = total.max(succeeded + failed);
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        let (succeeded, failed) = (count(self.succeeded), count(self.failed));
+        let total = (1 + count(self.joined)).max(succeeded + failed);
         Counts { total, running: total - succeeded - failed, succeeded, failed }
+    }
+
+    /// The group after `delta`, as the store's `ADD`s leave it.
+    pub fn with(&self, delta: Delta) -> Group {
+        Group {
+            joined: self.joined + delta.joined,
+            succeeded: self.succeeded + delta.succeeded,
+            failed: self.failed + delta.failed,
+            version: self.version + 1,
+            ..self.clone()
+        }
     }
 }
 
@@ -161,10 +225,6 @@ mod tests {
         Anchor { task_id: id.into(), key: format!("task#{id}"), started }
     }
 
-    fn set(ids: &[&str]) -> BTreeSet<String> {
-        ids.iter().map(|s| (*s).to_owned()).collect()
-    }
-
     #[test]
     fn a_start_joins_an_anchor_within_the_window_on_either_side() {
         let a = anchor("a", 1000);
@@ -177,19 +237,34 @@ mod tests {
     }
 
     #[test]
-    fn counts_never_hide_a_failure_and_count_everyone() {
-        let group = Group {
-            members: set(&["a", "b", "c", "d"]),
-            succeeded: set(&["a", "b"]),
-            failed: set(&["b", "e"]),
-            ..Group::default()
-        };
-        // b succeeded once and failed on a retry: failed. e finished before it joined.
-        assert_eq!(group.counts(), Counts { total: 5, running: 2, succeeded: 1, failed: 2 });
+    fn each_task_counts_once_and_a_failure_is_never_hidden() {
+        use Part::*;
+        assert_eq!(next_part(None, Running), Running);
+        assert_eq!(next_part(Some(Running), Succeeded), Succeeded);
+        assert_eq!(next_part(Some(Succeeded), Running), Succeeded, "a late start changes nothing");
+        assert_eq!(next_part(Some(Succeeded), Failed), Failed, "a retry that found a failure");
+        assert_eq!(next_part(Some(Failed), Succeeded), Failed);
+        let d = |joined, succeeded, failed| Delta { joined, succeeded, failed };
+        assert_eq!(delta(None, Running, false), d(1, 0, 0), "a join");
+        assert_eq!(delta(Some(Running), Succeeded, false), d(0, 1, 0));
+        assert_eq!(delta(None, Failed, false), d(1, 0, 1), "finished before its join was counted");
+        assert_eq!(delta(Some(Succeeded), Failed, false), d(0, -1, 1));
+        assert_eq!(delta(None, Succeeded, true), d(0, 1, 0), "the anchor is a member already");
+        assert_eq!(delta(Some(Failed), Failed, false), d(0, 0, 0));
+    }
+
+    #[test]
+    fn counts_count_the_anchor_and_never_fewer_than_finished() {
+        let group = Group { joined: 3, succeeded: 1, failed: 1, ..Group::default() };
+        assert_eq!(group.counts(), Counts { total: 4, running: 2, succeeded: 1, failed: 1 });
         assert!(!group.counts().finished());
-        let done = Group { members: set(&["a", "b"]), succeeded: set(&["a", "b"]), ..Group::default() };
+        let done = Group { joined: 1, succeeded: 2, ..Group::default() };
         assert_eq!(done.counts(), Counts { total: 2, running: 0, succeeded: 2, failed: 0 });
         assert!(done.counts().finished());
+        let odd = Group { joined: 0, succeeded: 2, failed: 1, ..Group::default() };
+        assert_eq!(odd.counts().total, 3, "outcomes counted before their joins");
+        let after = group.with(Delta { joined: 0, succeeded: 1, failed: 0 });
+        assert_eq!((after.succeeded, after.version), (2, 1));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::adapters::retrying::{self, Retrying};
 use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::event::{EventKind, Incoming};
@@ -49,12 +50,24 @@ pub struct Handler {
 }
 
 impl Handler {
-    pub fn new(settings: Settings, ports: Ports) -> Self {
+    /// The store ports go behind the one retry policy here, whatever
+    /// their adapters: every kind's store calls retry what heals.
+    pub fn new(settings: Settings, mut ports: Ports) -> Self {
+        let clock = ports.clock.clone();
+        ports.store = Box::new(Retrying::new(ports.store, clock.clone()));
+        ports.tasks = Box::new(Retrying::new(ports.tasks, clock.clone()));
+        ports.jobs = Box::new(Retrying::new(ports.jobs, clock.clone()));
+        ports.groups = Box::new(Retrying::new(ports.groups, clock));
         Handler { settings, ports }
     }
 
-    /// Handles one Lambda payload. `deadline` is the invocation's deadline.
+    /// Handles one Lambda payload. `deadline` is the invocation's deadline:
+    /// store calls retry until shortly before it.
     pub async fn handle(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
+        retrying::within(deadline, self.route(payload, deadline)).await
+    }
+
+    async fn route(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
         let input = input::route(payload).inspect_err(|e| warn!(error = %e, "rejected payload"))?;
         match input {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,

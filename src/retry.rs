@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::ports::SlackError;
+use crate::ports::{SlackError, StoreErrorKind};
 
 /// What kind of failure a Slack error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,11 @@ pub fn classify(error: &SlackError) -> Class {
     }
 }
 
+/// A store error's class: what heals is retried with backoff.
+pub fn classify_store(kind: StoreErrorKind) -> Class {
+    if kind.transient() { Class::Transient } else { Class::Permanent }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub max_attempts: u32,
@@ -67,6 +72,21 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// For the store (DynamoDB): answers in milliseconds, throttles clear
+    /// in tens to hundreds of them, so the backoff starts small and is
+    /// capped at 1 s; it keeps trying until the deadline less the reserve
+    /// (releasing a claim and answering), not for a set number of tries.
+    pub fn store() -> Policy {
+        Policy {
+            max_attempts: 64,
+            base: Duration::from_millis(25),
+            cap: Duration::from_secs(1),
+            reserve: Duration::from_millis(1500),
+            min_attempt: Duration::from_millis(100),
+            max_attempt: Duration::from_secs(3),
+        }
+    }
+
     /// How long to wait before attempt `attempt + 1` after a failure of
     /// class `class`, or `None` to give up now. `jitter` is in `[0, 1)`.
     pub fn next_delay(
@@ -150,6 +170,30 @@ mod tests {
         );
         assert_eq!(policy.next_delay(Class::Permanent, 0, now, far, 0.5), None);
         assert_eq!(policy.next_delay(Class::Auth, 0, now, far, 0.5), None);
+    }
+
+    #[test]
+    fn the_store_retries_what_heals_until_the_deadline_less_its_reserve() {
+        use StoreErrorKind::*;
+        for kind in [Throttled, Unavailable, Conflict] {
+            assert_eq!(classify_store(kind), Class::Transient, "{kind:?}");
+        }
+        for kind in [TooLarge, Invalid, Other] {
+            assert_eq!(classify_store(kind), Class::Permanent, "{kind:?}");
+        }
+        let policy = Policy::store();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let deadline = now + Duration::from_secs(30);
+        let delays: Vec<u128> = (0..8)
+            .map(|attempt| policy.next_delay(Class::Transient, attempt, now, deadline, 0.999_999).unwrap().as_millis())
+            .collect();
+        assert_eq!(delays, [24, 49, 99, 199, 399, 799, 999, 999], "grows to 1 s");
+        assert!(policy.next_delay(Class::Transient, 40, now, deadline, 0.5).is_some(), "not a set number of tries");
+        let near = now + Duration::from_millis(1700);
+        assert_eq!(policy.next_delay(Class::Transient, 0, now, near, 0.4), Some(Duration::from_millis(10)));
+        let nearer = now + Duration::from_millis(1550);
+        assert_eq!(policy.next_delay(Class::Transient, 0, now, nearer, 0.4), None, "the reserve is kept");
+        assert_eq!(policy.next_delay(Class::Permanent, 0, now, deadline, 0.5), None);
     }
 
     #[test]

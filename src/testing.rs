@@ -504,7 +504,7 @@ impl Fakes {
             secrets: Arc::new(self.secrets.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
-            clock: Box::new(self.clock.clone()),
+            clock: Arc::new(self.clock.clone()),
         }
     }
 

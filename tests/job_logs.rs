@@ -157,7 +157,7 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
         secrets,
         slack: Box::new(slack),
         logs: Box::new(CloudWatchTail::new(&down)),
-        clock: Box::new(SystemClock),
+        clock: std::sync::Arc::new(SystemClock),
     };
     let notifier = Handler::new(settings, ports);
     notifier.handle(running, deadline()).await.unwrap().task();

@@ -1,13 +1,18 @@
 //! Thread state and job records in memory: for the replay command and
 //! tests. Applies the same claim rules as the DynamoDB store, and writes a
 //! start claim and its job's record together, as its transaction does.
+//!
+//! Tests can make it fail on cue as DynamoDB does (`fail_next`): a throttle
+//! or a conflict that applies nothing, or a write that is applied and then
+//! answered with an error, so the retry meets its own write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::burst::{self, Anchor, Burst, Group};
+use crate::ports::{HISTORY_RUNS, StoreErrorKind};
 use crate::health::Run;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
@@ -23,6 +28,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Tables {
+    faults: VecDeque<Fault>,
     records: HashMap<String, Stored>,
     jobs: HashMap<String, JobState>,
     groups: HashMap<String, Group>,
@@ -35,8 +41,17 @@ struct Stored {
     /// The token of the live claim of each slot, by slot.
     tokens: HashMap<&'static str, String>,
     facts: Option<TaskFacts>,
-    streamed: i64,
+    streamed: HashSet<String>,
     run: Option<crate::control::RunSpec>,
+}
+
+/// A failure the next store call meets.
+#[derive(Debug, Clone, Copy)]
+pub struct Fault {
+    pub kind: StoreErrorKind,
+    /// The call is applied, then answered with the error (for a write, the
+    /// ambiguous 500 of DynamoDB under load).
+    pub applied: bool,
 }
 
 impl MemoryStore {
@@ -44,13 +59,40 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The next calls fail with these faults, one call each, in order.
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.faults.extend(faults);
+        }
+    }
+
+    pub fn clear_faults(&self) {
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.faults.clear();
+        }
+    }
+
+    /// Faults not yet met.
+    pub fn faults_left(&self) -> usize {
+        self.tables.lock().map_or(0, |t| t.faults.len())
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Stored>) -> T) -> Result<T, StoreError> {
         self.tables(|tables| f(&mut tables.records))
     }
 
     fn tables<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> Result<T, StoreError> {
-        let mut tables = self.tables.lock().map_err(|_| StoreError("memory store poisoned".into()))?;
-        Ok(f(&mut tables))
+        let mut tables = self.tables.lock().map_err(|_| StoreError::other("memory store poisoned"))?;
+        let fault = tables.faults.pop_front();
+        match fault {
+            None => Ok(f(&mut tables)),
+            Some(Fault { kind, applied }) => {
+                if applied {
+                    f(&mut tables);
+                }
+                Err(StoreError::new(kind, format!("memory store: injected {kind:?} (applied: {applied})")))
+            }
+        }
     }
 }
 
@@ -79,9 +121,19 @@ fn record_start(jobs: &mut HashMap<String, JobState>, start: &JobStart) {
     }
 }
 
-fn claimable(record: &Record, claim: &Claim) -> bool {
+/// A job's record as the DynamoDB store reads it: its most recent runs.
+fn recent(job: &JobState) -> JobState {
+    let mut job = job.clone();
+    job.runs.sort_by_key(|r| std::cmp::Reverse(r.start.or(r.end)));
+    job.runs.truncate(HISTORY_RUNS);
+    job
+}
+
+fn claimable(stored: &Stored, claim: &Claim) -> bool {
+    let record = &stored.record;
     let state = record.slot(claim.slot);
-    let free = state.posted.is_none() && state.claimed_until.is_none_or(|until| until < claim.now);
+    let mine = stored.tokens.get(claim.slot.name()) == Some(&claim.token);
+    let free = state.posted.is_none() && (mine || state.claimed_until.is_none_or(|until| until < claim.now));
     let completion_untouched = record.completion.posted.is_none() && record.completion.claimed_until.is_none();
     free && (claim.slot != Slot::Start || completion_untouched)
 }
@@ -90,7 +142,7 @@ fn claimable(record: &Record, claim: &Claim) -> bool {
 /// record that refused it.
 fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     let stored = tables.records.entry(claim.key.clone()).or_default();
-    if !claimable(&stored.record, claim) {
+    if !claimable(stored, claim) {
         return ClaimResult::Taken(Some(stored.record.clone()));
     }
     stored.record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
@@ -123,10 +175,10 @@ impl ThreadStore for MemoryStore {
 
     async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
         let start =
-            claim.job_start.as_ref().ok_or_else(|| StoreError("a start claim without its job's start".into()))?;
+            claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
         self.tables(|tables| {
             if let Some(stored) = tables.records.get(&claim.key) {
-                if !claimable(&stored.record, claim) {
+                if !claimable(stored, claim) {
                     return StartClaim::Taken(Some(stored.record.clone()));
                 }
             }
@@ -180,8 +232,12 @@ impl ThreadStore for MemoryStore {
                     state.posted = Some(posted.clone());
                     return Ok(());
                 }
+                // Its own earlier settle, applied.
+                if stored.record.slot(claim.slot).posted.as_ref() == Some(posted) {
+                    return Ok(());
+                }
             }
-            Err(StoreError(format!("claim on {} {} was lost before it was settled", claim.key, claim.slot.name())))
+            Err(StoreError::other(format!("claim on {} {} was lost before it was settled", claim.key, claim.slot.name())))
         })?
     }
 
@@ -212,13 +268,17 @@ impl TaskIndex for MemoryStore {
         self.with(|records| records.get(key).and_then(|stored| found(key, stored)))
     }
 
-    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+    async fn count_streamed(&self, key: &str, batch: &str, delta: i64) -> Result<i64, StoreError> {
         self.with(|records| match records.get_mut(key) {
             Some(stored) => {
-                stored.streamed += delta;
-                Ok(stored.streamed)
+                if delta > 0 {
+                    stored.streamed.insert(batch.to_owned());
+                } else {
+                    stored.streamed.remove(batch);
+                }
+                Ok(stored.streamed.len() as i64)
             }
-            None => Err(StoreError(format!("no record {key}"))),
+            None => Err(StoreError::other(format!("no record {key}"))),
         })?
     }
 }
@@ -232,7 +292,7 @@ impl JobStore for MemoryStore {
     async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError> {
         self.tables(|tables| {
             let job = tables.jobs.entry(run.job.clone()).or_default();
-            let mut before = job.clone();
+            let mut before = recent(job);
             before.job.clone_from(&run.job);
             job.job.clone_from(&run.job);
             job.channel = Some(run.channel.clone());
@@ -246,7 +306,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError> {
-        self.tables(|tables| tables.jobs.values().cloned().collect())
+        self.tables(|tables| tables.jobs.values().map(recent).collect())
     }
 
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
@@ -274,11 +334,14 @@ impl JobStore for MemoryStore {
 impl GroupStore for MemoryStore {
     async fn add(&self, key: &str, change: &GroupChange, _expires_at: i64) -> Result<Group, StoreError> {
         self.tables(|tables| {
+            let stored = tables.records.entry(change.task_key.clone()).or_default();
+            let before = stored.record.part;
+            let after = burst::next_part(before, change.part);
             let group = tables.groups.entry(key.to_owned()).or_default();
-            group.members.extend(change.members.iter().cloned());
-            group.succeeded.extend(change.succeeded.iter().cloned());
-            group.failed.extend(change.failed.iter().cloned());
-            group.version += 1;
+            if before != Some(after) {
+                stored.record.part = Some(after);
+                *group = group.with(burst::delta(before, after, change.anchor));
+            }
             group.clone()
         })
     }
@@ -289,6 +352,8 @@ impl GroupStore for MemoryStore {
 
     async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
+            // Its own turn, taken by an attempt that was answered with an error.
+            Some(group) if group.busy_until == turn.until_ms => Some(group.clone()),
             Some(group)
                 if group.shown < group.version
                     && group.shown_at <= turn.now_ms - turn.gap_ms
@@ -306,7 +371,7 @@ impl GroupStore for MemoryStore {
 
     async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
-            Some(group) if group.waiter_until <= now_ms => {
+            Some(group) if group.waiter_until <= now_ms || group.waiter_until == mark => {
                 group.waiter_until = mark;
                 true
             }

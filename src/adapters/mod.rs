@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod ecs_control;
 pub mod file_logs;
 pub mod memory;
+pub mod retrying;
 pub mod no_logs;
 pub mod schedules;
 pub mod setup_aws;

@@ -175,7 +175,7 @@ async fn main() -> ExitCode {
         schedules: Box::new(NoSchedules),
         control: Box::new(NoControl),
         secrets,
-        clock: Box::new(SystemClock),
+        clock: Arc::new(SystemClock),
     };
     replay(Handler::new(config.settings, ports), &args.files, stream_lines.as_deref()).await
 }

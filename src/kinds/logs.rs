@@ -99,7 +99,7 @@ impl LogStreams<'_> {
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(Handled::Skipped { key: batch, slot: Slot::Once.name() });
         }
-        let reply = match self.tasks.count_streamed(key, 1).await {
+        let reply = match self.tasks.count_streamed(key, &batch, 1).await {
             Ok(n) => n,
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
@@ -126,7 +126,7 @@ impl LogStreams<'_> {
             Ok(posted) => posted,
             Err(e) => {
                 // Best effort: the retry counts this reply again.
-                let _ = self.tasks.count_streamed(key, -1).await;
+                let _ = self.tasks.count_streamed(key, &batch, -1).await;
                 return Err(e);
             }
         };

@@ -247,7 +247,7 @@ impl Tasks<'_> {
             StartClaim::Claimed(_) => self.post_start_message(key, &claim, ctx, task, deadline).await,
             StartClaim::Taken(_) => Ok(Handled::Skipped { key: key.into(), slot: Slot::Start.name() }),
             StartClaim::InGroup(anchor) => self.join(key, &claim, anchor, ctx, job, task, deadline).await,
-            StartClaim::Closed => Err(StoreError("a leading start was answered as a join".into()).into()),
+            StartClaim::Closed => Err(StoreError::other("a leading start was answered as a join").into()),
         }
     }
 
@@ -397,5 +397,7 @@ impl Tasks<'_> {
 }
 
 mod burst;
+#[cfg(test)]
+mod faults;
 #[cfg(test)]
 mod tests;

@@ -26,9 +26,6 @@ use crate::settings::Settings;
 
 /// Replies in an outage's thread, one per later missed run, at most.
 const MAX_MISSED_REPLIES: u32 = 10;
-/// A job's record keeps about this many finished runs.
-const KEEP_RUNS: usize = 50;
-const TRIM_ABOVE: usize = 60;
 /// A run with no end after this long lost its STOPPED event.
 const STALE_RUN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Runs in a digest's sparkline.
@@ -251,12 +248,7 @@ impl Watch<'_> {
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let finished = health::finished(&state.runs, "");
-        let mut forget: Vec<String> = finished
-            .iter()
-            .take(finished.len().saturating_sub(KEEP_RUNS))
-            .filter(|_| finished.len() > TRIM_ABOVE)
-            .map(|r| r.task_id.clone())
-            .collect();
+        let mut forget: Vec<String> = Vec::new();
         let job = self.job_of_record(state);
         let usual = health::usual_run_time(&finished);
         for run in state.runs.iter().filter(|r| !r.finished()) {

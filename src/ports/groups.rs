@@ -3,23 +3,28 @@
 
 use async_trait::async_trait;
 
-use crate::burst::Group;
+use crate::burst::{Group, Part};
 
 use super::error::StoreError;
 
-/// Tasks to add to a group's sets: adding a task again changes nothing
-/// but the version, so a retried event counts once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One task counted in its group: as running (it joined) or with its
+/// outcome. Counting a task again as what it was counted as changes
+/// nothing, so a retried event counts once.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupChange {
-    pub members: Vec<String>,
-    pub succeeded: Option<String>,
-    pub failed: Option<String>,
+    /// The task's record (`task#<task ARN>`), which keeps its `Part`.
+    pub task_key: String,
+    /// Whether the task is the group's anchor, a member from the start.
+    pub anchor: bool,
+    pub part: Part,
 }
 
 #[async_trait]
 pub trait GroupStore: Send + Sync {
-    /// Adds to the group at `key` atomically and returns it after: no
-    /// lost update under concurrent completions.
+    /// Counts the task in the group at `key` and returns the group after:
+    /// the task's part and the group's counters change together, only
+    /// from the part the task's record had, so no count is lost or made
+    /// twice under concurrent, repeated or retried writes.
     async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError>;
     async fn group(&self, key: &str) -> Result<Group, StoreError>;
     /// Takes the turn to change the message, until `until_ms` at the

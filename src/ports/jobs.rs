@@ -9,6 +9,11 @@ use crate::health::Run;
 
 use super::error::StoreError;
 
+/// How many of a job's most recent runs its record gives: the history the
+/// health checks, the digest and `/jobs status` read. Older runs are not
+/// read, and lapse with their TTL.
+pub const HISTORY_RUNS: usize = 50;
+
 /// A task's start, recorded on its job's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobStart {
@@ -38,7 +43,8 @@ pub struct JobRun {
 pub struct JobState {
     pub job: String,
     pub channel: Option<String>,
-    /// Finished and running, in no order.
+    /// Its most recent runs, finished and running, at most
+    /// [`HISTORY_RUNS`], in no order.
     pub runs: Vec<Run>,
     /// The first due time of an outage of missed runs that was reported
     /// and has not ended, epoch seconds.
@@ -67,7 +73,7 @@ pub trait JobStore: Send + Sync {
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError>;
     /// Opens (`Some(first due time)`) or closes (`None`) a job's outage.
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError>;
-    /// Drops runs from a job's record, to keep it small.
+    /// Drops runs from a job's history (runs that lost their end).
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError>;
     /// When the scheduled watch first ran, set by its first call to `now`:
     /// runs due before it are not judged.

@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use control::{ControlError, TaskControl};
-pub use error::StoreError;
+pub use error::{StoreError, StoreErrorKind};
 pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
-pub use jobs::{JobRun, JobStart, JobState, JobStore};
+pub use jobs::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
@@ -52,5 +52,5 @@ pub struct Ports {
     /// The Slack secrets: the bot token (the Slack client reads it too) and
     /// the signing secret that requests from Slack are checked with.
     pub secrets: Arc<dyn TokenSource>,
-    pub clock: Box<dyn Clock>,
+    pub clock: Arc<dyn Clock>,
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::burst::{Anchor, Burst};
+use crate::burst::{Anchor, Burst, Part};
 use crate::control::RunSpec;
 use crate::log_levels::Threshold;
 
@@ -61,6 +61,8 @@ pub struct Record {
     /// The key of the group's anchor (`task#<task ARN>`) when the task is in
     /// a group, itself for the anchor: its message is the group's.
     pub group: Option<String>,
+    /// What the task was counted as in its group, once it was.
+    pub part: Option<Part>,
 }
 
 impl Record {
@@ -153,7 +155,10 @@ impl From<ClaimResult> for StartClaim {
 /// - a slot can be claimed when it is not posted and has no live claim;
 /// - a start can be claimed only while the completion has never been
 ///   claimed or posted, so a late RUNNING never posts after the outcome;
-/// - settling and releasing act only on the caller's own claim.
+/// - settling and releasing act only on the caller's own claim;
+/// - a write that finds the caller's own earlier write (the same token: a
+///   retry of a write that was applied and then answered with an error)
+///   succeeds as if it were the first.
 #[async_trait]
 pub trait ThreadStore: Send + Sync {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError>;
@@ -188,7 +193,9 @@ pub trait TaskIndex: Send + Sync {
     async fn find(&self, task_id: &str) -> Result<Option<FoundTask>, StoreError>;
     /// The record at `key` (`task#<task ARN>`), when claims wrote its facts.
     async fn task(&self, key: &str) -> Result<Option<FoundTask>, StoreError>;
-    /// Adds `delta` to the task's count of streamed log replies and
-    /// returns the count after, atomically.
-    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
+    /// Counts (`delta` 1) or uncounts (`delta` -1) the log batch `batch`
+    /// (its record's key) among the task's streamed replies, and returns
+    /// the count after. Counting a batch that is counted, or uncounting
+    /// one that is not, changes nothing: a retried write counts once.
+    async fn count_streamed(&self, key: &str, batch: &str, delta: i64) -> Result<i64, StoreError>;
 }

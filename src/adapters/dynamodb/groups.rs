@@ -2,41 +2,35 @@
 //!
 //! | attribute | meaning |
 //! |---|---|
-//! | `members`, `ok`, `failed` | string sets of task ids: in the group, succeeded, failed |
+//! | `joined`, `ok_n`, `failed_n` | counters: tasks counted besides the anchor, succeeded, failed |
 //! | `version` | bumped by every change |
 //! | `shown`, `shown_at` | the version the group's message shows, and when it last began or finished changing (epoch ms) |
 //! | `busy_until` | until when a change under way holds the message (epoch ms) |
 //! | `waiter_until` | the one waiting task's mark: until when it is registered (epoch ms) |
 //! | `expires_at` | TTL, epoch seconds |
 //!
-//! Sets make adding a task idempotent, and `ADD` makes concurrent
-//! completions safe without a read: each write returns the group after it.
-
-use std::collections::BTreeSet;
+//! Counters keep the item the same size whatever the group's size. Each
+//! task's record keeps what it was counted as (`g_part`), and a count is
+//! one transaction: the task's part from what it was to what it becomes,
+//! and the counters by the difference (`burst::delta`). A retried or
+//! repeated count finds the part already changed and changes nothing.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{Change, DynamoStore, Item, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number};
-use crate::burst::Group;
+use super::tasks::PART;
+use super::{Change, DynamoStore, Item, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text};
+use crate::burst::{self, Group, Part};
 use crate::ports::{GroupChange, GroupStore, StoreError, TurnEnd, TurnTimes};
 
-fn string_set(ids: impl IntoIterator<Item = String>) -> AttributeValue {
-    AttributeValue::Ss(ids.into_iter().collect())
-}
-
-fn set_of(item: &Item, name: &str) -> BTreeSet<String> {
-    match item.get(name) {
-        Some(AttributeValue::Ss(ids)) => ids.iter().cloned().collect(),
-        _ => BTreeSet::new(),
-    }
-}
+/// Counts whose task's part changed under them are tried again this often.
+const COUNT_ATTEMPTS: usize = 4;
 
 fn group_from(item: &Item) -> Group {
     Group {
-        members: set_of(item, "members"),
-        succeeded: set_of(item, "ok"),
-        failed: set_of(item, "failed"),
+        joined: number(item, "joined").unwrap_or_default(),
+        succeeded: number(item, "ok_n").unwrap_or_default(),
+        failed: number(item, "failed_n").unwrap_or_default(),
         version: number(item, "version").unwrap_or_default(),
         shown: number(item, "shown").unwrap_or_default(),
         shown_at: number(item, "shown_at").unwrap_or_default(),
@@ -45,43 +39,62 @@ fn group_from(item: &Item) -> Group {
     }
 }
 
-/// The `ADD` of a change: its non-empty sets and the version.
-fn add_change(key: &str, change: &GroupChange, expires_at: i64) -> Change {
-    let mut adds = vec!["version :one".to_owned()];
-    let mut values = vec![(":one", n(1)), (":expires", n(expires_at)), (":zero", n(0))];
-    if !change.members.is_empty() {
-        adds.push("members :members".into());
-        values.push((":members", string_set(change.members.iter().cloned())));
+/// The task's part, from `before` to `after`.
+fn part_change(key: &str, before: Option<Part>, after: Part) -> Change {
+    let change = Change::new(key, "SET #part = :after").name("#part", PART).value(":after", s(after.name()));
+    match before {
+        None => change.condition("attribute_not_exists(#part)"),
+        Some(before) => change.condition("#part = :before").value(":before", s(before.name())),
     }
-    if let Some(id) = &change.succeeded {
-        adds.push("ok :ok".into());
-        values.push((":ok", string_set([id.clone()])));
-    }
-    if let Some(id) = &change.failed {
-        adds.push("failed :failed".into());
-        values.push((":failed", string_set([id.clone()])));
-    }
+}
+
+/// The group's counters by `delta`.
+fn counters_change(key: &str, delta: burst::Delta, expires_at: i64) -> Change {
     // `shown` starts at 0, so a turn can compare it with the version.
-    let set = "SET #expires = :expires, #shown = if_not_exists(#shown, :zero)";
-    let mut update = Change::new(key, format!("{set} ADD {}", adds.join(", ")))
-        .name("#expires", TTL_ATTRIBUTE)
-        .name("#shown", "shown");
-    for (placeholder, value) in values {
-        update = update.value(placeholder, value);
-    }
-    update
+    Change::new(
+        key,
+        "SET #expires = :expires, #shown = if_not_exists(#shown, :zero) \
+         ADD #version :one, #joined :joined, #ok :ok, #failed :failed",
+    )
+    .name("#expires", TTL_ATTRIBUTE)
+    .name("#shown", "shown")
+    .name("#version", "version")
+    .name("#joined", "joined")
+    .name("#ok", "ok_n")
+    .name("#failed", "failed_n")
+    .value(":expires", n(expires_at))
+    .value(":zero", n(0))
+    .value(":one", n(1))
+    .value(":joined", n(delta.joined))
+    .value(":ok", n(delta.succeeded))
+    .value(":failed", n(delta.failed))
 }
 
 #[async_trait]
 impl GroupStore for DynamoStore {
     async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError> {
-        let out = self
-            .update(add_change(key, change, expires_at))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| error("UpdateItem (group)", e))?;
-        Ok(out.attributes().map(group_from).unwrap_or_default())
+        // The usual part before: none for a join or the anchor, running
+        // for a member's outcome. A wrong guess is refused with the part
+        // as it is, and tried again from there.
+        let mut before = (change.part != Part::Running && !change.anchor).then_some(Part::Running);
+        for _ in 0..COUNT_ATTEMPTS {
+            let after = burst::next_part(before, change.part);
+            if before == Some(after) {
+                return self.group(key).await;
+            }
+            let delta = burst::delta(before, after, change.anchor);
+            let changes = vec![part_change(&change.task_key, before, after), counters_change(key, delta, expires_at)];
+            match self.transact_claim(changes).await? {
+                super::tasks::Transacted::Done => return self.group(key).await,
+                super::tasks::Transacted::Refused(0, item) => {
+                    before = item.as_ref().and_then(|item| text(item, PART)).and_then(|p| Part::from_name(&p));
+                }
+                super::tasks::Transacted::Refused(..) => {
+                    return Err(StoreError::other("the group's counters refused an unconditional write"));
+                }
+            }
+        }
+        Err(StoreError::other(format!("{}'s part in its group kept changing", change.task_key)))
     }
 
     async fn group(&self, key: &str) -> Result<Group, StoreError> {
@@ -104,8 +117,15 @@ impl GroupStore for DynamoStore {
             .value(":until", n(turn.until_ms));
         match self.update(change).return_values(ReturnValue::AllNew).send().await {
             Ok(out) => Ok(out.attributes().map(group_from)),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(error("UpdateItem (group turn)", e)),
+            // Its own turn when the item shows its lease: an attempt that
+            // was applied and then answered with an error.
+            Err(e) => match refused_item(&e) {
+                Some(item) => {
+                    let group = item.as_ref().map(group_from).unwrap_or_default();
+                    Ok((group.busy_until == turn.until_ms).then_some(group))
+                }
+                None => Err(error("UpdateItem (group turn)", e)),
+            },
         }
     }
 
@@ -118,8 +138,10 @@ impl GroupStore for DynamoStore {
             .value(":now", n(now_ms));
         match self.update(change).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(error("UpdateItem (group waiter)", e)),
+            Err(e) => match refused_item(&e) {
+                Some(item) => Ok(item.as_ref().and_then(|item| number(item, "waiter_until")) == Some(mark)),
+                None => Err(error("UpdateItem (group waiter)", e)),
+            },
         }
     }
 
@@ -150,5 +172,18 @@ impl GroupStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
             other => other.map(drop).map_err(|e| error("UpdateItem (group turn end)", e)),
         }
+    }
+}
+
+/// The item a conditional write was refused by (`Some(None)` when there
+/// was none), or `None` when the write failed otherwise.
+fn refused_item<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> Option<Option<Item>> {
+    match e.as_service_error() {
+        Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+            Some(c.item().cloned())
+        }
+        _ => None,
     }
 }

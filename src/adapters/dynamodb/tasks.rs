@@ -14,33 +14,39 @@
 //! | `streamed` | log replies streamed into the task's thread |
 //! | `run` | what the run had (JSON), from its completion claim: a re-run's parameters |
 //! | `group` | the key of its group's anchor, when the task is in a group (the anchor's own key on the anchor) |
+//! | `g_part` | what the task was counted as in its group: `running`, `ok`, `failed` |
+//! | `streamed_n`, `streamed_b` | on a log batch's record: counted among its task's replies; on the task's: how many are |
 //!
 //! with `{slot}` one of `start`, `completion`, `once`.
-
-use std::time::Duration;
+//!
+//! Every conditional write here also accepts the caller's own earlier
+//! write (`#claim = :token`, or the item it was refused by shows the
+//! caller's write): a write applied and then answered 500 is retried by
+//! the SDK or the retry policy, and that retry must not read itself as
+//! someone else's claim.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::jobs::{ANCHOR, ANCHOR_AT, ANCHOR_KEY, anchor_from, start_change};
+use super::jobs::{ANCHOR, ANCHOR_AT, ANCHOR_KEY, anchor_from, run_start_change};
 use super::{
     Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text,
 };
-use crate::burst::Burst;
+use crate::burst::{Burst, Part};
 use crate::log_levels::Threshold;
 use crate::ports::{
-    Claim, ClaimResult, FoundTask, JobStart, Posted, Record, Slot, SlotState, StartClaim, StoreError, TaskFacts,
-    TaskIndex, ThreadStore,
+    Claim, ClaimResult, FoundTask, JobStart, Posted, Record, Slot, SlotState, StartClaim, StoreError, StoreErrorKind,
+    TaskFacts, TaskIndex, ThreadStore,
 };
-
-/// Transactions that collide with another on the same item are cancelled
-/// (`TransactionConflict`): tried this many times in all.
-const TRANSACTION_ATTEMPTS: u32 = 4;
 
 /// The key of the group's anchor, on a grouped task's record.
 const GROUP: &str = "group";
+/// What the task was counted as in its group.
+pub(super) const PART: &str = "g_part";
+const STREAMED: &str = "streamed_n";
+const STREAMED_BATCH: &str = "streamed_b";
 
 fn attr(slot: Slot, what: &str) -> String {
     format!("{}_{what}", slot.name())
@@ -71,6 +77,7 @@ fn record_from(item: &Item) -> Record {
         *record.slot_mut(slot) = SlotState { posted, claimed_until };
     }
     record.group = text(item, GROUP);
+    record.part = text(item, PART).and_then(|p| Part::from_name(&p));
     record
 }
 
@@ -78,7 +85,18 @@ fn record_from(item: &Item) -> Record {
 impl ThreadStore for DynamoStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
         if let Some(start) = &claim.job_start {
-            return self.claim_with_start(claim, start_change(start)).await;
+            let mut changes = vec![claim_change(claim), run_start_change(start)];
+            changes.extend(self.head_change(start));
+            return Ok(match self.transact_claim(changes).await? {
+                Transacted::Done => {
+                    self.head_written(start);
+                    ClaimResult::Claimed(claimed(claim, None))
+                }
+                Transacted::Refused(0, item) => ClaimResult::Taken(item.as_ref().map(record_from)),
+                Transacted::Refused(..) => {
+                    return Err(StoreError::other("the job's records refused an unconditional write"));
+                }
+            });
         }
         let result = self
             .update(claim_change(claim))
@@ -98,20 +116,32 @@ impl ThreadStore for DynamoStore {
     }
 
     async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
-        let start =
-            claim.job_start.as_ref().ok_or_else(|| StoreError("a start claim without its job's start".into()))?;
-        let group = match burst {
-            Burst::Join(anchor) => Some(anchor.key.as_str()),
-            Burst::Lead { .. } => None,
+        let start = claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
+        let (group, changes) = match burst {
+            Burst::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, start, &anchor.key)),
+            Burst::Lead { window, replacing } => {
+                (None, vec![claim_change(claim), lead_change(self.head(start), claim, start, *window, replacing)])
+            }
         };
-        Ok(match self.transact_claim(start_changes(claim, start, burst)).await? {
-            Transacted::Done => StartClaim::Claimed(claimed(claim, group)),
-            Transacted::Refused(0, item) => StartClaim::Taken(item.as_ref().map(record_from)),
-            Transacted::Refused(1, item) => match item.as_ref().and_then(anchor_from) {
+        let mut changes = changes;
+        changes.push(run_start_change(start));
+        if matches!(burst, Burst::Join(_)) {
+            changes.extend(self.head_change(start));
+        }
+        Ok(match (self.transact_claim(changes).await?, burst) {
+            (Transacted::Done, _) => {
+                self.head_written(start);
+                StartClaim::Claimed(claimed(claim, group))
+            }
+            (Transacted::Refused(0, item), _) => StartClaim::Taken(item.as_ref().map(record_from)),
+            (Transacted::Refused(1, item), Burst::Lead { .. }) => match item.as_ref().and_then(anchor_from) {
                 Some(anchor) => StartClaim::InGroup(anchor),
-                None => return Err(StoreError("the job's record refused the start without an anchor".into())),
+                None => return Err(StoreError::other("the job's record refused the start without an anchor")),
             },
-            Transacted::Refused(..) => StartClaim::Closed,
+            (Transacted::Refused(1, _), Burst::Join(_)) => StartClaim::Closed,
+            (Transacted::Refused(..), _) => {
+                return Err(StoreError::other("the job's records refused an unconditional write"));
+            }
         })
     }
 
@@ -120,7 +150,8 @@ impl ThreadStore for DynamoStore {
     }
 
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(&claim.key))
@@ -133,10 +164,27 @@ impl ThreadStore for DynamoStore {
             .expression_attribute_values(":ts", s(&posted.ts))
             .expression_attribute_values(":channel", s(&posted.channel))
             .expression_attribute_values(":token", s(&claim.token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| error("UpdateItem (settle)", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                // Its own settle, applied and then answered with an error.
+                Some(UpdateItemError::ConditionalCheckFailedException(c))
+                    if c.item().and_then(|item| text(item, &attr(claim.slot, "ts"))).as_deref()
+                        == Some(posted.ts.as_str()) =>
+                {
+                    Ok(())
+                }
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Err(StoreError::other(format!(
+                    "the claim on {} {} lapsed before it was settled",
+                    claim.key,
+                    claim.slot.name()
+                ))),
+                _ => Err(error("UpdateItem (settle)", e)),
+            },
+        }
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
@@ -161,7 +209,7 @@ impl ThreadStore for DynamoStore {
 }
 
 /// How a transaction of a claim ended.
-enum Transacted {
+pub(super) enum Transacted {
     Done,
     /// Cancelled by the condition of the item at this index, with that
     /// item as it was.
@@ -169,43 +217,31 @@ enum Transacted {
 }
 
 impl DynamoStore {
-    /// The claim and the job's record in one transaction: both or neither.
-    async fn claim_with_start(&self, claim: &Claim, job: Change) -> Result<ClaimResult, StoreError> {
-        Ok(match self.transact_claim(vec![claim_change(claim), job]).await? {
-            Transacted::Done => ClaimResult::Claimed(claimed(claim, None)),
-            Transacted::Refused(0, item) => ClaimResult::Taken(item.as_ref().map(record_from)),
-            Transacted::Refused(..) => {
-                return Err(StoreError("the job's record refused an unconditional write".into()));
-            }
-        })
-    }
-
-    async fn transact_claim(&self, changes: Vec<Change>) -> Result<Transacted, StoreError> {
+    /// The changes in one transaction: all or none. A transaction that
+    /// collides with another on one of its items (`TransactionConflict`)
+    /// is an error of kind `Conflict`, which the retry policy retries;
+    /// the SDK's own retry of one applied and answered 500 carries the same
+    /// `ClientRequestToken`, which DynamoDB answers as done.
+    pub(super) async fn transact_claim(&self, changes: Vec<Change>) -> Result<Transacted, StoreError> {
         let items = changes.into_iter().map(|change| self.transact(change)).collect::<Result<Vec<_>, _>>()?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
-            let e = match result {
-                Ok(_) => return Ok(Transacted::Done),
-                Err(e) => e,
-            };
-            let reasons = match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c.cancellation_reasons(),
-                _ => return Err(error("TransactWriteItems (claim)", e)),
-            };
-            let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or_default();
-            // The claim's own condition first: a taken slot is the answer
-            // whatever else refused.
-            if let Some(i) = (0..reasons.len()).find(|&i| code(i) == "ConditionalCheckFailed") {
-                return Ok(Transacted::Refused(i, reasons[i].item().cloned()));
-            }
-            let conflict = (0..reasons.len()).any(|i| code(i) == "TransactionConflict");
-            if !conflict || attempt >= TRANSACTION_ATTEMPTS {
-                return Err(error("TransactWriteItems (claim)", e));
-            }
-            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(0..80) * u64::from(attempt))).await;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let e = match result {
+            Ok(_) => return Ok(Transacted::Done),
+            Err(e) => e,
+        };
+        let reasons = match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c.cancellation_reasons(),
+            _ => return Err(error("TransactWriteItems (claim)", e)),
+        };
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or_default();
+        // The claim's own condition first: a taken slot is the answer
+        // whatever else refused.
+        if let Some(i) = (0..reasons.len()).find(|&i| code(i) == "ConditionalCheckFailed") {
+            return Ok(Transacted::Refused(i, reasons[i].item().cloned()));
         }
+        let codes: Vec<String> = (0..reasons.len()).map(|i| code(i).to_owned()).collect();
+        let kind = super::classify(Some("TransactionCanceledException"), "", None, &codes);
+        Err(StoreError::new(kind, format!("DynamoDB TransactWriteItems (claim): cancelled [{}]", codes.join(", "))))
     }
 }
 
@@ -217,49 +253,46 @@ fn claimed(claim: &Claim, group: Option<&str>) -> Record {
     record
 }
 
-/// A start claim's transaction: the claim, the job's record that opens
-/// a group or not, and for a join, the anchor's mark.
-fn start_changes(claim: &Claim, start: &JobStart, burst: &Burst) -> Vec<Change> {
-    let job = start_change(start);
-    match burst {
-        Burst::Lead { window, replacing } => {
-            let mut condition = "attribute_not_exists(#anchor) OR #anchor = :me OR #at < :from OR #at > :to".to_owned();
-            let mut job = job
-                .set_also("#anchor = :me, #anchor_key = :key, #at = :started")
-                .name("#anchor", ANCHOR)
-                .name("#anchor_key", ANCHOR_KEY)
-                .name("#at", ANCHOR_AT)
-                .value(":me", s(&start.task_id))
-                .value(":key", s(&claim.key))
-                .value(":started", n(start.started))
-                .value(":from", n(start.started - window))
-                .value(":to", n(start.started + window));
-            if let Some(replacing) = replacing {
-                condition.push_str(" OR #anchor = :replacing");
-                job = job.value(":replacing", s(replacing));
-            }
-            vec![claim_change(claim), job.condition(condition)]
-        }
-        Burst::Join(anchor) => {
-            let own =
-                claim_change(claim).set_also("#group = :group").name("#group", GROUP).value(":group", s(&anchor.key));
-            let mark = Change::new(&anchor.key, "SET #group = :group")
-                .condition(
-                    "attribute_exists(#pk) AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)",
-                )
-                .name("#group", GROUP)
-                .name("#pk", PARTITION_KEY)
-                .name("#done_claim", attr(Slot::Completion, "claim"))
-                .name("#done_ts", attr(Slot::Completion, "ts"))
-                .value(":group", s(&anchor.key));
-            vec![own, job, mark]
-        }
+/// The job's head that opens a group with this start, unless another of
+/// the job's tasks opened one within the window (or this start's own
+/// earlier attempt did).
+fn lead_change(head: Change, claim: &Claim, start: &JobStart, window: i64, replacing: &Option<String>) -> Change {
+    let mut condition = "attribute_not_exists(#anchor) OR #anchor = :me OR #at < :from OR #at > :to".to_owned();
+    let mut head = head
+        .set_also("#anchor = :me, #anchor_key = :key, #at = :started")
+        .name("#anchor", ANCHOR)
+        .name("#anchor_key", ANCHOR_KEY)
+        .name("#at", ANCHOR_AT)
+        .value(":me", s(&start.task_id))
+        .value(":key", s(&claim.key))
+        .value(":started", n(start.started))
+        .value(":from", n(start.started - window))
+        .value(":to", n(start.started + window));
+    if let Some(replacing) = replacing {
+        condition.push_str(" OR #anchor = :replacing");
+        head = head.value(":replacing", s(replacing));
     }
+    head.condition(condition)
+}
+
+/// A join's claim and the anchor's mark, on condition that the anchor's
+/// outcome is not claimed.
+fn join_changes(claim: &Claim, _start: &JobStart, anchor_key: &str) -> Vec<Change> {
+    let own = claim_change(claim).set_also("#group = :group").name("#group", GROUP).value(":group", s(anchor_key));
+    let mark = Change::new(anchor_key, "SET #group = :group")
+        .condition("attribute_exists(#pk) AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)")
+        .name("#group", GROUP)
+        .name("#pk", PARTITION_KEY)
+        .name("#done_claim", attr(Slot::Completion, "claim"))
+        .name("#done_ts", attr(Slot::Completion, "ts"))
+        .value(":group", s(anchor_key));
+    vec![own, mark]
 }
 
 /// The conditional write that claims a slot (see `ports::ThreadStore`).
 fn claim_change(claim: &Claim) -> Change {
-    let mut condition = "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now)".to_owned();
+    let mut condition =
+        "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now OR #claim = :token)".to_owned();
     let mut update = "SET #claim = :token, #lease = :lease, #expires = :expires".to_owned();
     if claim.facts.is_some() {
         update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
@@ -339,21 +372,27 @@ impl TaskIndex for DynamoStore {
         Ok(self.item(key, "task").await?.as_ref().and_then(found_from))
     }
 
-    async fn count_streamed(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(key))
-            .update_expression("ADD #streamed :delta")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#streamed", "streamed")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_values(":delta", n(delta))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| error("UpdateItem (count streamed)", e))?;
-        Ok(out.attributes().and_then(|a| number(a, "streamed")).unwrap_or_default())
+    async fn count_streamed(&self, key: &str, batch: &str, delta: i64) -> Result<i64, StoreError> {
+        // The batch's mark and the task's count change together, and only
+        // when the mark changes: a retried write counts once.
+        let counted = delta > 0;
+        let mark = if counted {
+            Change::new(batch, "SET #b = :one").condition("attribute_not_exists(#b)").value(":one", n(1))
+        } else {
+            Change::new(batch, "REMOVE #b").condition("attribute_exists(#b)")
+        }
+        .name("#b", STREAMED_BATCH);
+        let count = Change::new(key, "ADD #n :delta")
+            .condition("attribute_exists(#pk)")
+            .name("#n", STREAMED)
+            .name("#pk", PARTITION_KEY)
+            .value(":delta", n(if counted { 1 } else { -1 }));
+        match self.transact_claim(vec![mark, count]).await? {
+            Transacted::Done | Transacted::Refused(0, _) => {}
+            Transacted::Refused(..) => {
+                return Err(StoreError::new(StoreErrorKind::Other, format!("no task record {key} to count on")));
+            }
+        }
+        Ok(self.item(key, "streamed").await?.and_then(|item| number(&item, STREAMED)).unwrap_or_default())
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{error, warn};
 
 use super::{Handled, Tasks};
-use crate::burst::{self, Anchor, Burst, Group, Role, Step, TURN_LEASE, UPDATE_GAP};
+use crate::burst::{self, Anchor, Burst, Group, Part, Role, Step, TURN_LEASE, UPDATE_GAP};
 use crate::claim::epoch_secs;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
@@ -85,7 +85,7 @@ impl Tasks<'_> {
                 StartClaim::Claimed(_) => return self.post_start_message(key, claim, ctx, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),
                 StartClaim::InGroup(next) => anchor = next,
-                StartClaim::Closed => return Err(StoreError("a leading start was answered as a join".into()).into()),
+                StartClaim::Closed => return Err(StoreError::other("a leading start was answered as a join").into()),
             }
         }
         Err(NotifyError::NotYet("the job's group kept changing"))
@@ -116,8 +116,7 @@ impl Tasks<'_> {
             }
             Err(e) => return Err(self.notices.released(claim, e.into()).await),
         };
-        let change =
-            GroupChange { members: vec![anchor.task_id.clone(), task.task_id().to_owned()], ..GroupChange::default() };
+        let change = GroupChange { task_key: key.to_owned(), anchor: false, part: Part::Running };
         let message = GroupMessage { key: &anchor.group_key(), at: &at, ctx, job, task };
         if let Err(e) = self.count(&message, &change, deadline).await {
             return Err(self.notices.released(claim, e).await);
@@ -137,12 +136,8 @@ impl Tasks<'_> {
         thread: &Posted,
         done: Done<'_>,
     ) -> Result<Handled, NotifyError> {
-        let me = done.task.task_id().to_owned();
-        let change = if done.outcome.succeeded {
-            GroupChange { succeeded: Some(me), ..GroupChange::default() }
-        } else {
-            GroupChange { failed: Some(me), ..GroupChange::default() }
-        };
+        let part = if done.outcome.succeeded { Part::Succeeded } else { Part::Failed };
+        let change = GroupChange { task_key: done.key.to_owned(), anchor: done.key == group, part };
         let key = burst::group_key(group);
         let message = GroupMessage { key: &key, at: thread, ctx: done.ctx, job: done.job, task: done.task };
         if let Err(e) = self.count(&message, &change, done.deadline).await {

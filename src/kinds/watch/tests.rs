@@ -286,17 +286,17 @@ async fn the_digest_is_posted_once_per_channel_at_the_first_check_after_its_time
 }
 
 #[tokio::test(start_paused = true)]
-async fn records_are_trimmed_to_their_recent_runs() {
+async fn a_history_is_its_recent_runs_and_nothing_needs_trimming() {
     let fakes = Fakes::new();
     let handler = fakes.handler(settings("{}"));
     for i in 0..70 {
         let start = chrono::DateTime::from_timestamp(1_795_000_000 + i * 600, 0).unwrap().to_rfc3339();
         run(&handler, &fakes, &format!("t{i:02}"), &start, 100, 0).await;
     }
-    assert_eq!(watch(&handler, &fakes, "2026-11-27T09:00:00Z").await.forgotten_runs, 20);
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T09:00:00Z").await.forgotten_runs, 0, "runs lapse by TTL");
     let jobs = fakes.store.jobs().await.unwrap();
-    assert_eq!(jobs[0].runs.len(), 50);
-    assert!(jobs[0].runs.iter().all(|r| r.task_id.as_str() >= "t20"), "the oldest went");
+    assert_eq!(jobs[0].runs.len(), crate::ports::HISTORY_RUNS);
+    assert!(jobs[0].runs.iter().all(|r| r.task_id.as_str() >= "t20"), "the most recent");
 }
 
 #[tokio::test(start_paused = true)]
