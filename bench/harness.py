@@ -330,19 +330,16 @@ class Function:
 
 
 def table_schema():
-    """Key and TTL attribute of ThreadsTable in template.yaml (pk/expires_at if unreadable)."""
-    try:
-        import yaml  # a moto dependency
+    """NotifierTable's CreateTable arguments and TTL attribute, as template.yaml defines them."""
+    import yaml  # a moto dependency
 
-        class Loader(yaml.SafeLoader):
-            pass
+    class Loader(yaml.SafeLoader):
+        pass
 
-        Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags
-        props = yaml.load((ROOT / "template.yaml").read_text(), Loader)["Resources"]["ThreadsTable"]["Properties"]
-        return props["KeySchema"][0]["AttributeName"], props["TimeToLiveSpecification"]["AttributeName"]
-    except Exception as e:  # noqa: BLE001 - the defaults are what the code uses today
-        print(f"note: template.yaml not read ({e!r}); using pk/expires_at", file=sys.stderr)
-        return "pk", "expires_at"
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation tags
+    props = yaml.load((ROOT / "template.yaml").read_text(), Loader)["Resources"]["NotifierTable"]["Properties"]
+    table = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props}
+    return table, props["TimeToLiveSpecification"]["AttributeName"]
 
 
 def start_moto():
@@ -365,11 +362,9 @@ def start_moto():
     # Set up directly, not through the proxy, so the counts are the functions' alone.
     aws = dict(endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                aws_access_key_id="testing", aws_secret_access_key="testing")
-    key, ttl = table_schema()
+    table, ttl = table_schema()
     dynamodb = boto3.client("dynamodb", **aws)
-    dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **table)
     dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"AttributeName": ttl, "Enabled": True})
     boto3.client("secretsmanager", **aws).create_secret(Name=SECRET, SecretString=json.dumps({"token": TOKEN}))
     # Job logs are on, as the template deploys it: the sample task's

@@ -89,6 +89,26 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
     })
 }
 
+/// What the Lambda answers for an invocation. An error that no retry can
+/// heal is logged once with what to fix, counted in the `WillNotHeal`
+/// metric, and answered as done: it burns neither Lambda's retries nor a
+/// dead-letter slot on an answer that will not change. Every other error
+/// fails the invocation, for Lambda to retry.
+pub fn answer(
+    result: Result<crate::handler::Handled, crate::error::NotifyError>,
+) -> Result<serde_json::Value, crate::error::NotifyError> {
+    let e = match result {
+        Ok(handled) => return Ok(serde_json::to_value(handled).unwrap_or_default()),
+        Err(e) => e,
+    };
+    let Some(fix) = e.will_not_heal() else { return Err(e) };
+    tracing::error!(error = %e, fix, "will not heal: not retried");
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    println!("{}", crate::error::will_not_heal_metric(&function, &e, fix, now_ms));
+    Ok(serde_json::json!({"action": "will_not_heal", "error": e.to_string(), "fix": fix}))
+}
+
 /// The handler as the Lambda runs it.
 pub fn lambda_handler(config: Config, aws: &SdkConfig) -> Result<Handler, SlackError> {
     let ports = lambda_ports(&config, aws)?;

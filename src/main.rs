@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         if let Some(warning) = deadline.warning() {
             tracing::warn!(deadline_ms = event.context.deadline, "{warning}");
         }
-        handler.handle(event.payload, deadline.at()).await
+        app::answer(handler.handle(event.payload, deadline.at()).await)
     }))
     .await
 }

@@ -196,3 +196,32 @@ async fn slacks_requests_through_the_binary_never_log_the_secret_the_signature_o
         assert!(!logs.contains(secret), "{secret} leaked into the logs:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn an_error_that_will_not_heal_is_answered_once_with_its_fix_and_counted() {
+    let Some(stack) = Stack::new().await else { return };
+    let api = RuntimeApi::start().await;
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "notifier-under-test".into());
+    let function = Function::spawn(&api, &stack.moto, &env);
+    stack.slack.remove_bot_from("C0JOBS");
+    let (running, _) = task_event("events/ecs-task-running.json", &unique("task"));
+    let requests = stack.slack.requests();
+    match api.invoke(serde_json::to_vec(&running).unwrap()).await {
+        // Done, not failed: Lambda does not retry it, the DLQ does not keep it.
+        Invocation::Response(body) => {
+            assert_eq!(body["action"], "will_not_heal", "{body}");
+            assert_eq!(body["error"], "Slack API error: not_in_channel", "{body}");
+            assert!(body["fix"].as_str().unwrap().contains("/invite"), "{body}");
+        }
+        other => panic!("{other:?}\n{}", function.logs()),
+    }
+    assert_eq!(stack.slack.requests() - requests, 1, "not retried within the invocation either");
+    let logs = function.logs();
+    let metric: Vec<serde_json::Value> =
+        logs.lines().filter(|l| l.contains("\"_aws\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(metric.len(), 1, "one metric line:\n{logs}");
+    assert_eq!(metric[0]["WillNotHeal"], 1);
+    assert_eq!(metric[0]["FunctionName"], "notifier-under-test");
+    assert_eq!(logs.matches("will not heal").count(), 1, "the fix is logged once:\n{logs}");
+}

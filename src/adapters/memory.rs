@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::burst::{self, Anchor, Burst, Group};
-use crate::ports::{HISTORY_RUNS, StoreErrorKind};
 use crate::health::Run;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
     StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
+use crate::ports::{HISTORY_RUNS, StoreErrorKind};
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
@@ -237,7 +237,11 @@ impl ThreadStore for MemoryStore {
                     return Ok(());
                 }
             }
-            Err(StoreError::other(format!("claim on {} {} was lost before it was settled", claim.key, claim.slot.name())))
+            Err(StoreError::other(format!(
+                "claim on {} {} was lost before it was settled",
+                claim.key,
+                claim.slot.name()
+            )))
         })?
     }
 

@@ -71,7 +71,8 @@ impl<T: ?Sized> Retrying<T> {
                 Err(e) => e,
             };
             let class = retry::classify_store(e.kind);
-            let Some(delay) = self.policy.next_delay(class, attempt, self.clock.now(), deadline, fastrand::f64()) else {
+            let Some(delay) = self.policy.next_delay(class, attempt, self.clock.now(), deadline, fastrand::f64())
+            else {
                 return Err(e);
             };
             debug!(op, attempt, delay_ms = delay.as_millis() as u64, error = %e, "store call failed; retrying");

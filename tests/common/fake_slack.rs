@@ -132,6 +132,9 @@ struct Inner {
     left: HashSet<String>,
     posted: Vec<Posted>,
     faults: VecDeque<Fault>,
+    /// Refuses this share of calls at random (503, 429, `internal_error`).
+    refusals: Option<(f64, fastrand::Rng)>,
+    refused: usize,
     requests: usize,
     methods: Vec<String>,
     next_ts: u64,
@@ -207,6 +210,18 @@ impl FakeSlack {
         self.inner.lock().unwrap().faults.push_back(fault);
     }
 
+    /// Refuses `rate` of the calls from now on, at random from `seed`, as
+    /// an overloaded Slack does: HTTP 503, 429 with `Retry-After: 1`, or
+    /// `internal_error`.
+    pub fn refuse(&self, rate: f64, seed: u64) {
+        self.inner.lock().unwrap().refusals = Some((rate, fastrand::Rng::with_seed(seed)));
+    }
+
+    /// Calls refused by `refuse`.
+    pub fn refused(&self) -> usize {
+        self.inner.lock().unwrap().refused
+    }
+
     /// Ends an outage: faults not yet used are dropped.
     pub fn clear_faults(&self) {
         self.inner.lock().unwrap().faults.clear();
@@ -244,7 +259,17 @@ async fn apply_fault(inner: &Mutex<Inner>, method: &str) -> Option<Response> {
         let mut inner = inner.lock().unwrap();
         inner.requests += 1;
         inner.methods.push(method.to_owned());
-        inner.faults.pop_front()
+        let refused = inner.refusals.as_mut().and_then(|(rate, rng)| {
+            (rng.f64() < *rate).then(|| match rng.u8(0..3) {
+                0 => Fault::Http { status: 503, retry_after: None },
+                1 => Fault::Http { status: 429, retry_after: Some(1) },
+                _ => Fault::Api("internal_error"),
+            })
+        });
+        if refused.is_some() {
+            inner.refused += 1;
+        }
+        refused.or_else(|| inner.faults.pop_front())
     };
     match fault? {
         Fault::Http { status, retry_after } => {

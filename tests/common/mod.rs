@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cargo_lambda;
+pub mod dynamodb_faults;
 pub mod ecs;
 pub mod fake_slack;
 pub mod moto;
@@ -79,29 +80,39 @@ pub fn aws_config(endpoint: &str) -> SdkConfig {
         .build()
 }
 
-/// The threads table as `template.yaml` defines it.
+/// The table as `template.yaml` defines it.
 pub struct TableSpec {
     pub key: String,
     pub ttl_attribute: String,
     pub billing_mode: String,
-    /// Global secondary indexes: name and partition key (a string), all
-    /// attributes projected.
-    pub indexes: Vec<(String, String)>,
+    /// Every key attribute: name and type (`S`, `N`).
+    pub attributes: Vec<(String, String)>,
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index as the template defines it.
+pub struct IndexSpec {
+    pub name: String,
+    pub hash: String,
+    pub range: Option<String>,
+    pub projection: String,
+    pub non_key: Vec<String>,
 }
 
 pub fn template_table() -> TableSpec {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
     let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let props = &template["Resources"]["ThreadsTable"]["Properties"];
-    let keys = props["KeySchema"].as_sequence().expect("ThreadsTable KeySchema");
+    let props = &template["Resources"]["NotifierTable"]["Properties"];
+    let keys = props["KeySchema"].as_sequence().expect("NotifierTable KeySchema");
     assert_eq!(keys.len(), 1, "the code expects a table with a partition key only");
     let key = keys[0]["AttributeName"].as_str().unwrap().to_owned();
-    let defined_as_string = props["AttributeDefinitions"]
+    let attributes: Vec<(String, String)> = props["AttributeDefinitions"]
         .as_sequence()
         .unwrap()
         .iter()
-        .any(|d| d["AttributeName"].as_str() == Some(&key) && d["AttributeType"].as_str() == Some("S"));
-    assert!(defined_as_string, "template's partition key {key} must be a string attribute");
+        .map(|d| (d["AttributeName"].as_str().unwrap().to_owned(), d["AttributeType"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(attributes.contains(&(key.clone(), "S".into())), "template's partition key {key} must be a string");
     let ttl = &props["TimeToLiveSpecification"];
     assert_eq!(ttl["Enabled"].as_bool(), Some(true), "TTL must be enabled in template.yaml");
     let indexes = props["GlobalSecondaryIndexes"]
@@ -111,10 +122,23 @@ pub fn template_table() -> TableSpec {
                 .iter()
                 .map(|index| {
                     let keys = index["KeySchema"].as_sequence().expect("index KeySchema");
-                    assert_eq!(keys.len(), 1, "the code expects indexes with a partition key only");
-                    assert_eq!(index["Projection"]["ProjectionType"].as_str(), Some("ALL"));
-                    let name = index["IndexName"].as_str().unwrap().to_owned();
-                    (name, keys[0]["AttributeName"].as_str().unwrap().to_owned())
+                    let key_of = |kind: &str| {
+                        keys.iter()
+                            .find(|k| k["KeyType"].as_str() == Some(kind))
+                            .and_then(|k| k["AttributeName"].as_str())
+                            .map(str::to_owned)
+                    };
+                    let projection = &index["Projection"];
+                    IndexSpec {
+                        name: index["IndexName"].as_str().unwrap().to_owned(),
+                        hash: key_of("HASH").expect("index HASH key"),
+                        range: key_of("RANGE"),
+                        projection: projection["ProjectionType"].as_str().unwrap().to_owned(),
+                        non_key: projection["NonKeyAttributes"]
+                            .as_sequence()
+                            .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                            .unwrap_or_default(),
+                    }
                 })
                 .collect()
         })
@@ -123,6 +147,7 @@ pub fn template_table() -> TableSpec {
         key,
         ttl_attribute: ttl["AttributeName"].as_str().unwrap().to_owned(),
         billing_mode: props["BillingMode"].as_str().unwrap_or_default().to_owned(),
+        attributes,
         indexes,
     }
 }
@@ -132,22 +157,31 @@ pub async fn create_threads_table(aws: &SdkConfig) -> String {
     let spec = template_table();
     let client = aws_sdk_dynamodb::Client::new(aws);
     let table = unique("threads");
-    let string = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let hash = |name: &str| KeySchemaElement::builder().attribute_name(name).key_type(KeyType::Hash).build().unwrap();
+    let key =
+        |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
     let mut request = client
         .create_table()
         .table_name(&table)
         .billing_mode(BillingMode::from(spec.billing_mode.as_str()))
-        .key_schema(hash(&spec.key))
-        .attribute_definitions(string(&spec.key));
-    for (index, key) in &spec.indexes {
-        request = request.attribute_definitions(string(key)).global_secondary_indexes(
+        .key_schema(key(&spec.key, KeyType::Hash));
+    for (name, kind) in &spec.attributes {
+        let kind = if kind == "N" { ScalarAttributeType::N } else { ScalarAttributeType::S };
+        request = request.attribute_definitions(
+            AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().unwrap(),
+        );
+    }
+    for index in &spec.indexes {
+        let mut keys = vec![key(&index.hash, KeyType::Hash)];
+        keys.extend(index.range.as_deref().map(|range| key(range, KeyType::Range)));
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(index.projection.as_str()))
+            .set_non_key_attributes((!index.non_key.is_empty()).then(|| index.non_key.clone()))
+            .build();
+        request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .key_schema(hash(key))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .index_name(&index.name)
+                .set_key_schema(Some(keys))
+                .projection(projection)
                 .build()
                 .unwrap(),
         );

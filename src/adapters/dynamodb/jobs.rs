@@ -382,18 +382,14 @@ mod tests {
             succeeded: Some(true),
             failed: Some(5),
         };
-        let run = JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
+        let run =
+            JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
         let item = item_of(&run_change(&run));
         assert_eq!(text(&item, PARTITION_KEY).as_deref(), Some("run#prices#t1"));
         assert_eq!((text(&item, RUN_JOB).as_deref(), number(&item, RUN_AT)), (Some("prices"), Some(100)));
         assert_eq!(run_from(&item), Some(finished));
-        let start = JobStart {
-            job: "prices".into(),
-            channel: "C1".into(),
-            task_id: "t2".into(),
-            started: 100,
-            expires_at: 9,
-        };
+        let start =
+            JobStart { job: "prices".into(), channel: "C1".into(), task_id: "t2".into(), started: 100, expires_at: 9 };
         let running =
             Run { task_id: "t2".into(), start: Some(100), end: None, run_time: None, succeeded: None, failed: None };
         assert_eq!(run_from(&item_of(&run_start_change(&start))), Some(running));

@@ -277,7 +277,9 @@ mod error_tests {
         assert_eq!(cancelled(&["ThrottlingError", "None"]), Throttled);
         assert_eq!(cancelled(&["ValidationError"]), Invalid);
         assert_eq!(
-            cancellation_codes("Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]"),
+            cancellation_codes(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]"
+            ),
             ["None", "TransactionConflict"]
         );
         assert!(cancellation_codes("no list").is_empty());

@@ -116,7 +116,8 @@ impl ThreadStore for DynamoStore {
     }
 
     async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
-        let start = claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
+        let start =
+            claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
         let (group, changes) = match burst {
             Burst::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, start, &anchor.key)),
             Burst::Lead { window, replacing } => {

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use super::Handled;
 use super::tests::{handle, kind};
 use crate::adapters::memory::Fault;
 use crate::ports::{Clock, StoreErrorKind, ThreadStore};
