@@ -259,6 +259,7 @@ pub async fn run(stack: &Stack, scenario: &Scenario) -> Report {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     stack: &Stack,
     scenario: &Scenario,
