@@ -186,63 +186,76 @@ pub async fn run(stack: &Stack, scenario: &Scenario) -> Report {
     }
     // Mostly in order, with duplicates and a little shuffling.
     deliveries.sort_by_key(|(at, _)| *at);
-    let queue: VecDeque<Delivery> = deliveries.into_iter().map(|(_, d)| d).collect();
-    let queue = Arc::new(Mutex::new(queue));
+    let all: Vec<Delivery> = deliveries.into_iter().map(|(_, d)| d).collect();
+    // A group's tasks run for minutes: their STOPPED come once every
+    // start (with Lambda's retries) is done, as in a real burst.
+    let phases: Vec<Vec<Delivery>> = if scenario.group {
+        let (stopped, running): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|d| d.event["detail"]["lastStatus"] == "STOPPED");
+        vec![running, stopped]
+    } else {
+        vec![all]
+    };
     let failed_for_good = Arc::new(Mutex::new(vec![0usize; scenario.tasks]));
     let invocations = Arc::new(Mutex::new(0usize));
     let timelines = Arc::new(Mutex::new(vec![Timeline::default(); scenario.tasks]));
     set_faults(&stack.moto, &stack.table, scenario.seed, scenario.rates).await;
     stack.slack.refuse(scenario.slack_refusals, scenario.seed);
-    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(queue.lock().unwrap().len()));
-    let mut environments = tokio::task::JoinSet::new();
-    for _ in 0..scenario.environments {
-        let handler = stack.notifier();
-        let (queue, pending, failed_for_good, invocations) =
-            (queue.clone(), pending.clone(), failed_for_good.clone(), invocations.clone());
-        let timelines = timelines.clone();
-        let retry_after = scenario.retry_after;
-        environments.spawn(async move {
-            loop {
-                let next = queue.lock().unwrap().pop_front();
-                let Some(delivery) = next else {
-                    if pending.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                *invocations.lock().unwrap() += 1;
-                let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
-                let stopped = delivery.event["detail"]["lastStatus"] == "STOPPED";
-                if stopped {
-                    let mut timelines = timelines.lock().unwrap();
-                    let t = &mut timelines[delivery.task];
-                    t.stopped_began.get_or_insert_with(std::time::Instant::now);
-                }
-                match handler.handle(delivery.event.clone(), deadline).await {
-                    Ok(_) => {
-                        if !stopped {
-                            let mut timelines = timelines.lock().unwrap();
-                            timelines[delivery.task].running_done.get_or_insert_with(std::time::Instant::now);
+    let handlers: Vec<Arc<ecs_slack_notifier::handler::Handler>> =
+        (0..scenario.environments).map(|_| Arc::new(stack.notifier())).collect();
+    for phase in phases {
+        let queue = Arc::new(Mutex::new(phase.into_iter().collect::<VecDeque<Delivery>>()));
+        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(queue.lock().unwrap().len()));
+        let mut environments = tokio::task::JoinSet::new();
+        for handler in &handlers {
+            let handler = handler.clone();
+            let (queue, pending, failed_for_good, invocations) =
+                (queue.clone(), pending.clone(), failed_for_good.clone(), invocations.clone());
+            let timelines = timelines.clone();
+            let retry_after = scenario.retry_after;
+            environments.spawn(async move {
+                loop {
+                    let next = queue.lock().unwrap().pop_front();
+                    let Some(delivery) = next else {
+                        if pending.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                            return;
                         }
-                        pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    *invocations.lock().unwrap() += 1;
+                    let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
+                    let stopped = delivery.event["detail"]["lastStatus"] == "STOPPED";
+                    if stopped {
+                        let mut timelines = timelines.lock().unwrap();
+                        let t = &mut timelines[delivery.task];
+                        t.stopped_began.get_or_insert_with(std::time::Instant::now);
                     }
-                    Err(_) if delivery.attempt < 3 => {
-                        let queue = queue.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(retry_after * delivery.attempt).await;
-                            queue.lock().unwrap().push_back(Delivery { attempt: delivery.attempt + 1, ..delivery });
-                        });
-                    }
-                    Err(_) => {
-                        failed_for_good.lock().unwrap()[delivery.task] += 1;
-                        pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    match handler.handle(delivery.event.clone(), deadline).await {
+                        Ok(_) => {
+                            if !stopped {
+                                let mut timelines = timelines.lock().unwrap();
+                                timelines[delivery.task].running_done.get_or_insert_with(std::time::Instant::now);
+                            }
+                            pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(_) if delivery.attempt < 3 => {
+                            let queue = queue.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(retry_after * delivery.attempt).await;
+                                queue.lock().unwrap().push_back(Delivery { attempt: delivery.attempt + 1, ..delivery });
+                            });
+                        }
+                        Err(_) => {
+                            failed_for_good.lock().unwrap()[delivery.task] += 1;
+                            pending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
+        while environments.join_next().await.is_some() {}
     }
-    while environments.join_next().await.is_some() {}
     let injected = injected(&stack.moto, &stack.table).await;
     set_faults(&stack.moto, &stack.table, 0, Rates { throttle: 0.0, server_error: 0.0, conflict: 0.0, ambiguous: 0.0 })
         .await;
