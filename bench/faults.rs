@@ -7,9 +7,10 @@
 //!    kind per write (throttles, 500s, conflicts) plus 5 % writes applied
 //!    then answered 500; Slack refusing 10 % of calls. Prints each task's
 //!    outcome and the totals (tests/common/dynamodb_faults.rs).
-//! 2. Fans out 5,000 tasks of one job and prints the largest item (bytes,
-//!    as DynamoDB sizes it) and the write units a RUNNING and a STOPPED
-//!    cost at task 1, 2 and 5,000 (the fault layer's accounting).
+//! 2. With `--fan-out N`, fans out N tasks of one job (5,000 in the issue)
+//!    and prints the largest item (bytes, as DynamoDB sizes it) and the
+//!    write units a RUNNING and a STOPPED cost at tasks 1, 2 and N (the
+//!    fault layer's accounting).
 
 #[path = "../tests/common/mod.rs"]
 mod common;

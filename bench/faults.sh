@@ -2,9 +2,9 @@
 # The fault benchmark, from the repo root: bash bench/faults.sh [ARGS]
 # Exactly once on DynamoDB as it answers under load (bench/faults.rs):
 # single runs and a group over three seeds, with faults injected by the
-# moto server's fault layer, then a 5,000-task fan-out's item sizes and
-# write costs. ARGS go to the run (e.g. --tasks 60 --group 40 --seeds 3
-# --fan-out 5000 --verbose). Exits 1 when any task came out wrong.
+# moto server's fault layer; with --fan-out N, then an N-task fan-out's item sizes and
+# write costs. ARGS go to the run (defaults --tasks 60 --group 40 --seeds 3
+# --fan-out 0; add --verbose for every task). Exits 1 when any task came out wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

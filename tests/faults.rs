@@ -157,13 +157,11 @@ async fn dynamodb_that_is_down_gives_a_timely_error_not_a_hang() {
     for endpoint in [common::closed_port().await, common::black_hole().await] {
         let notifier = stack.notifier_on(&aws_config(&endpoint), &static_token);
         let started = Instant::now();
-        let err = notifier.handle(running(), deadline()).await.unwrap_err().to_string();
+        // Retried until the deadline less the reserve, never past it.
+        let err = notifier.handle(running(), deadline_in(10)).await.unwrap_err().to_string();
         let took = started.elapsed();
-        assert!(
-            err.starts_with("thread store: DynamoDB TransactWriteItems (claim)"),
-            "the claim, with the job's record: {err}"
-        );
-        assert!(took < Duration::from_secs(12), "{endpoint}: took {took:?}");
+        assert!(err.starts_with("thread store: "), "the claim: {err}");
+        assert!(took < Duration::from_secs(10), "{endpoint}: took {took:?}");
     }
     assert_eq!(stack.slack.requests(), 0, "nothing posted without a claim");
 }

@@ -66,9 +66,21 @@ impl<T: ?Sized> Retrying<T> {
         let deadline = deadline(&*self.clock);
         let mut attempt = 0;
         loop {
-            let e = match call().await {
-                Ok(value) => return Ok(value),
-                Err(e) => e,
+            // Each attempt ends in time for the reserve, however the store
+            // hangs.
+            let Some(limit) = self.policy.attempt_timeout(self.clock.now(), deadline) else {
+                return Err(StoreError::new(
+                    crate::ports::StoreErrorKind::Unavailable,
+                    format!("{op}: no time left before the invocation's deadline"),
+                ));
+            };
+            let e = match tokio::time::timeout(limit, call()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e,
+                Err(_) => StoreError::new(
+                    crate::ports::StoreErrorKind::Unavailable,
+                    format!("{op}: no answer within {} ms", limit.as_millis()),
+                ),
             };
             let class = retry::classify_store(e.kind);
             let Some(delay) = self.policy.next_delay(class, attempt, self.clock.now(), deadline, fastrand::f64())
