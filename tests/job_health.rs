@@ -64,7 +64,7 @@ async fn history_in_dynamodb_gives_slow_runs_streaks_and_recovery() {
     assert!(completions[8].ends_with("succeeded in 4m 5s · 💚 recovered after 2 failures"), "{}", completions[8]);
     let item = stack.item(&format!("job#{family}")).await.expect("the job's record");
     assert_eq!(item["lookup"].as_s().unwrap(), "jobs");
-    assert_eq!(item.keys().filter(|k| k.starts_with("r_")).count(), 9);
+    assert!(!item.keys().any(|k| k.starts_with("r_")), "no run on the head: each run is an item of its own");
     let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
     assert!(expires > chrono::Utc::now().timestamp() + 300 * 86400, "kept long after its last run");
 }

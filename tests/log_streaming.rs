@@ -77,7 +77,7 @@ async fn lines_stream_into_the_thread_once_even_when_redelivered_and_after_the_c
     assert!(visible.contains("json &lt;!channel&gt; line") && !visible.contains("fetching 503"), "{visible}");
     assert_eq!(reply.text, "❗ market-pulse-collect-stock-prices log: 2 errors, 1 warning");
     let item = stack.item(&format!("task#arn:aws:ecs:us-east-1:123456789012:task/market-pulse/{task}")).await.unwrap();
-    assert_eq!(item["streamed"].as_n().unwrap(), "2");
+    assert_eq!(item["streamed_n"].as_n().unwrap(), "2");
     assert_eq!(item["lookup"].as_s().unwrap(), &format!("task#{task}"));
 }
 
