@@ -19,10 +19,13 @@ use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
 use ecs_slack_notifier::adapters::schedules::NoSchedules;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
+use ecs_slack_notifier::adapters::task_definitions::{EcsTaskDefinitions, NoTaskDefinitions};
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
-use ecs_slack_notifier::ports::{GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
+use ecs_slack_notifier::ports::{
+    GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskDefinitions, TaskIndex, ThreadStore,
+};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
@@ -159,9 +162,14 @@ async fn main() -> ExitCode {
             }
         },
     };
+    // Task definitions are read from ECS only when job logs are (JOB_LOGS on).
+    let definitions: Arc<dyn TaskDefinitions> = match config.read_job_logs {
+        true => Arc::new(EcsTaskDefinitions::new(&aws)),
+        false => Arc::new(NoTaskDefinitions),
+    };
     let logs: Box<dyn LogSource> = match args.log_file {
         Some(path) => Box::new(FileLogs::new(path)),
-        None => app::job_logs(&config, &aws),
+        None => app::job_logs(&config, &aws, definitions.clone()),
     };
     let ports = Ports {
         store,
@@ -172,6 +180,7 @@ async fn main() -> ExitCode {
         outbox: None,
         slack,
         logs,
+        task_definitions: definitions,
         schedules: Box::new(NoSchedules),
         control: Box::new(NoControl),
         secrets,
