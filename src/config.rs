@@ -136,6 +136,7 @@ impl Config {
         }
         let mut settings = Settings::new(default_channel);
         settings.users_channel = get("SLACK_USERS_CHANNEL");
+        settings.label_notifications = get("ENVIRONMENT").is_some();
         settings.environment = get("ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.into());
         settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
             .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())

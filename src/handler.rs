@@ -92,6 +92,7 @@ impl Handler {
             groups: &*ports.groups,
             outbox: ports.outbox.as_deref(),
             secrets: &*ports.secrets,
+            definitions: &*ports.task_definitions,
         }
     }
 

@@ -114,20 +114,24 @@ async fn main() -> ExitCode {
         let value = std::env::var(name).ok();
         match name {
             "SLACK_DEFAULT_CHANNEL" if !has_token => value.or_else(|| Some(PREVIEW_CHANNEL.into())),
-            "ENVIRONMENT" => value.or_else(|| Some("local".into())),
             // --config wins over the environment's job configuration.
             "JOBS_CONFIG" if args.config.is_some() => None,
             "JOBS_CONFIG_FILE" if args.config.is_some() => args.config.clone(),
             _ => value,
         }
     };
-    let config = match Config::from_lookup(lookup, Needs { table: false, token: false }) {
+    let mut config = match Config::from_lookup(lookup, Needs { table: false, token: false }) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    if std::env::var_os("ENVIRONMENT").is_none() {
+        // A label for the preview's messages; not one for their
+        // notification text, which only a set ENVIRONMENT gets.
+        config.settings.environment = "local".into();
+    }
     // AWS is only asked for what the configuration names: a plain preview
     // runs with no AWS account and no network.
     let needs_aws =
