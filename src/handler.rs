@@ -55,7 +55,9 @@ impl Handler {
 
     /// Handles one Lambda payload. `deadline` is the invocation's deadline.
     pub async fn handle(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
-        let input = input::route(payload).inspect_err(|e| warn!(error = %e, "rejected payload"))?;
+        // A rejected payload is the invocation's error, logged once by who
+        // is handed it (the Lambda runtime, the replay): not here too.
+        let input = input::route(payload)?;
         match input {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
             Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
