@@ -88,6 +88,54 @@ fn a_bad_file_is_an_error_and_the_rest_still_replays() {
     assert!(out.contains("posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
 }
 
+/// A file of `bytes` in a directory of its own, for one test.
+fn temp_file(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("replay-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn what_cannot_be_read_says_why() {
+    let bom = temp_file(
+        "bom.json",
+        &[b"\xEF\xBB\xBF".as_slice(), &std::fs::read("events/ecs-task-running.json").unwrap()].concat(),
+    );
+    let numbers = temp_file("numbers.json", b"[1, 2]");
+    let empty = temp_file("empty.json", b"[]");
+    let (ok, out) = replay(&[&bom, &numbers, &empty]);
+    assert!(!ok, "{out}");
+    assert!(out.contains(r#""action":"posted_start""#), "a byte-order mark is no error: {out}");
+    assert!(
+        out.contains(
+            "numbers.json: entry 0 (1) is not an event: each entry of a list must be an event as the Lambda receives it"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("--> 0 events: the file holds an empty list"), "{out}");
+    assert!(out.contains("1 failure(s) in 3 file(s), 1 event(s)"), "{out}");
+}
+
+#[test]
+fn a_bad_configuration_file_is_named_with_the_field() {
+    let jobs = br#"{"jobs": [{"match": {"family": "x"}, "name": "x", "schedule": "cron(0 6 * * * *)"}]}"#;
+    let config = temp_file("jobs.json", jobs);
+    let (ok, out) = replay(&["--config", &config, "events/ecs-task-running.json"]);
+    assert!(!ok);
+    let want = format!(
+        "JOBS_CONFIG_FILE {config}: jobs[0].schedule: cron(0 6 * * * *): AWS requires ? in day-of-month or day-of-week"
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+    let config = temp_file(
+        "hours.json",
+        br#"{"jobs": [{"match": {"family": "x"}, "name": "x", "schedule": "cron(0 25 * * ? *)"}]}"#,
+    );
+    let (_, out) = replay(&["--config", &config, "events/ecs-task-running.json"]);
+    assert!(out.contains("jobs[0].schedule: cron(0 25 * * ? *): hours: 25 is out of range (0-23)"), "{out}");
+}
+
 #[test]
 fn the_example_configuration_shows_the_products_job_names() {
     let files = sample_events();

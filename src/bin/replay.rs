@@ -198,6 +198,10 @@ async fn replay(handler: Handler, files: &[PathBuf], stream_lines: Option<&[Stri
     for file in files {
         println!("\n=== {}", file.display());
         let payloads = match read_events(file) {
+            Ok(Read::Events(payloads)) if payloads.is_empty() => {
+                println!("--> 0 events: the file holds an empty list");
+                continue;
+            }
             Ok(Read::Events(payloads)) => payloads,
             Ok(Read::EnvVars) => {
                 println!("--> skipped: a `sam local invoke --env-vars` file, not an event");
@@ -252,15 +256,12 @@ enum Read {
 /// EventBridge would deliver), or the `--env-vars` file for `sam local invoke`.
 fn read_events(file: &Path) -> Result<Read, String> {
     let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    // Some editors and SDKs save JSON with a byte-order mark in front.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     match value {
         // Events in order (a burst), or `put-events` entries.
-        Value::Array(entries) => entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| if e.get("detail-type").is_some() { Ok(e.clone()) } else { delivered(i, e) })
-            .collect::<Result<_, _>>()
-            .map(Read::Events),
+        Value::Array(entries) => entries.iter().enumerate().map(entry).collect::<Result<_, _>>().map(Read::Events),
         Value::Object(ref map)
             if !["detail-type", "awslogs", "requestContext"].iter().any(|k| map.contains_key(*k))
                 && map.values().all(|v| v.as_object().is_some_and(|vars| vars.values().all(Value::is_string))) =>
@@ -291,6 +292,25 @@ fn streamed(event: &Value, lines: &[String]) -> Option<Value> {
         "subscriptionFilters": ["replay"],
         "logEvents": events,
     })))
+}
+
+/// An entry of a list: an event, or a `put-events` entry.
+fn entry((index, entry): (usize, &Value)) -> Result<Value, String> {
+    let has = |key: &str| entry.as_object().is_some_and(|map| map.contains_key(key));
+    if has("detail-type") || has("awslogs") {
+        return Ok(entry.clone());
+    }
+    if ["Source", "DetailType", "Detail"].iter().any(|key| has(key)) {
+        return delivered(index, entry);
+    }
+    let mut shown = entry.to_string();
+    if shown.chars().count() > 60 {
+        shown = shown.chars().take(57).collect::<String>() + "...";
+    }
+    Err(format!(
+        "entry {index} ({shown}) is not an event: each entry of a list must be an event as the Lambda receives it \
+         (an object with `detail-type`, or `awslogs`) or a `put-events` entry (with `Source`, `DetailType` and `Detail`)"
+    ))
 }
 
 /// A PutEvents entry as EventBridge delivers it to a rule's target.
@@ -355,6 +375,33 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/user-registered-put-events.json");
         let Ok(Read::Events(entries)) = read_events(Path::new(path)) else { panic!("{path}") };
         assert_eq!(entries[0]["detail-type"], "User Registered", "put-events entries become events");
+    }
+
+    #[test]
+    fn a_list_says_what_its_entries_must_be() {
+        let dir = std::env::temp_dir().join(format!("replay-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let numbers = write("numbers.json", b"[1, 2]");
+        let Err(e) = read_events(&numbers) else { panic!("[1, 2] read as events") };
+        assert!(e.starts_with("entry 0 (1) is not an event: each entry of a list must be an event"), "{e}");
+        assert!(e.contains("`put-events` entry (with `Source`, `DetailType` and `Detail`)"), "{e}");
+        let partial = write("partial.json", br#"[{"Source": "app", "DetailType": "User Registered"}]"#);
+        assert_eq!(read_events(&partial).err().as_deref(), Some("entry 0: no Detail"));
+        let Ok(Read::Events(none)) = read_events(&write("empty.json", b"[]")) else { panic!("[] is no events") };
+        assert!(none.is_empty());
+        let bom = [
+            b"\xEF\xBB\xBF".as_slice(),
+            br#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#,
+        ]
+        .concat();
+        let Ok(Read::Events(events)) = read_events(&write("bom.json", &bom)) else { panic!("a BOM is not JSON?") };
+        assert_eq!(events[0]["detail-type"], "Scheduled Event");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
