@@ -41,6 +41,15 @@ fn every_file_in_events_replays_with_no_configuration() {
         "notification: ✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
         "message 1700000000.000003 updated",
         "notification: 🎉 New user signed up: ada@example.com",
+        // events/spot-interruption.json: Spot's warning, a reply in the start
+        // message's thread; then the interrupted run's outcome.
+        "reply in thread 1700000000.000008 · ts 1700000000.000009",
+        "│ notification: ⚠️ Spot is reclaiming market-pulse-reddit-scraper: it will be stopped in about 2 minutes",
+        "│   *⚠️ Spot is reclaiming this task: it will be stopped in about 2 minutes*",
+        "│ notification: ⚠️ market-pulse-reddit-scraper is being interrupted by Spot",
+        r#""action":"posted_stop_notice""#,
+        "reply in thread 1700000000.000008 · ts 1700000000.000010",
+        "│ notification: ⚠️ market-pulse-reddit-scraper interrupted by Spot after 9m 15s",
         // events/logs-subscription.json, after the task's completion: still in its thread.
         "reply in thread 1700000000.000003 · ts 1700000000.000006",
         "notification: ❗ market-pulse-collect-stock-prices log: 1 error, 1 warning",
