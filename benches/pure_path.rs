@@ -23,7 +23,7 @@ fn pure_path(bytes: &[u8]) -> String {
     let message = match lifecycle::decide(&task, &[]) {
         Decision::Start => message::start_message(&ctx, &task),
         Decision::Finish(outcome) => message::completion_message(&ctx, &task, &outcome, Some("1.2")),
-        Decision::Ignore(_) => unreachable!(),
+        Decision::Stopping(_) | Decision::Ignore(_) => unreachable!(),
     };
     serde_json::to_string(&message).unwrap()
 }

@@ -15,10 +15,11 @@ use crate::adapters::no_logs::NoLogs;
 use crate::adapters::schedules::AwsSchedules;
 use crate::adapters::slack_http::SlackHttp;
 use crate::adapters::sqs_outbox::SqsOutbox;
+use crate::adapters::task_definitions::EcsTaskDefinitions;
 use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
 use crate::handler::Handler;
-use crate::ports::{LogSource, Outbox, Ports, SlackError};
+use crate::ports::{LogSource, Outbox, Ports, SlackError, TaskDefinitions};
 use crate::tls;
 
 /// Bounds on every AWS call, so one stuck request cannot use up the
@@ -61,16 +62,18 @@ pub fn dynamo_store(table: &str, aws: &SdkConfig) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table)
 }
 
-/// Job logs from CloudWatch when configured on, else none.
-pub fn job_logs(config: &Config, aws: &SdkConfig) -> Box<dyn LogSource> {
-    if config.read_job_logs { Box::new(CloudWatchTail::new(aws)) } else { Box::new(NoLogs) }
+/// Job logs from CloudWatch when configured on, else none; the log
+/// settings come from `definitions`.
+pub fn job_logs(config: &Config, aws: &SdkConfig, definitions: Arc<dyn TaskDefinitions>) -> Box<dyn LogSource> {
+    if config.read_job_logs { Box::new(CloudWatchTail::new(aws, definitions)) } else { Box::new(NoLogs) }
 }
 
-/// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs,
-/// EventBridge. Clients that only some events need are built on first use.
+/// The Lambda's ports: DynamoDB, Slack over HTTPS, CloudWatch Logs, ECS
+/// task definitions, EventBridge. Clients that only some events need are built on first use.
 pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackError> {
     let table = dynamo_store(config.threads_table.as_deref().unwrap_or_default(), aws);
     let secrets = Arc::new(tokens(config, aws));
+    let definitions: Arc<dyn TaskDefinitions> = Arc::new(EcsTaskDefinitions::new(aws));
     Ok(Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
@@ -84,7 +87,8 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
             SlackHttp::new(&config.slack_api_url, secrets.clone())?
                 .with_response_url_prefix(&config.slack_response_url_prefix),
         ),
-        logs: job_logs(config, aws),
+        logs: job_logs(config, aws, definitions.clone()),
+        task_definitions: definitions,
         clock: Arc::new(SystemClock),
     })
 }

@@ -121,14 +121,18 @@ impl Config {
             ));
         }
         let jobs = match (get("JOBS_CONFIG"), get("JOBS_CONFIG_FILE")) {
-            (Some(json), _) => JobsConfig::parse(&json),
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map_err(|e| JobsConfigError(format!("reading JOBS_CONFIG_FILE {path}: {e}")))
-                .and_then(|json| JobsConfig::parse(&json)),
+            (Some(json), _) => JobsConfig::parse(&json).map_err(|e| e.to_string()),
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Err(e) => Err(format!("reading JOBS_CONFIG_FILE {path}: {e}")),
+                // Errors name the file, which is what to open; some editors
+                // save a byte-order mark in front.
+                Ok(json) => JobsConfig::parse(json.trim_start_matches('\u{feff}'))
+                    .map_err(|JobsConfigError(e)| format!("JOBS_CONFIG_FILE {path}: {e}")),
+            },
             (None, None) => Ok(JobsConfig::default()),
         }
         .unwrap_or_else(|e| {
-            problems.push(e.to_string());
+            problems.push(e);
             JobsConfig::default()
         });
         if !problems.is_empty() {
@@ -136,6 +140,7 @@ impl Config {
         }
         let mut settings = Settings::new(default_channel);
         settings.users_channel = get("SLACK_USERS_CHANNEL");
+        settings.label_notifications = get("ENVIRONMENT").is_some();
         settings.environment = get("ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.into());
         settings.non_essential_containers = get("NON_ESSENTIAL_CONTAINERS")
             .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -233,6 +238,16 @@ mod tests {
         assert!(err.contains("JOBS_CONFIG: jobs[0].match"), "{err}");
         let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", "/no/such.json")], local).unwrap_err();
         assert!(err.contains("reading JOBS_CONFIG_FILE /no/such.json"), "{err}");
+
+        // An error in the file names the file, which is what to open.
+        let path = std::env::temp_dir().join(format!("jobs-config-test-{}.json", std::process::id()));
+        std::fs::write(&path, "\u{feff}{\"jobs\": [{\"match\": {\"family\": \"x\"}, \"notify\": \"sometimes\"}]}")
+            .unwrap();
+        let file = path.to_string_lossy().into_owned();
+        let err = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", &file)], local).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains(&format!("JOBS_CONFIG_FILE {file}: jobs[0].notify: unknown variant")), "{err}");
+        assert!(!err.contains("JOBS_CONFIG:"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub enum EventError {
     NotEventBridge(serde_json::Error),
     #[error("invalid `{detail_type}` event detail: {source}")]
     InvalidDetail { detail_type: String, source: serde_json::Error },
+    #[error("invalid `ECS Task State Change` event: no `detail.taskArn`, and no task ARN in `resources`")]
+    NoTaskArn,
 }
 
 /// Parses a Lambda payload and routes it on `detail-type`.
@@ -49,7 +51,15 @@ pub fn parse(payload: Value) -> Result<Incoming, EventError> {
     let detail_error = |source| EventError::InvalidDetail { detail_type: envelope.detail_type.clone(), source };
     let kind = match envelope.detail_type.as_str() {
         ECS_TASK_STATE_CHANGE => {
-            EventKind::EcsTask(Box::new(EcsTask::deserialize(&envelope.detail).map_err(detail_error)?))
+            let mut task = EcsTask::deserialize(&envelope.detail).map_err(detail_error)?;
+            if task.task_arn.is_empty() {
+                // Some events (a task that never started, among them) name
+                // the task only in the envelope.
+                let resources = envelope.resources.as_deref().unwrap_or_default();
+                task.task_arn =
+                    resources.iter().find(|r| r.contains(":task/")).cloned().ok_or(EventError::NoTaskArn)?;
+            }
+            EventKind::EcsTask(Box::new(task))
         }
         USER_REGISTERED => {
             EventKind::UserRegistered(Registration::deserialize(&envelope.detail).map_err(detail_error)?)
@@ -70,6 +80,8 @@ pub fn parse(payload: Value) -> Result<Incoming, EventError> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EcsTask {
+    /// From `resources[0]` when the detail has none.
+    #[serde(default)]
     pub task_arn: String,
     pub last_status: String,
     #[serde(default)]
@@ -112,6 +124,11 @@ pub struct EcsTask {
     pub attachments: Vec<Attachment>,
     #[serde(default)]
     pub version: Option<i64>,
+    /// Which containers decide the outcome, when known: ECS events do not
+    /// say, so the task workflow sets it from the task definition (or
+    /// `NON_ESSENTIAL_CONTAINERS`). `None`: every container counts.
+    #[serde(skip)]
+    pub essential_containers: Option<Vec<String>>,
 }
 
 /// An attachment of the task: its network interface, for `awsvpc` tasks.
@@ -237,6 +254,75 @@ impl EcsTask {
     }
 }
 
+/// The stop codes of a task that Spot stopped: `SpotInterruption` in
+/// today's events, `TerminationNotice` in older ones.
+pub const SPOT_STOP_CODES: [&str; 2] = ["SpotInterruption", "TerminationNotice"];
+
+impl Container {
+    fn has_reason(&self) -> bool {
+        self.reason.as_deref().is_some_and(|r| !r.trim().is_empty())
+    }
+}
+
+impl EcsTask {
+    /// A task of an ECS service: its `group` is `service:…`, or a service's
+    /// deployment started it (`startedBy` `ecs-svc/…`).
+    pub fn is_service(&self) -> bool {
+        self.group.as_deref().is_some_and(|g| g.starts_with("service:"))
+            || self.started_by.as_deref().is_some_and(|s| s.starts_with("ecs-svc/"))
+    }
+
+    /// Whether Spot stopped it (or is about to).
+    pub fn stopped_by_spot(&self) -> bool {
+        self.stop_code.as_deref().is_some_and(|code| SPOT_STOP_CODES.contains(&code))
+    }
+
+    /// Whether the container is one that decides the outcome.
+    pub fn is_essential(&self, name: &str) -> bool {
+        self.essential_containers.as_ref().is_none_or(|essential| essential.iter().any(|n| n == name))
+    }
+
+    /// The containers whose exit codes decide the outcome: the essential
+    /// ones, or all of them when none of them is known to be essential.
+    pub fn deciding_containers(&self) -> Vec<&Container> {
+        let essential: Vec<&Container> = self.containers.iter().filter(|c| self.is_essential(&c.name)).collect();
+        if essential.is_empty() { self.containers.iter().collect() } else { essential }
+    }
+
+    /// The container whose log tells the run: the essential container that
+    /// failed first, else the first essential one. Never a sidecar while
+    /// an essential container is known.
+    ///
+    /// ECS does not say which container failed first; the one that did is
+    /// the one with its own reason (`OutOfMemoryError: …`) or an exit code
+    /// of its own, rather than the 143 (SIGTERM) or 137 (SIGKILL) that ECS
+    /// gives the others when it stops the task because of it.
+    pub fn main_container(&self) -> Option<&Container> {
+        let deciding = self.deciding_containers();
+        let stopped = self.last_status == "STOPPED";
+        let rank = |c: &&Container| match c.exit_code {
+            Some(_) if c.has_reason() => 0,
+            Some(137 | 143) => 2,
+            Some(_) => 1,
+            None => 3,
+        };
+        let failed = deciding
+            .iter()
+            .copied()
+            .filter(|c| c.exit_code != Some(0) && (c.exit_code.is_some() || stopped))
+            .min_by_key(rank);
+        failed.or_else(|| deciding.first().copied())
+    }
+
+    /// The name a task goes by when nothing names its job: its task
+    /// definition family, else its `group`, else its main container's name.
+    pub fn default_name(&self) -> Option<&str> {
+        self.family()
+            .or_else(|| self.group.as_deref().filter(|g| !g.trim().is_empty() && *g != "family:"))
+            .or_else(|| self.main_container().map(|c| c.name.as_str()).filter(|n| !n.is_empty()))
+    }
+}
+
 fn last_segment(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
@@ -317,6 +403,90 @@ mod tests {
             let err = parse(payload.clone()).unwrap_err().to_string();
             assert!(err.contains(want), "{payload}: got {err:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn the_task_arn_falls_back_to_the_events_resources() {
+        let mut payload = fixture("events/ecs-task-never-started.json");
+        let arn = payload["detail"]["taskArn"].clone();
+        payload["detail"].as_object_mut().unwrap().remove("taskArn");
+        let EventKind::EcsTask(task) = parse(payload.clone()).unwrap().kind else { panic!() };
+        assert_eq!(json!(task.task_arn), arn);
+        payload["resources"] = json!([]);
+        let err = parse(payload).unwrap_err().to_string();
+        assert!(err.contains("no `detail.taskArn`, and no task ARN in `resources`"), "{err}");
+    }
+
+    fn container(name: &str, exit_code: Option<i64>, reason: Option<&str>) -> Container {
+        Container { name: name.into(), exit_code, reason: reason.map(Into::into), ..Container::default() }
+    }
+
+    #[test]
+    fn the_main_container_is_the_essential_one_that_failed_first() {
+        let stopped = |containers, essential: Option<&[&str]>| EcsTask {
+            last_status: "STOPPED".into(),
+            containers,
+            essential_containers: essential.map(|e| e.iter().map(|n| n.to_string()).collect()),
+            ..EcsTask::default()
+        };
+        let table: Vec<(EcsTask, &str)> = vec![
+            // A sidecar listed first never leads while an essential one is known.
+            (
+                stopped(vec![container("timeout", Some(143), None), container("app", Some(0), None)], Some(&["app"])),
+                "app",
+            ),
+            // The one with its own reason failed first; ECS stopped the others.
+            (
+                stopped(
+                    vec![container("a", Some(143), None), container("b", Some(137), Some("OutOfMemoryError: …"))],
+                    None,
+                ),
+                "b",
+            ),
+            (stopped(vec![container("a", Some(143), None), container("b", Some(2), None)], None), "b"),
+            (stopped(vec![container("a", None, None), container("b", Some(143), None)], None), "b"),
+            (stopped(vec![container("a", Some(0), None), container("b", Some(0), None)], None), "a"),
+            // Only sidecars known as essential elsewhere: all of them count.
+            (stopped(vec![container("x", Some(1), None)], Some(&["gone"])), "x"),
+        ];
+        for (task, want) in table {
+            assert_eq!(task.main_container().map(|c| c.name.as_str()), Some(want), "{:?}", task.containers);
+        }
+        // Running: no exit codes yet, so the first essential one.
+        let running = EcsTask {
+            last_status: "RUNNING".into(),
+            containers: vec![container("log_router", None, None), container("app", None, None)],
+            essential_containers: Some(vec!["app".into()]),
+            ..EcsTask::default()
+        };
+        assert_eq!(running.main_container().map(|c| c.name.as_str()), Some("app"));
+    }
+
+    #[test]
+    fn a_task_with_no_family_is_named_by_its_group_then_its_container_never_its_id() {
+        let task = |group: Option<&str>, containers: Vec<Container>| EcsTask {
+            task_arn: "arn:aws:ecs:us-east-1:1:task/c/0ac6a99cc0a74871aa435d41b78f0a0d".into(),
+            group: group.map(Into::into),
+            containers,
+            ..EcsTask::default()
+        };
+        assert_eq!(task(Some("service:web"), vec![]).default_name(), Some("service:web"));
+        assert_eq!(task(None, vec![container("reddit-scraper", None, None)]).default_name(), Some("reddit-scraper"));
+        assert_eq!(task(Some("family:"), vec![container("scraper", None, None)]).default_name(), Some("scraper"));
+        assert_eq!(task(None, vec![]).default_name(), None);
+    }
+
+    #[test]
+    fn service_tasks_by_group_or_by_who_started_them() {
+        let task = |group: Option<&str>, started_by: Option<&str>| EcsTask {
+            group: group.map(Into::into),
+            started_by: started_by.map(Into::into),
+            ..EcsTask::default()
+        };
+        assert!(task(Some("service:web"), None).is_service());
+        assert!(task(Some("family:web"), Some("ecs-svc/9223370564342396817")).is_service());
+        assert!(!task(Some("family:etl"), Some("events-rule/etl")).is_service());
+        assert!(!task(None, Some("manual-run")).is_service());
     }
 
     #[test]

@@ -68,7 +68,9 @@ impl Handler {
     }
 
     async fn route(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
-        let input = input::route(payload).inspect_err(|e| warn!(error = %e, "rejected payload"))?;
+        // A rejected payload is the invocation's error, logged once by who
+        // is handed it (the Lambda runtime, the replay): not here too.
+        let input = input::route(payload)?;
         match input {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
             Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
@@ -105,6 +107,7 @@ impl Handler {
             groups: &*ports.groups,
             outbox: ports.outbox.as_deref(),
             secrets: &*ports.secrets,
+            definitions: &*ports.task_definitions,
         }
     }
 

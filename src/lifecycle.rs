@@ -3,14 +3,48 @@
 
 use std::time::Duration;
 
-use crate::event::{Container, EcsTask};
+use crate::event::{Container, EcsTask, SPOT_STOP_CODES};
 use crate::jobs::{Job, Notify};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Start,
+    /// A running task that ECS was asked to stop: Spot reclaiming it, a
+    /// `StopTask`, a deployment. Its STOPPED event follows.
+    Stopping(StopRequest),
     Finish(Outcome),
     Ignore(&'static str),
+}
+
+/// A `RUNNING` event whose `desiredStatus` is `STOPPED`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopRequest {
+    /// Fargate Spot reclaiming the capacity: the task has about two minutes.
+    pub spot: bool,
+    pub stop_code: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A run that ended because it was stopped, not because its job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// Spot took the capacity back (`SpotInterruption`, `TerminationNotice`).
+    Spot,
+    /// A `StopTask` call (`UserInitiated`): a person, the console, a script.
+    StopTask,
+    /// Its service's scheduler (`ServiceSchedulerInitiated`).
+    Scheduler,
+}
+
+impl Interruption {
+    fn of(stop_code: Option<&str>) -> Option<Interruption> {
+        match stop_code? {
+            code if SPOT_STOP_CODES.contains(&code) => Some(Interruption::Spot),
+            "UserInitiated" => Some(Interruption::StopTask),
+            "ServiceSchedulerInitiated" => Some(Interruption::Scheduler),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +53,9 @@ pub struct Outcome {
     /// The task stopped without its containers ever running (image pull
     /// failure, no capacity, ENI errors…).
     pub never_started: bool,
+    /// It was stopped (by Spot, a `StopTask`, its service): not a success,
+    /// and not the job's own failure either.
+    pub interrupted: Option<Interruption>,
     pub run_time: Option<Duration>,
     /// The most specific reason known, shown when the job failed.
     pub reason: Option<String>,
@@ -49,44 +86,83 @@ pub struct ContainerResult {
     pub essential: bool,
 }
 
-/// ECS events carry no `essential` flag, so sidecars that may exit non-zero
-/// when ECS stops them (log routers, agents) are named in configuration.
+/// ECS events carry no `essential` flag: the task workflow sets the task's
+/// essential containers from its task definition; `non_essential`
+/// (`NON_ESSENTIAL_CONTAINERS`) names sidecars on top of that, and alone
+/// when the task definition is not known.
 pub fn decide(task: &EcsTask, non_essential: &[String]) -> Decision {
-    match task.last_status.as_str() {
-        "RUNNING" => Decision::Start,
-        "STOPPED" => Decision::Finish(outcome(task, non_essential)),
+    match (task.last_status.as_str(), task.desired_status.as_deref()) {
+        ("RUNNING", Some("STOPPED")) => match task.stop_code.as_deref() {
+            // Its job ended (or never began): the STOPPED event says how.
+            Some("EssentialContainerExited" | "TaskFailedToStart") => {
+                Decision::Ignore("stopping: the STOPPED event tells how it ended")
+            }
+            _ => Decision::Stopping(StopRequest {
+                spot: task.stopped_by_spot(),
+                stop_code: task.stop_code.clone(),
+                reason: task.stopped_reason.clone().filter(|r| !r.trim().is_empty()),
+            }),
+        },
+        ("RUNNING", _) => Decision::Start,
+        ("STOPPED", _) => Decision::Finish(outcome(task, non_essential)),
         _ => Decision::Ignore("status is not RUNNING or STOPPED"),
     }
 }
 
 fn outcome(task: &EcsTask, non_essential: &[String]) -> Outcome {
-    let is_essential = |c: &Container| !non_essential.iter().any(|n| n == &c.name);
-    let essential: Vec<&Container> = if task.containers.iter().any(is_essential) {
-        task.containers.iter().filter(|c| is_essential(c)).collect()
-    } else {
-        task.containers.iter().collect()
-    };
+    let task = &with_overrides(task, non_essential);
+    let essential = task.deciding_containers();
     let never_started = task.started_at.is_none()
         || task.containers.is_empty()
         || task.stop_code.as_deref() == Some("TaskFailedToStart");
-    let succeeded = !never_started && essential.iter().all(|c| c.exit_code == Some(0));
+    let interrupted = Interruption::of(task.stop_code.as_deref());
+    let succeeded = !never_started && interrupted.is_none() && essential.iter().all(|c| c.exit_code == Some(0));
+    // Real events can have an `executionStoppedAt` before `startedAt`.
     let run_time = task.started_at.and_then(|start| {
-        let end = task.execution_stopped_at.or(task.stopped_at)?;
-        (end - start).to_std().ok()
+        [task.execution_stopped_at, task.stopped_at].into_iter().flatten().find_map(|end| (end - start).to_std().ok())
     });
+    let reason = match interrupted {
+        // Who stopped it says more than how its containers took it.
+        Some(_) => {
+            task.stopped_reason.clone().filter(|r| !r.trim().is_empty()).or_else(|| failure_reason(task, &essential))
+        }
+        None => (!succeeded).then(|| failure_reason(task, &essential)).flatten(),
+    };
     Outcome {
         succeeded,
         never_started,
+        interrupted,
         run_time,
-        reason: (!succeeded).then(|| failure_reason(task, &essential)).flatten(),
+        reason,
         stop_code: task.stop_code.clone(),
         reported_failures: None,
         containers: task
             .containers
             .iter()
-            .map(|c| ContainerResult { name: c.name.clone(), exit_code: c.exit_code, essential: is_essential(c) })
+            .map(|c| ContainerResult {
+                name: c.name.clone(),
+                exit_code: c.exit_code,
+                essential: task.is_essential(&c.name),
+            })
             .collect(),
     }
+}
+
+/// The task with `non_essential` taken out of its essential containers.
+pub fn with_overrides(task: &EcsTask, non_essential: &[String]) -> EcsTask {
+    let mut task = task.clone();
+    if !non_essential.is_empty() {
+        let known = task.essential_containers.take();
+        let essential = task
+            .containers
+            .iter()
+            .map(|c| &c.name)
+            .filter(|name| known.as_ref().is_none_or(|k| k.contains(name)) && !non_essential.contains(name))
+            .cloned()
+            .collect();
+        task.essential_containers = Some(essential);
+    }
+    task
 }
 
 /// A container's own reason (e.g. `OutOfMemoryError: …`) says more than the
@@ -112,6 +188,9 @@ pub fn apply_policy(decision: Decision, job: &Job, include_services: bool) -> De
     match (job.notify, decision) {
         (Notify::None, _) => Decision::Ignore("notify is none"),
         (Notify::Failures, Decision::Start) => Decision::Ignore("notify is failures: no start message"),
+        (Notify::Failures, Decision::Stopping(_)) => {
+            Decision::Ignore("notify is failures: no start message to reply to")
+        }
         // A job whose summary can fail it must be looked at after all.
         (Notify::Failures, Decision::Finish(o)) if o.succeeded && !job.summary_failures_fail_job => {
             Decision::Ignore("notify is failures: it succeeded")
@@ -152,6 +231,7 @@ mod tests {
         for (path, want) in table {
             let got = match decide(&task(path), &[]) {
                 Decision::Start => "start",
+                Decision::Stopping(_) => "stopping",
                 Decision::Finish(_) => "finish",
                 Decision::Ignore(_) => "ignore",
             };
@@ -249,6 +329,68 @@ mod tests {
         t.execution_stopped_at = None;
         let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
         assert_eq!(o.run_time, Some(Duration::from_millis(271_108)));
+        // Real events can stop executing before they started: the stop counts.
+        t.execution_stopped_at = t.started_at.map(|s| s - chrono::Duration::seconds(5));
+        let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
+        assert_eq!(o.run_time, Some(Duration::from_millis(271_108)));
+    }
+
+    #[test]
+    fn a_running_task_asked_to_stop_is_a_stop_request_not_a_start() {
+        let mut t = task("events/ecs-task-running.json");
+        t.desired_status = Some("STOPPED".into());
+        for (code, spot) in [("SpotInterruption", true), ("TerminationNotice", true), ("UserInitiated", false)] {
+            t.stop_code = Some(code.into());
+            t.stopped_reason = Some("Your Spot Task was interrupted.".into());
+            let Decision::Stopping(stop) = decide(&t, &[]) else { panic!("{code}") };
+            assert_eq!((stop.spot, stop.stop_code.as_deref()), (spot, Some(code)));
+            assert_eq!(stop.reason.as_deref(), Some("Your Spot Task was interrupted."));
+        }
+        // Its job ended: the STOPPED event that follows says how.
+        t.stop_code = Some("EssentialContainerExited".into());
+        assert!(matches!(decide(&t, &[]), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn an_interrupted_run_is_neither_a_success_nor_the_jobs_failure() {
+        let table = [
+            ("SpotInterruption", Some(Interruption::Spot)),
+            ("TerminationNotice", Some(Interruption::Spot)),
+            ("UserInitiated", Some(Interruption::StopTask)),
+            ("ServiceSchedulerInitiated", Some(Interruption::Scheduler)),
+            ("EssentialContainerExited", None),
+        ];
+        for (code, want) in table {
+            let mut t = task("events/ecs-task-stopped-success.json");
+            t.stop_code = Some(code.into());
+            t.stopped_reason = Some("Your Spot Task was interrupted.".into());
+            let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
+            assert_eq!(o.interrupted, want, "{code}");
+            assert_eq!(o.succeeded, want.is_none(), "{code}: exit 0, yet stopped");
+            if want.is_some() {
+                assert_eq!(o.reason.as_deref(), Some("Your Spot Task was interrupted."), "{code}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_task_definitions_essential_flags_decide_and_the_setting_overrides() {
+        let mut t = stopped(vec![
+            container("log_router", Some(143), None),
+            container("app", Some(0), None),
+            container("timeout", Some(143), None),
+        ]);
+        assert!(!matches!(decide(&t, &[]), Decision::Finish(Outcome { succeeded: true, .. })), "all count");
+        t.essential_containers = Some(vec!["app".into()]);
+        let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
+        assert!(o.succeeded, "{o:?}");
+        let flags: Vec<bool> = o.containers.iter().map(|c| c.essential).collect();
+        assert_eq!(flags, [false, true, false]);
+        // NON_ESSENTIAL_CONTAINERS on top of the task definition.
+        t.essential_containers = Some(vec!["app".into(), "timeout".into()]);
+        assert!(!matches!(decide(&t, &[]), Decision::Finish(Outcome { succeeded: true, .. })));
+        let Decision::Finish(o) = decide(&t, &["timeout".to_string()]) else { panic!() };
+        assert!(o.succeeded);
     }
 
     #[test]
@@ -274,6 +416,7 @@ mod tests {
         let failed = finish("events/ecs-task-stopped-failure.json");
         let kind = |d: Decision| match d {
             Decision::Start => "start",
+            Decision::Stopping(_) => "stopping",
             Decision::Finish(_) => "finish",
             Decision::Ignore(_) => "ignore",
         };

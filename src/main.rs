@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
 use ecs_slack_notifier::deadline::Deadline;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use ecs_slack_notifier::error::NotifyError;
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 // One invocation at a time: a single-threaded runtime starts faster and
@@ -25,7 +26,23 @@ async fn main() -> Result<(), Error> {
         if let Some(warning) = deadline.warning() {
             tracing::warn!(deadline_ms = event.context.deadline, "{warning}");
         }
-        app::answer(handler.handle(event.payload, deadline.at()).await)
+        app::answer(handler.handle(event.payload, deadline.at()).await).map_err(Failed)
     }))
     .await
+}
+
+/// An invocation's error as the runtime logs it (it logs every error it is
+/// handed, with `{:?}`): the message people read, once, not a debug dump.
+struct Failed(NotifyError);
+
+impl std::fmt::Debug for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<Failed> for Diagnostic {
+    fn from(failed: Failed) -> Diagnostic {
+        failed.0.into()
+    }
 }

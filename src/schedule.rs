@@ -212,12 +212,14 @@ fn parse_rate(body: &str) -> Result<Duration, ScheduleError> {
 /// with seconds added in front: croner with Quartz weekdays (SUN=1) and
 /// `0/15` steps, as EventBridge reads them.
 fn parse_cron(body: &str) -> Result<Cron, ScheduleError> {
-    let fields = body.split_whitespace().count();
-    if fields != 6 {
+    let fields: Vec<&str> = body.split_whitespace().collect();
+    if fields.len() != 6 {
         return Err(ScheduleError(format!(
-            "cron({body}): AWS cron takes 6 fields (minutes hours day-of-month month day-of-week year), not {fields}"
+            "cron({body}): AWS cron takes 6 fields (minutes hours day-of-month month day-of-week year), not {}",
+            fields.len()
         )));
     }
+    check_cron_fields(&fields).map_err(|e| ScheduleError(format!("cron({body}): {e}")))?;
     let parser = CronParser::builder()
         .seconds(Seconds::Required)
         .year(Year::Required)
@@ -225,6 +227,68 @@ fn parse_cron(body: &str) -> Result<Cron, ScheduleError> {
         .sloppy_ranges(true)
         .build();
     parser.parse(&format!("0 {body}")).map_err(|e| ScheduleError(format!("cron({body}): {e}")))
+}
+
+/// AWS's fields: name, least and greatest value, the names it takes.
+const CRON_FIELDS: [(&str, u32, u32, &[&str]); 6] = [
+    ("minutes", 0, 59, &[]),
+    ("hours", 0, 23, &[]),
+    ("day-of-month", 1, 31, &[]),
+    ("month", 1, 12, &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]),
+    ("day-of-week", 1, 7, &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]),
+    ("year", 1970, 2199, &[]),
+];
+
+/// What EventBridge refuses, said with the field it is in: a value out of
+/// its field's range, and a day given both ways (one of day-of-month and
+/// day-of-week must be `?`).
+fn check_cron_fields(fields: &[&str]) -> Result<(), String> {
+    for (&field, &(name, min, max, names)) in fields.iter().zip(CRON_FIELDS.iter()) {
+        let day = name.starts_with("day-");
+        for item in field.split(',') {
+            if item == "?" && !day {
+                return Err(format!("{name}: ? is only for day-of-month or day-of-week"));
+            }
+            let (range, step) = item.split_once('/').map_or((item, None), |(r, s)| (r, Some(s)));
+            if let Some(step) = step {
+                if !step.parse::<u32>().is_ok_and(|n| n >= 1) {
+                    return Err(format!("{name}: the step in {item:?} must be a whole number of 1 or more"));
+                }
+            }
+            let range = match range.split_once('#') {
+                Some((weekday, nth)) if name == "day-of-week" => {
+                    if !nth.parse::<u32>().is_ok_and(|n| (1..=5).contains(&n)) {
+                        return Err(format!("{name}: the week in {item:?} must be 1 to 5"));
+                    }
+                    weekday
+                }
+                _ => range,
+            };
+            for value in range.split('-') {
+                // `L` (last) and `W` (nearest weekday) are read by the parser.
+                let value = if day { value.trim_end_matches(['L', 'W']) } else { value };
+                if value.is_empty()
+                    || value == "*"
+                    || value == "?"
+                    || names.iter().any(|n| n.eq_ignore_ascii_case(value))
+                {
+                    continue;
+                }
+                match value.parse::<u32>() {
+                    Ok(n) if (min..=max).contains(&n) => {}
+                    Ok(n) => return Err(format!("{name}: {n} is out of range ({min}-{max})")),
+                    Err(_) => return Err(format!("{name}: {value:?} is not a value it takes")),
+                }
+            }
+        }
+    }
+    match (fields[2] == "?", fields[4] == "?") {
+        (false, false) => Err("AWS requires ? in day-of-month or day-of-week: a day given both ways is refused \
+             (e.g. cron(0 6 * * ? *): every day at 06:00)"
+            .into()),
+        (true, true) => Err("only one of day-of-month and day-of-week can be ?".into()),
+        _ => Ok(()),
+    }
 }
 
 /// `90s`, `5m`, `2h`, `1d`, or combinations like `1h30m`.
@@ -277,6 +341,11 @@ mod tests {
             "cron(0 9 ? * MON-FRI *)",
             "cron(0 12 ? * 2#1 *)",
             "cron(0 0 L * ? *)",
+            "cron(0 0 LW * ? *)",
+            "cron(0 0 15W * ? *)",
+            "cron(0 18 ? * 6L *)",
+            "cron(0 8 1 JAN,JUL ? 2026-2030)",
+            "cron(15,45 8-17/2 ? * SUN-SAT *)",
         ] {
             assert!(Schedule::parse(ok, None).is_ok(), "{ok}");
         }
@@ -285,7 +354,19 @@ mod tests {
             ("rate(0 minutes)", "expected a whole number"),
             ("rate(5 weeks)", "expected a whole number"),
             ("cron(0 6 * * *)", "AWS cron takes 6 fields"),
-            ("cron(0 25 * * ? *)", "cron(0 25 * * ? *)"),
+            ("cron(0 25 * * ? *)", "cron(0 25 * * ? *): hours: 25 is out of range (0-23)"),
+            ("cron(60 6 * * ? *)", "minutes: 60 is out of range (0-59)"),
+            ("cron(0 6 32 * ? *)", "day-of-month: 32 is out of range (1-31)"),
+            ("cron(0 6 ? 13 MON *)", "month: 13 is out of range (1-12)"),
+            ("cron(0 6 ? * 8 *)", "day-of-week: 8 is out of range (1-7)"),
+            ("cron(0 6 ? * MON#6 *)", "day-of-week: the week in \"MON#6\" must be 1 to 5"),
+            ("cron(0/0 6 * * ? *)", "minutes: the step in \"0/0\" must be a whole number"),
+            ("cron(0 6 * * ? 1900)", "year: 1900 is out of range (1970-2199)"),
+            ("cron(0 6 * * ? FOO)", "year: \"FOO\" is not a value it takes"),
+            ("cron(? 6 * * ? *)", "minutes: ? is only for day-of-month or day-of-week"),
+            ("cron(0 6 * * * *)", "cron(0 6 * * * *): AWS requires ? in day-of-month or day-of-week"),
+            ("cron(0 6 1 * MON *)", "AWS requires ? in day-of-month or day-of-week"),
+            ("cron(0 6 ? * ? *)", "only one of day-of-month and day-of-week can be ?"),
             ("every day", "is not a schedule"),
         ];
         for (bad, want) in table {

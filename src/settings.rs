@@ -23,6 +23,10 @@ pub struct Settings {
     pub default_channel: String,
     pub users_channel: Option<String>,
     pub environment: String,
+    /// `ENVIRONMENT` was set: job notifications' text (what a phone's lock
+    /// screen shows) starts with `[environment]`, so two stacks posting to
+    /// one channel can be told apart.
+    pub label_notifications: bool,
     pub non_essential_containers: Vec<String>,
     pub jobs: JobsConfig,
     /// The most time reading a job's log may take before the completion is
@@ -51,6 +55,7 @@ impl Settings {
             default_channel: default_channel.into(),
             users_channel: None,
             environment: DEFAULT_ENVIRONMENT.into(),
+            label_notifications: false,
             non_essential_containers: Vec::new(),
             jobs: JobsConfig::default(),
             log_budget: Duration::from_secs(2),

@@ -16,7 +16,7 @@ use crate::jobs::LogStream;
 use crate::message::{Message, limit_violation};
 use crate::ports::{
     Clock, FoundSchedule, LogError, LogSource, LogTail, Ports, Posted, ScheduleError, Schedules, SlackError,
-    SlackPoster,
+    SlackPoster, TaskDefinition, TaskDefinitionError, TaskDefinitions,
 };
 use crate::settings::Settings;
 
@@ -294,6 +294,35 @@ impl LogSource for FakeLogs {
     }
 }
 
+/// Task definitions as the test registers them, counting the reads; an
+/// ARN not registered is an error (as ECS would answer it).
+#[derive(Clone, Default)]
+pub struct FakeTaskDefinitions {
+    known: Arc<Mutex<std::collections::HashMap<String, Arc<TaskDefinition>>>>,
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeTaskDefinitions {
+    pub fn register(&self, arn: &str, definition: TaskDefinition) {
+        self.known.lock().unwrap().insert(arn.to_owned(), Arc::new(definition));
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl TaskDefinitions for FakeTaskDefinitions {
+    async fn definition(&self, arn: &str) -> Result<Option<Arc<TaskDefinition>>, TaskDefinitionError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.known.lock().unwrap().get(arn) {
+            Some(definition) => Ok(Some(definition.clone())),
+            None => Err(TaskDefinitionError(format!("ClientException: Unable to describe task definition {arn}"))),
+        }
+    }
+}
+
 /// Schedules found in the account, as the test sets them; `fail` makes the
 /// next listing fail.
 #[derive(Clone, Default)]
@@ -473,6 +502,7 @@ pub struct Fakes {
     pub secrets: FakeSecrets,
     pub slack: RecordingSlack,
     pub logs: FakeLogs,
+    pub task_definitions: FakeTaskDefinitions,
     pub outbox: FakeOutbox,
     pub clock: TestClock,
 }
@@ -487,6 +517,7 @@ impl Fakes {
             secrets: FakeSecrets::default(),
             slack: RecordingSlack::new(),
             logs: FakeLogs::new(),
+            task_definitions: FakeTaskDefinitions::default(),
             outbox: FakeOutbox::default(),
             clock: TestClock::new(),
         }
@@ -504,6 +535,7 @@ impl Fakes {
             secrets: Arc::new(self.secrets.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
+            task_definitions: Arc::new(self.task_definitions.clone()),
             clock: Arc::new(self.clock.clone()),
         }
     }

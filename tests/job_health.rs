@@ -219,3 +219,30 @@ async fn the_digest_is_posted_once_a_day() {
         "{visible}"
     );
 }
+
+#[tokio::test]
+async fn the_digest_says_no_runs_and_draws_a_sparkline_only_from_three_runs() {
+    let Some(stack) = Stack::new().await else { return };
+    let (idle, twice, thrice) = (unique("idle"), unique("twice"), unique("thrice"));
+    let config =
+        json!({"jobs": [{"match": {"family": idle}, "name": idle, "schedule": "cron(0 6 * * ? *)"}]}).to_string();
+    let handler = stack.notifier_with(&[("DIGEST_AT", "09:00"), ("JOBS_CONFIG", &config)]);
+    for hour in 10..12 {
+        run(&handler, &twice, &format!("2026-11-26T{hour}:00:00Z"), 60, 0).await;
+    }
+    for hour in 10..13 {
+        run(&handler, &thrice, &format!("2026-11-26T{hour}:00:00Z"), 60 * (hour - 9), 0).await;
+    }
+    assert_eq!(watch(&handler, "2026-11-27T09:00:00Z").await.digests, 1);
+    let digest = stack.slack.posted().into_iter().find(|p| p.text.starts_with("📊")).expect("the digest");
+    let visible = digest.visible();
+    assert!(visible.contains(&format!("⏰ *{idle}*  no runs · 1 missed")), "{visible}");
+    assert!(
+        visible.contains(&format!("✅ *{twice}*  2 runs · 100% ok · median 1m 0s · p95 1m 0s · 0 missed\"")),
+        "no sparkline from two runs: {visible}"
+    );
+    assert!(
+        visible.contains(&format!("✅ *{thrice}*  3 runs · 100% ok · median 2m 0s · p95 3m 0s · 0 missed\\n`▁▅█`")),
+        "{visible}"
+    );
+}

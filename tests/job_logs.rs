@@ -146,6 +146,8 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
     let secrets = std::sync::Arc::new(Tokens::Static(SlackToken::new(common::fake_slack::TOKEN), None));
     let slack = SlackHttp::new(&stack.slack.url, secrets.clone()).unwrap();
     let table = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
+    let definitions: std::sync::Arc<dyn ecs_slack_notifier::ports::TaskDefinitions> =
+        std::sync::Arc::new(ecs_slack_notifier::adapters::task_definitions::EcsTaskDefinitions::new(&down));
     let ports = Ports {
         store: Box::new(table.clone()),
         tasks: Box::new(table.clone()),
@@ -156,7 +158,8 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
         control: Box::new(ecs_slack_notifier::adapters::ecs_control::NoControl),
         secrets,
         slack: Box::new(slack),
-        logs: Box::new(CloudWatchTail::new(&down)),
+        logs: Box::new(CloudWatchTail::new(&down, definitions.clone())),
+        task_definitions: definitions,
         clock: std::sync::Arc::new(SystemClock),
     };
     let notifier = Handler::new(settings, ports);

@@ -81,7 +81,7 @@ async fn the_start_message_is_updated_with_the_outcome() {
     assert_eq!(start.updates, 1);
     assert_eq!(start.text, "✅ collect_stock_prices_historical succeeded in 4m 1s");
     let visible = start.visible();
-    assert!(visible.contains("Details in the thread") && visible.contains("*Started*"), "{visible}");
+    assert!(visible.contains("Details in the thread") && visible.contains("started <!date^"), "{visible}");
     assert!(!start.reply_broadcast && !stack.slack.posted()[1].reply_broadcast, "successes are not broadcast");
 }
 

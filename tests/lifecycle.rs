@@ -204,7 +204,7 @@ async fn a_payload_that_is_not_an_eventbridge_event_is_a_clear_error() {
         (json!({"detail-type": "ECS Task State Change", "source": "aws.ecs"}), "missing field `detail`"),
         (
             json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": {"lastStatus": "RUNNING"}}),
-            "missing field `taskArn`",
+            "no `detail.taskArn`, and no task ARN in `resources`",
         ),
     ];
     for (payload, want) in table {

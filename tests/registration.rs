@@ -23,7 +23,7 @@ fn ada() -> Value {
 #[tokio::test]
 async fn posts_to_the_users_channel() {
     let Some(stack) = Stack::new().await else { return };
-    let notifier = stack.notifier_with(&[("SLACK_USERS_CHANNEL", "C0USERS")]);
+    let notifier = stack.notifier_with(&[("SLACK_USERS_CHANNEL", "C0USERS"), ("ENVIRONMENT", "test")]);
     let handled = notifier.handle(registration(ada()), deadline()).await.unwrap().registration();
     assert!(matches!(handled, Handled::PostedRegistration { .. }), "{handled:?}");
     let posted = stack.slack.posted();

@@ -41,6 +41,15 @@ fn every_file_in_events_replays_with_no_configuration() {
         "notification: ✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
         "message 1700000000.000003 updated",
         "notification: 🎉 New user signed up: ada@example.com",
+        // events/spot-interruption.json: Spot's warning, a reply in the start
+        // message's thread; then the interrupted run's outcome.
+        "reply in thread 1700000000.000008 · ts 1700000000.000009",
+        "│ notification: ⚠️ Spot is reclaiming market-pulse-reddit-scraper: it will be stopped in about 2 minutes",
+        "│   *⚠️ Spot is reclaiming this task: it will be stopped in about 2 minutes*",
+        "│ notification: ⚠️ market-pulse-reddit-scraper is being interrupted by Spot",
+        r#""action":"posted_stop_notice""#,
+        "reply in thread 1700000000.000008 · ts 1700000000.000010",
+        "│ notification: ⚠️ market-pulse-reddit-scraper interrupted by Spot after 9m 15s",
         // events/logs-subscription.json, after the task's completion: still in its thread.
         "reply in thread 1700000000.000003 · ts 1700000000.000006",
         "notification: ❗ market-pulse-collect-stock-prices log: 1 error, 1 warning",
@@ -86,6 +95,54 @@ fn a_bad_file_is_an_error_and_the_rest_still_replays() {
     assert!(!ok);
     assert!(out.contains("--> error: Cargo.toml: not JSON"), "{out}");
     assert!(out.contains("posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
+}
+
+/// A file of `bytes` in a directory of its own, for one test.
+fn temp_file(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("replay-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn what_cannot_be_read_says_why() {
+    let bom = temp_file(
+        "bom.json",
+        &[b"\xEF\xBB\xBF".as_slice(), &std::fs::read("events/ecs-task-running.json").unwrap()].concat(),
+    );
+    let numbers = temp_file("numbers.json", b"[1, 2]");
+    let empty = temp_file("empty.json", b"[]");
+    let (ok, out) = replay(&[&bom, &numbers, &empty]);
+    assert!(!ok, "{out}");
+    assert!(out.contains(r#""action":"posted_start""#), "a byte-order mark is no error: {out}");
+    assert!(
+        out.contains(
+            "numbers.json: entry 0 (1) is not an event: each entry of a list must be an event as the Lambda receives it"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("--> 0 events: the file holds an empty list"), "{out}");
+    assert!(out.contains("1 failure(s) in 3 file(s), 1 event(s)"), "{out}");
+}
+
+#[test]
+fn a_bad_configuration_file_is_named_with_the_field() {
+    let jobs = br#"{"jobs": [{"match": {"family": "x"}, "name": "x", "schedule": "cron(0 6 * * * *)"}]}"#;
+    let config = temp_file("jobs.json", jobs);
+    let (ok, out) = replay(&["--config", &config, "events/ecs-task-running.json"]);
+    assert!(!ok);
+    let want = format!(
+        "JOBS_CONFIG_FILE {config}: jobs[0].schedule: cron(0 6 * * * *): AWS requires ? in day-of-month or day-of-week"
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+    let config = temp_file(
+        "hours.json",
+        br#"{"jobs": [{"match": {"family": "x"}, "name": "x", "schedule": "cron(0 25 * * ? *)"}]}"#,
+    );
+    let (_, out) = replay(&["--config", &config, "events/ecs-task-running.json"]);
+    assert!(out.contains("jobs[0].schedule: cron(0 25 * * ? *): hours: 25 is out of range (0-23)"), "{out}");
 }
 
 #[test]

@@ -43,6 +43,18 @@ async fn bad_payloads_fail_the_invocation_and_the_process_lives_on() {
     assert!(function.alive());
     let logs = function.logs();
     assert!(!logs.contains(common::fake_slack::TOKEN), "the token leaked into the logs:\n{logs}");
+    // Each rejected payload is logged once, as the error people read: not
+    // as a warning and again as the error's debug form.
+    for want in [
+        "payload is not an EventBridge event: missing field `detail-type`",
+        "invalid `User Registered` event detail: missing field `user_id`",
+        "invalid `awslogs.data`: not base64",
+    ] {
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains(want)).collect();
+        assert_eq!(lines.len(), 1, "{want}:\n{logs}");
+        assert!(lines[0].starts_with("ERROR"), "{}", lines[0]);
+    }
+    assert!(!logs.contains("Input("), "no debug dump:\n{logs}");
 }
 
 #[tokio::test]

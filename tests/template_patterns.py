@@ -315,6 +315,14 @@ class JobControlPermissions(unittest.TestCase):
                          "no managed policy that reaches other queues")
         self.assertEqual((consumer["BatchSize"], consumer["FunctionResponseTypes"]), (1, ["ReportBatchItemFailures"]))
 
+    def test_task_definitions_are_read_with_or_without_job_logs(self):
+        for params in [{}, {"JobLogGroups": ""}]:
+            with self.subTest(**params):
+                got = self.statements(**params)
+                read = got["TaskDefinitions"]
+                self.assertEqual((read["Action"], read["Resource"]), ("ecs:DescribeTaskDefinition", "*"))
+                self.assertEqual("JobLogTail" in got, params == {}, "log reads only with JobLogGroups")
+
     def test_the_function_url_takes_slacks_requests_without_aws_auth(self):
         urls = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
         self.assertEqual(len(urls), 1)

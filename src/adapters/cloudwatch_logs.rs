@@ -1,9 +1,9 @@
 //! Reads the end of a task's log stream from CloudWatch Logs, finding the
-//! stream from the task definition's `awslogs` settings (cached per task
-//! definition for the life of the execution environment).
+//! stream from the task definition's `awslogs` settings (through the task
+//! definitions port, which reads each revision once for the life of the
+//! execution environment).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -11,96 +11,48 @@ use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
 
 use crate::event::EcsTask;
 use crate::jobs::LogStream;
-use crate::ports::{LogError, LogSource, LogTail};
+use crate::ports::{LogError, LogSource, LogTail, TaskDefinitions};
 
 /// How much of the log's end is read: enough for a summary line and a
 /// failure's last lines, little enough to stay fast.
 pub const MAX_EVENTS: i32 = 200;
 pub const MAX_BYTES: usize = 64 * 1024;
 
-/// Where a container definition says its logs go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct AwsLogs {
-    group: String,
-    stream_prefix: String,
-}
-
 pub struct CloudWatchTail {
     aws: Box<SdkConfig>,
     /// Built on the first completion: RUNNING events and the cold start
-    /// never pay for them.
-    clients: OnceLock<(aws_sdk_ecs::Client, aws_sdk_cloudwatchlogs::Client)>,
-    /// Task definition ARN → container name → its `awslogs` settings.
-    definitions: Mutex<HashMap<String, HashMap<String, AwsLogs>>>,
+    /// never pay for it.
+    client: OnceLock<aws_sdk_cloudwatchlogs::Client>,
+    definitions: Arc<dyn TaskDefinitions>,
 }
 
 impl CloudWatchTail {
-    pub fn new(aws: &SdkConfig) -> Self {
-        CloudWatchTail { aws: Box::new(aws.clone()), clients: OnceLock::new(), definitions: Mutex::default() }
-    }
-
-    fn ecs(&self) -> &aws_sdk_ecs::Client {
-        &self.clients().0
+    pub fn new(aws: &SdkConfig, definitions: Arc<dyn TaskDefinitions>) -> Self {
+        CloudWatchTail { aws: Box::new(aws.clone()), client: OnceLock::new(), definitions }
     }
 
     fn logs(&self) -> &aws_sdk_cloudwatchlogs::Client {
-        &self.clients().1
+        self.client.get_or_init(|| aws_sdk_cloudwatchlogs::Client::new(&self.aws))
     }
 
-    fn clients(&self) -> &(aws_sdk_ecs::Client, aws_sdk_cloudwatchlogs::Client) {
-        self.clients
-            .get_or_init(|| (aws_sdk_ecs::Client::new(&self.aws), aws_sdk_cloudwatchlogs::Client::new(&self.aws)))
-    }
-
+    /// The stream of the task's main container (the essential one that
+    /// failed, else the essential one), else of another essential one:
+    /// never a sidecar's while an essential container is known.
     async fn stream_from_definition(&self, task: &EcsTask) -> Result<Option<LogStream>, LogError> {
         let Some(arn) = task.task_definition_arn.as_deref() else { return Ok(None) };
-        let cached = self.definitions.lock().map_err(|_| LogError("cache poisoned".into()))?.get(arn).cloned();
-        let containers = match cached {
-            Some(containers) => containers,
-            None => {
-                let containers = self.describe(arn).await?;
-                self.definitions
-                    .lock()
-                    .map_err(|_| LogError("cache poisoned".into()))?
-                    .insert(arn.to_owned(), containers.clone());
-                containers
-            }
+        let Some(definition) = self.definitions.definition(arn).await.map_err(|e| LogError(e.0))? else {
+            return Ok(None);
         };
-        // The task's first container that logs to CloudWatch: the job itself
-        // in the usual one-container task definition.
-        Ok(task.containers.iter().find_map(|c| {
-            let logs = containers.get(&c.name)?;
+        let main = task.main_container();
+        let mut candidates =
+            main.into_iter().chain(task.deciding_containers().into_iter().filter(|c| Some(*c) != main));
+        Ok(candidates.find_map(|c| {
+            let logs = definition.container(&c.name)?.awslogs.as_ref()?;
             Some(LogStream {
                 group: logs.group.clone(),
                 stream: format!("{}/{}/{}", logs.stream_prefix, c.name, task.task_id()),
             })
         }))
-    }
-
-    async fn describe(&self, arn: &str) -> Result<HashMap<String, AwsLogs>, LogError> {
-        let out = self
-            .ecs()
-            .describe_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| LogError(format!("ECS DescribeTaskDefinition: {}", DisplayErrorContext(&e))))?;
-        let definitions = out.task_definition().map(|d| d.container_definitions()).unwrap_or_default();
-        Ok(definitions
-            .iter()
-            .filter_map(|c| {
-                let config = c.log_configuration()?;
-                if config.log_driver().as_str() != "awslogs" {
-                    return None;
-                }
-                let options = config.options()?;
-                let logs = AwsLogs {
-                    group: options.get("awslogs-group")?.clone(),
-                    stream_prefix: options.get("awslogs-stream-prefix")?.clone(),
-                };
-                Some((c.name()?.to_owned(), logs))
-            })
-            .collect())
     }
 }
 

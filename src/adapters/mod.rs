@@ -13,6 +13,7 @@ pub mod schedules;
 pub mod setup_aws;
 pub mod slack_http;
 pub mod sqs_outbox;
+pub mod task_definitions;
 pub mod token;
 
 /// An error and its causes on one line ("error sending request" says little

@@ -19,10 +19,13 @@ use ecs_slack_notifier::adapters::file_logs::FileLogs;
 use ecs_slack_notifier::adapters::memory::MemoryStore;
 use ecs_slack_notifier::adapters::schedules::NoSchedules;
 use ecs_slack_notifier::adapters::slack_http::SlackHttp;
+use ecs_slack_notifier::adapters::task_definitions::{EcsTaskDefinitions, NoTaskDefinitions};
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
-use ecs_slack_notifier::ports::{GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskIndex, ThreadStore};
+use ecs_slack_notifier::ports::{
+    GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskDefinitions, TaskIndex, ThreadStore,
+};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
@@ -111,20 +114,24 @@ async fn main() -> ExitCode {
         let value = std::env::var(name).ok();
         match name {
             "SLACK_DEFAULT_CHANNEL" if !has_token => value.or_else(|| Some(PREVIEW_CHANNEL.into())),
-            "ENVIRONMENT" => value.or_else(|| Some("local".into())),
             // --config wins over the environment's job configuration.
             "JOBS_CONFIG" if args.config.is_some() => None,
             "JOBS_CONFIG_FILE" if args.config.is_some() => args.config.clone(),
             _ => value,
         }
     };
-    let config = match Config::from_lookup(lookup, Needs { table: false, token: false }) {
+    let mut config = match Config::from_lookup(lookup, Needs { table: false, token: false }) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    if std::env::var_os("ENVIRONMENT").is_none() {
+        // A label for the preview's messages; not one for their
+        // notification text, which only a set ENVIRONMENT gets.
+        config.settings.environment = "local".into();
+    }
     // AWS is only asked for what the configuration names: a plain preview
     // runs with no AWS account and no network.
     let needs_aws =
@@ -159,9 +166,14 @@ async fn main() -> ExitCode {
             }
         },
     };
+    // Task definitions are read from ECS only when job logs are (JOB_LOGS on).
+    let definitions: Arc<dyn TaskDefinitions> = match config.read_job_logs {
+        true => Arc::new(EcsTaskDefinitions::new(&aws)),
+        false => Arc::new(NoTaskDefinitions),
+    };
     let logs: Box<dyn LogSource> = match args.log_file {
         Some(path) => Box::new(FileLogs::new(path)),
-        None => app::job_logs(&config, &aws),
+        None => app::job_logs(&config, &aws, definitions.clone()),
     };
     let ports = Ports {
         store,
@@ -172,6 +184,7 @@ async fn main() -> ExitCode {
         outbox: None,
         slack,
         logs,
+        task_definitions: definitions,
         schedules: Box::new(NoSchedules),
         control: Box::new(NoControl),
         secrets,
@@ -185,6 +198,10 @@ async fn replay(handler: Handler, files: &[PathBuf], stream_lines: Option<&[Stri
     for file in files {
         println!("\n=== {}", file.display());
         let payloads = match read_events(file) {
+            Ok(Read::Events(payloads)) if payloads.is_empty() => {
+                println!("--> 0 events: the file holds an empty list");
+                continue;
+            }
             Ok(Read::Events(payloads)) => payloads,
             Ok(Read::EnvVars) => {
                 println!("--> skipped: a `sam local invoke --env-vars` file, not an event");
@@ -239,15 +256,12 @@ enum Read {
 /// EventBridge would deliver), or the `--env-vars` file for `sam local invoke`.
 fn read_events(file: &Path) -> Result<Read, String> {
     let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    // Some editors and SDKs save JSON with a byte-order mark in front.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     match value {
         // Events in order (a burst), or `put-events` entries.
-        Value::Array(entries) => entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| if e.get("detail-type").is_some() { Ok(e.clone()) } else { delivered(i, e) })
-            .collect::<Result<_, _>>()
-            .map(Read::Events),
+        Value::Array(entries) => entries.iter().enumerate().map(entry).collect::<Result<_, _>>().map(Read::Events),
         Value::Object(ref map)
             if !["detail-type", "awslogs", "requestContext"].iter().any(|k| map.contains_key(*k))
                 && map.values().all(|v| v.as_object().is_some_and(|vars| vars.values().all(Value::is_string))) =>
@@ -278,6 +292,25 @@ fn streamed(event: &Value, lines: &[String]) -> Option<Value> {
         "subscriptionFilters": ["replay"],
         "logEvents": events,
     })))
+}
+
+/// An entry of a list: an event, or a `put-events` entry.
+fn entry((index, entry): (usize, &Value)) -> Result<Value, String> {
+    let has = |key: &str| entry.as_object().is_some_and(|map| map.contains_key(key));
+    if has("detail-type") || has("awslogs") {
+        return Ok(entry.clone());
+    }
+    if ["Source", "DetailType", "Detail"].iter().any(|key| has(key)) {
+        return delivered(index, entry);
+    }
+    let mut shown = entry.to_string();
+    if shown.chars().count() > 60 {
+        shown = shown.chars().take(57).collect::<String>() + "...";
+    }
+    Err(format!(
+        "entry {index} ({shown}) is not an event: each entry of a list must be an event as the Lambda receives it \
+         (an object with `detail-type`, or `awslogs`) or a `put-events` entry (with `Source`, `DetailType` and `Detail`)"
+    ))
 }
 
 /// A PutEvents entry as EventBridge delivers it to a rule's target.
@@ -342,6 +375,33 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/events/user-registered-put-events.json");
         let Ok(Read::Events(entries)) = read_events(Path::new(path)) else { panic!("{path}") };
         assert_eq!(entries[0]["detail-type"], "User Registered", "put-events entries become events");
+    }
+
+    #[test]
+    fn a_list_says_what_its_entries_must_be() {
+        let dir = std::env::temp_dir().join(format!("replay-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let numbers = write("numbers.json", b"[1, 2]");
+        let Err(e) = read_events(&numbers) else { panic!("[1, 2] read as events") };
+        assert!(e.starts_with("entry 0 (1) is not an event: each entry of a list must be an event"), "{e}");
+        assert!(e.contains("`put-events` entry (with `Source`, `DetailType` and `Detail`)"), "{e}");
+        let partial = write("partial.json", br#"[{"Source": "app", "DetailType": "User Registered"}]"#);
+        assert_eq!(read_events(&partial).err().as_deref(), Some("entry 0: no Detail"));
+        let Ok(Read::Events(none)) = read_events(&write("empty.json", b"[]")) else { panic!("[] is no events") };
+        assert!(none.is_empty());
+        let bom = [
+            b"\xEF\xBB\xBF".as_slice(),
+            br#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}"#,
+        ]
+        .concat();
+        let Ok(Read::Events(events)) = read_events(&write("bom.json", &bom)) else { panic!("a BOM is not JSON?") };
+        assert_eq!(events[0]["detail-type"], "Scheduled Event");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -307,9 +307,10 @@ impl JobsConfig {
     /// The job a task belongs to.
     pub fn job(&self, task: &EcsTask) -> Job {
         let rule = self.rule_of(task).map(|i| &self.jobs[i]);
-        let family = task.family().unwrap_or_else(|| task.task_id());
-        let name = rule.and_then(|r| r.name.clone()).unwrap_or_else(|| self.default_name(family));
-        let is_service = task.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+        // Never a bare task id while anything better is known.
+        let base = task.default_name().unwrap_or_else(|| task.task_id());
+        let name = rule.and_then(|r| r.name.clone()).unwrap_or_else(|| self.default_name(base));
+        let is_service = task.is_service();
         self.settings(rule, name, is_service)
     }
 
@@ -481,10 +482,11 @@ pub struct LogStream {
 
 impl Job {
     /// Where the task's main container logs, when the job's log settings
-    /// say: the first container's stream, as the `awslogs` driver names it.
+    /// say: the stream of the essential container that failed, else of the
+    /// essential one, as the `awslogs` driver names it.
     pub fn log_stream(&self, task: &EcsTask) -> Option<LogStream> {
         let logs = self.logs.as_ref()?;
-        let container = task.containers.first().map(|c| c.name.as_str())?;
+        let container = task.main_container().map(|c| c.name.as_str())?;
         let family = task.family().unwrap_or_default();
         let group =
             logs.group.replace("{family}", family).replace("{job}", &self.name).replace("{container}", container);

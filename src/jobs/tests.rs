@@ -80,6 +80,21 @@ fn log_streams_follow_the_awslogs_naming() {
         })
     );
     assert_eq!(JobsConfig::default().job(&t).log_stream(&t), None, "unknown without log settings");
+    // A log router listed first is not the job.
+    let mut sidecar = t.clone();
+    sidecar.containers.insert(0, crate::event::Container { name: "log_router".into(), ..Default::default() });
+    sidecar.essential_containers = Some(vec!["analyze-sentiment".into()]);
+    assert_eq!(job.log_stream(&sidecar).unwrap().stream, "ecs/analyze-sentiment/abc");
+}
+
+#[test]
+fn a_task_without_a_family_is_named_by_its_container_and_ecs_svc_marks_a_service() {
+    let config = example();
+    let mut t = task("x", "reddit-scraper", &[], &[]);
+    t.group = None;
+    assert_eq!(config.job(&t).name, "reddit_scraper", "the container's name, made as a family's would be");
+    t.started_by = Some("ecs-svc/9223370564342396817".into());
+    assert!(config.job(&t).is_service);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, Controls, JobContext};
 use crate::ports::{
     Claim, GroupStore, JobRun, JobStart, JobStore, LogSource, Outbox, Posted, Record, Slot, StartClaim, StoreError,
-    TaskFacts, TokenSource,
+    TaskDefinitions, TaskFacts, TokenSource,
 };
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
@@ -43,6 +43,13 @@ pub enum Handled {
     JoinedGroup {
         key: String,
         group: String,
+        channel: String,
+        ts: String,
+    },
+    /// A stop request's reply in the task's thread (`ts` is `answered`
+    /// when the thread says so already: stopped from Slack).
+    PostedStopNotice {
+        key: String,
         channel: String,
         ts: String,
     },
@@ -84,13 +91,17 @@ pub struct Tasks<'a> {
     /// at once.
     pub outbox: Option<&'a dyn Outbox>,
     pub secrets: &'a dyn TokenSource,
+    /// Which containers are essential (and where they log).
+    pub definitions: &'a dyn TaskDefinitions,
 }
 
 impl Tasks<'_> {
     pub async fn handle(&self, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
+        let task = &lifecycle::with_overrides(task, &self.settings.non_essential_containers);
         let job = self.settings.jobs.job(task);
         let span = info_span!("task", job = %job.name, task = task.task_id(), status = %task.last_status, version = task.version);
         async {
+            let task = &self.with_definition(task, &job, deadline).await;
             let decided = lifecycle::decide(task, &self.settings.non_essential_containers);
             let decision = lifecycle::apply_policy(decided.clone(), &job, self.settings.jobs.include_services);
             if let Decision::Ignore(reason) = decision {
@@ -159,7 +170,7 @@ impl Tasks<'_> {
             Decision::Finish(outcome) => {
                 self.jobs.record_run(&self.job_run(task, job, outcome)).await?;
             }
-            Decision::Ignore(_) => {}
+            Decision::Stopping(_) | Decision::Ignore(_) => {}
         }
         Ok(())
     }
@@ -208,6 +219,7 @@ impl Tasks<'_> {
         let ctx = JobContext {
             job: &job.name,
             environment: &self.settings.environment,
+            label: self.settings.label_notifications.then_some(self.settings.environment.as_str()),
             channel: self.channel(job),
             notify: job.notify,
             mention: job.mention.as_deref(),
@@ -222,6 +234,7 @@ impl Tasks<'_> {
         match decision {
             Decision::Ignore(reason) => Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) }),
             Decision::Start => self.post_start(&key, &ctx, job, task, deadline).await,
+            Decision::Stopping(stop) => self.post_stopping(&key, &ctx, task, stop, deadline).await,
             Decision::Finish(outcome) => self.post_completion(&key, &ctx, job, task, outcome, deadline).await,
         }
     }
@@ -296,7 +309,11 @@ impl Tasks<'_> {
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
         let history = health::finished(&before.runs, task.task_id());
-        let notes = health::completion_notes(&history, outcome.succeeded, outcome.run_time, job.slow_factor);
+        // An interruption is neither a failure of the job's own nor its recovery.
+        let notes = match outcome.interrupted {
+            Some(_) => Vec::new(),
+            None => health::completion_notes(&history, outcome.succeeded, outcome.run_time, job.slow_factor),
+        };
         if job.notify == Notify::Failures && outcome.succeeded {
             // Read the log only to learn it did not fail after all.
             self.notices.release(&claim).await;
@@ -397,7 +414,9 @@ impl Tasks<'_> {
 }
 
 mod burst;
+mod essentials;
 #[cfg(test)]
 mod faults;
+mod stopping;
 #[cfg(test)]
 mod tests;

@@ -43,7 +43,7 @@ pub fn group_message(
     }
     let images: Vec<&str> = task.containers.iter().filter_map(|c| c.image.as_deref()).collect();
     if let Some(image) = images.first() {
-        fields.push(Field::raw("Image", image.rsplit('/').next().unwrap_or(image)));
+        fields.push(Field::raw("Image", super::task::short_image(image)));
     }
     let mut blocks = vec![header(&headline)];
     blocks.extend(field_sections(fields));

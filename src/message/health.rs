@@ -166,10 +166,21 @@ pub fn digest_message(channel: &str, to: DateTime<Utc>, lines: &[DigestLine]) ->
     message(channel, &headline, blocks, None)
 }
 
+/// A sparkline of fewer runs than this says nothing: one bar, or two.
+pub const SPARKLINE_MIN_RUNS: usize = 3;
+
 fn digest_line(line: &DigestLine) -> String {
     let f = &line.figures;
-    let status = if f.failures > 0 || line.missed > 0 { "⚠️" } else { "✅" };
-    let mut parts = vec![format!("{} run{}", f.runs, plural(f.runs as u32))];
+    let status = match (f.runs, f.failures, line.missed) {
+        // Listed only because runs were missed: the ⏰ of a missed run.
+        (0, _, _) => "⏰",
+        (_, 0, 0) => "✅",
+        _ => "⚠️",
+    };
+    let mut parts = vec![match f.runs {
+        0 => "no runs".to_owned(),
+        n => format!("{n} run{}", plural(n as u32)),
+    }];
     if f.failures > 0 {
         parts.push(format!("{} failed", f.failures));
     }
@@ -183,7 +194,7 @@ fn digest_line(line: &DigestLine) -> String {
         parts.push(format!("p95 {}", text::duration(p95)));
     }
     parts.push(format!("{} missed", line.missed));
-    let spark = sparkline(&f.recent);
+    let spark = if f.recent.len() >= SPARKLINE_MIN_RUNS { sparkline(&f.recent) } else { String::new() };
     let spark = if spark.is_empty() { String::new() } else { format!("\n`{spark}`") };
     format!("{status} *{}*  {}{spark}", text::escape_truncated(&line.job, 200), parts.join(" · "))
 }
@@ -271,6 +282,29 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("`▁▅█`"), "{json}");
+        // A job listed for its missed runs alone, and one with too few runs
+        // for a sparkline.
+        let idle = DigestLine {
+            job: "weekly_report".into(),
+            figures: DayFigures { runs: 0, failures: 0, median: None, p95: None, recent: Vec::new() },
+            missed: 1,
+        };
+        let once = DigestLine {
+            job: "backfill".into(),
+            figures: DayFigures {
+                runs: 1,
+                failures: 0,
+                median: Some(Duration::from_secs(60)),
+                p95: Some(Duration::from_secs(60)),
+                recent: vec![Duration::from_secs(60); 2],
+            },
+            missed: 0,
+        };
+        let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &[idle, once]);
+        let json = serde_json::to_string(&msg.blocks).unwrap();
+        assert!(json.contains("⏰ *weekly_report*  no runs · 1 missed"), "{json}");
+        assert!(json.contains("✅ *backfill*  1 run · 100% ok · median 1m 0s · p95 1m 0s · 0 missed\"}"), "{json}");
+        assert!(!json.contains("0 runs") && !json.contains('▄'), "{json}");
         let many: Vec<DigestLine> = (0..80).map(|i| DigestLine { job: format!("job{i}"), ..line.clone() }).collect();
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &many);
         assert_eq!(limit_violation(&msg.blocks), None);

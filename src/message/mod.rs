@@ -21,7 +21,10 @@ pub use health::{
 };
 pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
-pub use task::{Controls, JobContext, completion_message, finished_start_message, note_text, start_message};
+pub use task::{
+    Controls, JobContext, SPOT_WARNING, completion_message, finished_start_message, note_text, start_message,
+    stopping_message, stopping_start_message,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,10 +1,13 @@
-//! Start and completion messages for ECS jobs.
+//! Start and completion messages for ECS jobs, and what is said when ECS
+//! is asked to stop one.
 
-use super::{Block, Field, Message, code_section, context, control, field_sections, header, links, message, text};
+use super::{
+    Block, Field, Message, Text, code_section, context, control, field_sections, header, links, message, text,
+};
 use crate::event::EcsTask;
 use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
-use crate::lifecycle::Outcome;
+use crate::lifecycle::{Interruption, Outcome, StopRequest};
 use crate::summary::JobLog;
 
 /// Lines of a failed job's log shown in its completion.
@@ -15,6 +18,9 @@ pub const FAILURE_LOG_LINES: usize = 20;
 pub struct JobContext<'a> {
     pub job: &'a str,
     pub environment: &'a str,
+    /// Put in front of the notification text (`[staging] …`) when set: the
+    /// environment, when `ENVIRONMENT` was set.
+    pub label: Option<&'a str>,
     pub channel: &'a str,
     pub notify: Notify,
     /// Slack mention syntax from configuration (validated there); only
@@ -47,6 +53,7 @@ impl<'a> JobContext<'a> {
         JobContext {
             job,
             environment,
+            label: None,
             channel,
             notify: Notify::All,
             mention: None,
@@ -57,6 +64,15 @@ impl<'a> JobContext<'a> {
             controls: Controls { stop: false, rerun: false },
             grouped: false,
         }
+    }
+
+    /// The message with its label in front of its notification text (what
+    /// a phone's lock screen shows).
+    fn labelled(&self, mut msg: Message) -> Message {
+        if let Some(label) = self.label {
+            msg.text = format!("[{}] {}", text::escape_truncated(label, 100), msg.text);
+        }
+        msg
     }
 }
 
@@ -82,13 +98,16 @@ fn notes_context(notes: &[Note]) -> Option<Block> {
     (!notes.is_empty()).then(|| context(notes.iter().map(note_text).collect()))
 }
 
+/// The start message, compact enough for a phone: the job, its
+/// environment, who started it and its image, the rest on one line, and
+/// the Stop button. The completion carries the details.
 pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
     let headline = format!("🚀 {} started", ctx.job);
     let mut blocks = run_blocks(ctx, task, &headline, None);
     if ctx.controls.stop {
         blocks.push(control::stop_actions(ctx.job, &task.task_arn, task.task_id()));
     }
-    message(ctx.channel, &headline, blocks, None)
+    ctx.labelled(message(ctx.channel, &headline, blocks, None))
 }
 
 /// The start message once the job has finished, to replace it in place
@@ -102,31 +121,129 @@ pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcom
     if ctx.controls.rerun && !outcome.succeeded {
         blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
     }
-    message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None)
+    ctx.labelled(message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None))
 }
 
+/// The start message while ECS stops the task: no Stop button any more.
+pub fn stopping_start_message(ctx: &JobContext, task: &EcsTask, stop: &StopRequest) -> Message {
+    let headline = match stop.spot {
+        true => format!("⚠️ {} is being interrupted by Spot", ctx.job),
+        false => format!("🛑 {} is stopping", ctx.job),
+    };
+    let blocks = run_blocks(ctx, task, &headline, Some("Stopping: see the thread."));
+    ctx.labelled(message(ctx.channel, &headline, blocks, None))
+}
+
+/// What Spot's warning means, or why ECS is stopping the task.
+pub const SPOT_WARNING: &str = "⚠️ Spot is reclaiming this task: it will be stopped in about 2 minutes";
+
+/// The one reply in a running task's thread when ECS is asked to stop it.
+pub fn stopping_message(ctx: &JobContext, stop: &StopRequest, thread_ts: &str) -> Message {
+    let (said, fallback) = match stop.spot {
+        true => (
+            format!("*{SPOT_WARNING}*"),
+            format!("⚠️ Spot is reclaiming {}: it will be stopped in about 2 minutes", ctx.job),
+        ),
+        false => {
+            let by = stop_requester(stop.stop_code.as_deref());
+            let reason = stop.reason.as_deref().unwrap_or("no reason given");
+            (
+                format!("🛑 *ECS is stopping this task* ({by}): {}", text::escape_truncated(reason, 1000)),
+                format!("🛑 {} is stopping: {reason}", ctx.job),
+            )
+        }
+    };
+    let mut blocks = vec![Block::Section { text: Some(Text::Mrkdwn { text: said }), fields: Vec::new() }];
+    let mut about: Vec<String> = Vec::new();
+    if let Some(code) = &stop.stop_code {
+        about.push(format!("Stop code `{}`", text::escape_truncated(code, 100)));
+    }
+    if let (true, Some(reason)) = (stop.spot, &stop.reason) {
+        about.push(text::escape_truncated(reason, 500));
+    }
+    about.push("Its outcome follows when it has stopped.".into());
+    blocks.push(context(vec![about.join(" · ")]));
+    ctx.labelled(message(ctx.channel, &fallback, blocks, Some(thread_ts)))
+}
+
+/// Who asks ECS to stop a task, by its stop code.
+fn stop_requester(stop_code: Option<&str>) -> &'static str {
+    match stop_code {
+        Some("UserInitiated") => "a StopTask request",
+        Some("ServiceSchedulerInitiated") => "its service's scheduler",
+        _ => "ECS",
+    }
+}
+
+/// The header, one section of what tells runs apart (environment, who
+/// started it, its image), one context line with the rest.
 fn run_blocks(ctx: &JobContext, task: &EcsTask, headline: &str, note: Option<&str>) -> Vec<Block> {
+    let mut fields = vec![Field::raw("Environment", ctx.environment)];
+    if let Some(started_by) = &task.started_by {
+        fields.push(Field::raw("Started by", started_by));
+    }
+    let image = task
+        .main_container()
+        .and_then(|c| c.image.as_deref())
+        .or_else(|| task.containers.iter().find_map(|c| c.image.as_deref()));
+    if let Some(image) = image {
+        fields.push(Field::raw("Image", short_image(image)));
+    }
     let mut blocks = vec![header(headline)];
-    blocks.extend(field_sections(run_fields(ctx, task, true)));
-    blocks.extend(command_sections(task));
-    blocks.extend(environment_section(ctx, task));
-    blocks.extend(links_context(ctx, task, note));
+    blocks.extend(field_sections(fields));
+    blocks.push(context(run_line(ctx, task, note)));
     blocks
+}
+
+/// The run's other facts, each a context element: where and how it runs,
+/// its command and shown variables, the note, the links.
+fn run_line(ctx: &JobContext, task: &EcsTask, note: Option<&str>) -> Vec<String> {
+    let mut facts: Vec<String> = Vec::new();
+    if let Some(cluster) = task.cluster_name() {
+        facts.push(text::escape_truncated(cluster, 200));
+    }
+    facts.push(format!("`{}`", text::escape_truncated(task.task_id(), 200)));
+    if let Some(launch) = launch(task) {
+        facts.push(text::escape_truncated(&launch, 200));
+    }
+    if let Some((_, size)) = size(task) {
+        facts.push(text::escape_truncated(&size, 200));
+    }
+    if let Some(started) = task.started_at {
+        facts.push(format!("started {}", text::slack_date(started)));
+    }
+    let mut elements = vec![facts.join(" · ")];
+    for (container, command) in task.command_overrides() {
+        let single = task.command_overrides().count() == 1;
+        let label = if single { String::new() } else { format!("{}: ", text::escape_truncated(container, 100)) };
+        elements.push(format!("{label}`{}`", text::escape_truncated(&command.join(" "), 1000)));
+    }
+    let shown = shown_environment(ctx, task);
+    if !shown.is_empty() {
+        elements.push(format!("`{}`", text::escape_truncated(&shown.join(" "), 1000)));
+    }
+    elements.extend(note.map(str::to_owned));
+    elements.extend(links(ctx, task));
+    elements
 }
 
 /// The completion: a reply under the start message when `thread_ts` is
 /// known, else a standalone message that carries the run's details itself.
 pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, thread_ts: Option<&str>) -> Message {
     let headline = headline(ctx.job, outcome);
-    let mention = ctx.mention.filter(|_| !outcome.succeeded);
+    // An interruption is not the job's failure: nobody is called for it.
+    let mention = ctx.mention.filter(|_| !outcome.succeeded && outcome.interrupted.is_none());
     let mut fields = Vec::new();
     if ctx.grouped && thread_ts.is_some() {
         fields.push(Field::trusted("Task", format!("`{}`", text::escape_truncated(task.task_id(), 200))));
     }
-    if let Some(run_time) = outcome.run_time {
-        fields.push(Field::trusted("Run time", text::duration(run_time)));
+    if let Some(interruption) = outcome.interrupted {
+        fields.push(Field::trusted("Stopped by", stopped_by(interruption).to_owned()));
     }
-    if !outcome.containers.is_empty() {
+    // A task that never ran has no exit codes to show.
+    if outcome.containers.iter().any(|c| c.exit_code.is_some())
+        || (!outcome.never_started && !outcome.containers.is_empty())
+    {
         let codes: Vec<String> = outcome
             .containers
             .iter()
@@ -146,18 +263,19 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         fields.extend(summary.stats.iter().map(|(key, value)| Field::raw(key, value)));
     }
     if thread_ts.is_none() {
-        fields.extend(run_fields(ctx, task, false));
+        fields.extend(run_fields(ctx, task));
     }
     let mut blocks = vec![header(&headline)];
     blocks.extend(notes_context(ctx.notes));
     if let Some(mention) = mention {
-        blocks
-            .push(Block::Section { text: Some(super::Text::Mrkdwn { text: mention.to_owned() }), fields: Vec::new() });
+        blocks.push(Block::Section { text: Some(Text::Mrkdwn { text: mention.to_owned() }), fields: Vec::new() });
     }
+    let reason = outcome.reason.as_deref().filter(|_| !outcome.succeeded).map(|r| code_section("Reason", r));
+    // A task that never started is told by why: that leads.
+    let (reason_first, reason_after) = if outcome.never_started { (reason, None) } else { (None, reason) };
+    blocks.extend(reason_first);
     blocks.extend(field_sections(fields));
-    if let Some(reason) = outcome.reason.as_deref().filter(|_| !outcome.succeeded) {
-        blocks.push(code_section("Reason", reason));
-    }
+    blocks.extend(reason_after);
     let last_lines =
         ctx.log.map_or(&[][..], |log| &log.last_lines[log.last_lines.len().saturating_sub(FAILURE_LOG_LINES)..]);
     if !outcome.succeeded && !last_lines.is_empty() {
@@ -176,7 +294,11 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if let Some(log_note) = ctx.log.and_then(|log| log.note.as_deref()) {
         blocks.push(context(vec![text::escape_truncated(log_note, 500)]));
     }
-    blocks.extend(links_context(ctx, task, note));
+    let mut elements: Vec<String> = note.map(str::to_owned).into_iter().collect();
+    elements.extend(links(ctx, task));
+    if !elements.is_empty() {
+        blocks.push(context(elements));
+    }
     if ctx.controls.rerun && !outcome.succeeded {
         blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
     }
@@ -186,26 +308,40 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if let Some(mention) = mention {
         msg.text = format!("{mention} {}", msg.text);
     }
-    msg
+    ctx.labelled(msg)
+}
+
+fn stopped_by(interruption: Interruption) -> &'static str {
+    match interruption {
+        Interruption::Spot => "Fargate Spot, reclaiming its capacity",
+        Interruption::StopTask => "a StopTask request",
+        Interruption::Scheduler => "its service's scheduler",
+    }
 }
 
 fn headline(job: &str, outcome: &Outcome) -> String {
     let took = outcome.run_time.map(|t| format!(" in {}", text::duration(t))).unwrap_or_default();
+    let after = outcome.run_time.map(|t| format!(" after {}", text::duration(t))).unwrap_or_default();
+    if let Some(interruption) = outcome.interrupted {
+        let when = if outcome.never_started { " before it started".to_owned() } else { after };
+        return match interruption {
+            Interruption::Spot => format!("⚠️ {job} interrupted by Spot{when}"),
+            Interruption::StopTask | Interruption::Scheduler => format!("🛑 {job} was stopped{when}"),
+        };
+    }
     match (outcome.succeeded, outcome.never_started, outcome.run_time) {
         (true, _, _) if outcome.reported_failures.is_some() => {
             format!("⚠️ {job} succeeded{took}, {} failed", outcome.reported_failures.unwrap_or_default())
         }
-        (true, _, Some(_)) => format!("✅ {job} succeeded{took}"),
-        (true, _, None) => format!("✅ {job} succeeded"),
+        (true, _, _) => format!("✅ {job} succeeded{took}"),
         (false, true, _) => format!("❌ {job} failed to start"),
-        (false, false, Some(t)) => format!("❌ {job} failed after {}", text::duration(t)),
-        (false, false, None) => format!("❌ {job} failed"),
+        (false, false, _) => format!("❌ {job} failed{after}"),
     }
 }
 
-/// What identifies a run: shown on the start message, and on a standalone
-/// completion that has no start message to point to.
-fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Field> {
+/// What identifies a run, in full: on a standalone completion, which has
+/// no start message to point to.
+fn run_fields(ctx: &JobContext, task: &EcsTask) -> Vec<Field> {
     let mut fields = vec![Field::raw("Environment", ctx.environment)];
     if let Some(cluster) = task.cluster_name() {
         fields.push(Field::raw("Cluster", cluster));
@@ -214,8 +350,8 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     if let Some(launch) = launch(task) {
         fields.push(Field::raw("Launch type", &launch));
     }
-    if let Some(size) = size(task) {
-        fields.push(Field::raw("CPU / memory", &size));
+    if let Some((label, size)) = size(task) {
+        fields.push(Field::raw(label, &size));
     }
     if let Some(started_by) = &task.started_by {
         fields.push(Field::raw("Started by", started_by));
@@ -223,11 +359,6 @@ fn run_fields(ctx: &JobContext, task: &EcsTask, with_start_time: bool) -> Vec<Fi
     let images: Vec<&str> = task.containers.iter().filter_map(|c| c.image.as_deref()).map(short_image).collect();
     if !images.is_empty() {
         fields.push(Field::raw("Image", &dedup(images).join("\n")));
-    }
-    if with_start_time {
-        if let Some(started) = task.started_at {
-            fields.push(Field::trusted("Started", text::slack_date(started)));
-        }
     }
     fields
 }
@@ -240,52 +371,73 @@ fn command_sections(task: &EcsTask) -> impl Iterator<Item = Block> + '_ {
     })
 }
 
-/// Allow-listed override variables, as `NAME=value` lines.
-fn environment_section(ctx: &JobContext, task: &EcsTask) -> Option<Block> {
-    let shown: Vec<String> = task
-        .environment_overrides()
+/// Allow-listed override variables, as `NAME=value`.
+fn shown_environment(ctx: &JobContext, task: &EcsTask) -> Vec<String> {
+    task.environment_overrides()
         .filter(|(name, _)| ctx.show_environment.iter().any(|allowed| allowed == name))
         .map(|(name, value)| format!("{name}={value}"))
-        .collect();
+        .collect()
+}
+
+fn environment_section(ctx: &JobContext, task: &EcsTask) -> Option<Block> {
+    let shown = shown_environment(ctx, task);
     (!shown.is_empty()).then(|| code_section("Environment overrides", &shown.join("\n")))
 }
 
-fn links_context(ctx: &JobContext, task: &EcsTask, note: Option<&str>) -> Option<Block> {
-    let mut elements: Vec<String> = note.map(str::to_owned).into_iter().collect();
+fn links(ctx: &JobContext, task: &EcsTask) -> Vec<String> {
+    let mut elements = Vec::new();
     if let Some(url) = links::ecs_task_url(task) {
         elements.push(format!("<{url}|Task in the ECS console>"));
     }
     if let (Some(region), Some(logs)) = (task.region(), ctx.log_stream) {
         elements.push(format!("<{}|Logs>", links::log_stream_url(region, logs)));
     }
-    (!elements.is_empty()).then(|| context(elements))
+    elements
 }
 
+/// `FARGATE 1.4.0`; its capacity provider when it has one (`FARGATE_SPOT`
+/// says more than `FARGATE`).
 fn launch(task: &EcsTask) -> Option<String> {
-    let kind = task.launch_type.as_deref().or(task.capacity_provider_name.as_deref())?;
+    let kind = task.capacity_provider_name.as_deref().or(task.launch_type.as_deref())?;
     Some(match &task.platform_version {
         Some(v) => format!("{kind} {v}"),
         None => kind.to_owned(),
     })
 }
 
-/// ECS gives CPU in units of 1/1024 vCPU and memory in MiB.
-fn size(task: &EcsTask) -> Option<String> {
-    let cpu = task.cpu.as_deref().map(|units| match units.parse::<f64>() {
-        Ok(u) => format!("{} vCPU", u / 1024.0),
-        Err(_) => units.to_owned(),
+/// ECS gives CPU in units of 1/1024 vCPU and memory in MiB. An EC2 task
+/// without a CPU reservation says `0`: left out, not "0 vCPU".
+fn size(task: &EcsTask) -> Option<(&'static str, String)> {
+    let cpu = task.cpu.as_deref().filter(|units| units.trim().parse::<f64>() != Ok(0.0)).map(|units| {
+        match units.trim().parse::<f64>() {
+            Ok(u) => format!("{} vCPU", u / 1024.0),
+            Err(_) => units.to_owned(),
+        }
     });
     let memory = task.memory.as_deref().map(|m| format!("{m} MiB"));
     match (cpu, memory) {
-        (Some(c), Some(m)) => Some(format!("{c} / {m}")),
-        (c, m) => c.or(m),
+        (Some(c), Some(m)) => Some(("CPU / memory", format!("{c} / {m}"))),
+        (Some(c), None) => Some(("CPU", c)),
+        (None, Some(m)) => Some(("Memory", m)),
+        (None, None) => None,
     }
 }
 
 /// `123.dkr.ecr.us-east-1.amazonaws.com/jobs:2026.11.26` → `jobs:2026.11.26`:
-/// the registry host is the same on every run and crowds out the tag.
-fn short_image(image: &str) -> &str {
-    image.rsplit('/').next().unwrap_or(image)
+/// an ECR registry host is the same on every run and crowds out the tag.
+/// Anything else is kept whole: `msh100/rtcw` is a Docker Hub namespace,
+/// and another registry's host says where the image came from.
+pub(super) fn short_image(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((host, rest)) if is_ecr_host(host) => rest,
+        _ => image,
+    }
+}
+
+fn is_ecr_host(host: &str) -> bool {
+    let private =
+        host.contains(".dkr.ecr") && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"));
+    private || host == "public.ecr.aws"
 }
 
 fn dedup(mut items: Vec<&str>) -> Vec<&str> {
@@ -315,7 +467,7 @@ mod tests {
         match decide(&task, &[]) {
             Decision::Start => start_message(&ctx, &task),
             Decision::Finish(outcome) => completion_message(&ctx, &task, &outcome, thread_ts),
-            Decision::Ignore(why) => panic!("{path}: {why}"),
+            other => panic!("{path}: {other:?}"),
         }
     }
 
@@ -333,21 +485,17 @@ mod tests {
                 "🚀 market-pulse-collect-stock-prices started",
                 &[
                     "*Environment*\\nprod",
-                    "*Cluster*\\nmarket-pulse",
-                    "`9781c248b1ab4c5b9d5f0d7f1e2c3a4b`",
-                    "FARGATE 1.4.0",
-                    "0.5 vCPU / 1024 MiB",
-                    "events-rule/market-pulse-collect-stock",
-                    "market-pulse-jobs:2026.11.26-3f9c2e1",
-                    "```python -m jobs.collect_stock_prices --type current```",
-                    "<!date^1795701623^",
+                    "*Started by*\\nevents-rule/market-pulse-collect-stock",
+                    "*Image*\\nmarket-pulse-jobs:2026.11.26-3f9c2e1",
+                    "market-pulse · `9781c248b1ab4c5b9d5f0d7f1e2c3a4b` · FARGATE 1.4.0 · 0.5 vCPU / 1024 MiB · started <!date^1795701623^",
+                    "`python -m jobs.collect_stock_prices --type current`",
                 ],
             ),
             (
                 "events/ecs-task-stopped-success.json",
                 Some("1.000100"),
                 "✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
-                &["*Run time*\\n4m 1s", "collect-stock-prices: 0", "EssentialContainerExited"],
+                &["collect-stock-prices: 0", "EssentialContainerExited"],
             ),
             (
                 "events/ecs-task-stopped-failure.json",
@@ -396,6 +544,150 @@ mod tests {
             all_text(&msg)
         );
         assert!(msg.text.starts_with("✅"));
+    }
+
+    #[test]
+    fn the_start_message_is_compact_and_says_nothing_twice() {
+        let t = task("events/ecs-task-running.json");
+        let mut ctx = JobContext::new("collect_stock_prices", "prod", "C1");
+        ctx.controls.stop = true;
+        let msg = start_message(&ctx, &t);
+        let kinds: Vec<&str> = msg
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Header { .. } => "header",
+                Block::Section { .. } => "section",
+                Block::Context { .. } => "context",
+                Block::Actions { .. } => "actions",
+            })
+            .collect();
+        assert_eq!(kinds, ["header", "section", "context", "actions"], "{:?}", msg.blocks);
+        let Block::Section { fields, .. } = &msg.blocks[1] else { panic!() };
+        let labels: Vec<&str> = fields.iter().map(|f| f.as_str().split('\n').next().unwrap()).collect();
+        assert_eq!(labels, ["*Environment*", "*Started by*", "*Image*"]);
+        let Block::Context { elements } = &msg.blocks[2] else { panic!() };
+        assert!(elements[0].as_str().starts_with("market-pulse · `9781c248b1ab4c5b9d5f0d7f1e2c3a4b` · FARGATE"));
+        assert!(elements.iter().any(|e| e.as_str().contains("|Task in the ECS console>")));
+
+        let Decision::Finish(outcome) = decide(&task("events/ecs-task-stopped-success.json"), &[]) else { panic!() };
+        let done = completion_message(&ctx, &t, &outcome, Some("1.1"));
+        assert!(!all_text(&done).contains("Run time"), "the header says it: {}", all_text(&done));
+    }
+
+    #[test]
+    fn the_environment_leads_the_notification_text_when_set() {
+        let t = task("events/ecs-task-stopped-failure.json");
+        let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
+        let mut ctx = JobContext::new("analyze_sentiment", "staging", "C1");
+        ctx.label = Some("staging");
+        ctx.mention = Some("<@U024BE7LH>");
+        assert_eq!(start_message(&ctx, &t).text, "[staging] 🚀 analyze_sentiment started");
+        let done = completion_message(&ctx, &t, &outcome, Some("1.1"));
+        assert_eq!(done.text, "[staging] <@U024BE7LH> ❌ analyze_sentiment failed after 12m 18s");
+        ctx.label = Some("<!channel>");
+        assert_eq!(start_message(&ctx, &t).text, "[&lt;!channel&gt;] 🚀 analyze_sentiment started");
+    }
+
+    #[test]
+    fn a_task_that_never_started_leads_with_its_reason() {
+        let t = task("events/ecs-task-never-started.json");
+        let Decision::Finish(outcome) = decide(&t, &[]) else { panic!() };
+        let msg = completion_message(&JobContext::new("reddit_scraper", "prod", "C1"), &t, &outcome, None);
+        let Block::Section { text: Some(reason), .. } = &msg.blocks[1] else { panic!("{:?}", msg.blocks[1]) };
+        assert!(reason.as_str().starts_with("*Reason*\n```CannotPullContainerError"), "{reason:?}");
+        assert!(!all_text(&msg).contains("no exit code"), "{}", all_text(&msg));
+    }
+
+    #[test]
+    fn spot_warnings_stop_requests_and_interrupted_runs() {
+        let t = task("events/ecs-task-running.json");
+        let mut ctx = JobContext::new("collect_stock_prices", "prod", "C1");
+        ctx.controls = Controls { stop: true, rerun: true };
+        let spot = StopRequest {
+            spot: true,
+            stop_code: Some("SpotInterruption".into()),
+            reason: Some("Your Spot Task was interrupted.".into()),
+        };
+        let reply = stopping_message(&ctx, &spot, "1.1");
+        assert_eq!(reply.thread_ts.as_deref(), Some("1.1"));
+        assert!(!reply.reply_broadcast);
+        assert!(all_text(&reply).contains(SPOT_WARNING), "{}", all_text(&reply));
+        assert!(all_text(&reply).contains("Stop code `SpotInterruption` · Your Spot Task was interrupted."));
+        let stopping = stopping_start_message(&ctx, &t, &spot);
+        assert_eq!(stopping.text, "⚠️ collect_stock_prices is being interrupted by Spot");
+        assert!(!stopping.blocks.iter().any(|b| matches!(b, Block::Actions { .. })), "no Stop button any more");
+
+        let user = StopRequest {
+            spot: false,
+            stop_code: Some("UserInitiated".into()),
+            reason: Some("Task stopped by <!here>".into()),
+        };
+        let reply = stopping_message(&ctx, &user, "1.1");
+        assert!(
+            all_text(&reply)
+                .contains("🛑 *ECS is stopping this task* (a StopTask request): Task stopped by &lt;!here&gt;"),
+            "{}",
+            all_text(&reply)
+        );
+
+        let mut stopped = task("events/ecs-task-stopped-success.json");
+        stopped.stop_code = Some("SpotInterruption".into());
+        stopped.stopped_reason = Some("Your Spot Task was interrupted.".into());
+        stopped.containers[0].exit_code = Some(143);
+        let Decision::Finish(outcome) = decide(&stopped, &[]) else { panic!() };
+        ctx.mention = Some("<!subteam^S0DATAENG>");
+        let done = completion_message(&ctx, &stopped, &outcome, Some("1.1"));
+        assert_eq!(
+            done.text, "⚠️ collect_stock_prices interrupted by Spot after 4m 1s",
+            "not the job's failure: no mention"
+        );
+        assert!(done.reply_broadcast);
+        let json = all_text(&done);
+        assert!(json.contains("*Stopped by*\\nFargate Spot, reclaiming its capacity"), "{json}");
+        assert!(json.contains("```Your Spot Task was interrupted.```"), "{json}");
+        assert!(json.contains(control::RERUN_ACTION), "a Re-run button, as for failures: {json}");
+        assert_eq!(
+            finished_start_message(&ctx, &stopped, &outcome).text,
+            "⚠️ collect_stock_prices interrupted by Spot after 4m 1s"
+        );
+        stopped.stop_code = Some("UserInitiated".into());
+        let Decision::Finish(outcome) = decide(&stopped, &[]) else { panic!() };
+        assert_eq!(
+            completion_message(&ctx, &stopped, &outcome, Some("1.1")).text,
+            "🛑 collect_stock_prices was stopped after 4m 1s"
+        );
+    }
+
+    #[test]
+    fn images_keep_their_namespace_and_lose_only_an_ecr_host() {
+        let table = [
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/market-pulse-jobs:1", "market-pulse-jobs:1"),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/jobs:1", "team/jobs:1"),
+            ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/jobs:1", "jobs:1"),
+            (
+                "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
+                "aws-observability/aws-for-fluent-bit:stable",
+            ),
+            ("msh100/rtcw", "msh100/rtcw"),
+            ("ghcr.io/org/app:2", "ghcr.io/org/app:2"),
+            ("nginx:latest", "nginx:latest"),
+        ];
+        for (image, want) in table {
+            assert_eq!(short_image(image), want, "{image}");
+        }
+    }
+
+    #[test]
+    fn an_ec2_task_without_a_cpu_reservation_shows_no_cpu() {
+        let mut t = task("events/ecs-task-running.json");
+        t.cpu = Some("0".into());
+        t.memory = Some("512".into());
+        assert_eq!(size(&t), Some(("Memory", "512 MiB".to_owned())));
+        t.memory = None;
+        assert_eq!(size(&t), None);
+        t.cpu = Some("256".into());
+        assert_eq!(size(&t), Some(("CPU", "0.25 vCPU".to_owned())));
     }
 
     #[test]

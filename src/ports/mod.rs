@@ -1,6 +1,6 @@
 //! The notifier's ports: where it keeps thread state and job history, how
-//! it posts to Slack, where the Slack token, job logs and schedules come
-//! from, and what time it is. Adapters live in `adapters`; [`Ports`]
+//! it posts to Slack, where the Slack token, job logs, task definitions and
+//! schedules come from, and what time it is. Adapters live in `adapters`; [`Ports`]
 //! bundles one of each.
 //!
 //! Ports are trait objects: a new port is one field of [`Ports`], not a type
@@ -18,6 +18,7 @@ mod outbox;
 mod schedules;
 mod slack;
 mod store;
+mod task_definitions;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
     Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,
 };
+pub use task_definitions::{AwsLogs, ContainerDefinition, TaskDefinition, TaskDefinitionError, TaskDefinitions};
 
 /// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack
 /// over HTTPS, CloudWatch Logs, EventBridge) and the local one (memory,
@@ -47,6 +49,10 @@ pub struct Ports {
     pub outbox: Option<Box<dyn Outbox>>,
     pub slack: Box<dyn SlackPoster>,
     pub logs: Box<dyn LogSource>,
+    /// Task definitions, read once per revision: which containers are
+    /// essential (and, for `logs`, where they log). Shared with the log
+    /// source, so one read serves both.
+    pub task_definitions: Arc<dyn TaskDefinitions>,
     pub schedules: Box<dyn Schedules>,
     pub control: Box<dyn TaskControl>,
     /// The Slack secrets: the bot token (the Slack client reads it too) and

@@ -231,13 +231,14 @@ impl Stack {
         Some(Stack { moto, aws, table, secret_id, slack })
     }
 
-    /// The Lambda's environment variables for this stack.
+    /// The Lambda's environment variables for this stack. No `ENVIRONMENT`:
+    /// with one, notification texts start with it (`[test] …`); tests that
+    /// look at that set it.
     pub fn env(&self) -> HashMap<String, String> {
         [
             ("SLACK_TOKEN_SECRET_ID", self.secret_id.as_str()),
             ("SLACK_DEFAULT_CHANNEL", "C0JOBS"),
             ("THREADS_TABLE", self.table.as_str()),
-            ("ENVIRONMENT", "test"),
             ("SLACK_API_URL", self.slack.url.as_str()),
             ("SLACK_RESPONSE_URL_PREFIX", &self.slack.response_url_prefix()),
         ]

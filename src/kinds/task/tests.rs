@@ -28,6 +28,7 @@ pub(super) async fn handle(handler: &Handler, fakes: &Fakes, event: Value) -> Ha
 pub(super) fn kind(h: &Handled) -> &'static str {
     match h {
         Handled::PostedStart { .. } => "start",
+        Handled::PostedStopNotice { .. } => "stopping",
         Handled::PostedCompletion { threaded: true, .. } => "threaded",
         Handled::PostedCompletion { threaded: false, .. } => "standalone",
         Handled::Skipped { .. } => "skipped",
@@ -423,4 +424,146 @@ async fn a_failures_only_job_keeps_its_history_though_it_posts_no_success() {
     let runs = &jobs.iter().find(|j| j.job == "collect_stock_prices").unwrap().runs;
     assert_eq!(runs.len(), 3);
     assert!(runs.iter().all(|r| r.start.is_some() && r.finished()));
+}
+
+/// A sample with a log router first and a sidecar last, both stopped by
+/// ECS (143) after the job exited `exit_code`.
+fn with_sidecars(path: &str, task_id: &str, exit_code: i64) -> Value {
+    let mut event = task_event(path, task_id);
+    let job = event["detail"]["containers"][0].clone();
+    let mut router = job.clone();
+    router["name"] = json!("log_router");
+    router["image"] = json!("public.ecr.aws/aws-observability/aws-for-fluent-bit:stable");
+    let mut agent = job.clone();
+    agent["name"] = json!("agent");
+    let mut job = job;
+    if event["detail"]["lastStatus"] == "STOPPED" {
+        job["exitCode"] = json!(exit_code);
+        router["exitCode"] = json!(143);
+        agent["exitCode"] = json!(143);
+    }
+    event["detail"]["containers"] = json!([router, job, agent]);
+    event
+}
+
+const DEFINITION: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/market-pulse-collect-stock-prices:42";
+
+fn sidecar_definition() -> crate::ports::TaskDefinition {
+    let container =
+        |name: &str, essential| crate::ports::ContainerDefinition { name: name.into(), essential, awslogs: None };
+    crate::ports::TaskDefinition {
+        containers: vec![
+            container("log_router", false),
+            container("collect-stock-prices", true),
+            container("agent", false),
+        ],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_task_definition_says_which_containers_decide_and_where_the_job_logs() {
+    let fakes = Fakes::new();
+    fakes.task_definitions.register(DEFINITION, sidecar_definition());
+    let mut settings = with_jobs(r#"{"logs": {"group": "/ecs/{family}", "stream_prefix": "ecs"}}"#);
+    settings.jobs.group_window = 0;
+    let handler = fakes.handler(settings);
+    for task in ["t1", "t2"] {
+        handle(&handler, &fakes, with_sidecars(RUNNING, task, 0)).await;
+        handle(&handler, &fakes, with_sidecars(SUCCEEDED, task, 0)).await;
+    }
+    // Asked on each event that needs it; the adapter keeps what it read (tests/real_events.rs).
+    assert_eq!(fakes.task_definitions.reads(), 4);
+    let posted = fakes.slack.posted();
+    let start = &posted[0];
+    assert!(
+        serde_json::to_string(&start.original.as_ref().unwrap().blocks)
+            .unwrap()
+            .contains("*Image*\\nmarket-pulse-jobs:2026.11.26-3f9c2e1"),
+        "the job's image, not the log router's: {}",
+        start.visible()
+    );
+    let done = &posted[1];
+    assert_eq!(done.message.text, "✅ market-pulse-collect-stock-prices succeeded in 4m 1s");
+    assert!(
+        done.visible()
+            .contains("log_router: 143 (not essential)\\ncollect-stock-prices: 0\\nagent: 143 (not essential)"),
+        "{}",
+        done.visible()
+    );
+    // The Logs link is the job's stream, never the log router's, though it is listed first.
+    assert!(start.visible().contains("log-events/ecs$252Fcollect-stock-prices$252Ft1"), "{}", start.visible());
+    assert!(!start.visible().contains("log_router$252F"), "{}", start.visible());
+
+    // Not readable: NON_ESSENTIAL_CONTAINERS alone decides, and says so in the log.
+    let mut unread = with_sidecars(SUCCEEDED, "t3", 0);
+    unread["detail"]["taskDefinitionArn"] = json!("arn:aws:ecs:us-east-1:123456789012:task-definition/gone:1");
+    let mut settings = test_settings();
+    settings.non_essential_containers = vec!["log_router".into(), "agent".into()];
+    handle(&fakes.handler(settings), &fakes, unread.clone()).await;
+    assert_eq!(fakes.slack.posted()[4].message.text, "✅ market-pulse-collect-stock-prices succeeded in 4m 1s");
+    unread["detail"]["taskArn"] = json!("arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t4");
+    handle(&fakes.default_handler(), &fakes, unread).await;
+    assert_eq!(fakes.slack.posted()[5].message.text, "❌ market-pulse-collect-stock-prices failed after 4m 1s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_of_one_container_and_a_service_task_read_no_task_definition() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await;
+    let mut service = with_sidecars(SUCCEEDED, "s1", 0);
+    service["detail"]["startedBy"] = json!("ecs-svc/9223370564342396817");
+    let ignored = handle(&handler, &fakes, service).await;
+    assert!(matches!(&ignored, Handled::Ignored { reason } if reason.contains("service")), "{ignored:?}");
+    assert_eq!(fakes.task_definitions.reads(), 0);
+}
+
+fn stop_request(task_id: &str, code: &str, reason: &str) -> Value {
+    let mut event = task_event(RUNNING, task_id);
+    event["detail"]["desiredStatus"] = json!("STOPPED");
+    event["detail"]["stopCode"] = json!(code);
+    event["detail"]["stoppedReason"] = json!(reason);
+    event
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_from_slack_is_not_said_twice_in_its_thread() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    // The Stop button's action, done and said in the thread.
+    let arn = "arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t1";
+    let notices = crate::claim::Notices {
+        store: &fakes.store,
+        slack: &fakes.slack,
+        clock: &fakes.clock,
+        record_ttl: Duration::from_secs(3600),
+    };
+    let claim = notices.claim_for(&format!("action#stop#{arn}"), Slot::Once, fakes.deadline());
+    notices.claim(&claim).await.unwrap();
+    notices.done(&claim, "C0JOBS").await;
+    let handled =
+        handle(&handler, &fakes, stop_request("t1", "UserInitiated", "Stopped from Slack by U0OPERATOR")).await;
+    assert!(matches!(&handled, Handled::PostedStopNotice { ts, .. } if ts == crate::claim::ANSWERED), "{handled:?}");
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 1, "no second reply");
+    assert_eq!(posted[0].message.text, "🛑 market-pulse-collect-stock-prices is stopping");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_after_the_outcome_or_of_a_failures_only_job_says_nothing() {
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    handle(&handler, &fakes, task_event(RUNNING, "t1")).await;
+    handle(&handler, &fakes, task_event(SUCCEEDED, "t1")).await;
+    let late =
+        handle(&handler, &fakes, stop_request("t1", "SpotInterruption", "Your Spot Task was interrupted.")).await;
+    assert!(matches!(&late, Handled::Ignored { reason } if reason.contains("outcome is told")), "{late:?}");
+    let failures = fakes.handler(with_jobs(r#"{"jobs": [{"match": {"family": "*"}, "notify": "failures"}]}"#));
+    let quiet =
+        handle(&failures, &fakes, stop_request("t2", "SpotInterruption", "Your Spot Task was interrupted.")).await;
+    assert!(matches!(&quiet, Handled::Ignored { reason } if reason.contains("notify is failures")), "{quiet:?}");
+    assert_eq!(fakes.slack.posted().len(), 2);
+    assert_eq!(fakes.slack.posted()[0].updates, 1, "the outcome stays on the start message");
 }
