@@ -19,6 +19,10 @@ pub struct Run {
     pub succeeded: Option<bool>,
     /// The `failed` count of its job summary.
     pub failed: Option<u64>,
+    /// Stopped from outside (Spot, a user, a deployment): not a success,
+    /// and not the job's own failure either, so it neither makes nor
+    /// breaks a failure streak and is not counted as a failure.
+    pub interrupted: bool,
 }
 
 impl Run {
@@ -74,7 +78,8 @@ pub enum Note {
 
 /// Notes for a run that just finished, given the runs before it.
 pub fn completion_notes(before: &[&Run], succeeded: bool, run_time: Option<Duration>, slow_factor: f64) -> Vec<Note> {
-    let failures_before = before.iter().rev().take_while(|r| r.succeeded == Some(false)).count();
+    let failures_before =
+        before.iter().rev().filter(|r| !r.interrupted).take_while(|r| r.succeeded == Some(false)).count();
     let mut notes = Vec::new();
     if succeeded {
         if let (Some(usual), Some(took)) = (usual_run_time(before), run_time) {
@@ -129,7 +134,7 @@ pub fn day_figures(finished: &[&Run], from: i64, to: i64, recent: usize) -> DayF
     times.sort();
     DayFigures {
         runs: day.len(),
-        failures: day.iter().filter(|r| r.succeeded == Some(false)).count(),
+        failures: day.iter().filter(|r| r.succeeded == Some(false) && !r.interrupted).count(),
         median: (!times.is_empty()).then(|| median_of_sorted(&times)),
         p95: percentile_of_sorted(&times, 0.95),
         recent: recent_times,
@@ -173,6 +178,7 @@ mod tests {
             end: Some(i * 1000 + secs as i64),
             run_time: Some(Duration::from_secs(secs)),
             succeeded: Some(succeeded),
+            interrupted: false,
             failed: None,
         }
     }
@@ -248,5 +254,17 @@ mod tests {
         assert_eq!(line, "▁▁▂▄█");
         assert_eq!(sparkline(&[5, 5].map(Duration::from_secs)), "▄▄");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn an_interrupted_run_neither_makes_nor_breaks_a_failure_streak() {
+        let interrupted = Run { interrupted: true, ..run(3, false, 30) };
+        let history = [run(1, false, 30), run(2, false, 30), interrupted.clone()];
+        let before: Vec<&Run> = history.iter().collect();
+        let notes = completion_notes(&before, false, Some(Duration::from_secs(30)), 2.0);
+        assert!(notes.contains(&Note::Streak(3)), "{notes:?}");
+        let alone = [run(1, true, 30), interrupted];
+        let before: Vec<&Run> = alone.iter().collect();
+        assert!(completion_notes(&before, false, Some(Duration::from_secs(30)), 2.0).is_empty(), "a first failure");
     }
 }

@@ -50,6 +50,11 @@ pub fn default_digest_at() -> NaiveTime {
 }
 
 impl Settings {
+    /// The label notifications carry: the environment, when it was set.
+    pub fn label(&self) -> Option<&str> {
+        self.label_notifications.then_some(self.environment.as_str())
+    }
+
     pub fn new(default_channel: impl Into<String>) -> Settings {
         Settings {
             default_channel: default_channel.into(),

@@ -117,6 +117,7 @@ fn record_start(jobs: &mut HashMap<String, JobState>, start: &JobStart) {
             run_time: None,
             succeeded: None,
             failed: None,
+            interrupted: false,
         });
     }
 }

@@ -66,7 +66,10 @@ impl Registrations<'_> {
             return Ok(Handled::Skipped { key, slot: Slot::Once.name() });
         }
         let channel = self.settings.users_channel();
-        let message = message::registration_message(reg, time, &self.settings.environment, channel);
+        let message = message::labelled(
+            self.settings.label(),
+            message::registration_message(reg, time, &self.settings.environment, channel),
+        );
         let posted = self.notices.post(&claim, &message, deadline).await?;
         Ok(Handled::PostedRegistration { key, channel: posted.channel, ts: posted.ts })
     }

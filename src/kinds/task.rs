@@ -157,6 +157,7 @@ impl Tasks<'_> {
                 run_time: outcome.run_time,
                 succeeded: Some(outcome.succeeded),
                 failed: outcome.reported_failures,
+                interrupted: outcome.interrupted.is_some(),
             },
             spec: RunSpec::of(task),
             expires_at: epoch_secs(now + self.settings.job_record_ttl),
@@ -219,7 +220,7 @@ impl Tasks<'_> {
         let ctx = JobContext {
             job: &job.name,
             environment: &self.settings.environment,
-            label: self.settings.label_notifications.then_some(self.settings.environment.as_str()),
+            label: self.settings.label(),
             channel: self.channel(job),
             notify: job.notify,
             mention: job.mention.as_deref(),

@@ -59,6 +59,10 @@ struct Scheduled {
 }
 
 impl Watch<'_> {
+    fn labelled(&self, msg: crate::message::Message) -> crate::message::Message {
+        crate::message::labelled(self.settings.label(), msg)
+    }
+
     pub async fn handle(&self, now: DateTime<Utc>, deadline: SystemTime) -> Result<Watched, NotifyError> {
         let states = self.jobs.jobs().await?;
         let since = self.jobs.watching_since(now.timestamp()).await?;
@@ -173,7 +177,9 @@ impl Watch<'_> {
                 let key = outage_key(&job.name, m.first.timestamp());
                 let claim = self.notices.claim_for(&key, Slot::Once, deadline);
                 if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
-                    self.notices.post(&claim, &message::outage_message(&outage(m, None)), deadline).await?;
+                    self.notices
+                        .post(&claim, &self.labelled(message::outage_message(&outage(m, None))), deadline)
+                        .await?;
                     watched.missed_alerts += 1;
                 }
                 // Also when the alert was posted and recording the outage failed.
@@ -200,10 +206,12 @@ impl Watch<'_> {
             if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
                 return Ok(false);
             }
-            self.notices.post(&claim, &message::missed_again_message(outage, &alert.ts), deadline).await?;
+            self.notices
+                .post(&claim, &self.labelled(message::missed_again_message(outage, &alert.ts)), deadline)
+                .await?;
             replied = true;
         }
-        self.update(&alert, &message::outage_message(outage), deadline).await;
+        self.update(&alert, &self.labelled(message::outage_message(outage)), deadline).await;
         Ok(replied)
     }
 
@@ -220,11 +228,13 @@ impl Watch<'_> {
         }
         match self.alert(outage.job, first).await {
             Ok(Some(alert)) => {
-                self.notices.post(&claim, &message::back_on_schedule_message(outage, &alert.ts), deadline).await?;
-                self.update(&alert, &message::outage_message(outage), deadline).await;
+                self.notices
+                    .post(&claim, &self.labelled(message::back_on_schedule_message(outage, &alert.ts)), deadline)
+                    .await?;
+                self.update(&alert, &self.labelled(message::outage_message(outage)), deadline).await;
             }
             Ok(None) => {
-                self.notices.post(&claim, &message::outage_message(outage), deadline).await?;
+                self.notices.post(&claim, &self.labelled(message::outage_message(outage)), deadline).await?;
             }
             Err(e) => return Err(self.notices.released(&claim, e).await),
         }
@@ -288,7 +298,8 @@ impl Watch<'_> {
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(false);
         }
-        let message = message::still_running_message(&job.name, &thread.channel, &thread.ts, running, usual);
+        let message =
+            self.labelled(message::still_running_message(&job.name, &thread.channel, &thread.ts, running, usual));
         self.notices.post(&claim, &message, deadline).await?;
         Ok(true)
     }
@@ -344,7 +355,9 @@ impl Watch<'_> {
             let key = format!("digest#{}#{channel}", due.format("%Y-%m-%d"));
             let claim = self.notices.claim_for(&key, Slot::Once, deadline);
             if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
-                self.notices.post(&claim, &message::digest_message(&channel, now, &lines), deadline).await?;
+                self.notices
+                    .post(&claim, &self.labelled(message::digest_message(&channel, now, &lines)), deadline)
+                    .await?;
                 watched.digests += 1;
             }
         }

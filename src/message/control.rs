@@ -216,6 +216,7 @@ mod tests {
             run_time: Some(std::time::Duration::from_secs(241)),
             succeeded: Some(true),
             failed: None,
+            interrupted: false,
         };
         let jobs: Vec<(String, Option<&Run>, usize)> =
             (0..200).map(|i| (format!("job{i:03}"), (i % 2 == 0).then_some(&run), i % 3)).collect();

@@ -27,26 +27,27 @@ fn at(epoch: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(epoch, 0)
 }
 
+fn how(run: &Run) -> &'static str {
+    match run.succeeded {
+        None => "still running",
+        Some(true) => "succeeded",
+        Some(false) if run.interrupted => "interrupted",
+        Some(false) => "failed",
+    }
+}
+
 /// `last run 2026-11-26 06:00 UTC, succeeded`, plain, for fallback text.
 fn last_run_plain(run: Option<&Run>) -> String {
     let Some(run) = run else { return "no run seen".into() };
     let when = run.start.or(run.end).and_then(at).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
-    let how = match run.succeeded {
-        None => "still running",
-        Some(true) => "succeeded",
-        Some(false) => "failed",
-    };
+    let how = how(run);
     format!("last run {}, {how}", when.unwrap_or_else(|| "at an unknown time".into()))
 }
 
 fn last_run_mrkdwn(run: Option<&Run>) -> String {
     let Some(run) = run else { return "none seen".into() };
     let when = run.start.or(run.end).and_then(at).map(text::slack_date).unwrap_or_else(|| "unknown".into());
-    let how = match run.succeeded {
-        None => "still running",
-        Some(true) => "succeeded",
-        Some(false) => "failed",
-    };
+    let how = how(run);
     format!("{when}, {how}")
 }
 
@@ -232,6 +233,7 @@ mod tests {
             run_time: Some(Duration::from_secs(241)),
             succeeded: Some(true),
             failed: None,
+            interrupted: false,
         };
         let first = time("2026-11-27T06:00:00Z");
         let outage = Outage {

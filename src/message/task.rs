@@ -68,11 +68,8 @@ impl<'a> JobContext<'a> {
 
     /// The message with its label in front of its notification text (what
     /// a phone's lock screen shows).
-    fn labelled(&self, mut msg: Message) -> Message {
-        if let Some(label) = self.label {
-            msg.text = format!("[{}] {}", text::escape_truncated(label, 100), msg.text);
-        }
-        msg
+    pub fn labelled(&self, msg: Message) -> Message {
+        super::labelled(self.label, msg)
     }
 }
 

@@ -125,6 +125,10 @@ fn run_change(run: &JobRun) -> Change {
         change = change.name("#ok", "ok").value(":ok", AttributeValue::Bool(ok));
         sets.push("#ok = :ok");
     }
+    if r.interrupted {
+        change = change.name("#i", "i").value(":i", AttributeValue::Bool(true));
+        sets.push("#i = :i");
+    }
     if let Some(spec) = run.spec.as_ref().and_then(|spec| serde_json::to_string(spec).ok()) {
         change = change.name("#spec", "spec").value(":spec", s(&spec));
         sets.push("#spec = :spec");
@@ -144,6 +148,7 @@ fn run_from(item: &Item) -> Option<Run> {
             _ => None,
         },
         failed: number(item, "f").map(|f| f.max(0) as u64),
+        interrupted: matches!(item.get("i"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -381,6 +386,7 @@ mod tests {
             run_time: Some(Duration::from_secs(241)),
             succeeded: Some(true),
             failed: Some(5),
+            interrupted: false,
         };
         let run =
             JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
@@ -390,8 +396,15 @@ mod tests {
         assert_eq!(run_from(&item), Some(finished));
         let start =
             JobStart { job: "prices".into(), channel: "C1".into(), task_id: "t2".into(), started: 100, expires_at: 9 };
-        let running =
-            Run { task_id: "t2".into(), start: Some(100), end: None, run_time: None, succeeded: None, failed: None };
+        let running = Run {
+            task_id: "t2".into(),
+            start: Some(100),
+            end: None,
+            run_time: None,
+            succeeded: None,
+            failed: None,
+            interrupted: false,
+        };
         assert_eq!(run_from(&item_of(&run_start_change(&start))), Some(running));
     }
 

@@ -91,3 +91,14 @@ async fn missing_or_mistyped_fields_are_named_and_post_nothing() {
     }
     assert_eq!(fakes.slack.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_an_environment_set_a_sign_up_carries_its_label() {
+    let fakes = Fakes::new();
+    let mut settings = crate::testing::test_settings();
+    settings.label_notifications = true;
+    settings.environment = "staging".into();
+    handle(&fakes.handler(settings), &fakes, registration(ada("usr_9"))).await;
+    let posted = fakes.slack.posted();
+    assert!(posted[0].message.text.starts_with("[staging] 🎉"), "{}", posted[0].message.text);
+}

@@ -226,7 +226,14 @@ impl Tasks<'_> {
     async fn show(&self, message: &GroupMessage<'_>, group: &Group, deadline: SystemTime) -> Result<(), NotifyError> {
         let GroupMessage { key, at, ctx, job, task } = *message;
         let counts = group.counts();
-        let text = message::group_message(ctx.job, ctx.environment, &at.channel, task, &counts, job.group_window);
+        let text = ctx.labelled(message::group_message(
+            ctx.job,
+            ctx.environment,
+            &at.channel,
+            task,
+            &counts,
+            job.group_window,
+        ));
         let outcome = match self.notices.slack.update(at, &text, deadline).await {
             Ok(()) => Ok(TurnEnd::Shown { at: epoch_ms(self.notices.clock.now()) }),
             Err(e) => Err((TurnEnd::Failed, e)),

@@ -309,3 +309,21 @@ async fn a_discovery_failure_fails_the_check_after_the_rest_is_done() {
     assert_eq!(err.to_string(), "schedules: AccessDeniedException: events:ListRules");
     assert_eq!(alerts(&fakes).len(), 1, "the configured schedule was still checked");
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_an_environment_set_alerts_and_the_digest_carry_its_label() {
+    let fakes = Fakes::new();
+    let mut labelled = settings(DAILY);
+    labelled.label_notifications = true;
+    labelled.environment = "staging".into();
+    labelled.digest_at = Some(chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap());
+    let handler = fakes.handler(labelled);
+    watch(&handler, &fakes, "2026-11-26T00:00:00Z").await;
+    run(&handler, &fakes, "t1", "2026-11-26T06:00:23Z", 241, 0).await;
+    watch(&handler, &fakes, "2026-11-27T06:05:00Z").await;
+    let alert = top_level(&fakes).pop().unwrap();
+    assert!(alert.message.text.starts_with("[staging] ⏰ prices missed its 06:00 UTC run"), "{}", alert.message.text);
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T09:01:00Z").await.digests, 1);
+    let digest = fakes.slack.posted().into_iter().last().unwrap();
+    assert!(digest.message.text.starts_with("[staging] "), "{}", digest.message.text);
+}

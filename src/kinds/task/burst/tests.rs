@@ -254,3 +254,16 @@ async fn an_outcome_that_overtakes_its_own_joining_is_still_counted_in_the_group
     assert_eq!(fakes.slack.posted().len(), 1, "no standalone completion");
     assert_eq!(group_text(&fakes), "🚀 reddit_scraper_backfill ×2 — 1 running · 1 ✅");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_groups_message_carries_the_environments_label() {
+    let fakes = Fakes::new();
+    let mut settings = test_settings();
+    settings.label_notifications = true;
+    settings.environment = "staging".into();
+    for n in 0..2 {
+        let (running, _) = backfill(n, n as i64 * 5, 300, 0);
+        handle(&fakes.handler(settings.clone()), &fakes, running).await;
+    }
+    assert_eq!(group_text(&fakes), "[staging] 🚀 reddit_scraper_backfill ×2 — 2 running");
+}
