@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::error::NotifyError;
 use crate::message::Message;
-use crate::ports::{Claim, ClaimResult, Clock, Posted, SlackPoster, Slot, StoreError, ThreadStore};
+use crate::ports::{Claim, ClaimResult, Clock, Posted, Record, SlackPoster, Slot, StartClaim, StoreError, ThreadStore};
 
 /// The `ts` of an action done without a message of its own.
 pub const ANSWERED: &str = "answered";
@@ -45,17 +45,57 @@ impl Notices<'_> {
             facts: None,
             job_start: None,
             run: None,
+            earlier: Default::default(),
         }
     }
 
     pub async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
-        self.store.claim(claim).await
+        let result = self.store.claim(claim).await?;
+        if let ClaimResult::Claimed(record) = &result {
+            note_earlier(claim, record);
+        }
+        Ok(result)
+    }
+
+    /// A start claim that may open or join its job's group.
+    pub async fn claim_start(&self, claim: &Claim, burst: &crate::burst::Burst) -> Result<StartClaim, StoreError> {
+        let result = self.store.claim_start(claim, burst).await?;
+        if let StartClaim::Claimed(record) = &result {
+            note_earlier(claim, record);
+        }
+        Ok(result)
+    }
+
+    /// An earlier attempt that claimed this notice and never recorded it
+    /// may have posted it (the post went out, the record failed; or Slack
+    /// took a post whose answer was lost): look for its message, by its
+    /// mark, before posting another. `None`: post.
+    async fn earlier_post(&self, claim: &Claim, message: &Message, deadline: SystemTime) -> Option<Posted> {
+        let since = claim.earlier()?;
+        let mark = crate::message::NoticeMark { key: claim.key.clone(), slot: claim.slot.name().into() };
+        // Slack's clock and ours differ a little; a minute covers it.
+        let oldest = since - 60;
+        match self.slack.find_posted(&message.channel, message.thread_ts.as_deref(), &mark, oldest, deadline).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(key = %claim.key, error = %e, "could not look for an earlier attempt's message; posting");
+                None
+            }
+        }
     }
 
     /// Posts under a held claim: on failure the claim is released so the
     /// event's retry can post; on success it is settled.
     pub async fn post(&self, claim: &Claim, message: &Message, deadline: SystemTime) -> Result<Posted, NotifyError> {
-        let posted = match self.slack.post(message, deadline).await {
+        if let Some(found) = self.earlier_post(claim, message, deadline).await {
+            info!(key = %claim.key, slot = claim.slot.name(), "found the message an earlier attempt posted; not posting again");
+            if let Err(e) = self.store.settle(claim, &found).await {
+                error!(key = %claim.key, error = %e, "found the earlier message but could not record it");
+            }
+            return Ok(found);
+        }
+        let message = message.marked(&claim.key, claim.slot.name());
+        let posted = match self.slack.post(&message, deadline).await {
             Ok(posted) => posted,
             Err(e) => return Err(self.released(claim, e.into()).await),
         };
@@ -87,6 +127,12 @@ impl Notices<'_> {
         if let Err(e) = self.store.release(claim).await {
             warn!(key = %claim.key, error = %e, "could not release claim; it lapses with its lease");
         }
+    }
+}
+
+fn note_earlier(claim: &Claim, record: &Record) {
+    if let Some(earlier) = record.slot(claim.slot).earlier {
+        claim.earlier.store(earlier.max(1), Ordering::Relaxed);
     }
 }
 

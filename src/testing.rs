@@ -85,6 +85,7 @@ pub fn message_to(channel: &str) -> Message {
         reply_broadcast: false,
         unfurl_links: false,
         unfurl_media: false,
+        metadata: None,
     }
 }
 
@@ -144,6 +145,8 @@ struct SlackState {
     delay: Option<Duration>,
     update_delay: Option<Duration>,
     calls: usize,
+    /// Looks for an earlier post (`find_posted`).
+    finds: usize,
 }
 
 /// Records what is posted and checks what Slack would: a thread reply needs
@@ -164,6 +167,11 @@ impl RecordingSlack {
 
     pub fn responses(&self) -> Vec<(String, crate::message::Reply)> {
         self.state.lock().unwrap().responses.clone()
+    }
+
+    /// Looks for an earlier, unrecorded post.
+    pub fn finds(&self) -> usize {
+        self.state.lock().unwrap().finds
     }
 
     /// Calls made, failed ones included.
@@ -239,7 +247,9 @@ impl SlackPoster for RecordingSlack {
             .find(|s| s.ts == at.ts && s.message.channel == at.channel)
             .ok_or_else(|| SlackError::Api("message_not_found".into()))?;
         sent.original.get_or_insert_with(|| sent.message.clone());
-        sent.message = Message { channel: at.channel.clone(), thread_ts: None, ..message.clone() };
+        // As Slack does: an update without metadata leaves the message's.
+        let metadata = message.metadata.clone().or_else(|| sent.message.metadata.clone());
+        sent.message = Message { channel: at.channel.clone(), thread_ts: None, metadata, ..message.clone() };
         sent.updates += 1;
         Ok(())
     }
@@ -254,6 +264,25 @@ impl SlackPoster for RecordingSlack {
         state.calls += 1;
         state.responses.push((response_url.to_owned(), reply.clone()));
         Ok(())
+    }
+
+    async fn find_posted(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        mark: &crate::message::NoticeMark,
+        _oldest: i64,
+        _deadline: SystemTime,
+    ) -> Result<Option<Posted>, SlackError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls += 1;
+        state.finds += 1;
+        Ok(state
+            .sent
+            .iter()
+            .filter(|s| s.message.channel == channel && s.message.thread_ts.as_deref() == thread)
+            .find(|s| s.message.metadata.as_ref().is_some_and(|m| &m.event_payload == mark))
+            .map(|s| Posted { channel: channel.to_owned(), ts: s.ts.clone() }))
     }
 }
 

@@ -60,3 +60,46 @@ async fn a_groups_counts_come_out_right_under_faults() {
     assert_eq!((report.failed_for_good, report.duplicates), (0, 0), "{report:#?}");
     assert!(injected(&report, "ambiguous") > 0, "{}", report.injected);
 }
+
+/// A start posted whose `ts` never reached DynamoDB (its settle kept
+/// failing), as the table then holds it: claimed, lapsed, no `ts`. Its
+/// redelivery, or its outcome, whichever comes first, finds it in Slack.
+#[tokio::test]
+async fn a_start_whose_record_was_lost_is_found_in_slack_not_posted_twice() {
+    let Some(stack) = Stack::new().await else { return };
+    for redelivered_first in [true, false] {
+        let before = stack.slack.posted().len();
+        let task = common::unique("task");
+        let (mut running, arn) = common::task_event("events/ecs-task-running.json", &task);
+        let (mut stopped, _) = common::task_event("events/ecs-task-stopped-success.json", &task);
+        for event in [&mut running, &mut stopped] {
+            event["detail"]["group"] = serde_json::json!(format!("family:{}", common::unique("job")));
+        }
+        stack.notifier().handle(running.clone(), common::deadline()).await.unwrap();
+        let key = format!("task#{arn}");
+        let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+        aws_sdk_dynamodb::Client::new(&stack.aws)
+            .update_item()
+            .table_name(&stack.table)
+            .key("pk", s(&key))
+            .update_expression("REMOVE start_ts, start_channel SET start_claim = :c, start_lease = :l")
+            .expression_attribute_values(":c", s("an-attempt-that-died"))
+            .expression_attribute_values(":l", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+        let events = if redelivered_first { [running, stopped] } else { [stopped, running] };
+        let mut answers = Vec::new();
+        for event in events {
+            answers
+                .push(serde_json::to_value(stack.notifier().handle(event, common::deadline()).await.unwrap()).unwrap());
+        }
+        let posted: Vec<_> = stack.slack.posted().into_iter().skip(before).collect();
+        assert_eq!(posted.len(), 2, "one start, one outcome: {answers:?}");
+        assert_eq!(posted[1].thread_ts.as_deref(), Some(posted[0].ts.as_str()), "{answers:?}");
+        assert_eq!(posted[0].updates, 1, "the start shows the outcome");
+        let item = stack.item(&key).await.unwrap();
+        assert_eq!(item["start_ts"].as_s().unwrap(), &posted[0].ts, "recorded once found");
+    }
+    assert!(stack.slack.methods().iter().any(|m| m == "conversations.history"));
+}

@@ -56,6 +56,19 @@ impl SlackPoster for ConsolePoster {
         let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
         out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
     }
+
+    /// The console keeps nothing to look in; the replay's store records
+    /// every post.
+    async fn find_posted(
+        &self,
+        _channel: &str,
+        _thread: Option<&str>,
+        _mark: &crate::message::NoticeMark,
+        _oldest: i64,
+        _deadline: SystemTime,
+    ) -> Result<Option<Posted>, SlackError> {
+        Ok(None)
+    }
 }
 
 /// Roughly what Slack would show, in plain text.

@@ -29,6 +29,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Tables {
     faults: VecDeque<Fault>,
+    /// Settles that fail (`Unavailable`, not applied), from now on.
+    failing_settles: usize,
     records: HashMap<String, Stored>,
     jobs: HashMap<String, JobState>,
     groups: HashMap<String, Group>,
@@ -63,6 +65,14 @@ impl MemoryStore {
     pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
         if let Ok(mut tables) = self.tables.lock() {
             tables.faults.extend(faults);
+        }
+    }
+
+    /// The next `n` settles fail, whatever else succeeds: a posted message
+    /// whose `ts` cannot be recorded.
+    pub fn fail_settles(&self, n: usize) {
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.failing_settles = n;
         }
     }
 
@@ -146,7 +156,13 @@ fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     if !claimable(stored, claim) {
         return ClaimResult::Taken(Some(stored.record.clone()));
     }
-    stored.record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
+    let mine = stored.tokens.get(claim.slot.name()) == Some(&claim.token);
+    let state = stored.record.slot_mut(claim.slot);
+    // Taken over from an earlier attempt that never settled, as the
+    // DynamoDB store tells it.
+    let earlier = state.tried.filter(|_| !mine);
+    state.tried.get_or_insert(claim.now);
+    state.claimed_until = Some(claim.lease_until);
     stored.tokens.insert(claim.slot.name(), claim.token.clone());
     if let Some(facts) = &claim.facts {
         stored.facts = Some(facts.clone());
@@ -154,7 +170,8 @@ fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     if let Some(run) = &claim.run {
         stored.run = Some(run.clone());
     }
-    let record = stored.record.clone();
+    let mut record = stored.record.clone();
+    record.slot_mut(claim.slot).earlier = earlier;
     if let Some(start) = &claim.job_start {
         record_start(&mut tables.jobs, start);
     }
@@ -224,6 +241,15 @@ impl ThreadStore for MemoryStore {
     }
 
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError> {
+        let failing = {
+            let mut tables = self.tables.lock().map_err(|_| StoreError::other("memory store poisoned"))?;
+            let failing = tables.failing_settles > 0;
+            tables.failing_settles = tables.failing_settles.saturating_sub(1);
+            failing
+        };
+        if failing {
+            return Err(StoreError::new(StoreErrorKind::Unavailable, "memory store: settle refused"));
+        }
         self.with(|records| {
             if let Some(stored) = records.get_mut(&claim.key) {
                 if stored.tokens.get(claim.slot.name()) == Some(&claim.token) {
@@ -244,6 +270,15 @@ impl ThreadStore for MemoryStore {
                 claim.slot.name()
             )))
         })?
+    }
+
+    async fn found(&self, key: &str, slot: Slot, posted: &Posted) -> Result<(), StoreError> {
+        self.with(|records| {
+            let state = records.entry(key.to_owned()).or_default().record.slot_mut(slot);
+            if state.posted.is_none() {
+                state.posted = Some(posted.clone());
+            }
+        })
     }
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@ use tracing::debug;
 use crate::burst::{Burst, Group};
 use crate::ports::{
     Claim, ClaimResult, Clock, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted,
-    Record, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
+    Record, Slot, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
 use crate::retry::{self, Policy};
 
@@ -114,6 +114,10 @@ impl ThreadStore for Retrying<dyn ThreadStore> {
 
     async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
         self.retry("release", || self.inner.release(claim)).await
+    }
+
+    async fn found(&self, key: &str, slot: Slot, posted: &Posted) -> Result<(), StoreError> {
+        self.retry("found", || self.inner.found(key, slot, posted)).await
     }
 }
 

@@ -46,7 +46,7 @@ macro_rules! answers {
     )*};
 }
 
-answers!(PostAnswer, AuthAnswer, ChannelAnswer, ResponseAnswer);
+answers!(PostAnswer, AuthAnswer, ChannelAnswer, ResponseAnswer, HistoryAnswer);
 
 /// A `response_url`'s answer: `{"ok": true}`, or plain `ok`.
 #[derive(Debug, Deserialize)]
@@ -96,6 +96,25 @@ struct AuthAnswer {
     user: String,
     #[serde(default)]
     user_id: String,
+}
+
+/// `conversations.history` and `conversations.replies`: the messages, with
+/// their metadata.
+#[derive(Debug, Deserialize)]
+struct HistoryAnswer {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryMessage {
+    #[serde(default)]
+    ts: String,
+    #[serde(default)]
+    metadata: Option<crate::message::Metadata>,
 }
 
 /// `conversations.info`.
@@ -321,6 +340,33 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         }
         let endpoint = Endpoint::ResponseUrl(response_url);
         self.send::<_, ResponseAnswer>(endpoint, Args::Json(reply), deadline).await.map(drop)
+    }
+
+    async fn find_posted(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        mark: &crate::message::NoticeMark,
+        oldest: i64,
+        deadline: SystemTime,
+    ) -> Result<Option<Posted>, SlackError> {
+        let oldest = oldest.max(0).to_string();
+        let mut args = vec![("channel", channel), ("oldest", oldest.as_str()), ("limit", "200")];
+        args.push(("include_all_metadata", "true"));
+        let method = match thread {
+            Some(ts) => {
+                args.push(("ts", ts));
+                "conversations.replies"
+            }
+            None => "conversations.history",
+        };
+        let body: HistoryAnswer = self.call(method, Args::Form(&args[..]), deadline).await?;
+        let found = body.messages.into_iter().find(|m| {
+            m.metadata
+                .as_ref()
+                .is_some_and(|md| md.event_type == crate::message::NOTICE_EVENT && &md.event_payload == mark)
+        });
+        Ok(found.map(|m| Posted { channel: channel.to_owned(), ts: m.ts }))
     }
 }
 

@@ -254,7 +254,7 @@ impl Tasks<'_> {
         // The job's record learns of the start in the same write.
         claim.job_start = Some(self.job_start(task, job));
         let claimed = match burst::lead(job) {
-            Some(lead) => self.notices.store.claim_start(&claim, &lead).await?,
+            Some(lead) => self.notices.claim_start(&claim, &lead).await?,
             None => self.notices.claim(&claim).await?.into(),
         };
         match claimed {
@@ -298,7 +298,7 @@ impl Tasks<'_> {
             crate::ports::ClaimResult::Claimed(record) => record,
         };
         let group = record.group.clone();
-        let thread = match self.thread(&claim.key, record, deadline).await {
+        let thread = match self.thread(&claim.key, record, ctx.channel, deadline).await {
             Ok(thread) => thread,
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
@@ -383,23 +383,35 @@ impl Tasks<'_> {
     /// Where a completion goes: its start message's thread; for a task in
     /// a group, the group's, even while its own start is still being
     /// counted.
-    async fn thread(&self, key: &str, record: Record, deadline: SystemTime) -> Result<Option<Posted>, StoreError> {
+    async fn thread(
+        &self,
+        key: &str,
+        record: Record,
+        channel: &str,
+        deadline: SystemTime,
+    ) -> Result<Option<Posted>, StoreError> {
         match &record.group {
             Some(anchor) if anchor != key && record.start.posted.is_none() => {
                 let anchor_record = self.notices.store.get(anchor).await?;
-                self.start_thread(anchor, anchor_record, deadline).await
+                self.start_thread(anchor, anchor_record, channel, deadline).await
             }
-            _ => self.start_thread(key, record, deadline).await,
+            _ => self.start_thread(key, record, channel, deadline).await,
         }
     }
 
     /// The start message to thread under. When another invocation is
     /// posting it right now (RUNNING and STOPPED of a short task arrive
     /// together), waits briefly for it rather than post a standalone reply.
+    ///
+    /// A start that was claimed and never recorded (its invocation could
+    /// not write the `ts`, or died) may still have been posted: it is
+    /// looked for in `channel` by its mark, and recorded when found, so
+    /// the outcome still threads under it and updates it.
     async fn start_thread(
         &self,
         key: &str,
         mut record: Record,
+        channel: &str,
         deadline: SystemTime,
     ) -> Result<Option<Posted>, StoreError> {
         let clock = self.notices.clock;
@@ -410,7 +422,24 @@ impl Tasks<'_> {
             clock.sleep(START_POLL).await;
             record = self.notices.store.get(key).await?;
         }
-        Ok(record.start.posted)
+        let start = &record.start;
+        let (Some(tried), None) = (start.tried, &start.posted) else { return Ok(record.start.posted) };
+        if start.in_flight(epoch_secs(clock.now())) {
+            return Ok(None);
+        }
+        let mark = crate::message::NoticeMark { key: key.to_owned(), slot: Slot::Start.name().into() };
+        match self.notices.slack.find_posted(channel, None, &mark, tried - 60, deadline).await {
+            Ok(Some(found)) => {
+                info!(key, "found the start message an earlier attempt posted and never recorded");
+                self.notices.store.found(key, Slot::Start, &found).await?;
+                Ok(Some(found))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                warn!(key, error = %e, "could not look for an unrecorded start message");
+                Ok(None)
+            }
+        }
     }
 }
 

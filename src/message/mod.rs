@@ -64,6 +64,40 @@ pub struct Message {
     pub unfurl_links: bool,
     #[serde(default)]
     pub unfurl_media: bool,
+    /// Which notice the message is (Slack's message metadata): an
+    /// invocation that could not record where its message landed leaves it
+    /// for a later one to find in the channel (`claim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// Slack's message metadata, as this notifier marks its notices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub event_type: String,
+    pub event_payload: NoticeMark,
+}
+
+/// The record and slot a message was posted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeMark {
+    pub key: String,
+    pub slot: String,
+}
+
+/// The `event_type` of the notifier's marks.
+pub const NOTICE_EVENT: &str = "ecs_slack_notifier_notice";
+
+impl Message {
+    /// The message marked as the notice of `key`'s `slot`.
+    pub fn marked(&self, key: &str, slot: &str) -> Message {
+        let mut message = self.clone();
+        message.metadata = Some(Metadata {
+            event_type: NOTICE_EVENT.into(),
+            event_payload: NoticeMark { key: key.into(), slot: slot.into() },
+        });
+        message
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +253,7 @@ fn message(channel: &str, fallback_raw: &str, mut blocks: Vec<Block>, thread_ts:
         reply_broadcast: false,
         unfurl_links: false,
         unfurl_media: false,
+        metadata: None,
     }
 }
 

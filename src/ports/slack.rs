@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::message::{Message, Reply};
+use crate::message::{Message, NoticeMark, Reply};
 use crate::signature::SigningSecret;
 
 use super::store::Posted;
@@ -39,6 +39,20 @@ pub trait SlackPoster: Send + Sync {
     /// Answers an interaction through its `response_url` (ephemeral
     /// messages to the user who acted).
     async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError>;
+    /// The message marked as `mark`'s notice (`Message::marked`) in
+    /// `channel` since `oldest` (epoch seconds): among a thread's replies
+    /// when `thread` is given, else in the channel's history. What a claim
+    /// that took over an earlier, unsettled attempt looks for before it
+    /// posts, so that a message posted but never recorded is not posted
+    /// twice.
+    async fn find_posted(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        mark: &NoticeMark,
+        oldest: i64,
+        deadline: SystemTime,
+    ) -> Result<Option<Posted>, SlackError>;
 }
 
 /// A Slack bot token. Its `Debug` and `Display` never show the secret.

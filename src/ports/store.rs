@@ -1,5 +1,8 @@
 //! Thread state: claims on notices, and finding a task's record by id.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use async_trait::async_trait;
 
 use crate::burst::{Anchor, Burst, Part};
@@ -44,6 +47,13 @@ pub struct SlotState {
     pub posted: Option<Posted>,
     /// Epoch seconds until which a claim by some invocation holds.
     pub claimed_until: Option<i64>,
+    /// When an attempt first claimed the slot (epoch seconds): set once a
+    /// slot was ever claimed. A slot claimed but not posted may hold a
+    /// message that was posted and never recorded.
+    pub tried: Option<i64>,
+    /// In a claim's answer only: the claim took the slot over from an
+    /// earlier attempt that never settled it, which first claimed it then.
+    pub earlier: Option<i64>,
 }
 
 impl SlotState {
@@ -103,6 +113,18 @@ pub struct Claim {
     pub job_start: Option<JobStart>,
     /// What the run had, kept for a re-run (a completion claim).
     pub run: Option<RunSpec>,
+    /// Set by `claim::Notices` when the store answers that this claim took
+    /// over from an earlier attempt that never settled (epoch seconds it
+    /// first claimed; 0: none): the post looks for that attempt's message
+    /// before it posts one.
+    pub earlier: Arc<AtomicI64>,
+}
+
+impl Claim {
+    /// When an earlier attempt that never settled first claimed the slot.
+    pub fn earlier(&self) -> Option<i64> {
+        Some(self.earlier.load(Ordering::Relaxed)).filter(|t| *t > 0)
+    }
 }
 
 /// What a task's record keeps besides its notices, written with its start
@@ -173,6 +195,9 @@ pub trait ThreadStore: Send + Sync {
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError>;
     /// Drops the claim so a retry can post.
     async fn release(&self, claim: &Claim) -> Result<(), StoreError>;
+    /// Records where `key`'s `slot` was found posted (a message an earlier
+    /// attempt posted and never recorded), unless a post is recorded.
+    async fn found(&self, key: &str, slot: Slot, posted: &Posted) -> Result<(), StoreError>;
 }
 
 /// A task's record, found by task id.

@@ -161,6 +161,14 @@ impl FakeSlack {
                 "/api/conversations.info",
                 post(|State(s), h, b| read_call(s, h, b, "conversations.info", conversations_info)),
             )
+            .route(
+                "/api/conversations.history",
+                post(|State(s), h, b| read_call(s, h, b, "conversations.history", conversations_history)),
+            )
+            .route(
+                "/api/conversations.replies",
+                post(|State(s), h, b| read_call(s, h, b, "conversations.replies", conversations_replies)),
+            )
             .route("/hooks/{*rest}", post(|State(s), h, b| respond(s, h, b)))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -443,6 +451,60 @@ fn conversations_info(inner: &Inner, args: &std::collections::HashMap<String, St
     }))
 }
 
+/// A message as `conversations.history` gives it: metadata only when asked.
+fn history_entry(p: &Posted, metadata: bool) -> Value {
+    let mut entry = json!({"type": "message", "ts": p.ts, "text": p.text});
+    if let Some(thread) = &p.thread_ts {
+        entry["thread_ts"] = json!(thread);
+    }
+    if metadata && p.body.get("metadata").is_some() {
+        entry["metadata"] = p.body["metadata"].clone();
+    }
+    entry
+}
+
+/// The channel's messages, newest first: top-level ones and replies sent
+/// to the channel too, as Slack lists them.
+fn conversations_history(
+    inner: &Inner,
+    args: &std::collections::HashMap<String, String>,
+) -> Result<Value, &'static str> {
+    let channel = args.get("channel").ok_or("channel_not_found")?;
+    if inner.left.contains(channel) {
+        return Err("not_in_channel");
+    }
+    let metadata = args.get("include_all_metadata").is_some_and(|v| v == "true");
+    let messages: Vec<Value> = inner
+        .posted
+        .iter()
+        .rev()
+        // The fake's ts are counters, not times: `oldest` selects nothing.
+        .filter(|p| &p.channel == channel && (p.thread_ts.is_none() || p.reply_broadcast))
+        .map(|p| history_entry(p, metadata))
+        .collect();
+    Ok(json!({"ok": true, "messages": messages, "has_more": false}))
+}
+
+/// A thread: its parent, then its replies, oldest first.
+fn conversations_replies(
+    inner: &Inner,
+    args: &std::collections::HashMap<String, String>,
+) -> Result<Value, &'static str> {
+    let channel = args.get("channel").ok_or("channel_not_found")?;
+    let ts = args.get("ts").ok_or("thread_not_found")?;
+    let metadata = args.get("include_all_metadata").is_some_and(|v| v == "true");
+    let messages: Vec<Value> = inner
+        .posted
+        .iter()
+        .filter(|p| &p.channel == channel && (&p.ts == ts || p.thread_ts.as_ref() == Some(ts)))
+        .map(|p| history_entry(p, metadata))
+        .collect();
+    if messages.is_empty() {
+        return Err("thread_not_found");
+    }
+    Ok(json!({"ok": true, "messages": messages, "has_more": false}))
+}
+
 fn post_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value, &'static str> {
     if inner.left.contains(&channel) {
         return Err("not_in_channel");
@@ -478,10 +540,14 @@ fn post_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value
     Ok(json!({"ok": true, "channel": channel, "ts": ts}))
 }
 
-fn update_message(inner: &mut Inner, body: Value, channel: String) -> Result<Value, &'static str> {
+fn update_message(inner: &mut Inner, mut body: Value, channel: String) -> Result<Value, &'static str> {
     let ts = body["ts"].as_str().map(str::to_owned).ok_or("invalid_arguments")?;
     let message = inner.posted.iter_mut().find(|p| p.channel == channel && p.ts == ts).ok_or("message_not_found")?;
     message.text = body["text"].as_str().unwrap_or_default().to_owned();
+    // As Slack does: an update without metadata leaves the message's.
+    if body.get("metadata").is_none() && message.body.get("metadata").is_some() {
+        body["metadata"] = message.body["metadata"].clone();
+    }
     message.body = body;
     message.updates += 1;
     Ok(json!({"ok": true, "channel": channel, "ts": ts}))

@@ -104,7 +104,7 @@ impl DynamoStore {
 
 /// One item's update: its expressions with their names and values, so
 /// that it can be sent alone or as part of a transaction.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Change {
     key: String,
     update: String,

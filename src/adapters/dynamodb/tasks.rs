@@ -74,7 +74,8 @@ fn record_from(item: &Item) -> Record {
             .zip(text(item, &attr(slot, "channel")))
             .map(|(ts, channel)| Posted { channel, ts });
         let claimed_until = text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease")));
-        *record.slot_mut(slot) = SlotState { posted, claimed_until };
+        let tried = number(item, &attr(slot, "tried"));
+        *record.slot_mut(slot) = SlotState { posted, claimed_until, tried, earlier: None };
     }
     record.group = text(item, GROUP);
     record.part = text(item, PART).and_then(|p| Part::from_name(&p));
@@ -85,33 +86,52 @@ fn record_from(item: &Item) -> Record {
 impl ThreadStore for DynamoStore {
     async fn claim(&self, claim: &Claim) -> Result<ClaimResult, StoreError> {
         if let Some(start) = &claim.job_start {
-            let mut changes = vec![claim_change(claim), run_start_change(start)];
-            changes.extend(self.head_change(start));
-            return Ok(match self.transact_claim(changes).await? {
-                Transacted::Done => {
-                    self.head_written(start);
-                    ClaimResult::Claimed(claimed(claim, None))
-                }
-                Transacted::Refused(0, item) => ClaimResult::Taken(item.as_ref().map(record_from)),
-                Transacted::Refused(..) => {
-                    return Err(StoreError::other("the job's records refused an unconditional write"));
-                }
-            });
+            let mut takeover = None;
+            loop {
+                let mut changes = vec![claim_change(claim, takeover.is_some()), run_start_change(start)];
+                changes.extend(self.head_change(start));
+                return Ok(match self.transact_claim(changes).await? {
+                    Transacted::Done => {
+                        self.head_written(start);
+                        ClaimResult::Claimed(taken_over(claimed(claim, None), claim.slot, takeover))
+                    }
+                    Transacted::Refused(0, Some(item)) if takeover.is_none() && earlier_of(&item, claim).is_some() => {
+                        takeover = earlier_of(&item, claim);
+                        continue;
+                    }
+                    Transacted::Refused(0, item) => ClaimResult::Taken(item.as_ref().map(record_from)),
+                    Transacted::Refused(..) => {
+                        return Err(StoreError::other("the job's records refused an unconditional write"));
+                    }
+                });
+            }
         }
-        let result = self
-            .update(claim_change(claim))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(ClaimResult::Claimed(out.attributes().map(record_from).unwrap_or_default())),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    Ok(ClaimResult::Taken(c.item().map(record_from)))
+        let mut takeover = None;
+        loop {
+            let result = self
+                .update(claim_change(claim, takeover.is_some()))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            return match result {
+                Ok(out) => {
+                    let record = out.attributes().map(record_from).unwrap_or_default();
+                    Ok(ClaimResult::Claimed(taken_over(record, claim.slot, takeover)))
                 }
-                _ => Err(error("UpdateItem (claim)", e)),
-            },
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        match c.item().and_then(|item| earlier_of(item, claim)) {
+                            Some(earlier) if takeover.is_none() => {
+                                takeover = Some(earlier);
+                                continue;
+                            }
+                            _ => Ok(ClaimResult::Taken(c.item().map(record_from))),
+                        }
+                    }
+                    _ => Err(error("UpdateItem (claim)", e)),
+                },
+            };
         }
     }
 
@@ -119,20 +139,34 @@ impl ThreadStore for DynamoStore {
         let start =
             claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
         let (group, changes) = match burst {
-            Burst::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, start, &anchor.key)),
-            Burst::Lead { window, replacing } => {
-                (None, vec![claim_change(claim), lead_change(self.head(start), claim, start, *window, replacing)])
-            }
+            Burst::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, false, &anchor.key)),
+            Burst::Lead { window, replacing } => (
+                None,
+                vec![claim_change(claim, false), lead_change(self.head(start), claim, start, *window, replacing)],
+            ),
         };
         let mut changes = changes;
         changes.push(run_start_change(start));
         if matches!(burst, Burst::Join(_)) {
             changes.extend(self.head_change(start));
         }
-        Ok(match (self.transact_claim(changes).await?, burst) {
+        let mut result = self.transact_claim(changes.clone()).await?;
+        let mut takeover = None;
+        if let Transacted::Refused(0, Some(item)) = &result {
+            if let Some(earlier) = earlier_of(item, claim) {
+                // Again, taking over from the attempt that never settled.
+                changes[0] = match burst {
+                    Burst::Join(anchor) => join_changes(claim, true, &anchor.key).remove(0),
+                    Burst::Lead { .. } => claim_change(claim, true),
+                };
+                takeover = Some(earlier);
+                result = self.transact_claim(changes).await?;
+            }
+        }
+        Ok(match (result, burst) {
             (Transacted::Done, _) => {
                 self.head_written(start);
-                StartClaim::Claimed(claimed(claim, group))
+                StartClaim::Claimed(taken_over(claimed(claim, group), claim.slot, takeover))
             }
             (Transacted::Refused(0, item), _) => StartClaim::Taken(item.as_ref().map(record_from)),
             (Transacted::Refused(1, item), Burst::Lead { .. }) => match item.as_ref().and_then(anchor_from) {
@@ -185,6 +219,20 @@ impl ThreadStore for DynamoStore {
                 ))),
                 _ => Err(error("UpdateItem (settle)", e)),
             },
+        }
+    }
+
+    async fn found(&self, key: &str, slot: Slot, posted: &Posted) -> Result<(), StoreError> {
+        let change = Change::new(key, "SET #ts = :ts, #channel = :channel")
+            .condition("attribute_not_exists(#ts)")
+            .name("#ts", attr(slot, "ts"))
+            .name("#channel", attr(slot, "channel"))
+            .value(":ts", s(&posted.ts))
+            .value(":channel", s(&posted.channel));
+        match self.update(change).send().await {
+            // Recorded already, by whoever posted or found it.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            other => other.map(drop).map_err(|e| error("UpdateItem (found)", e)),
         }
     }
 
@@ -246,6 +294,27 @@ impl DynamoStore {
     }
 }
 
+/// When an earlier attempt first claimed the slot that refused `claim`,
+/// if that slot is free for it otherwise: not posted, no live claim of
+/// another's, and for a start, no completion claimed. `None`: truly taken.
+fn earlier_of(item: &Item, claim: &Claim) -> Option<i64> {
+    let record = record_from(item);
+    let slot = record.slot(claim.slot);
+    let own = text(item, &attr(claim.slot, "claim")).as_deref() == Some(claim.token.as_str());
+    let live = slot.claimed_until.is_some_and(|until| until >= claim.now) && !own;
+    let completion_touched = record.completion.posted.is_some() || record.completion.claimed_until.is_some();
+    if slot.posted.is_some() || live || own || (claim.slot == Slot::Start && completion_touched) {
+        return None;
+    }
+    slot.tried
+}
+
+/// The claimed record, marked as taken over from an earlier attempt.
+fn taken_over(mut record: Record, slot: Slot, earlier: Option<i64>) -> Record {
+    record.slot_mut(slot).earlier = earlier;
+    record
+}
+
 /// A claim's record as it stands after a transaction, which returns nothing.
 fn claimed(claim: &Claim, group: Option<&str>) -> Record {
     let mut record = Record::default();
@@ -278,8 +347,9 @@ fn lead_change(head: Change, claim: &Claim, start: &JobStart, window: i64, repla
 
 /// A join's claim and the anchor's mark, on condition that the anchor's
 /// outcome is not claimed.
-fn join_changes(claim: &Claim, _start: &JobStart, anchor_key: &str) -> Vec<Change> {
-    let own = claim_change(claim).set_also("#group = :group").name("#group", GROUP).value(":group", s(anchor_key));
+fn join_changes(claim: &Claim, takeover: bool, anchor_key: &str) -> Vec<Change> {
+    let own =
+        claim_change(claim, takeover).set_also("#group = :group").name("#group", GROUP).value(":group", s(anchor_key));
     let mark = Change::new(anchor_key, "SET #group = :group")
         .condition("attribute_exists(#pk) AND attribute_not_exists(#done_claim) AND attribute_not_exists(#done_ts)")
         .name("#group", GROUP)
@@ -291,10 +361,18 @@ fn join_changes(claim: &Claim, _start: &JobStart, anchor_key: &str) -> Vec<Chang
 }
 
 /// The conditional write that claims a slot (see `ports::ThreadStore`).
-fn claim_change(claim: &Claim) -> Change {
+/// A first try is refused by a slot an earlier attempt claimed and never
+/// settled (`#tried`), so that the claim learns of it from the refusal
+/// (`earlier_of`) and tries again as a `takeover`: only that rare path
+/// costs a second write.
+fn claim_change(claim: &Claim, takeover: bool) -> Change {
     let mut condition =
         "attribute_not_exists(#ts) AND (attribute_not_exists(#claim) OR #lease < :now OR #claim = :token)".to_owned();
-    let mut update = "SET #claim = :token, #lease = :lease, #expires = :expires".to_owned();
+    if !takeover {
+        condition.push_str(" AND (attribute_not_exists(#tried) OR #claim = :token)");
+    }
+    let mut update =
+        "SET #claim = :token, #lease = :lease, #expires = :expires, #tried = if_not_exists(#tried, :now)".to_owned();
     if claim.facts.is_some() {
         update.push_str(", #lookup = :lookup, #job = :job, #stream = :stream, #max = :max");
     }
@@ -314,6 +392,7 @@ fn claim_change(claim: &Claim) -> Change {
         .name("#ts", attr(claim.slot, "ts"))
         .name("#claim", attr(claim.slot, "claim"))
         .name("#lease", attr(claim.slot, "lease"))
+        .name("#tried", attr(claim.slot, "tried"))
         .name("#expires", TTL_ATTRIBUTE)
         .value(":token", s(&claim.token))
         .value(":lease", n(claim.lease_until))

@@ -205,6 +205,7 @@ async fn a_start_being_posted_fails_the_delivery_so_its_retry_streams() {
         facts: None,
         job_start: None,
         run: None,
+        earlier: Default::default(),
     };
     claim.facts = Some(crate::ports::TaskFacts {
         task_id: TASK.into(),

@@ -71,7 +71,7 @@ impl Tasks<'_> {
     ) -> Result<Handled, NotifyError> {
         let skipped = || Handled::Skipped { key: key.into(), slot: Slot::Start.name() };
         for _ in 0..JOIN_ATTEMPTS {
-            let closed = match self.notices.store.claim_start(claim, &Burst::Join(anchor.clone())).await? {
+            let closed = match self.notices.claim_start(claim, &Burst::Join(anchor.clone())).await? {
                 StartClaim::Claimed(_) => return self.joined(key, claim, &anchor, ctx, job, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),
                 StartClaim::InGroup(next) => {
@@ -81,7 +81,7 @@ impl Tasks<'_> {
                 StartClaim::Closed => anchor.task_id.clone(),
             };
             let lead = Burst::Lead { window: job.group_window as i64, replacing: Some(closed) };
-            match self.notices.store.claim_start(claim, &lead).await? {
+            match self.notices.claim_start(claim, &lead).await? {
                 StartClaim::Claimed(_) => return self.post_start_message(key, claim, ctx, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),
                 StartClaim::InGroup(next) => anchor = next,
@@ -105,7 +105,7 @@ impl Tasks<'_> {
     ) -> Result<Handled, NotifyError> {
         let anchor_record = self.notices.store.get(&anchor.key).await;
         let message = match anchor_record {
-            Ok(record) => self.start_thread(&anchor.key, record, deadline).await,
+            Ok(record) => self.start_thread(&anchor.key, record, ctx.channel, deadline).await,
             Err(e) => Err(e),
         };
         let at = match message {

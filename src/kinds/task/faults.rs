@@ -119,3 +119,45 @@ async fn a_groups_counts_survive_applied_writes_and_repeats() {
     let counts = store.add("group#a", &count("b", Part::Running), 0).await.unwrap().counts();
     assert_eq!((counts.total, counts.running, counts.succeeded, counts.failed), (3, 0, 2, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_start_posted_but_never_recorded_is_found_not_posted_again_and_threads_its_outcome() {
+    let fakes = Fakes::new();
+    fakes.store.fail_settles(100_000);
+    let handler = fakes.default_handler();
+    assert_eq!(kind(&handle(&handler, &fakes, task_event(RUNNING, "t1")).await), "start", "posted all the same");
+    assert_eq!(fakes.store.get(KEY).await.unwrap().start.posted, None, "its ts was never recorded");
+    fakes.store.fail_settles(0);
+    // The lease lapses; the redelivery takes the claim over and finds the message.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let again = handle(&fakes.default_handler(), &fakes, task_event(RUNNING, "t1")).await;
+    assert_eq!(kind(&again), "start");
+    assert_eq!(fakes.slack.posted().len(), 1, "not posted twice");
+    assert_eq!(fakes.slack.finds(), 1, "looked for it once");
+    let start = fakes.slack.posted()[0].ts.clone();
+    assert_eq!(fakes.store.get(KEY).await.unwrap().start.posted.unwrap().ts, start, "and recorded it");
+    let done = handle(&fakes.default_handler(), &fakes, task_event(SUCCEEDED, "t1")).await;
+    assert_eq!(kind(&done), "threaded");
+    assert_eq!(fakes.slack.posted()[0].updates, 1, "the start message shows the outcome");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outcome_finds_a_start_that_was_never_recorded() {
+    let fakes = Fakes::new();
+    fakes.store.fail_settles(100_000);
+    handle(&fakes.default_handler(), &fakes, task_event(RUNNING, "t1")).await;
+    fakes.store.fail_settles(0);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let done = handle(&fakes.default_handler(), &fakes, task_event(SUCCEEDED, "t1")).await;
+    assert_eq!(kind(&done), "threaded", "in the thread of the start it found: {done:?}");
+    let posted = fakes.slack.posted();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[1].message.thread_ts.as_deref(), Some(posted[0].ts.as_str()));
+    assert_eq!(posted[0].updates, 1);
+    // A start recorded as usual is never looked for.
+    let before = fakes.slack.finds();
+    let (running, stopped) = run_events("t2", "prices", "2026-11-26T14:00:00Z", 60, 0);
+    handle(&fakes.default_handler(), &fakes, running).await;
+    handle(&fakes.default_handler(), &fakes, stopped).await;
+    assert_eq!(fakes.slack.finds(), before, "no extra call on the usual path");
+}

@@ -34,7 +34,7 @@ impl Tasks<'_> {
         if self.outcome_told(&record) {
             return ignored("its outcome is told already");
         }
-        let Some(start) = self.start_thread(key, record, deadline).await? else {
+        let Some(start) = self.start_thread(key, record, ctx.channel, deadline).await? else {
             return ignored("no start message to reply to; its STOPPED event tells how it ended");
         };
         let notice = format!("stopping#{}", task.task_arn);

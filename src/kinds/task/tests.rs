@@ -148,6 +148,7 @@ async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
         facts: None,
         job_start: None,
         run: None,
+        earlier: Default::default(),
     };
     fakes.store.claim(&dead).await.unwrap();
     let began = tokio::time::Instant::now();

@@ -151,6 +151,7 @@ async fn a_record_that_keeps_no_task_is_acted_on_by_no_one() {
         }),
         job_start: None,
         run: None,
+        earlier: Default::default(),
     };
     crate::ports::ThreadStore::claim(&fakes.store, &claim).await.unwrap();
     send(&handler, &fakes, &press("stop_task", &arn(TASK), OPERATOR)).await;
