@@ -73,7 +73,7 @@ impl Deployed {
                 "PostDeadLetterQueueUrl": {"Value": {"Ref": "PostDeadLetterQueue"}}
             }
         });
-        let cloudformation = aws_sdk_cloudformation::Client::new(&stack.aws);
+        let cloudformation = aws_sdk_cloudformation::Client::new(&common::setup_config(&stack.aws));
         cloudformation
             .create_stack()
             .stack_name(&name)

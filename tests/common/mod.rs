@@ -70,6 +70,21 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The same configuration with patient timeouts, for the tests' own setup
+/// (creating tables and stacks in moto, which takes seconds on a busy
+/// machine): the code under test keeps the function's timeouts.
+pub fn setup_config(aws: &SdkConfig) -> SdkConfig {
+    aws.to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .build()
+}
+
 pub fn aws_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -155,7 +170,7 @@ pub fn template_table() -> TableSpec {
 /// Creates a table in moto from the template's definition.
 pub async fn create_threads_table(aws: &SdkConfig) -> String {
     let spec = template_table();
-    let client = aws_sdk_dynamodb::Client::new(aws);
+    let client = aws_sdk_dynamodb::Client::new(&setup_config(aws));
     let table = unique("threads");
     let key =
         |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
@@ -201,7 +216,7 @@ pub async fn create_threads_table(aws: &SdkConfig) -> String {
 
 pub async fn create_secret(aws: &SdkConfig, value: &str) -> String {
     let name = unique("slack/bot-token");
-    aws_sdk_secretsmanager::Client::new(aws)
+    aws_sdk_secretsmanager::Client::new(&setup_config(aws))
         .create_secret()
         .name(&name)
         .secret_string(value)
