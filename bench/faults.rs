@@ -18,7 +18,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Stack;
-use common::dynamodb_faults::{Rates, Scenario, reset_stats, run, stats};
+use common::dynamodb_faults::{Scenario, reset_stats, run, stats};
 use serde_json::json;
 
 const USAGE: &str = "usage: faults [--tasks N] [--group N] [--seeds N] [--fan-out N] [--verbose]";
@@ -51,16 +51,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn scenario(tasks: usize, group: bool, seed: u64) -> Scenario {
-    Scenario {
-        tasks,
-        group,
-        environments: 4,
-        seed,
-        rates: Rates::LOAD,
-        slack_refusals: 0.10,
-        retry_after: Duration::from_millis(500),
-        back_to_back: false,
-    }
+    Scenario::under_load(tasks, group, seed, Duration::from_millis(500))
 }
 
 #[tokio::main]

@@ -9,19 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::Stack;
-use common::dynamodb_faults::{Rates, Report, Scenario, run};
+use common::dynamodb_faults::{Report, Scenario, run};
 
 fn scenario(tasks: usize, group: bool, seed: u64) -> Scenario {
-    Scenario {
-        tasks,
-        group,
-        environments: 4,
-        seed,
-        rates: Rates::LOAD,
-        slack_refusals: 0.10,
-        retry_after: Duration::from_millis(300),
-        back_to_back: false,
-    }
+    Scenario::under_load(tasks, group, seed, Duration::from_millis(300))
 }
 
 fn injected(report: &Report, kind: &str) -> u64 {

@@ -81,6 +81,23 @@ pub struct Scenario {
     pub back_to_back: bool,
 }
 
+impl Scenario {
+    /// The load: 4 environments, DynamoDB's faults at `Rates::LOAD`,
+    /// Slack refusing 10 % of calls, Lambda's retries `retry_after` apart.
+    pub fn under_load(tasks: usize, group: bool, seed: u64, retry_after: Duration) -> Scenario {
+        Scenario {
+            tasks,
+            group,
+            environments: 4,
+            seed,
+            rates: Rates::LOAD,
+            slack_refusals: 0.10,
+            retry_after,
+            back_to_back: false,
+        }
+    }
+}
+
 /// What one task came out as.
 #[derive(Debug, Clone, Default)]
 pub struct TaskOutcome {
