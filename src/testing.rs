@@ -364,9 +364,15 @@ pub enum EcsCall {
 pub struct FakeControl {
     calls: Arc<Mutex<Vec<EcsCall>>>,
     fail: Arc<Mutex<Option<String>>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl FakeControl {
+    /// Every call takes `delay` (on tokio's clock) before ECS has it.
+    pub fn slow(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
     pub fn calls(&self) -> Vec<EcsCall> {
         self.calls.lock().unwrap().clone()
     }
@@ -379,6 +385,8 @@ impl FakeControl {
 #[async_trait]
 impl crate::ports::TaskControl for FakeControl {
     async fn run_task(&self, request: &crate::control::RunRequest) -> Result<String, crate::ports::ControlError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(error) = self.fail.lock().unwrap().take() {
             return Err(crate::ports::ControlError(error));
         }
@@ -388,6 +396,8 @@ impl crate::ports::TaskControl for FakeControl {
     }
 
     async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<(), crate::ports::ControlError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(error) = self.fail.lock().unwrap().take() {
             return Err(crate::ports::ControlError(error));
         }
@@ -504,6 +514,7 @@ pub struct Fakes {
     pub logs: FakeLogs,
     pub task_definitions: FakeTaskDefinitions,
     pub outbox: FakeOutbox,
+    pub deferral: crate::adapters::deferral::InProcessDeferral,
     pub clock: TestClock,
 }
 
@@ -519,6 +530,7 @@ impl Fakes {
             logs: FakeLogs::new(),
             task_definitions: FakeTaskDefinitions::default(),
             outbox: FakeOutbox::default(),
+            deferral: Default::default(),
             clock: TestClock::new(),
         }
     }
@@ -532,6 +544,7 @@ impl Fakes {
             outbox: Some(Box::new(self.outbox.clone())),
             schedules: Box::new(self.schedules.clone()),
             control: Box::new(self.control.clone()),
+            deferral: Arc::new(self.deferral.clone()),
             secrets: Arc::new(self.secrets.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),
