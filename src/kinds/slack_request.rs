@@ -555,10 +555,12 @@ impl SlackRequests<'_> {
     async fn schedule_network(&self, spec: &RunSpec, budget: Budget) -> Option<Option<control::Network>> {
         if let Some(name) = spec.rule() {
             match self.schedules.rule(name).await {
-                Ok(targets) => {
-                    if let Some(network) = targets.iter().find_map(|f| f.target.network()) {
-                        return Some(Some(network));
-                    }
+                // The rule is the run's schedule: nothing else to look at.
+                Ok(targets) if !targets.is_empty() => {
+                    return Some(targets.iter().find_map(|f| f.target.network()));
+                }
+                Ok(_) => {
+                    info!(rule = name, "the run's rule has no ECS target any more; looking for the job's schedule")
                 }
                 Err(e) => warn!(error = %e, "the run's rule not read; the re-run's network comes from elsewhere"),
             }
