@@ -329,9 +329,15 @@ impl TaskDefinitions for FakeTaskDefinitions {
 pub struct FakeSchedules {
     found: Arc<Mutex<Vec<FoundSchedule>>>,
     fail: Arc<Mutex<Option<String>>>,
+    cut_short: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeSchedules {
+    /// Every discovery from now on stops short, saying `why`.
+    pub fn cut_short(&self, why: &str) {
+        *self.cut_short.lock().unwrap() = Some(why.to_owned());
+    }
+
     pub fn set(&self, found: Vec<FoundSchedule>) {
         *self.found.lock().unwrap() = found;
     }
@@ -348,6 +354,11 @@ impl Schedules for FakeSchedules {
             return Err(ScheduleError(error));
         }
         Ok(self.found.lock().unwrap().clone())
+    }
+
+    async fn discover(&self, _until: SystemTime) -> Result<crate::ports::Discovery, ScheduleError> {
+        let found = self.schedules().await?;
+        Ok(crate::ports::Discovery { found, cut_short: self.cut_short.lock().unwrap().clone() })
     }
 }
 

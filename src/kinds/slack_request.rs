@@ -15,6 +15,7 @@
 //! invocation. Secrets, signatures and bodies are never logged.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
@@ -172,6 +173,18 @@ struct Asked<'r> {
     response_url: Option<&'r str>,
     /// A claim taken by the invocation that answered (a deferred action).
     held: Option<&'r HeldClaim>,
+    /// The action's claim was settled or given back.
+    resolved: AtomicBool,
+}
+
+impl<'r> Asked<'r> {
+    fn new(user: &'r str, response_url: Option<&'r str>, held: Option<&'r HeldClaim>) -> Asked<'r> {
+        Asked { user, response_url, held, resolved: AtomicBool::new(false) }
+    }
+
+    fn resolve(&self) {
+        self.resolved.store(true, Ordering::Relaxed);
+    }
 }
 
 impl SlackRequests<'_> {
@@ -185,32 +198,43 @@ impl SlackRequests<'_> {
     /// once. A second delivery finds the action done and does nothing.
     pub async fn finish(&self, action: &Deferred, deadline: SystemTime) -> Finished {
         let budget = Budget::deferred(deadline);
+        let finished = Finished { action: "finished".into(), deferred: action.name().into() };
         info!(deferred = action.name(), "finishing a deferred Slack action");
+        let (user, response_url, held) = match action {
+            Deferred::Stop { user, response_url, claim, .. }
+            | Deferred::Rerun { user, response_url, claim, .. }
+            | Deferred::Run { user, response_url, claim, .. } => (user, response_url.as_deref(), claim),
+        };
+        // A second delivery finds the action done: nothing more, not even
+        // a second answer.
+        match self.notices.claim(&held.claim(epoch_secs(self.clock.now()))).await {
+            Ok(ClaimResult::Claimed(_)) => {}
+            Ok(ClaimResult::Taken(_)) => {
+                info!(deferred = action.name(), "a deferred action found itself done already: nothing more");
+                return finished;
+            }
+            Err(e) => {
+                warn!(error = %e, "a deferred action's claim could not be read: not done (it lapses with its lease)");
+                return finished;
+            }
+        }
+        let asked = Asked::new(user, response_url, Some(held));
         let answer = match action {
-            Deferred::Stop { task_arn, user, response_url, command: _, claim } => {
-                let asked = Asked { user, response_url: response_url.as_deref(), held: Some(claim) };
-                self.stop_arn(task_arn, &asked, false, budget).await
-            }
-            Deferred::Rerun { task_arn, user, response_url, claim } => {
-                let asked = Asked { user, response_url: response_url.as_deref(), held: Some(claim) };
-                self.rerun(task_arn, &asked, budget).await
-            }
-            Deferred::Run { job, user, channel, trigger, response_url, claim } => {
-                let asked = Asked { user, response_url: response_url.as_deref(), held: Some(claim) };
-                self.run(job, &asked, channel, trigger, budget).await
-            }
+            Deferred::Stop { task_arn, command, .. } => self.stop_arn(task_arn, &asked, *command, budget).await,
+            Deferred::Rerun { task_arn, .. } => self.rerun(task_arn, &asked, budget).await,
+            Deferred::Run { job, channel, trigger, .. } => self.run(job, &asked, channel, trigger, budget).await,
         };
-        let url = match action {
-            Deferred::Stop { response_url, .. }
-            | Deferred::Rerun { response_url, .. }
-            | Deferred::Run { response_url, .. } => response_url.as_deref(),
-        };
-        if let (Some(answer), Some(url)) = (answer, url) {
+        // A refusal, or an answer that did nothing, is final too: the claim
+        // is settled, so a second delivery does not answer again.
+        if !asked.resolved.load(Ordering::Relaxed) {
+            self.notices.done(&held.claim(epoch_secs(self.clock.now())), "").await;
+        }
+        if let (Some(answer), Some(url)) = (answer, response_url) {
             if let Err(e) = self.notices.slack.respond(url, &answer, deadline).await {
                 warn!(error = %e, "could not answer the one who asked");
             }
         }
-        Finished { action: "finished".into(), deferred: action.name().into() }
+        finished
     }
 
     async fn answer(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
@@ -270,8 +294,7 @@ impl SlackRequests<'_> {
         let Some(action) = interaction.actions.first().filter(|_| interaction.kind == "block_actions") else {
             return status(200);
         };
-        let asked =
-            Asked { user: interaction.user.id.as_str(), response_url: interaction.response_url.as_deref(), held: None };
+        let asked = Asked::new(interaction.user.id.as_str(), interaction.response_url.as_deref(), None);
         let answer = match action.action_id.as_str() {
             say::STOP_ACTION => self.stop_arn(&action.value, &asked, false, budget).await,
             say::RERUN_ACTION => self.rerun(&action.value, &asked, budget).await,
@@ -299,8 +322,7 @@ impl SlackRequests<'_> {
     /// `/jobs …`: the answer is the HTTP response's body.
     async fn command(&self, form: &HashMap<String, String>, budget: Budget) -> Reply {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-        let asked =
-            Asked { user: field("user_id"), response_url: form.get("response_url").map(String::as_str), held: None };
+        let asked = Asked::new(field("user_id"), form.get("response_url").map(String::as_str), None);
         let command = control::parse_command(field("text"));
         info!(command = command.name(), user = asked.user, "slash command");
         match command {
@@ -462,13 +484,14 @@ impl SlackRequests<'_> {
         let work = async {
             let reason = format!("Stopped from Slack by {user}");
             if let Err(e) = self.control.stop_task(cluster, task_id, &reason).await {
+                asked.resolve();
                 self.notices.release(&claim).await;
                 return Outcome::Done(Some(failed("stop the task", &e)));
             }
             info!(user, job = %job.name, task = task_id, "stopped from Slack");
             let thread = found.record.start.posted.as_ref().or(found.record.completion.posted.as_ref());
             let said = |t: &Posted| say::stop_requested_message(&t.channel, &t.ts, &job.name, user, task_id);
-            Outcome::Done(self.say_in_thread(&claim, thread.map(said), budget.deadline).await)
+            Outcome::Done(self.say_in_thread(asked, &claim, thread.map(said), budget.deadline).await)
         };
         match self.in_time(budget, ACTION_TAKES, work).await {
             Outcome::Done(answer) => answer,
@@ -513,6 +536,7 @@ impl SlackRequests<'_> {
             let network = match choose_network(&spec, from_schedule, job.run.as_ref()) {
                 Ok(network) => network,
                 Err(why) => {
+                    asked.resolve();
                     self.notices.release(&claim).await;
                     return Outcome::Done(Some(Reply::ephemeral(format!(
                         "Not re-run: {why}. Give the job `run` settings in JOBS_CONFIG."
@@ -523,6 +547,7 @@ impl SlackRequests<'_> {
             let new_task = match self.control.run_task(&request).await {
                 Ok(arn) => arn,
                 Err(e) => {
+                    asked.resolve();
                     self.notices.release(&claim).await;
                     return Outcome::Done(Some(failed("start the re-run", &e)));
                 }
@@ -531,7 +556,7 @@ impl SlackRequests<'_> {
             info!(user, job = %job.name, task = %new_id, "re-run from Slack");
             let thread = found.record.start.posted.as_ref().or(found.record.completion.posted.as_ref());
             let said = |t: &Posted| say::rerun_started_message(&t.channel, &t.ts, &job.name, user, &new_id);
-            Outcome::Done(self.say_in_thread(&claim, thread.map(said), budget.deadline).await)
+            Outcome::Done(self.say_in_thread(asked, &claim, thread.map(said), budget.deadline).await)
         };
         match self.in_time(budget, ACTION_TAKES, work).await {
             Outcome::Done(answer) => answer,
@@ -678,10 +703,12 @@ impl SlackRequests<'_> {
                 Ok(arn) => {
                     let id = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
                     info!(user, job = name, task = %id, "run from Slack");
+                    asked.resolve();
                     self.notices.done(&claim, channel).await;
                     Outcome::Done(say::job_started_reply(name, user, &id, &how))
                 }
                 Err(e) => {
+                    asked.resolve();
                     self.notices.release(&claim).await;
                     Outcome::Done(failed("start the job", &e))
                 }
@@ -709,7 +736,14 @@ impl SlackRequests<'_> {
 
     /// Says what was done in the run's thread, under the action's claim;
     /// with no thread, marks the action done and tells the asker instead.
-    async fn say_in_thread(&self, claim: &Claim, message: Option<Message>, deadline: SystemTime) -> Option<Answer> {
+    async fn say_in_thread(
+        &self,
+        asked: &Asked<'_>,
+        claim: &Claim,
+        message: Option<Message>,
+        deadline: SystemTime,
+    ) -> Option<Answer> {
+        asked.resolve();
         match message {
             Some(message) => match self.notices.post(claim, &message, deadline).await {
                 Ok(_) => None,

@@ -146,3 +146,28 @@ async fn each_function_refuses_the_others_inputs() {
     assert!(err.to_string().starts_with("a deferred Slack action reached the events function"), "{err}");
     assert!(fakes.control.calls().is_empty() && fakes.slack.posted().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_discovery_cut_short_defers_jobs_run_and_its_answer_says_so() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    fakes.schedules.cut_short("read the targets of 37 of 100 rules in time");
+    let (_, reply) = send(&handler, &fakes, &command("run analyze_sentiment", OPERATOR, "t1")).await;
+    assert_eq!(
+        reply.unwrap()["text"],
+        "Running *analyze_sentiment*… I'm reading its schedules, and will say here when it has started."
+    );
+    assert!(fakes.control.calls().is_empty());
+    let (_, reply) = send(&handler, &fakes, &command("run nope", OPERATOR, "t2")).await;
+    assert!(reply.unwrap()["text"].as_str().unwrap().starts_with("Running *nope*…"));
+    assert_eq!(deliver_deferred_twice(&fakes).await, 2);
+    assert_eq!(fakes.control.calls().len(), 1);
+    let texts: Vec<String> = fakes.slack.responses().into_iter().map(|(_, r)| r.text).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("(as its last run ran, not all schedules read)"), "{texts:?}");
+    assert!(
+        texts[1].ends_with("(I could not read every schedule in time: read the targets of 37 of 100 rules in time.)"),
+        "{texts:?}"
+    );
+}
