@@ -153,6 +153,25 @@ mod tests {
     }
 
     #[test]
+    fn a_deferred_slack_action_is_known_by_its_key_and_comes_back_whole() {
+        use crate::ports::{Deferred, HeldClaim};
+        let claim = HeldClaim { key: "command#t1".into(), token: "tok".into(), lease_until: 10, expires_at: 20 };
+        let action = Deferred::Run {
+            job: "collect_stock_prices".into(),
+            user: "U1".into(),
+            channel: "C1".into(),
+            trigger: "t1".into(),
+            response_url: Some("https://hooks.slack.com/commands/x".into()),
+            claim,
+        };
+        let Ok(Input::Deferred(back)) = route(action.payload()) else { panic!() };
+        assert_eq!(*back, action);
+        assert!(Input::Deferred(back).is_slack());
+        let err = route(json!({"deferred_slack_action": {"action": "deploy"}})).unwrap_err().to_string();
+        assert!(err.starts_with("invalid deferred Slack action"), "{err}");
+    }
+
+    #[test]
     fn anything_else_is_one_error_naming_what_was_expected() {
         for payload in [json!({"hello": "world"}), json!([1, 2, 3]), json!("text"), json!(null)] {
             let err = route(payload.clone()).unwrap_err().to_string();
