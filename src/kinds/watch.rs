@@ -42,6 +42,10 @@ pub struct Watched {
     pub still_running: usize,
     pub digests: usize,
     pub forgotten_runs: usize,
+    /// Why the discovery of the account's schedules stopped short, when it
+    /// did: the schedules it did not read are not watched this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_cut_short: Option<String>,
 }
 
 pub struct Watch<'a> {
@@ -63,8 +67,10 @@ impl Watch<'_> {
         let states = self.jobs.jobs().await?;
         let since = self.jobs.watching_since(now.timestamp()).await?;
         let mut failures = Vec::new();
-        let scheduled = self.scheduled(deadline, &mut failures).await;
-        let mut watched = Watched { scheduled_jobs: scheduled.len(), ..Watched::default() };
+        let mut cut_short = None;
+        let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
+        let mut watched =
+            Watched { scheduled_jobs: scheduled.len(), discovery_cut_short: cut_short, ..Watched::default() };
         for item in &scheduled {
             let state = states.iter().find(|s| s.job == item.job.name);
             if let Err(e) = self.check_schedule(item, state, now, since, deadline, &mut watched).await {
@@ -91,7 +97,12 @@ impl Watch<'_> {
 
     /// Configured schedules, and for jobs without one, the schedules found
     /// in the account.
-    async fn scheduled(&self, deadline: SystemTime, failures: &mut Vec<NotifyError>) -> Vec<Scheduled> {
+    async fn scheduled(
+        &self,
+        deadline: SystemTime,
+        cut_short: &mut Option<String>,
+        failures: &mut Vec<NotifyError>,
+    ) -> Vec<Scheduled> {
         let config = &self.settings.jobs;
         let mut scheduled: Vec<Scheduled> = config
             .scheduled()
@@ -107,6 +118,7 @@ impl Watch<'_> {
                 if let Some(why) = &discovery.cut_short {
                     warn!(cut_short = %why, "schedule discovery cut short: some discovered schedules are not watched this time");
                 }
+                cut_short.clone_from(&discovery.cut_short);
                 discovery.found
             }
             Err(e) => {
