@@ -30,6 +30,11 @@ impl LambdaDeferral {
 
 #[async_trait]
 impl Deferral for LambdaDeferral {
+    /// In Lambda, `AWS_LAMBDA_FUNCTION_NAME` is always set.
+    fn available(&self) -> bool {
+        self.function.is_some()
+    }
+
     async fn defer(&self, action: &Deferred) -> Result<(), DeferError> {
         let function = self
             .function
@@ -96,6 +101,10 @@ pub struct NoDeferral;
 
 #[async_trait]
 impl Deferral for NoDeferral {
+    fn available(&self) -> bool {
+        false
+    }
+
     async fn defer(&self, _action: &Deferred) -> Result<(), DeferError> {
         Err(DeferError("nothing can be finished after the answer here".into()))
     }

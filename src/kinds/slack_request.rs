@@ -242,7 +242,10 @@ impl SlackRequests<'_> {
         let now = self.clock.now();
         let sent = sent_at(header("x-slack-request-timestamp"), request.request_context.time_epoch, now);
         let left = answer_budget(sent, now).min(deadline.duration_since(now).unwrap_or_default());
-        let budget = Budget { answer_by: Some(tokio::time::Instant::now() + left), deadline };
+        // Nowhere to hand an action over (a local run): all is done before
+        // the answer, however long it takes.
+        let answer_by = self.deferral.available().then(|| tokio::time::Instant::now() + left);
+        let budget = Budget { answer_by, deadline };
         let Some(body) = raw_body(request) else {
             warn!("refused a request: its body does not decode");
             return status(401);

@@ -89,6 +89,13 @@ pub struct DeferError(pub String);
 
 #[async_trait]
 pub trait Deferral: Send + Sync {
+    /// Whether actions can be handed over here at all. Without, a request's
+    /// action is done before its answer, however long it takes (a local
+    /// run, a test without a function to invoke).
+    fn available(&self) -> bool {
+        true
+    }
+
     /// Hands the action to another invocation, which starts after this
     /// one has answered. Returns once it is handed over (not done).
     async fn defer(&self, action: &Deferred) -> Result<(), DeferError>;
