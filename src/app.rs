@@ -9,6 +9,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::clock::SystemClock;
 use crate::adapters::cloudwatch_logs::CloudWatchTail;
+use crate::adapters::deferral::LambdaDeferral;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::ecs_control::EcsControl;
 use crate::adapters::no_logs::NoLogs;
@@ -82,6 +83,7 @@ pub fn lambda_ports(config: &Config, aws: &SdkConfig) -> Result<Ports, SlackErro
         outbox: config.post_queue_url.as_ref().map(|url| Box::new(SqsOutbox::new(aws, url)) as Box<dyn Outbox>),
         schedules: Box::new(AwsSchedules::new(aws)),
         control: Box::new(EcsControl::new(aws)),
+        deferral: Arc::new(LambdaDeferral::new(aws, config.function_name.clone())),
         secrets: secrets.clone(),
         slack: Box::new(
             SlackHttp::new(&config.slack_api_url, secrets.clone())?

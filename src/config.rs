@@ -5,8 +5,8 @@ use std::time::Duration;
 use crate::jobs::{JobsConfig, JobsConfigError};
 use crate::ports::{SlackToken, TokenError};
 use crate::settings::{
-    DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, DEFAULT_SLACK_RESPONSE_URL_PREFIX, Settings,
-    default_digest_at,
+    DEFAULT_ENVIRONMENT, DEFAULT_RECORD_TTL_DAYS, DEFAULT_SLACK_API_URL, DEFAULT_SLACK_RESPONSE_URL_PREFIX, Role,
+    Settings, default_digest_at,
 };
 use crate::signature::SigningSecret;
 
@@ -23,6 +23,9 @@ pub struct Config {
     pub read_job_logs: bool,
     /// The SQS FIFO queue that paces a burst's posts (`POST_QUEUE_URL`).
     pub post_queue_url: Option<String>,
+    /// This function's name (`AWS_LAMBDA_FUNCTION_NAME`): what a Slack
+    /// request's deferred part invokes.
+    pub function_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +138,18 @@ impl Config {
             problems.push(e);
             JobsConfig::default()
         });
+        let role = match get("NOTIFIER_ROLE") {
+            None => Role::Both,
+            Some(text) => Role::parse(&text).unwrap_or_else(|| {
+                problems.push(format!("NOTIFIER_ROLE must be slack, events or both, not {text:?}"));
+                Role::Both
+            }),
+        };
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
         let mut settings = Settings::new(default_channel);
+        settings.role = role;
         settings.users_channel = get("SLACK_USERS_CHANNEL");
         settings.label_notifications = get("ENVIRONMENT").is_some();
         settings.environment = get("ENVIRONMENT").unwrap_or_else(|| DEFAULT_ENVIRONMENT.into());
@@ -156,6 +167,7 @@ impl Config {
             slack_response_url_prefix: response_url_prefix,
             read_job_logs,
             post_queue_url: get("POST_QUEUE_URL"),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
         })
     }
 }

@@ -56,6 +56,9 @@ impl NotifyError {
                 }
                 _ => None,
             },
+            NotifyError::Input(InputError::WrongFunction { .. }) => {
+                Some("this input belongs to the other function: point its trigger at it (template.yaml, run doctor)")
+            }
             _ => None,
         }
     }

@@ -11,11 +11,11 @@ use crate::adapters::retrying::{self, Retrying};
 use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::event::{EventKind, Incoming};
-use crate::input::{self, Input};
+use crate::input::{self, Input, InputError};
 use crate::kinds::logs::{self, LogStreams};
 use crate::kinds::queued::{BatchResponse, QueuedPosts};
 use crate::kinds::registration::{self, Registrations};
-use crate::kinds::slack_request::{HttpResponse, SlackRequests};
+use crate::kinds::slack_request::{Finished, HttpResponse, SlackRequests};
 use crate::kinds::task::{self, Tasks};
 use crate::kinds::watch::{Watch, Watched};
 use crate::ports::Ports;
@@ -32,6 +32,8 @@ pub enum Handled {
     Watched(Watched),
     /// The answer to a Function URL request.
     Http(HttpResponse),
+    /// A deferred Slack action, finished.
+    Deferred(Finished),
     /// The post queue's messages to hand back.
     Queue(BatchResponse),
     Ignored(Ignored),
@@ -71,10 +73,23 @@ impl Handler {
         // A rejected payload is the invocation's error, logged once by who
         // is handed it (the Lambda runtime, the replay): not here too.
         let input = input::route(payload)?;
+        let role = self.settings.role;
+        if input.is_slack() && !role.takes_slack() || !input.is_slack() && !role.takes_events() {
+            let takes = if role.takes_slack() {
+                "Slack's requests (its Function URL) and its own deferred actions"
+            } else {
+                "EventBridge events, log deliveries and post queue messages"
+            };
+            return Err(InputError::WrongFunction { kind: input.kind(), role: role.name(), takes }.into());
+        }
         match input {
             Input::Event(event) => self.event(event, deadline).instrument(span("event")).await,
             Input::Logs(data) => self.logs().handle(&data, deadline).instrument(span("logs")).await.map(Handled::Logs),
             Input::FunctionUrl(request) => Ok(Handled::Http(self.slack_requests().handle(&request, deadline).await)),
+            Input::Deferred(action) => {
+                let done = self.slack_requests().finish(&action, deadline).instrument(span("deferred")).await;
+                Ok(Handled::Deferred(done))
+            }
             Input::Queue(event) => {
                 let queued = QueuedPosts { notices: self.notices() };
                 Ok(Handled::Queue(queued.handle(&event, deadline).instrument(span("queue")).await))
@@ -121,6 +136,8 @@ impl Handler {
             jobs: &*ports.jobs,
             schedules: &*ports.schedules,
             control: &*ports.control,
+            deferral: &*ports.deferral,
+            clock: &*ports.clock,
         }
     }
 

@@ -8,6 +8,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use serde_json::Value;
 
 use crate::event::{self, EventError, Incoming};
+use crate::ports::{DEFERRED_KEY, Deferred};
 use crate::subscription::{self, SubscriptionError};
 
 /// A payload, by kind.
@@ -21,6 +22,27 @@ pub enum Input {
     FunctionUrl(Box<LambdaFunctionUrlRequest>),
     /// Messages of the post queue (SQS records).
     Queue(SqsEvent),
+    /// A Slack request's action, finished after its answer: the function
+    /// invoked itself with it (`ports::Deferred`).
+    Deferred(Box<Deferred>),
+}
+
+impl Input {
+    /// What it is, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Event(_) => "an EventBridge event",
+            Input::Logs(_) => "a CloudWatch Logs subscription delivery",
+            Input::FunctionUrl(_) => "a Function URL request",
+            Input::Queue(_) => "post queue messages",
+            Input::Deferred(_) => "a deferred Slack action",
+        }
+    }
+
+    /// Slack's: the Slack-requests function's inputs.
+    pub fn is_slack(&self) -> bool {
+        matches!(self, Input::FunctionUrl(_) | Input::Deferred(_))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +57,13 @@ pub enum InputError {
     Unrecognised,
     #[error("invalid Function URL request: {0}")]
     FunctionUrl(serde_json::Error),
+    #[error("invalid deferred Slack action: {0}")]
+    Deferred(serde_json::Error),
+    #[error(
+        "{kind} reached the {role} function: this function takes only {takes} (NOTIFIER_ROLE={role}); \
+         check which function the trigger points at"
+    )]
+    WrongFunction { kind: &'static str, role: &'static str, takes: &'static str },
     #[error("invalid SQS event: {0}")]
     Queue(serde_json::Error),
     #[error("invalid queued post: {0}")]
@@ -54,6 +83,10 @@ impl InputError {
 
 pub fn route(payload: Value) -> Result<Input, InputError> {
     let is_object_with = |key: &str| payload.as_object().is_some_and(|map| map.contains_key(key));
+    if let Some(deferred) = payload.get(DEFERRED_KEY) {
+        let deferred = serde_json::from_value(deferred.clone()).map_err(InputError::Deferred)?;
+        return Ok(Input::Deferred(Box::new(deferred)));
+    }
     if payload.get("requestContext").and_then(|c| c.get("http")).is_some() {
         let request = serde_json::from_value(payload).map_err(InputError::FunctionUrl)?;
         return Ok(Input::FunctionUrl(Box::new(request)));
@@ -117,6 +150,25 @@ mod tests {
         assert_eq!(event.records[0].body.as_deref(), Some("{}"));
         let sns = json!({"Records": [{"EventSource": "aws:sns"}]});
         assert!(matches!(route(sns), Err(InputError::Unrecognised)));
+    }
+
+    #[test]
+    fn a_deferred_slack_action_is_known_by_its_key_and_comes_back_whole() {
+        use crate::ports::{Deferred, HeldClaim};
+        let claim = HeldClaim { key: "command#t1".into(), token: "tok".into(), lease_until: 10, expires_at: 20 };
+        let action = Deferred::Run {
+            job: "collect_stock_prices".into(),
+            user: "U1".into(),
+            channel: "C1".into(),
+            trigger: "t1".into(),
+            response_url: Some("https://hooks.slack.com/commands/x".into()),
+            claim,
+        };
+        let Ok(Input::Deferred(back)) = route(action.payload()) else { panic!() };
+        assert_eq!(*back, action);
+        assert!(Input::Deferred(back).is_slack());
+        let err = route(json!({"deferred_slack_action": {"action": "deploy"}})).unwrap_err().to_string();
+        assert!(err.starts_with("invalid deferred Slack action"), "{err}");
     }
 
     #[test]

@@ -18,8 +18,49 @@ pub const DEFAULT_RECORD_TTL_DAYS: u64 = 14;
 /// pushed back by every run, so only jobs gone for good expire.
 pub const JOB_RECORD_TTL: Duration = Duration::from_secs(400 * 24 * 3600);
 
+/// Which inputs this function answers (`NOTIFIER_ROLE`): the template
+/// deploys the one build twice, as the Slack-requests function (the
+/// Function URL, and what it defers to itself) and as the notifier (events,
+/// logs, the post queue, the watch). Unset: both, as a local run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Both,
+    Slack,
+    Events,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.to_ascii_lowercase().as_str() {
+            "slack" => Some(Role::Slack),
+            "events" => Some(Role::Events),
+            "both" => Some(Role::Both),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Both => "both",
+            Role::Slack => "slack",
+            Role::Events => "events",
+        }
+    }
+
+    pub fn takes_slack(self) -> bool {
+        self != Role::Events
+    }
+
+    pub fn takes_events(self) -> bool {
+        self != Role::Slack
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Which inputs it answers.
+    pub role: Role,
     pub default_channel: String,
     pub users_channel: Option<String>,
     pub environment: String,
@@ -57,6 +98,7 @@ impl Settings {
 
     pub fn new(default_channel: impl Into<String>) -> Settings {
         Settings {
+            role: Role::Both,
             default_channel: default_channel.into(),
             users_channel: None,
             environment: DEFAULT_ENVIRONMENT.into(),

@@ -358,9 +358,15 @@ impl TaskDefinitions for FakeTaskDefinitions {
 pub struct FakeSchedules {
     found: Arc<Mutex<Vec<FoundSchedule>>>,
     fail: Arc<Mutex<Option<String>>>,
+    cut_short: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeSchedules {
+    /// Every discovery from now on stops short, saying `why`.
+    pub fn cut_short(&self, why: &str) {
+        *self.cut_short.lock().unwrap() = Some(why.to_owned());
+    }
+
     pub fn set(&self, found: Vec<FoundSchedule>) {
         *self.found.lock().unwrap() = found;
     }
@@ -378,6 +384,11 @@ impl Schedules for FakeSchedules {
         }
         Ok(self.found.lock().unwrap().clone())
     }
+
+    async fn discover(&self, _until: SystemTime) -> Result<crate::ports::Discovery, ScheduleError> {
+        let found = self.schedules().await?;
+        Ok(crate::ports::Discovery { found, cut_short: self.cut_short.lock().unwrap().clone() })
+    }
 }
 
 /// What ECS was asked to do.
@@ -393,9 +404,15 @@ pub enum EcsCall {
 pub struct FakeControl {
     calls: Arc<Mutex<Vec<EcsCall>>>,
     fail: Arc<Mutex<Option<String>>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl FakeControl {
+    /// Every call takes `delay` (on tokio's clock) before ECS has it.
+    pub fn slow(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
     pub fn calls(&self) -> Vec<EcsCall> {
         self.calls.lock().unwrap().clone()
     }
@@ -408,6 +425,8 @@ impl FakeControl {
 #[async_trait]
 impl crate::ports::TaskControl for FakeControl {
     async fn run_task(&self, request: &crate::control::RunRequest) -> Result<String, crate::ports::ControlError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(error) = self.fail.lock().unwrap().take() {
             return Err(crate::ports::ControlError(error));
         }
@@ -417,6 +436,8 @@ impl crate::ports::TaskControl for FakeControl {
     }
 
     async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> Result<(), crate::ports::ControlError> {
+        let delay = *self.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(error) = self.fail.lock().unwrap().take() {
             return Err(crate::ports::ControlError(error));
         }
@@ -533,6 +554,7 @@ pub struct Fakes {
     pub logs: FakeLogs,
     pub task_definitions: FakeTaskDefinitions,
     pub outbox: FakeOutbox,
+    pub deferral: crate::adapters::deferral::InProcessDeferral,
     pub clock: TestClock,
 }
 
@@ -548,6 +570,7 @@ impl Fakes {
             logs: FakeLogs::new(),
             task_definitions: FakeTaskDefinitions::default(),
             outbox: FakeOutbox::default(),
+            deferral: Default::default(),
             clock: TestClock::new(),
         }
     }
@@ -561,6 +584,7 @@ impl Fakes {
             outbox: Some(Box::new(self.outbox.clone())),
             schedules: Box::new(self.schedules.clone()),
             control: Box::new(self.control.clone()),
+            deferral: Arc::new(self.deferral.clone()),
             secrets: Arc::new(self.secrets.clone()),
             slack: Box::new(self.slack.clone()),
             logs: Box::new(self.logs.clone()),

@@ -50,7 +50,13 @@ impl Deployed {
                         "JOBS_CONFIG": r#"{"jobs": [{"match": {"family": "ops-*"}, "channel": "C0OPS"}]}"#,
                         "JOB_LOGS": "on",
                         "POST_QUEUE_URL": {"Ref": "PostQueue"},
+                        "NOTIFIER_ROLE": "events",
                     }}
+                }},
+                "SlackRequestsFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+                    "Runtime": "provided.al2023", "Handler": "bootstrap", "Code": {"ZipFile": "bootstrap"},
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Environment": {"Variables": {"THREADS_TABLE": table, "NOTIFIER_ROLE": "slack"}}
                 }},
                 "DeadLetterQueue": {"Type": "AWS::SQS::Queue"},
                 "PostQueue": {"Type": "AWS::SQS::Queue", "Properties": {"FifoQueue": true, "QueueName": format!("{name}-posts.fifo")}},
@@ -68,6 +74,7 @@ impl Deployed {
             },
             "Outputs": {
                 "NotifierFunctionArn": {"Value": {"Fn::GetAtt": ["NotifierFunction", "Arn"]}},
+                "SlackRequestsFunctionArn": {"Value": {"Fn::GetAtt": ["SlackRequestsFunction", "Arn"]}},
                 "ThreadsTableName": {"Value": table},
                 "DeadLetterQueueUrl": {"Value": {"Ref": "DeadLetterQueue"}},
                 "PostDeadLetterQueueUrl": {"Value": {"Ref": "PostDeadLetterQueue"}}
@@ -166,7 +173,8 @@ async fn a_healthy_deployment_passes_every_check_and_nothing_is_posted() {
             "✓ post queue: reachable; 0 post(s) waiting their turn",
             "✓ post dead-letter queue: empty",
             "✓ function errors: none in the last 24 h",
-            "All 13 checks hold.",
+            "✓ Slack-requests function errors: none in the last 24 h",
+            "All 15 checks hold.",
         ],
     );
     assert_eq!(
@@ -189,7 +197,7 @@ async fn a_channel_the_bot_is_not_in_names_the_invite() {
             "✗ channel C0USERS (sign-ups): the bot is not a member of #users",
             "    fix: invite it: type `/invite @notifier` in #users",
             "✓ channel C0JOBS (default): #jobs, the bot is a member",
-            "1 of 13 checks failed; each ✗ says what to do.",
+            "1 of 15 checks failed; each ✗ says what to do.",
         ],
     );
 }

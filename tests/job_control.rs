@@ -38,7 +38,7 @@ fn signed(body: &str, base64: bool) -> Value {
     json!({"version": "2.0", "rawPath": "/", "headers": {"x-slack-request-timestamp": now.to_string(),
         "x-slack-signature": signature, "content-type": "application/x-www-form-urlencoded"},
         "requestContext": {"requestId": unique("req"), "http": {"method": "POST", "path": "/", "sourceIp": "203.0.113.9"},
-            "timeEpoch": now * 1000},
+            "timeEpoch": chrono::Utc::now().timestamp_millis()},
         "body": body, "isBase64Encoded": base64})
 }
 

@@ -156,6 +156,7 @@ async fn a_logs_api_that_is_down_delays_nothing_past_the_budget() {
         outbox: None,
         schedules: Box::new(ecs_slack_notifier::adapters::schedules::NoSchedules),
         control: Box::new(ecs_slack_notifier::adapters::ecs_control::NoControl),
+        deferral: std::sync::Arc::new(ecs_slack_notifier::adapters::deferral::NoDeferral),
         secrets,
         slack: Box::new(slack),
         logs: Box::new(CloudWatchTail::new(&down, definitions.clone())),

@@ -207,6 +207,7 @@ fn counted(stack: &Stack) -> (Handler, Arc<EcsTaskDefinitions>) {
         outbox: None,
         schedules: Box::new(ecs_slack_notifier::adapters::schedules::NoSchedules),
         control: Box::new(ecs_slack_notifier::adapters::ecs_control::NoControl),
+        deferral: std::sync::Arc::new(ecs_slack_notifier::adapters::deferral::NoDeferral),
         secrets: secrets.clone(),
         slack: Box::new(SlackHttp::new(&stack.slack.url, secrets).unwrap()),
         logs: Box::new(CloudWatchTail::new(&stack.aws, definitions.clone())),

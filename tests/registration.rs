@@ -29,7 +29,7 @@ async fn posts_to_the_users_channel() {
     let posted = stack.slack.posted();
     assert_eq!(posted.len(), 1);
     assert_eq!(posted[0].channel, "C0USERS");
-    assert_eq!(posted[0].text, "🎉 New user signed up: ada@example.com");
+    assert_eq!(posted[0].text, "[test] 🎉 New user signed up: ada@example.com", "labelled: ENVIRONMENT is set");
     let visible = posted[0].visible();
     for want in ["Ada Lovelace", "*Total users*\\n1,234", "*Environment*\\ntest", "<!date^1795710005^"] {
         assert!(visible.contains(want), "{want}: {visible}");

@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / os.environ.get("TEMPLATE_PATH", "template.yaml")
 ECS_RULE = "NotifierFunctionEcsTaskStateChange"  # names SAM gives the rules
 USER_RULE = "NotifierFunctionUserRegistered"
+# One build, two functions: the notifier (events, logs, the post queue, the
+# watch) and the Slack-requests function (the public URL).
+NOTIFIER = "NotifierFunction"
+SLACK = "SlackRequestsFunction"
+FUNCTIONS = [NOTIFIER, SLACK]
+CONTROL_ACTIONS = {"ecs:RunTask", "ecs:StopTask", "iam:PassRole"}
 WATCH_RULE = "NotifierFunctionWatch"
 
 ECS_TASKS = [
@@ -50,7 +56,8 @@ def load_template():
         raise RuntimeError(f"cannot parse {TEMPLATE}: {errors}")
     sam = copy.deepcopy(template)
     # The transform wants a deployable code location; the local path is for `sam build`.
-    sam["Resources"]["NotifierFunction"]["Properties"]["CodeUri"] = "s3://bucket/key"
+    for function in FUNCTIONS:
+        sam["Resources"][function]["Properties"]["CodeUri"] = "s3://bucket/key"
     # The template names no managed policies, so the loader never needs IAM.
     return transform(sam, {}, SimpleNamespace(load=dict))
 
@@ -248,13 +255,21 @@ class JobControlPermissions(unittest.TestCase):
     def setUpClass(cls):
         cls.template = load_template()
 
-    def statements(self, **params):
+    def statements(self, function=SLACK, **params):
+        """The statements of `function`'s role, its inline policies and the
+        policies attached to it, for these parameter values."""
         params.setdefault("SlackTokenSecret", "ecs-slack-notifier/bot-token")
         params.setdefault("DefaultChannel", "C0JOBS")
         resolve = LooseResolver(self.template, **params)
-        role = self.template["Resources"]["NotifierFunctionRole"]["Properties"]
+        resources = self.template["Resources"]
+        role = resources[f"{function}Role"]["Properties"]
+        policies = list(resolve(role.get("Policies", [])))
+        for name, res in resources.items():
+            if res["Type"] == "AWS::IAM::Policy" and {"Ref": f"{function}Role"} in res["Properties"]["Roles"]:
+                if "Condition" not in res or resolve.condition(res["Condition"]):
+                    policies.append(resolve(res["Properties"]))
         statements = {}
-        for policy in resolve(role["Policies"]):
+        for policy in policies:
             for statement in policy["PolicyDocument"]["Statement"]:
                 # SAM's own statements (the dead-letter destination) have no Sid.
                 statements[statement.get("Sid", repr(statement["Action"]))] = statement
@@ -290,7 +305,7 @@ class JobControlPermissions(unittest.TestCase):
         self.assertEqual(passing["Condition"], {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
 
     def test_posts_are_queued_to_the_post_queue_only_and_consumed_one_at_a_time(self):
-        got = self.statements()
+        got = self.statements(NOTIFIER)
         self.assertEqual(got["QueuePosts"], {"Sid": "QueuePosts", "Effect": "Allow", "Action": "sqs:SendMessage",
                                              "Resource": "GetAtt:PostQueue.Arn"})
         queue = self.template["Resources"]["PostQueue"]["Properties"]
@@ -318,7 +333,7 @@ class JobControlPermissions(unittest.TestCase):
     def test_task_definitions_are_read_with_or_without_job_logs(self):
         for params in [{}, {"JobLogGroups": ""}]:
             with self.subTest(**params):
-                got = self.statements(**params)
+                got = self.statements(NOTIFIER, **params)
                 read = got["TaskDefinitions"]
                 self.assertEqual((read["Action"], read["Resource"]), ("ecs:DescribeTaskDefinition", "*"))
                 self.assertEqual("JobLogTail" in got, params == {}, "log reads only with JobLogGroups")
@@ -327,7 +342,104 @@ class JobControlPermissions(unittest.TestCase):
         urls = [r for r in self.template["Resources"].values() if r["Type"] == "AWS::Lambda::Url"]
         self.assertEqual(len(urls), 1)
         self.assertEqual(urls[0]["Properties"]["AuthType"], "NONE")
-        self.assertIn("SlackRequestUrl", self.template["Outputs"])
+        self.assertEqual(urls[0]["Properties"]["TargetFunctionArn"], {"Ref": SLACK}, "the URL is the Slack function's")
+        self.assertEqual(self.template["Outputs"]["SlackRequestUrl"]["Value"],
+                         {"Fn::GetAtt": [f"{SLACK}Url", "FunctionUrl"]})
+
+
+# Every combination of the parameters the conditions read.
+BRANCHES = [
+    {"JobControl": control, "JobTaskDefinitionPrefix": prefix, "JobRoleArns": roles, "ClusterArns": clusters,
+     "JobLogGroups": logs}
+    for control in ("off", "on")
+    for prefix in ("", "market-pulse-")
+    for roles in ("", "arn:aws:iam::123456789012:role/jobs-task")
+    for clusters in ("", CLUSTER)
+    for logs in ("", "/ecs/*")
+]
+
+
+class TwoFunctions(unittest.TestCase):
+    """One build deployed twice: the public one answers Slack with the power
+    to start and stop tasks; the notifier takes the events and has none."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+
+    statements = JobControlPermissions.statements
+
+    def functions(self):
+        return {k: r for k, r in self.template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+
+    def test_two_functions_of_one_build_each_knowing_its_role(self):
+        functions = self.functions()
+        self.assertEqual(set(functions), set(FUNCTIONS))
+        roles = {k: r["Properties"]["Environment"]["Variables"]["NOTIFIER_ROLE"] for k, r in functions.items()}
+        self.assertEqual(roles, {NOTIFIER: "events", SLACK: "slack"})
+        self.assertEqual({r["Properties"]["Handler"] for r in functions.values()}, {"bootstrap"})
+
+    def test_the_notifier_may_not_run_stop_or_pass_roles_in_any_branch(self):
+        for params in BRANCHES:
+            with self.subTest(**params):
+                for statement in self.statements(NOTIFIER, **params).values():
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    self.assertFalse(CONTROL_ACTIONS & set(actions), statement)
+        # Nor anywhere in its role's text, whatever a condition says.
+        role = json.dumps(self.template["Resources"][f"{NOTIFIER}Role"])
+        for action in CONTROL_ACTIONS:
+            self.assertNotIn(action, role)
+
+    def test_the_slack_function_has_control_only_with_job_control_on(self):
+        for params in BRANCHES:
+            with self.subTest(**params):
+                got = self.statements(SLACK, **params)
+                on = params["JobControl"] == "on"
+                self.assertEqual("StopJobTasks" in got, on)
+                self.assertEqual("RunJobTasks" in got, on and params["JobTaskDefinitionPrefix"] != "")
+                self.assertEqual("PassJobRoles" in got, on and params["JobRoleArns"] != "")
+                # No queue, no logs, no task definitions: only what Slack's requests need.
+                actions = {a for s in got.values() for a in (s["Action"] if isinstance(s["Action"], list)
+                                                              else [s["Action"]])}
+                self.assertFalse({a for a in actions if a.startswith(("sqs:", "logs:"))}, actions)
+                self.assertNotIn("dynamodb:DeleteItem", actions)
+
+    def test_the_slack_function_invokes_itself_and_nothing_else(self):
+        got = self.statements(SLACK)
+        invoke = got["DeferToItself"]
+        self.assertEqual((invoke["Action"], invoke["Resource"]), ("lambda:InvokeFunction", f"GetAtt:{SLACK}.Arn"))
+        self.assertNotIn("DeferToItself", self.statements(NOTIFIER))
+
+    def test_the_public_function_has_reserved_concurrency_and_a_short_timeout(self):
+        functions = self.functions()
+        slack = functions[SLACK]["Properties"]
+        self.assertEqual(slack["ReservedConcurrentExecutions"], {"Ref": "SlackRequestsConcurrency"})
+        self.assertEqual(self.template["Parameters"]["SlackRequestsConcurrency"]["Default"], 5)
+        self.assertLessEqual(slack["Timeout"], 10)
+        self.assertNotIn("ReservedConcurrentExecutions", functions[NOTIFIER]["Properties"])
+
+    def test_events_logs_and_the_queue_go_to_the_notifier_only(self):
+        resources = self.template["Resources"]
+        for name, res in resources.items():
+            props = res["Properties"]
+            if res["Type"] == "AWS::Events::Rule":
+                self.assertEqual([t["Arn"] for t in props["Targets"]], [{"Fn::GetAtt": [NOTIFIER, "Arn"]}], name)
+            if res["Type"] == "AWS::Lambda::EventSourceMapping":
+                self.assertEqual(props["FunctionName"], {"Ref": NOTIFIER}, name)
+            if res["Type"] == "AWS::Logs::SubscriptionFilter":
+                self.assertEqual(props["DestinationArn"], {"Fn::GetAtt": [NOTIFIER, "Arn"]}, name)
+            if res["Type"] == "AWS::Lambda::Permission" and props["Principal"] != "*":
+                self.assertNotEqual(props["FunctionName"], {"Ref": SLACK}, name)
+
+    def test_each_function_has_its_alarms(self):
+        alarmed = {}
+        for res in self.template["Resources"].values():
+            if res["Type"] == "AWS::CloudWatch::Alarm":
+                for d in res["Properties"]["Dimensions"]:
+                    if d["Name"] == "FunctionName":
+                        alarmed.setdefault(d["Value"]["Ref"], set()).add(res["Properties"]["MetricName"])
+        self.assertEqual(alarmed[NOTIFIER], {"Errors", "WillNotHeal"})
+        self.assertEqual(alarmed[SLACK], {"Errors", "Throttles", "WillNotHeal"})
 
 
 def filter_passes(pattern, line):

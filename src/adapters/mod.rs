@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod cloudwatch_logs;
 pub mod console;
+pub mod deferral;
 pub mod dynamodb;
 pub mod ecs_control;
 pub mod file_logs;

@@ -1,11 +1,20 @@
 //! Schedules with ECS targets, as the account has them: EventBridge rules
 //! (`ListRules`, `ListTargetsByRule`) and EventBridge Scheduler schedules
 //! (`ListSchedules`, `GetSchedule`). Clients are built on first use, so
-//! only the scheduled watch pays for them, and what was found is kept for
-//! an hour: schedules change rarely and the watch runs every few minutes.
+//! only the scheduled watch and job control pay for them.
+//!
+//! A discovery lists page by page, then reads the rules' targets and the
+//! schedules [`CONCURRENCY`] at a time, and stops at the caller's time
+//! (saying so: [`Discovery::cut_short`]). A complete one is kept in the
+//! execution environment for [`CACHE_FOR`] (5 minutes): schedules change
+//! rarely, and a `/jobs run` after a watch, or a second one, reads nothing.
+//! A task's own rule (its `startedBy`) is one `ListTargetsByRule`, a
+//! schedule one `GetSchedule`: neither walks the account.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -13,9 +22,12 @@ use aws_sdk_eventbridge::error::DisplayErrorContext;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::ports::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
+use crate::ports::{Discovery, EcsTarget, FoundSchedule, ScheduleError, Schedules};
 
-const CACHE_FOR: Duration = Duration::from_secs(3600);
+/// How long a complete discovery is kept in an execution environment.
+pub const CACHE_FOR: Duration = Duration::from_secs(300);
+/// How many rules' targets (or schedules) are read at once.
+pub const CONCURRENCY: usize = 8;
 
 /// The ECS target of a rule's or a schedule's `target`: EventBridge's and
 /// Scheduler's SDKs have types of their own with the same fields.
@@ -45,8 +57,31 @@ macro_rules! ecs_target {
 pub struct AwsSchedules {
     aws: Box<SdkConfig>,
     clients: OnceLock<(aws_sdk_eventbridge::Client, aws_sdk_scheduler::Client)>,
-    /// Held across the listing, so concurrent callers list once.
+    /// Held across the listing, so concurrent callers list once. Only a
+    /// complete discovery is kept.
     cached: Mutex<Option<(Instant, Vec<FoundSchedule>)>>,
+}
+
+/// A rule with a schedule, as `ListRules` has it.
+struct ScheduledRule {
+    name: String,
+    expression: String,
+    enabled: bool,
+}
+
+/// Where a discovery got to, to say so when it was cut short.
+#[derive(Default)]
+struct Progress {
+    found: Vec<FoundSchedule>,
+    cut_short: Option<String>,
+}
+
+fn events_failed(op: &str, e: &dyn std::fmt::Display) -> ScheduleError {
+    ScheduleError(format!("EventBridge {op}: {e}"))
+}
+
+fn scheduler_failed(op: &str, e: &dyn std::fmt::Display) -> ScheduleError {
+    ScheduleError(format!("EventBridge Scheduler {op}: {e}"))
 }
 
 impl AwsSchedules {
@@ -59,83 +94,27 @@ impl AwsSchedules {
             .get_or_init(|| (aws_sdk_eventbridge::Client::new(&self.aws), aws_sdk_scheduler::Client::new(&self.aws)))
     }
 
-    async fn rules(&self) -> Result<Vec<FoundSchedule>, ScheduleError> {
+    /// A rule's ECS targets, every page of them.
+    async fn targets_of(&self, rule: ScheduledRule) -> Result<Vec<FoundSchedule>, ScheduleError> {
         let events = &self.clients().0;
-        let failed = |op: &str, e: &dyn std::fmt::Display| ScheduleError(format!("EventBridge {op}: {e}"));
         let mut found = Vec::new();
         let mut next = None;
         loop {
             let page = events
-                .list_rules()
+                .list_targets_by_rule()
+                .rule(&rule.name)
                 .set_next_token(next)
                 .send()
                 .await
-                .map_err(|e| failed("ListRules", &DisplayErrorContext(&e)))?;
-            for rule in page.rules() {
-                let (Some(name), Some(expression)) = (rule.name(), rule.schedule_expression()) else { continue };
-                let targets = events
-                    .list_targets_by_rule()
-                    .rule(name)
-                    .send()
-                    .await
-                    .map_err(|e| failed("ListTargetsByRule", &DisplayErrorContext(&e)))?;
-                for target in targets.targets() {
-                    let Some(ecs) = target.ecs_parameters().filter(|_| is_cluster(target.arn())) else { continue };
-                    found.push(FoundSchedule {
-                        source: format!("rule {name}"),
-                        expression: expression.to_owned(),
-                        time_zone: None,
-                        flexible_window: Duration::ZERO,
-                        enabled: rule.state().is_some_and(|s| s.as_str() == "ENABLED"),
-                        target: ecs_target!(target, ecs),
-                    });
-                }
-            }
-            match page.next_token() {
-                Some(token) => next = Some(token.to_owned()),
-                None => return Ok(found),
-            }
-        }
-    }
-
-    async fn scheduler(&self) -> Result<Vec<FoundSchedule>, ScheduleError> {
-        let scheduler = &self.clients().1;
-        let failed = |op: &str, e: &dyn std::fmt::Display| ScheduleError(format!("EventBridge Scheduler {op}: {e}"));
-        let mut found = Vec::new();
-        let mut next = None;
-        loop {
-            let page = scheduler
-                .list_schedules()
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| failed("ListSchedules", &DisplayErrorContext(&e)))?;
-            for summary in page.schedules() {
-                let ecs_target = summary.target().is_some_and(|t| is_cluster(t.arn()));
-                let Some(name) = summary.name().filter(|_| ecs_target) else { continue };
-                let group = summary.group_name().unwrap_or("default");
-                let schedule = scheduler
-                    .get_schedule()
-                    .name(name)
-                    .group_name(group)
-                    .send()
-                    .await
-                    .map_err(|e| failed("GetSchedule", &DisplayErrorContext(&e)))?;
-                let (Some(target), Some(expression)) = (schedule.target(), schedule.schedule_expression()) else {
-                    continue;
-                };
-                let Some(ecs) = target.ecs_parameters() else { continue };
-                let window = schedule
-                    .flexible_time_window()
-                    .filter(|w| w.mode().as_str() == "FLEXIBLE")
-                    .and_then(|w| w.maximum_window_in_minutes())
-                    .unwrap_or(0);
+                .map_err(|e| events_failed("ListTargetsByRule", &DisplayErrorContext(&e)))?;
+            for target in page.targets() {
+                let Some(ecs) = target.ecs_parameters().filter(|_| is_cluster(target.arn())) else { continue };
                 found.push(FoundSchedule {
-                    source: format!("schedule {group}/{name}"),
-                    expression: expression.to_owned(),
-                    time_zone: schedule.schedule_expression_timezone().map(str::to_owned),
-                    flexible_window: Duration::from_secs(60 * window.max(0) as u64),
-                    enabled: schedule.state().is_none_or(|s| s.as_str() == "ENABLED"),
+                    source: format!("rule {}", rule.name),
+                    expression: rule.expression.clone(),
+                    time_zone: None,
+                    flexible_window: Duration::ZERO,
+                    enabled: rule.enabled,
                     target: ecs_target!(target, ecs),
                 });
             }
@@ -145,19 +124,169 @@ impl AwsSchedules {
             }
         }
     }
+
+    /// Every rule with a schedule (`ListRules`, page by page), then their
+    /// targets, `CONCURRENCY` at a time, until `until`.
+    async fn rules(&self, until: tokio::time::Instant) -> Result<Progress, ScheduleError> {
+        let events = &self.clients().0;
+        let mut rules = Vec::new();
+        let mut next = None;
+        let mut progress = Progress::default();
+        loop {
+            let page = match tokio::time::timeout_at(until, events.list_rules().set_next_token(next).send()).await {
+                Ok(page) => page.map_err(|e| events_failed("ListRules", &DisplayErrorContext(&e)))?,
+                Err(_) => {
+                    progress.cut_short = Some(format!("listed {} rules before the time ran out", rules.len()));
+                    break;
+                }
+            };
+            rules.extend(page.rules().iter().filter_map(|rule| {
+                Some(ScheduledRule {
+                    name: rule.name()?.to_owned(),
+                    expression: rule.schedule_expression()?.to_owned(),
+                    enabled: rule.state().is_some_and(|s| s.as_str() == "ENABLED"),
+                })
+            }));
+            match page.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => break,
+            }
+        }
+        let total = rules.len();
+        let mut reads = futures_util::stream::iter(rules.into_iter().map(|rule| self.targets_of(rule)))
+            .buffer_unordered(CONCURRENCY);
+        let mut read = 0;
+        loop {
+            match tokio::time::timeout_at(until, reads.next()).await {
+                Ok(Some(targets)) => {
+                    progress.found.extend(targets?);
+                    read += 1;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let listed = progress.cut_short.take().map(|c| format!(" ({c})")).unwrap_or_default();
+                    progress.cut_short = Some(format!("read the targets of {read} of {total} rules in time{listed}"));
+                    break;
+                }
+            }
+        }
+        Ok(progress)
+    }
+
+    async fn get_schedule(&self, group: String, name: String) -> Result<Option<FoundSchedule>, ScheduleError> {
+        let schedule = self
+            .clients()
+            .1
+            .get_schedule()
+            .name(&name)
+            .group_name(&group)
+            .send()
+            .await
+            .map_err(|e| scheduler_failed("GetSchedule", &DisplayErrorContext(&e)))?;
+        let (Some(target), Some(expression)) = (schedule.target(), schedule.schedule_expression()) else {
+            return Ok(None);
+        };
+        let Some(ecs) = target.ecs_parameters().filter(|_| is_cluster(target.arn())) else { return Ok(None) };
+        let window = schedule
+            .flexible_time_window()
+            .filter(|w| w.mode().as_str() == "FLEXIBLE")
+            .and_then(|w| w.maximum_window_in_minutes())
+            .unwrap_or(0);
+        Ok(Some(FoundSchedule {
+            source: format!("schedule {group}/{name}"),
+            expression: expression.to_owned(),
+            time_zone: schedule.schedule_expression_timezone().map(str::to_owned),
+            flexible_window: Duration::from_secs(60 * window.max(0) as u64),
+            enabled: schedule.state().is_none_or(|s| s.as_str() == "ENABLED"),
+            target: ecs_target!(target, ecs),
+        }))
+    }
+
+    /// Every schedule with an ECS target (`ListSchedules`, page by page),
+    /// then each one's `GetSchedule`, `CONCURRENCY` at a time, until `until`.
+    async fn scheduler(&self, until: tokio::time::Instant) -> Result<Progress, ScheduleError> {
+        let scheduler = &self.clients().1;
+        let mut named = Vec::new();
+        let mut next = None;
+        let mut progress = Progress::default();
+        loop {
+            let page =
+                match tokio::time::timeout_at(until, scheduler.list_schedules().set_next_token(next).send()).await {
+                    Ok(page) => page.map_err(|e| scheduler_failed("ListSchedules", &DisplayErrorContext(&e)))?,
+                    Err(_) => {
+                        progress.cut_short = Some(format!("listed {} schedules before the time ran out", named.len()));
+                        break;
+                    }
+                };
+            named.extend(page.schedules().iter().filter_map(|summary| {
+                let ecs_target = summary.target().is_some_and(|t| is_cluster(t.arn()));
+                let name = summary.name().filter(|_| ecs_target)?;
+                Some((summary.group_name().unwrap_or("default").to_owned(), name.to_owned()))
+            }));
+            match page.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => break,
+            }
+        }
+        let total = named.len();
+        let mut reads =
+            futures_util::stream::iter(named.into_iter().map(|(group, name)| self.get_schedule(group, name)))
+                .buffer_unordered(CONCURRENCY);
+        let mut read = 0;
+        loop {
+            match tokio::time::timeout_at(until, reads.next()).await {
+                Ok(Some(schedule)) => {
+                    progress.found.extend(schedule?);
+                    read += 1;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let listed = progress.cut_short.take().map(|c| format!(" ({c})")).unwrap_or_default();
+                    progress.cut_short = Some(format!("read {read} of {total} schedules in time{listed}"));
+                    break;
+                }
+            }
+        }
+        Ok(progress)
+    }
 }
 
 #[async_trait]
 impl Schedules for AwsSchedules {
     async fn schedules(&self) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        // The watch's own deadline bounds it; a listing without one is
+        // bounded by the SDK's timeouts.
+        Ok(self.discover(SystemTime::now() + Duration::from_secs(3600)).await?.found)
+    }
+
+    async fn discover(&self, until: SystemTime) -> Result<Discovery, ScheduleError> {
         let mut cached = self.cached.lock().await;
         if let Some((_, found)) = cached.as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR) {
-            return Ok(found.clone());
+            return Ok(Discovery { found: found.clone(), cut_short: None });
         }
-        let mut found = self.rules().await?;
-        found.extend(self.scheduler().await?);
-        *cached = Some((Instant::now(), found.clone()));
-        Ok(found)
+        let until = tokio::time::Instant::now() + until.duration_since(SystemTime::now()).unwrap_or_default();
+        let (rules, schedules) = tokio::join!(self.rules(until), self.scheduler(until));
+        let (mut rules, schedules) = (rules?, schedules?);
+        rules.found.extend(schedules.found);
+        let cut_short = match (rules.cut_short, schedules.cut_short) {
+            (None, None) => None,
+            (a, b) => Some(a.into_iter().chain(b).collect::<Vec<_>>().join("; ")),
+        };
+        if cut_short.is_none() {
+            *cached = Some((Instant::now(), rules.found.clone()));
+        }
+        Ok(Discovery { found: rules.found, cut_short })
+    }
+
+    async fn rule(&self, name: &str) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        // `ListTargetsByRule` alone: the rule's expression is not needed to
+        // run its target again.
+        let rule = ScheduledRule { name: name.to_owned(), expression: String::new(), enabled: true };
+        self.targets_of(rule).await
+    }
+
+    async fn schedule(&self, group: &str, name: &str) -> Result<Option<FoundSchedule>, ScheduleError> {
+        self.get_schedule(group.to_owned(), name.to_owned()).await
     }
 }
 

@@ -187,6 +187,7 @@ async fn main() -> ExitCode {
         task_definitions: definitions,
         schedules: Box::new(NoSchedules),
         control: Box::new(NoControl),
+        deferral: std::sync::Arc::new(ecs_slack_notifier::adapters::deferral::NoDeferral),
         secrets,
         clock: Arc::new(SystemClock),
     };

@@ -5,7 +5,9 @@
 use crate::adapters::dynamodb::{PARTITION_KEY, TTL_ATTRIBUTE};
 use crate::adapters::token::parse_secret;
 use crate::config::{Config, ConfigError, TokenConfig};
-use crate::doctor::reads::{ChannelInfo, Identity, QueueDepth, ReadError, RuleInfo, SecretValue, TableInfo};
+use crate::doctor::reads::{
+    ChannelInfo, FunctionInfo, Identity, QueueDepth, ReadError, RuleInfo, SecretValue, TableInfo,
+};
 use crate::doctor::report::Line;
 use crate::ports::{SlackError, SlackToken};
 use crate::settings::Settings;
@@ -442,6 +444,51 @@ pub fn post_dead_letters(url: &str, result: &Result<QueueDepth, ReadError>) -> L
             "your credentials need sqs:GetQueueAttributes on the stack's post dead-letter queue",
         ),
     }
+}
+
+pub const SLACK_FUNCTION: &str = "Slack-requests function";
+
+/// The two functions of a stack know their roles: the notifier takes
+/// events (`NOTIFIER_ROLE=events`), the one with the URL Slack's requests
+/// (`slack`), on the same table.
+pub fn slack_function(
+    notifier: Option<&std::collections::BTreeMap<String, String>>,
+    slack: &Result<FunctionInfo, ReadError>,
+) -> Line {
+    let info = match slack {
+        Ok(info) => info,
+        Err(e) => {
+            return Line::fail(
+                SLACK_FUNCTION,
+                format!("not readable: {e}"),
+                "your credentials need lambda:GetFunctionConfiguration on the stack's SlackRequestsFunction",
+            );
+        }
+    };
+    fn role(env: Option<&std::collections::BTreeMap<String, String>>) -> &str {
+        env.and_then(|e| e.get("NOTIFIER_ROLE")).map_or("both", String::as_str)
+    }
+    let (slack_role, notifier_role) = (role(Some(&info.environment)), role(notifier));
+    if slack_role != "slack" || notifier_role != "events" {
+        return Line::fail(
+            SLACK_FUNCTION,
+            format!("{}: NOTIFIER_ROLE={slack_role}, the notifier's {notifier_role}", info.name),
+            "the Slack-requests function needs NOTIFIER_ROLE=slack and the notifier NOTIFIER_ROLE=events, as template.yaml sets them: redeploy the stack",
+        );
+    }
+    let table =
+        |env: Option<&std::collections::BTreeMap<String, String>>| env.and_then(|e| e.get("THREADS_TABLE")).cloned();
+    if table(Some(&info.environment)) != table(notifier) {
+        return Line::fail(
+            SLACK_FUNCTION,
+            format!("{}: another table than the notifier's", info.name),
+            "both functions must share THREADS_TABLE (claims and task records): redeploy the stack",
+        );
+    }
+    Line::pass(
+        SLACK_FUNCTION,
+        format!("{}: answers Slack's requests (the URL); the notifier takes the events", info.name),
+    )
 }
 
 pub fn function_errors(function: &str, result: &Result<f64, ReadError>) -> Line {

@@ -5,7 +5,10 @@
 //! channel, that the table exists with TTL on, that the EventBridge rules
 //! are enabled and target the function, what waits in the dead-letter
 //! queue, that the post queue is reachable and its dead-letter queue
-//! empty, and the function's recent errors. It only reads: it never posts.
+//! empty, and the function's recent errors; then, for a stack, that its
+//! Slack-requests function (the one with the URL) and the notifier know
+//! their roles (`NOTIFIER_ROLE`), share the table, and that function's
+//! recent errors. It only reads: it never posts.
 //!
 //! `reads` holds its ports, `checks` turns each read into a verdict (pure),
 //! `report` prints them; this module is the order, and what a failed
@@ -70,6 +73,10 @@ struct Deployment {
     stack_table: Option<String>,
     queue_url: Option<String>,
     post_dead_letters_url: Option<String>,
+    /// The stack's Slack-requests function (`SlackRequestsFunctionArn`);
+    /// `None` with a stack: one deployed before the split.
+    slack_function: Option<String>,
+    from_stack: bool,
 }
 
 pub struct Doctor<'a> {
@@ -154,7 +161,31 @@ impl Doctor<'_> {
             }
             None => skip(&mut report, &[ERRORS], no_function),
         }
+        self.slack_function(&deployment, now, &mut report).await;
         report
+    }
+
+    /// The stack's second function: the one with the URL, Slack's
+    /// requests only, and its errors.
+    async fn slack_function(&self, deployment: &Deployment, now: SystemTime, report: &mut Report) {
+        let Some(arn) = &deployment.slack_function else {
+            if deployment.from_stack {
+                skip(
+                    report,
+                    &[checks::SLACK_FUNCTION],
+                    "the stack has no output SlackRequestsFunctionArn: it was deployed before Slack's requests had a function of their own; redeploy it",
+                );
+            }
+            return;
+        };
+        let info = self.aws.function(arn).await;
+        report.push(checks::slack_function(deployment.environment.as_ref(), &info));
+        if let Ok(info) = info {
+            let since = now.checked_sub(ERRORS_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+            let mut line = checks::function_errors(&info.name, &self.aws.function_errors(&info.name, since, now).await);
+            line.check = format!("{} errors", checks::SLACK_FUNCTION);
+            report.push(line);
+        }
     }
 
     /// The stack's outputs and the function's environment, as asked.
@@ -181,6 +212,8 @@ impl Doctor<'_> {
                 deployment.post_dead_letters_url = info.outputs.get("PostDeadLetterQueueUrl").cloned();
                 deployment.stack_table = info.outputs.get("ThreadsTableName").cloned();
                 deployment.stack_rules = Some(info.rules);
+                deployment.slack_function = info.outputs.get("SlackRequestsFunctionArn").cloned();
+                deployment.from_stack = true;
                 (function, Some(stack.clone()))
             }
         };

@@ -14,10 +14,13 @@ use crate::ports::{SlackError, SlackToken};
 
 const TOKEN: &str = "xoxb-1111-2222-abcdefghijklmnopqrstuvwx";
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-notifier";
+const SLACK_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-slack-requests";
 
 struct FakeAws {
     stack: Result<StackInfo, ReadError>,
     environment: BTreeMap<String, String>,
+    /// The Slack-requests function's environment.
+    slack_environment: BTreeMap<String, String>,
     secret: Result<SecretValue, ReadError>,
     table: Result<TableInfo, ReadError>,
     rules: HashMap<String, RuleInfo>,
@@ -36,6 +39,7 @@ impl FakeAws {
             ("SLACK_USERS_CHANNEL", "C0USERS"),
             ("THREADS_TABLE", "threads"),
             ("POST_QUEUE_URL", "https://sqs/posts.fifo"),
+            ("NOTIFIER_ROLE", "events"),
         ];
         let rule = |name: &str| RuleInfo { name: name.into(), state: "ENABLED".into(), targets: vec![ARN.into()] };
         FakeAws {
@@ -45,6 +49,7 @@ impl FakeAws {
                     ("DeadLetterQueueUrl", "https://sqs/dlq"),
                     ("ThreadsTableName", "threads"),
                     ("PostDeadLetterQueueUrl", "https://sqs/posts-dlq.fifo"),
+                    ("SlackRequestsFunctionArn", SLACK_ARN),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -52,6 +57,10 @@ impl FakeAws {
                 rules: vec!["prod-ecs".into(), "prod-users".into()],
             }),
             environment: environment.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            slack_environment: [("THREADS_TABLE", "threads"), ("NOTIFIER_ROLE", "slack")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
             secret: Ok(SecretValue(Some(format!(r#"{{"token": "{TOKEN}"}}"#)))),
             table: Ok(TableInfo {
                 status: "ACTIVE".into(),
@@ -81,6 +90,10 @@ impl AwsReads for FakeAws {
 
     async fn function(&self, name: &str) -> Result<FunctionInfo, ReadError> {
         self.called(format!("function {name}"));
+        if name == SLACK_ARN {
+            let environment = self.slack_environment.clone();
+            return Ok(FunctionInfo { name: "prod-slack-requests".into(), arn: SLACK_ARN.into(), environment });
+        }
         if name != ARN && name != "prod-notifier" {
             return Err(ReadError::NotFound(format!("function {name}")));
         }
@@ -199,6 +212,8 @@ async fn a_healthy_stack_passes_every_check_in_order() {
             (Mark::Pass, "post queue"),
             (Mark::Pass, "post dead-letter queue"),
             (Mark::Pass, "function errors"),
+            (Mark::Pass, "Slack-requests function"),
+            (Mark::Pass, "Slack-requests function errors"),
         ],
         "{report}"
     );
@@ -216,6 +231,8 @@ async fn a_healthy_stack_passes_every_check_in_order() {
             "queue https://sqs/posts.fifo",
             "queue https://sqs/posts-dlq.fifo",
             "errors prod-notifier 86400s",
+            &format!("function {SLACK_ARN}"),
+            "errors prod-slack-requests 86400s",
         ]
     );
     assert_eq!(*slack.tokens.lock().unwrap(), [TOKEN], "Slack is asked with the secret's token");
@@ -342,7 +359,8 @@ async fn each_broken_part_is_its_own_failure() {
             "EventBridge rule prod-users",
             "dead-letter queue",
             "post dead-letter queue",
-            "function errors"
+            "function errors",
+            "Slack-requests function errors"
         ],
         "{report}"
     );
@@ -352,5 +370,23 @@ async fn each_broken_part_is_its_own_failure() {
         "a backlog is pacing, not a fault"
     );
     assert!(text.contains("✗ post dead-letter queue: 2 queued post(s) failed every try"), "{text}");
-    assert!(text.ends_with("5 of 12 checks failed; each ✗ says what to do.\n"), "{text}");
+    assert!(text.ends_with("6 of 14 checks failed; each ✗ says what to do.\n"), "{text}");
+}
+
+#[tokio::test]
+async fn the_two_functions_must_know_their_roles_and_a_stack_before_the_split_is_told_to_redeploy() {
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.slack_environment.remove("NOTIFIER_ROLE");
+    let text = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await.to_string();
+    assert!(
+        text.contains("✗ Slack-requests function: prod-slack-requests: NOTIFIER_ROLE=both, the notifier's events"),
+        "{text}"
+    );
+    let (mut aws, slack) = (FakeAws::healthy(), FakeSlack::healthy());
+    aws.stack.as_mut().unwrap().outputs.remove("SlackRequestsFunctionArn");
+    let text = run(&aws, &slack, Target::Stack("prod".into()), &no_env).await.to_string();
+    assert!(
+        text.contains("– Slack-requests function: not run: the stack has no output SlackRequestsFunctionArn"),
+        "{text}"
+    );
 }

@@ -7,13 +7,16 @@
 //! - only a job's operators may act; anyone may ask `/jobs status`;
 //! - each action is claimed, so a double click or a replayed request does
 //!   nothing more;
-//! - the work is done before the answer, within Slack's 3 seconds.
+//! - the answer is out within 2.5 s of Slack sending the request: what
+//!   fits is done before it, what does not is claimed, acknowledged and
+//!   handed over (`ports::Deferral`) to be finished after it.
 //!
 //! An HTTP kind: it answers with a status code and never fails the
 //! invocation. Secrets, signatures and bodies are never logged.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use aws_lambda_events::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
@@ -27,13 +30,103 @@ use crate::jobs::{Job, Notify};
 use crate::message::control as say;
 use crate::message::{Message, Reply};
 use crate::ports::{
-    Claim, ClaimResult, FoundSchedule, FoundTask, JobState, JobStore, Posted, Schedules, Slot, TaskControl, TaskIndex,
-    TokenSource,
+    Claim, ClaimResult, Clock, Deferral, Deferred, Discovery, FoundSchedule, FoundTask, HeldClaim, JobState, JobStore,
+    Posted, Schedules, Slot, TaskControl, TaskIndex, TokenSource,
 };
 use crate::settings::Settings;
 use crate::signature;
 
 pub type HttpResponse = LambdaFunctionUrlResponse;
+
+/// Slack waits 3 seconds for an answer; this one is out within 2.5 of
+/// Slack sending the request, whatever is left to do.
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
+/// Kept back for handing an action over (Lambda's asynchronous `Invoke`
+/// answers in tens of milliseconds) and for the answer itself.
+pub const DEFER_RESERVE: Duration = Duration::from_millis(400);
+/// What starting or stopping a task and saying so in its thread usually
+/// take at most: with less time left, the action is deferred at once.
+pub const ACTION_TAKES: Duration = Duration::from_millis(1200);
+/// A claim's lease past the invocation's deadline when its action may be
+/// finished by a deferred invocation (whose timeout is at most 10 s).
+const DEFERRED_LEASE: Duration = Duration::from_secs(60);
+
+/// When Slack sent the request: the later of `X-Slack-Request-Timestamp`
+/// (seconds) and the Function URL's `requestContext.timeEpoch` (ms); never
+/// later than now (a clock ahead of ours gives no extra time).
+pub fn sent_at(timestamp_header: Option<&str>, time_epoch_ms: i64, now: SystemTime) -> SystemTime {
+    let header_ms = timestamp_header.and_then(|t| t.trim().parse::<i64>().ok()).map_or(0, |s| s.saturating_mul(1000));
+    let ms = u64::try_from(header_ms.max(time_epoch_ms)).unwrap_or(0);
+    (UNIX_EPOCH + Duration::from_millis(ms)).min(now)
+}
+
+/// The time left to answer a request Slack sent at `sent`.
+pub fn answer_budget(sent: SystemTime, now: SystemTime) -> Duration {
+    (sent + ANSWER_WITHIN).duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+/// How much time an action has: until its answer is due (a request from
+/// Slack), or until the invocation's deadline (a deferred action, whose
+/// answer was given already).
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// The answer is due then (tokio's clock); `None`: deferred, nothing
+    /// waits for an answer.
+    answer_by: Option<tokio::time::Instant>,
+    /// The invocation's deadline.
+    deadline: SystemTime,
+}
+
+impl Budget {
+    fn deferred(deadline: SystemTime) -> Budget {
+        Budget { answer_by: None, deadline }
+    }
+
+    fn left(&self) -> Option<Duration> {
+        self.answer_by.map(|by| by.saturating_duration_since(tokio::time::Instant::now()))
+    }
+
+    /// Whether `needs` still fits before the answer, with the reserve.
+    fn has_room(&self, needs: Duration) -> bool {
+        self.left().is_none_or(|left| left >= needs + DEFER_RESERVE)
+    }
+
+    /// Until when a piece of work may run before the answer.
+    fn work_until(&self) -> Option<tokio::time::Instant> {
+        self.answer_by.map(|by| by.checked_sub(DEFER_RESERVE).unwrap_or(by))
+    }
+
+    /// A discovery's time: what leaves room for the action after it.
+    fn discovery_until(&self, now: SystemTime) -> SystemTime {
+        let left = match self.left() {
+            Some(left) => left.saturating_sub(ACTION_TAKES + DEFER_RESERVE),
+            None => self.deadline.duration_since(now).unwrap_or_default().saturating_sub(ACTION_TAKES),
+        };
+        now + left
+    }
+
+    /// The deadline a claim is taken with: long enough, when the action may
+    /// be deferred, for the deferred invocation to hold it.
+    fn lease(&self) -> SystemTime {
+        self.deadline + DEFERRED_LEASE
+    }
+}
+
+/// What a deferred invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finished {
+    /// Always `finished`.
+    pub action: String,
+    /// What was deferred: `stop`, `rerun`, `run`.
+    pub deferred: String,
+}
+
+/// The result of work that may not fit in the answer's time.
+enum Outcome<T> {
+    Done(T),
+    /// Out of time: hand it over.
+    Defer,
+}
 
 pub struct SlackRequests<'a> {
     pub settings: &'a Settings,
@@ -43,6 +136,8 @@ pub struct SlackRequests<'a> {
     pub jobs: &'a dyn JobStore,
     pub schedules: &'a dyn Schedules,
     pub control: &'a dyn TaskControl,
+    pub deferral: &'a dyn Deferral,
+    pub clock: &'a dyn Clock,
 }
 
 /// A `block_actions` interaction: a button was pressed.
@@ -72,13 +167,85 @@ struct Action {
 /// What to tell the person who acted.
 type Answer = Reply;
 
+/// Who is acting, and what a deferral of their action carries.
+struct Asked<'r> {
+    user: &'r str,
+    response_url: Option<&'r str>,
+    /// A claim taken by the invocation that answered (a deferred action).
+    held: Option<&'r HeldClaim>,
+    /// The action's claim was settled or given back.
+    resolved: AtomicBool,
+}
+
+impl<'r> Asked<'r> {
+    fn new(user: &'r str, response_url: Option<&'r str>, held: Option<&'r HeldClaim>) -> Asked<'r> {
+        Asked { user, response_url, held, resolved: AtomicBool::new(false) }
+    }
+
+    fn resolve(&self) {
+        self.resolved.store(true, Ordering::Relaxed);
+    }
+}
+
 impl SlackRequests<'_> {
     pub async fn handle(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
         let span = info_span!("slack_request", request_id = request.request_context.request_id.as_deref());
         self.answer(request, deadline).instrument(span).await
     }
 
+    /// Finishes an action a request's answer deferred: its result goes to
+    /// the run's thread and the `response_url`, as if it had been done at
+    /// once. A second delivery finds the action done and does nothing.
+    pub async fn finish(&self, action: &Deferred, deadline: SystemTime) -> Finished {
+        let budget = Budget::deferred(deadline);
+        let finished = Finished { action: "finished".into(), deferred: action.name().into() };
+        info!(deferred = action.name(), "finishing a deferred Slack action");
+        let (user, response_url, held) = match action {
+            Deferred::Stop { user, response_url, claim, .. }
+            | Deferred::Rerun { user, response_url, claim, .. }
+            | Deferred::Run { user, response_url, claim, .. } => (user, response_url.as_deref(), claim),
+        };
+        // A second delivery finds the action done: nothing more, not even
+        // a second answer.
+        match self.notices.claim(&held.claim(epoch_secs(self.clock.now()))).await {
+            Ok(ClaimResult::Claimed(_)) => {}
+            Ok(ClaimResult::Taken(_)) => {
+                info!(deferred = action.name(), "a deferred action found itself done already: nothing more");
+                return finished;
+            }
+            Err(e) => {
+                warn!(error = %e, "a deferred action's claim could not be read: not done (it lapses with its lease)");
+                return finished;
+            }
+        }
+        let asked = Asked::new(user, response_url, Some(held));
+        let answer = match action {
+            Deferred::Stop { task_arn, command, .. } => self.stop_arn(task_arn, &asked, *command, budget).await,
+            Deferred::Rerun { task_arn, .. } => self.rerun(task_arn, &asked, budget).await,
+            Deferred::Run { job, channel, trigger, .. } => self.run(job, &asked, channel, trigger, budget).await,
+        };
+        // A refusal, or an answer that did nothing, is final too: the claim
+        // is settled, so a second delivery does not answer again.
+        if !asked.resolved.load(Ordering::Relaxed) {
+            self.notices.done(&held.claim(epoch_secs(self.clock.now())), "").await;
+        }
+        if let (Some(answer), Some(url)) = (answer, response_url) {
+            if let Err(e) = self.notices.slack.respond(url, &answer, deadline).await {
+                warn!(error = %e, "could not answer the one who asked");
+            }
+        }
+        finished
+    }
+
     async fn answer(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
+        let now = self.clock.now();
+        let sent = sent_at(header("x-slack-request-timestamp"), request.request_context.time_epoch, now);
+        let left = answer_budget(sent, now).min(deadline.duration_since(now).unwrap_or_default());
+        // Nowhere to hand an action over (a local run): all is done before
+        // the answer, however long it takes.
+        let answer_by = self.deferral.available().then(|| tokio::time::Instant::now() + left);
+        let budget = Budget { answer_by, deadline };
         let Some(body) = raw_body(request) else {
             warn!("refused a request: its body does not decode");
             return status(401);
@@ -92,7 +259,6 @@ impl SlackRequests<'_> {
                 return status(401);
             }
         };
-        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
         let now = epoch_secs(self.notices.clock.now());
         if let Err(refusal) = signature::verify(
             secret.as_ref(),
@@ -106,7 +272,7 @@ impl SlackRequests<'_> {
         }
         let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
         if let Some(payload) = form.get("payload") {
-            self.interaction(payload, deadline).await
+            self.interaction(payload, budget).await
         } else if form.contains_key("command") {
             // A command is claimed by its trigger: without one, a repeated
             // request could not be told from a new one.
@@ -114,7 +280,7 @@ impl SlackRequests<'_> {
                 warn!("refused a slash command without a trigger_id");
                 return text(400, "a slash command without a trigger_id: nothing was done");
             }
-            let reply = self.command(&form, deadline).await;
+            let reply = self.command(&form, budget).await;
             json(&reply)
         } else {
             text(400, "expected a Slack interaction (payload) or a slash command (command)")
@@ -123,7 +289,7 @@ impl SlackRequests<'_> {
 
     /// A button press: answered 200 at once; what the presser should know
     /// goes to them through the interaction's `response_url`.
-    async fn interaction(&self, payload: &str, deadline: SystemTime) -> HttpResponse {
+    async fn interaction(&self, payload: &str, budget: Budget) -> HttpResponse {
         let interaction: Interaction = match serde_json::from_str(payload) {
             Ok(interaction) => interaction,
             Err(e) => return text(400, &format!("unreadable interaction payload: {e}")),
@@ -131,17 +297,25 @@ impl SlackRequests<'_> {
         let Some(action) = interaction.actions.first().filter(|_| interaction.kind == "block_actions") else {
             return status(200);
         };
-        let user = interaction.user.id.as_str();
+        let asked = Asked::new(interaction.user.id.as_str(), interaction.response_url.as_deref(), None);
         let answer = match action.action_id.as_str() {
-            say::STOP_ACTION => self.stop_arn(&action.value, user, deadline).await,
-            say::RERUN_ACTION => self.rerun(&action.value, user, deadline).await,
+            say::STOP_ACTION => self.stop_arn(&action.value, &asked, false, budget).await,
+            say::RERUN_ACTION => self.rerun(&action.value, &asked, budget).await,
             other => Some(Reply::ephemeral(format!(
                 "This notifier has no action `{}`.",
                 crate::message::text::escape(other)
             ))),
         };
         if let (Some(answer), Some(url)) = (answer, interaction.response_url.as_deref()) {
-            if let Err(e) = self.notices.slack.respond(url, &answer, deadline).await {
+            let respond = self.notices.slack.respond(url, &answer, budget.deadline);
+            let answered = match budget.work_until() {
+                Some(until) => tokio::time::timeout_at(until, respond).await.unwrap_or_else(|_| {
+                    warn!("the answer to the button's presser was not sent: the time to answer ran out");
+                    Ok(())
+                }),
+                None => respond.await,
+            };
+            if let Err(e) = answered {
                 warn!(error = %e, "could not answer the button's presser");
             }
         }
@@ -149,17 +323,20 @@ impl SlackRequests<'_> {
     }
 
     /// `/jobs …`: the answer is the HTTP response's body.
-    async fn command(&self, form: &HashMap<String, String>, deadline: SystemTime) -> Reply {
+    async fn command(&self, form: &HashMap<String, String>, budget: Budget) -> Reply {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-        let user = field("user_id");
-        let asked = control::parse_command(field("text"));
-        info!(command = asked.name(), user, "slash command");
-        match asked {
+        let asked = Asked::new(field("user_id"), form.get("response_url").map(String::as_str), None);
+        let command = control::parse_command(field("text"));
+        info!(command = command.name(), user = asked.user, "slash command");
+        match command {
             Command::Status => self.status().await,
             Command::Help => say::help_reply(),
             Command::Unknown(text) => say::unknown_reply(&text),
-            Command::Stop(task_id) => self.stop_id(&task_id, user, deadline).await,
-            Command::Run(job) => self.run(&job, user, field("channel_id"), field("trigger_id"), deadline).await,
+            Command::Stop(task_id) => self.stop_id(&task_id, &asked, budget).await,
+            Command::Run(job) => self
+                .run(&job, &asked, field("channel_id"), field("trigger_id"), budget)
+                .await
+                .unwrap_or_else(|| Reply::ephemeral("That command was done already.".into())),
         }
     }
 
@@ -200,17 +377,58 @@ impl SlackRequests<'_> {
         self.settings.jobs.job_named_as(&state.job, state.last_run.as_ref().map(RunSpec::as_task).as_ref())
     }
 
-    /// A claim on an action, or what to say when it was done already.
-    async fn claim(&self, key: &str, deadline: SystemTime, already: &str) -> Result<Claim, Answer> {
-        let claim = self.notices.claim_for(key, Slot::Once, deadline);
+    /// A claim on an action, or what to say when it was done already. A
+    /// deferred action holds the claim its answer took: claiming it again
+    /// with its token holds unless the action was done (a second delivery
+    /// of the deferred action), and then says nothing.
+    async fn claim(
+        &self,
+        key: &str,
+        asked: &Asked<'_>,
+        budget: Budget,
+        already: &str,
+    ) -> Result<Claim, Option<Answer>> {
+        let claim = match asked.held {
+            Some(held) => held.claim(epoch_secs(self.clock.now())),
+            None => self.notices.claim_for(key, Slot::Once, budget.lease()),
+        };
         match self.notices.claim(&claim).await {
             Ok(ClaimResult::Claimed(_)) => Ok(claim),
-            Ok(ClaimResult::Taken(_)) => Err(Reply::ephemeral(already.to_owned())),
-            Err(e) => Err(failed("record the action", &e)),
+            Ok(ClaimResult::Taken(_)) if asked.held.is_some() => {
+                info!(key, "a deferred action found itself done already: nothing more");
+                Err(None)
+            }
+            Ok(ClaimResult::Taken(_)) => Err(Some(Reply::ephemeral(already.to_owned()))),
+            Err(e) => Err(Some(failed("record the action", &e))),
         }
     }
 
-    async fn stop_id(&self, task_id: &str, user: &str, deadline: SystemTime) -> Reply {
+    /// Runs `work` if it fits before the answer (with `needs` time left),
+    /// bounded by the answer's time; `Defer` when it does not fit.
+    async fn in_time<T>(&self, budget: Budget, needs: Duration, work: impl Future<Output = Outcome<T>>) -> Outcome<T> {
+        let Some(until) = budget.work_until() else { return work.await };
+        if !budget.has_room(needs) {
+            return Outcome::Defer;
+        }
+        tokio::time::timeout_at(until, work).await.unwrap_or(Outcome::Defer)
+    }
+
+    /// Hands a claimed action over, to be finished after the answer; on
+    /// failure gives the claim back and says so.
+    async fn defer(&self, action: Deferred, claim: &Claim, ack: Option<String>) -> Option<Answer> {
+        match self.deferral.defer(&action).await {
+            Ok(()) => {
+                info!(deferred = action.name(), "acknowledged; finished after the answer");
+                ack.map(Reply::ephemeral)
+            }
+            Err(e) => {
+                self.notices.release(claim).await;
+                Some(failed("hand the action over to be finished", &e))
+            }
+        }
+    }
+
+    async fn stop_id(&self, task_id: &str, asked: &Asked<'_>, budget: Budget) -> Reply {
         if !control::is_task_id(task_id) {
             return Reply::ephemeral("Give a task id: `/jobs stop 9781c248b1ab4c5b9d5f0d7f1e2c3a4b`.".into());
         }
@@ -218,7 +436,7 @@ impl SlackRequests<'_> {
             Ok(Some(found)) => {
                 let arn = found.key.trim_start_matches("task#").to_owned();
                 let done = || Reply::ephemeral("Asked ECS to stop it; its thread says so.".into());
-                self.stop(&arn, found, user, deadline).await.unwrap_or_else(done)
+                self.stop(&arn, found, asked, true, budget).await.unwrap_or_else(done)
             }
             Ok(None) => {
                 Reply::ephemeral(format!("I know no task `{task_id}`: only tasks whose start I posted can be stopped."))
@@ -227,12 +445,12 @@ impl SlackRequests<'_> {
         }
     }
 
-    async fn stop_arn(&self, task_arn: &str, user: &str, deadline: SystemTime) -> Option<Answer> {
+    async fn stop_arn(&self, task_arn: &str, asked: &Asked<'_>, command: bool, budget: Budget) -> Option<Answer> {
         if task_arn_parts(task_arn).is_none() {
             return Some(Reply::ephemeral("That button names no task.".into()));
         }
         match self.tasks.task(&format!("task#{task_arn}")).await {
-            Ok(Some(found)) => self.stop(task_arn, found, user, deadline).await,
+            Ok(Some(found)) => self.stop(task_arn, found, asked, command, budget).await,
             Ok(None) => Some(Reply::ephemeral("I know nothing of this task any more.".into())),
             Err(e) => Some(failed("find the task", &e)),
         }
@@ -240,7 +458,15 @@ impl SlackRequests<'_> {
 
     /// Stops a task once, and says who did it in its thread. `None`: done,
     /// and the thread says so.
-    async fn stop(&self, task_arn: &str, found: FoundTask, user: &str, deadline: SystemTime) -> Option<Answer> {
+    async fn stop(
+        &self,
+        task_arn: &str,
+        found: FoundTask,
+        asked: &Asked<'_>,
+        command: bool,
+        budget: Budget,
+    ) -> Option<Answer> {
+        let user = asked.user;
         let job = match self.authorize(&found, user, "stop") {
             Ok(job) => job,
             Err(answer) => return Some(answer),
@@ -252,27 +478,45 @@ impl SlackRequests<'_> {
             ));
         };
         let claim = match self
-            .claim(&format!("action#stop#{task_arn}"), deadline, "This task was stopped from Slack already.")
+            .claim(&format!("action#stop#{task_arn}"), asked, budget, "This task was stopped from Slack already.")
             .await
         {
             Ok(claim) => claim,
-            Err(answer) => return Some(answer),
+            Err(answer) => return answer,
         };
-        let reason = format!("Stopped from Slack by {user}");
-        if let Err(e) = self.control.stop_task(cluster, task_id, &reason).await {
-            self.notices.release(&claim).await;
-            return Some(failed("stop the task", &e));
+        let work = async {
+            let reason = format!("Stopped from Slack by {user}");
+            if let Err(e) = self.control.stop_task(cluster, task_id, &reason).await {
+                asked.resolve();
+                self.notices.release(&claim).await;
+                return Outcome::Done(Some(failed("stop the task", &e)));
+            }
+            info!(user, job = %job.name, task = task_id, "stopped from Slack");
+            let thread = found.record.start.posted.as_ref().or(found.record.completion.posted.as_ref());
+            let said = |t: &Posted| say::stop_requested_message(&t.channel, &t.ts, &job.name, user, task_id);
+            Outcome::Done(self.say_in_thread(asked, &claim, thread.map(said), budget.deadline).await)
+        };
+        match self.in_time(budget, ACTION_TAKES, work).await {
+            Outcome::Done(answer) => answer,
+            Outcome::Defer => {
+                let action = Deferred::Stop {
+                    task_arn: task_arn.to_owned(),
+                    user: user.to_owned(),
+                    response_url: asked.response_url.map(str::to_owned),
+                    command,
+                    claim: HeldClaim::of(&claim),
+                };
+                let ack = command.then(|| format!("Stopping `{task_id}`… its thread will say so."));
+                self.defer(action, &claim, ack).await
+            }
         }
-        info!(user, job = %job.name, task = task_id, "stopped from Slack");
-        let thread = found.record.start.posted.or(found.record.completion.posted);
-        let said = |t: &Posted| say::stop_requested_message(&t.channel, &t.ts, &job.name, user, task_id);
-        self.say_in_thread(&claim, thread.as_ref().map(said), deadline).await
     }
 
-    async fn rerun(&self, task_arn: &str, user: &str, deadline: SystemTime) -> Option<Answer> {
+    async fn rerun(&self, task_arn: &str, asked: &Asked<'_>, budget: Budget) -> Option<Answer> {
         if task_arn_parts(task_arn).is_none() {
             return Some(Reply::ephemeral("That button names no task.".into()));
         }
+        let user = asked.user;
         let found = match self.tasks.task(&format!("task#{task_arn}")).await {
             Ok(Some(found)) => found,
             Ok(None) => return Some(Reply::ephemeral("I know nothing of this run any more.".into())),
@@ -286,92 +530,159 @@ impl SlackRequests<'_> {
             return Some(Reply::ephemeral("I did not keep what this run had, so I cannot re-run it.".into()));
         };
         let key = format!("action#rerun#{task_arn}");
-        let claim = match self.claim(&key, deadline, "This run was re-run from Slack already.").await {
+        let claim = match self.claim(&key, asked, budget, "This run was re-run from Slack already.").await {
             Ok(claim) => claim,
-            Err(answer) => return Some(answer),
+            Err(answer) => return answer,
         };
-        let network = match choose_network(&spec, self.schedule_network(&spec).await, job.run.as_ref()) {
-            Ok(network) => network,
-            Err(why) => {
-                self.notices.release(&claim).await;
-                return Some(Reply::ephemeral(format!(
-                    "Not re-run: {why}. Give the job `run` settings in JOBS_CONFIG."
-                )));
+        let work = async {
+            let Some(from_schedule) = self.schedule_network(&spec, budget).await else { return Outcome::Defer };
+            let network = match choose_network(&spec, from_schedule, job.run.as_ref()) {
+                Ok(network) => network,
+                Err(why) => {
+                    asked.resolve();
+                    self.notices.release(&claim).await;
+                    return Outcome::Done(Some(Reply::ephemeral(format!(
+                        "Not re-run: {why}. Give the job `run` settings in JOBS_CONFIG."
+                    ))));
+                }
+            };
+            let request = RunRequest::rerun(&spec, network, control::started_by(user), client_token(&key));
+            let new_task = match self.control.run_task(&request).await {
+                Ok(arn) => arn,
+                Err(e) => {
+                    asked.resolve();
+                    self.notices.release(&claim).await;
+                    return Outcome::Done(Some(failed("start the re-run", &e)));
+                }
+            };
+            let new_id = new_task.rsplit('/').next().unwrap_or(&new_task).to_owned();
+            info!(user, job = %job.name, task = %new_id, "re-run from Slack");
+            let thread = found.record.start.posted.as_ref().or(found.record.completion.posted.as_ref());
+            let said = |t: &Posted| say::rerun_started_message(&t.channel, &t.ts, &job.name, user, &new_id);
+            Outcome::Done(self.say_in_thread(asked, &claim, thread.map(said), budget.deadline).await)
+        };
+        match self.in_time(budget, ACTION_TAKES, work).await {
+            Outcome::Done(answer) => answer,
+            Outcome::Defer => {
+                let action = Deferred::Rerun {
+                    task_arn: task_arn.to_owned(),
+                    user: user.to_owned(),
+                    response_url: asked.response_url.map(str::to_owned),
+                    claim: HeldClaim::of(&claim),
+                };
+                self.defer(action, &claim, None).await
             }
-        };
-        let request = RunRequest::rerun(&spec, network, control::started_by(user), client_token(&key));
-        let new_task = match self.control.run_task(&request).await {
-            Ok(arn) => arn,
-            Err(e) => {
-                self.notices.release(&claim).await;
-                return Some(failed("start the re-run", &e));
-            }
-        };
-        let new_id = new_task.rsplit('/').next().unwrap_or(&new_task).to_owned();
-        info!(user, job = %job.name, task = %new_id, "re-run from Slack");
-        let thread = found.record.start.posted.or(found.record.completion.posted);
-        let said = |t: &Posted| say::rerun_started_message(&t.channel, &t.ts, &job.name, user, &new_id);
-        self.say_in_thread(&claim, thread.as_ref().map(said), deadline).await
+        }
     }
 
     /// The network of the schedule that starts the job: the rule that
-    /// started this run, else a schedule of the same job on its cluster.
-    async fn schedule_network(&self, spec: &RunSpec) -> Option<control::Network> {
-        let found = match self.schedules.schedules().await {
-            Ok(found) => found,
+    /// started this run (one `ListTargetsByRule`), else a schedule of the
+    /// same job on its cluster (a discovery, cached). `None`: the
+    /// discovery was cut short before the answer was due (defer);
+    /// `Some(None)`: no schedule's network.
+    async fn schedule_network(&self, spec: &RunSpec, budget: Budget) -> Option<Option<control::Network>> {
+        if let Some(name) = spec.rule() {
+            match self.schedules.rule(name).await {
+                // The rule is the run's schedule: nothing else to look at.
+                Ok(targets) if !targets.is_empty() => {
+                    return Some(targets.iter().find_map(|f| f.target.network()));
+                }
+                Ok(_) => {
+                    info!(rule = name, "the run's rule has no ECS target any more; looking for the job's schedule")
+                }
+                Err(e) => warn!(error = %e, "the run's rule not read; the re-run's network comes from elsewhere"),
+            }
+        }
+        let now = self.clock.now();
+        let discovery = match self.schedules.discover(budget.discovery_until(now)).await {
+            Ok(discovery) => discovery,
             Err(e) => {
                 warn!(error = %e, "schedules not read; the re-run's network comes from elsewhere");
-                return None;
+                return Some(None);
             }
         };
-        let rule = spec.rule().map(|name| format!("rule {name}"));
-        let by_rule = found.iter().find(|f| Some(&f.source) == rule.as_ref());
+        if let Some(why) = &discovery.cut_short {
+            if budget.answer_by.is_some() {
+                return None;
+            }
+            warn!(cut_short = %why, "schedule discovery cut short; the re-run's network may come from elsewhere");
+        }
         let run = spec.as_task();
-        let by_job = || {
-            found.iter().find(|f| {
-                f.target.cluster_arn == spec.cluster && self.settings.jobs.same_job(&f.target.as_task(), &run)
-            })
-        };
-        by_rule.or_else(by_job).and_then(|f| f.target.network())
+        let by_job = discovery
+            .found
+            .iter()
+            .find(|f| f.target.cluster_arn == spec.cluster && self.settings.jobs.same_job(&f.target.as_task(), &run));
+        Some(by_job.and_then(|f| f.target.network()))
     }
 
     /// `/jobs run <job>`: as its schedule's target runs it, else as its
     /// last run ran. Who may run it is decided by the rule that what is
-    /// about to run falls under, as for a button.
-    async fn run(&self, name: &str, user: &str, channel: &str, trigger: &str, deadline: SystemTime) -> Reply {
+    /// about to run falls under, as for a button. `None`: a deferred run
+    /// found itself done already.
+    async fn run(&self, name: &str, asked: &Asked<'_>, channel: &str, trigger: &str, budget: Budget) -> Option<Reply> {
+        let user = asked.user;
+        // One run per command: a repeated request (same trigger) does nothing more.
+        let key = format!("command#{trigger}");
         let states = match self.jobs.jobs().await {
             Ok(states) => states,
-            Err(e) => return failed("read the jobs' history", &e),
+            Err(e) => return Some(failed("read the jobs' history", &e)),
         };
-        let targets = self.schedules.schedules().await.unwrap_or_else(|e| {
+        let discovery = self.schedules.discover(budget.discovery_until(self.clock.now())).await.unwrap_or_else(|e| {
             warn!(error = %e, "schedules not read");
-            Vec::new()
+            Discovery::default()
         });
+        if discovery.cut_short.is_some() && budget.answer_by.is_some() {
+            // The account's schedules take longer to read than Slack waits:
+            // acknowledged now, run by a deferred invocation.
+            let claim = match self.claim(&key, asked, budget, "That command was done already.").await {
+                Ok(claim) => claim,
+                Err(answer) => return answer,
+            };
+            let action = Deferred::Run {
+                job: name.to_owned(),
+                user: user.to_owned(),
+                channel: channel.to_owned(),
+                trigger: trigger.to_owned(),
+                response_url: asked.response_url.map(str::to_owned),
+                claim: HeldClaim::of(&claim),
+            };
+            let ack = format!(
+                "Running *{}*… I'm reading its schedules, and will say here when it has started.",
+                crate::message::text::escape_truncated(name, 100)
+            );
+            return self.defer(action, &claim, Some(ack)).await;
+        }
+        let cut_short = discovery.cut_short.as_deref().map(|why| {
+            warn!(cut_short = %why, "schedule discovery cut short");
+            format!(" (I could not read every schedule in time: {}.)", crate::message::text::escape_truncated(why, 300))
+        });
+        let note = cut_short.as_deref().unwrap_or_default();
         let config = &self.settings.jobs;
+        let targets = &discovery.found;
         let target = targets.iter().find(|f| config.job(&f.target.as_task()).name == name);
         let state = states.iter().find(|s| s.job == name);
         let configured = config.scheduled().any(|j| j.name == name);
         if target.is_none() && state.is_none() && !configured {
             let mut known: Vec<&str> = states.iter().map(|s| s.job.as_str()).collect();
             known.sort_unstable();
-            return Reply::ephemeral(format!(
-                "I know no job `{}`. Jobs I know: {}.",
+            return Some(Reply::ephemeral(format!(
+                "I know no job `{}`. Jobs I know: {}.{note}",
                 crate::message::text::escape_truncated(name, 100),
                 crate::message::text::escape_truncated(&known.join(", "), 1000)
-            ));
+            )));
         }
-        // One run per command: a repeated request (same trigger) does nothing more.
-        let key = format!("command#{trigger}");
         let copied = match (target, state.and_then(|s| s.last_run.as_ref())) {
             (Some(target), _) => Copied::Schedule(target),
             (None, Some(spec)) => Copied::LastRun(spec),
             (None, None) => {
-                return Reply::ephemeral("Not run: it has no schedule to copy and no finished run to copy.".into());
+                return Some(Reply::ephemeral(format!(
+                    "Not run: it has no schedule to copy and no finished run to copy.{note}"
+                )));
             }
         };
         let job = match permit(config.job(&copied.as_task()), user, "run") {
             Ok(job) => job,
-            Err(refusal) => return refusal,
+            Err(refusal) => return Some(refusal),
         };
         let started_by = control::started_by(user);
         let (request, how) = match copied {
@@ -379,33 +690,63 @@ impl SlackRequests<'_> {
                 (target.target.run_request(started_by, client_token(&key)), format!("as its {} runs it", target.source))
             }
             Copied::LastRun(spec) => match choose_network(spec, None, job.run.as_ref()) {
-                Ok(network) => {
-                    (RunRequest::rerun(spec, network, started_by, client_token(&key)), "as its last run ran".to_owned())
-                }
-                Err(why) => return Reply::ephemeral(format!("Not run: {why}.")),
+                Ok(network) => (
+                    RunRequest::rerun(spec, network, started_by, client_token(&key)),
+                    format!("as its last run ran{}", if cut_short.is_some() { ", not all schedules read" } else { "" }),
+                ),
+                Err(why) => return Some(Reply::ephemeral(format!("Not run: {why}.{note}"))),
             },
         };
-        let claim = match self.claim(&key, deadline, "That command was done already.").await {
+        let claim = match self.claim(&key, asked, budget, "That command was done already.").await {
             Ok(claim) => claim,
             Err(answer) => return answer,
         };
-        match self.control.run_task(&request).await {
-            Ok(arn) => {
-                let id = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
-                info!(user, job = name, task = %id, "run from Slack");
-                self.notices.done(&claim, channel).await;
-                say::job_started_reply(name, user, &id, &how)
+        let work = async {
+            match self.control.run_task(&request).await {
+                Ok(arn) => {
+                    let id = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
+                    info!(user, job = name, task = %id, "run from Slack");
+                    asked.resolve();
+                    self.notices.done(&claim, channel).await;
+                    Outcome::Done(say::job_started_reply(name, user, &id, &how))
+                }
+                Err(e) => {
+                    asked.resolve();
+                    self.notices.release(&claim).await;
+                    Outcome::Done(failed("start the job", &e))
+                }
             }
-            Err(e) => {
-                self.notices.release(&claim).await;
-                failed("start the job", &e)
+        };
+        match self.in_time(budget, ACTION_TAKES, work).await {
+            Outcome::Done(reply) => Some(reply),
+            Outcome::Defer => {
+                let action = Deferred::Run {
+                    job: name.to_owned(),
+                    user: user.to_owned(),
+                    channel: channel.to_owned(),
+                    trigger: trigger.to_owned(),
+                    response_url: asked.response_url.map(str::to_owned),
+                    claim: HeldClaim::of(&claim),
+                };
+                let ack = format!(
+                    "Running *{}*… I'll say here when it has started.",
+                    crate::message::text::escape_truncated(name, 100)
+                );
+                self.defer(action, &claim, Some(ack)).await
             }
         }
     }
 
     /// Says what was done in the run's thread, under the action's claim;
     /// with no thread, marks the action done and tells the asker instead.
-    async fn say_in_thread(&self, claim: &Claim, message: Option<Message>, deadline: SystemTime) -> Option<Answer> {
+    async fn say_in_thread(
+        &self,
+        asked: &Asked<'_>,
+        claim: &Claim,
+        message: Option<Message>,
+        deadline: SystemTime,
+    ) -> Option<Answer> {
+        asked.resolve();
         match message {
             Some(message) => match self.notices.post(claim, &message, deadline).await {
                 Ok(_) => None,

@@ -42,6 +42,10 @@ pub struct Watched {
     pub still_running: usize,
     pub digests: usize,
     pub forgotten_runs: usize,
+    /// Why the discovery of the account's schedules stopped short, when it
+    /// did: the schedules it did not read are not watched this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_cut_short: Option<String>,
 }
 
 pub struct Watch<'a> {
@@ -67,8 +71,10 @@ impl Watch<'_> {
         let states = self.jobs.jobs().await?;
         let since = self.jobs.watching_since(now.timestamp()).await?;
         let mut failures = Vec::new();
-        let scheduled = self.scheduled(&mut failures).await;
-        let mut watched = Watched { scheduled_jobs: scheduled.len(), ..Watched::default() };
+        let mut cut_short = None;
+        let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
+        let mut watched =
+            Watched { scheduled_jobs: scheduled.len(), discovery_cut_short: cut_short, ..Watched::default() };
         for item in &scheduled {
             let state = states.iter().find(|s| s.job == item.job.name);
             if let Err(e) = self.check_schedule(item, state, now, since, deadline, &mut watched).await {
@@ -95,15 +101,30 @@ impl Watch<'_> {
 
     /// Configured schedules, and for jobs without one, the schedules found
     /// in the account.
-    async fn scheduled(&self, failures: &mut Vec<NotifyError>) -> Vec<Scheduled> {
+    async fn scheduled(
+        &self,
+        deadline: SystemTime,
+        cut_short: &mut Option<String>,
+        failures: &mut Vec<NotifyError>,
+    ) -> Vec<Scheduled> {
         let config = &self.settings.jobs;
         let mut scheduled: Vec<Scheduled> = config
             .scheduled()
             .filter(|job| job.notify != Notify::None)
             .filter_map(|job| Some(Scheduled { schedule: job.schedule.clone()?, job }))
             .collect();
-        let found = match self.schedules.schedules().await {
-            Ok(found) => found,
+        // Half the invocation for discovery, the rest for the checks; one
+        // cut short says which part it read.
+        let now = SystemTime::now().min(deadline);
+        let until = now + deadline.duration_since(now).unwrap_or_default() / 2;
+        let found = match self.schedules.discover(until).await {
+            Ok(discovery) => {
+                if let Some(why) = &discovery.cut_short {
+                    warn!(cut_short = %why, "schedule discovery cut short: some discovered schedules are not watched this time");
+                }
+                cut_short.clone_from(&discovery.cut_short);
+                discovery.found
+            }
             Err(e) => {
                 warn!(error = %e, "schedules not discovered");
                 failures.push(NotifyError::Schedules(e));

@@ -307,6 +307,16 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
     })
 }
 
+/// `msg` with the environment's label in front of its notification text
+/// (what a phone's lock screen shows), when there is one: two stacks
+/// posting to one channel are told apart (`[staging] ❌ …`).
+pub fn labelled(label: Option<&str>, mut msg: Message) -> Message {
+    if let Some(label) = label {
+        msg.text = format!("[{}] {}", text::escape_truncated(label, 100), msg.text);
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,14 +365,4 @@ mod tests {
             })
         );
     }
-}
-
-/// `msg` with the environment's label in front of its notification text
-/// (what a phone's lock screen shows), when there is one: two stacks
-/// posting to one channel are told apart (`[staging] ❌ …`).
-pub fn labelled(label: Option<&str>, mut msg: Message) -> Message {
-    if let Some(label) = label {
-        msg.text = format!("[{}] {}", text::escape_truncated(label, 100), msg.text);
-    }
-    msg
 }

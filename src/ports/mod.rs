@@ -10,6 +10,7 @@
 
 mod clock;
 mod control;
+mod deferral;
 mod error;
 mod groups;
 mod jobs;
@@ -24,12 +25,13 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use control::{ControlError, TaskControl};
+pub use deferral::{DEFERRED_KEY, DeferError, Deferral, Deferred, HeldClaim};
 pub use error::{StoreError, StoreErrorKind};
 pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
 pub use jobs::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};
-pub use schedules::{EcsTarget, FoundSchedule, ScheduleError, Schedules};
+pub use schedules::{Discovery, EcsTarget, FoundSchedule, ScheduleError, Schedules};
 pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
     Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,
@@ -55,6 +57,8 @@ pub struct Ports {
     pub task_definitions: Arc<dyn TaskDefinitions>,
     pub schedules: Box<dyn Schedules>,
     pub control: Box<dyn TaskControl>,
+    /// Where what a Slack request cannot finish in time goes.
+    pub deferral: Arc<dyn Deferral>,
     /// The Slack secrets: the bot token (the Slack client reads it too) and
     /// the signing secret that requests from Slack are checked with.
     pub secrets: Arc<dyn TokenSource>,

@@ -1,7 +1,7 @@
 //! The schedules that run jobs, as the account has them: EventBridge rules
 //! and EventBridge Scheduler schedules with ECS targets.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -89,8 +89,38 @@ impl EcsTarget {
 #[error("{0}")]
 pub struct ScheduleError(pub String);
 
+/// What a discovery found, and whether it found everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    pub found: Vec<FoundSchedule>,
+    /// Why it stopped before reading every rule and schedule (its time
+    /// ran out), to say so in the answer; `None`: complete.
+    pub cut_short: Option<String>,
+}
+
 #[async_trait]
 pub trait Schedules: Send + Sync {
     /// Every schedule with an ECS target, enabled or not.
     async fn schedules(&self) -> Result<Vec<FoundSchedule>, ScheduleError>;
+
+    /// Every schedule that can be read before `until`: what was found, and
+    /// whether it was cut short.
+    async fn discover(&self, until: SystemTime) -> Result<Discovery, ScheduleError> {
+        let _ = until;
+        Ok(Discovery { found: self.schedules().await?, cut_short: None })
+    }
+
+    /// The ECS targets of one EventBridge rule (the rule a task's
+    /// `startedBy` names): one call, not a discovery.
+    async fn rule(&self, name: &str) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        let source = format!("rule {name}");
+        Ok(self.schedules().await?.into_iter().filter(|f| f.source == source).collect())
+    }
+
+    /// One EventBridge Scheduler schedule (`GetSchedule`), when it has an
+    /// ECS target.
+    async fn schedule(&self, group: &str, name: &str) -> Result<Option<FoundSchedule>, ScheduleError> {
+        let source = format!("schedule {group}/{name}");
+        Ok(self.schedules().await?.into_iter().find(|f| f.source == source))
+    }
 }

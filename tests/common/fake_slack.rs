@@ -142,6 +142,8 @@ struct Inner {
     responses: Vec<Value>,
     /// Where response URLs redirect to, when they do.
     redirect: Option<String>,
+    /// How long each call takes to be answered (Slack's own time).
+    latency: Duration,
 }
 
 #[derive(Clone)]
@@ -246,6 +248,11 @@ impl FakeSlack {
     }
 
     /// Removes the bot from `channel` (as `/kick` would).
+    /// Every call (Web API and response URLs) is answered `latency` late.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.lock().unwrap().latency = latency;
+    }
+
     pub fn remove_bot_from(&self, channel: &str) {
         self.inner.lock().unwrap().left.insert(channel.into());
     }
@@ -346,6 +353,8 @@ fn authorized_body(inner: &Inner, headers: &HeaderMap, body: &str) -> Result<(Va
 type Method = fn(&mut Inner, Value, String) -> Result<Value, &'static str>;
 
 async fn call(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String, name: &str, method: Method) -> Response {
+    let latency = inner.lock().unwrap().latency;
+    tokio::time::sleep(latency).await;
     if let Some(response) = apply_fault(&inner, name).await {
         return response;
     }
@@ -398,6 +407,8 @@ async fn read_call(
     name: &str,
     method: ReadMethod,
 ) -> Response {
+    let latency = inner.lock().unwrap().latency;
+    tokio::time::sleep(latency).await;
     if let Some(response) = apply_fault(&inner, name).await {
         return response;
     }
@@ -643,6 +654,8 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
 /// A response URL: JSON, no token (the URL is the authority), at most a
 /// reply's limits; answers `{"ok": true}`.
 async fn respond(inner: Arc<Mutex<Inner>>, headers: HeaderMap, body: String) -> Response {
+    let latency = inner.lock().unwrap().latency;
+    tokio::time::sleep(latency).await;
     if let Some(location) = inner.lock().unwrap().redirect.clone() {
         return (StatusCode::TEMPORARY_REDIRECT, [("location", location)]).into_response();
     }

@@ -327,3 +327,15 @@ async fn with_an_environment_set_alerts_and_the_digest_carry_its_label() {
     let digest = fakes.slack.posted().into_iter().last().unwrap();
     assert!(digest.message.text.starts_with("[staging] "), "{}", digest.message.text);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_discovery_cut_short_is_said_in_the_watchs_outcome() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings("{}"));
+    let watched = watch(&handler, &fakes, "2026-11-26T14:00:00Z").await;
+    assert_eq!(watched.discovery_cut_short, None);
+    assert!(!serde_json::to_string(&watched).unwrap().contains("discovery_cut_short"), "said only when it was");
+    fakes.schedules.cut_short("read the targets of 37 of 100 rules in time");
+    let watched = watch(&handler, &fakes, "2026-11-26T14:05:00Z").await;
+    assert_eq!(watched.discovery_cut_short.as_deref(), Some("read the targets of 37 of 100 rules in time"));
+}
