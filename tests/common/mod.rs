@@ -9,6 +9,7 @@
 
 pub mod cargo_lambda;
 pub mod ecs;
+pub mod elf;
 pub mod fake_slack;
 pub mod moto;
 pub mod queue;
