@@ -665,12 +665,16 @@ def report(r):
 
 
 def main():
+    global NOTIFIER, ECHO  # one run measures one pair: --notifier/--echo, e.g. another build to compare
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=11, help="cold starts per function (default 11)")
     parser.add_argument("--tasks", type=int, default=100, help="tasks in the warm stream, 2 events each")
     parser.add_argument("--criterion", help="saved output of cargo bench --bench pure_path")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--notifier", help=f"the notifier binary to measure (default {NOTIFIER.relative_to(ROOT)})")
+    parser.add_argument("--echo", help=f"the echo floor binary (default {ECHO.relative_to(ROOT)})")
     args = parser.parse_args()
+    NOTIFIER, ECHO = Path(args.notifier or NOTIFIER), Path(args.echo or ECHO)
     for path in (NOTIFIER, ECHO):
         if not path.exists():
             raise BenchError(f"{path} is missing: bash bench/run.sh builds it")
