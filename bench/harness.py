@@ -625,7 +625,7 @@ def report(r):
         (f"RSS flat (≤ 1 MiB growth, event {min(rss)} → {max(rss)})", f"{growth:+.2f} MiB", growth <= 1),
         ("pure path ≤ 50 µs per event", ", ".join(f"{k} {v:.1f} µs" for k, v in pure.items()) or "not run",
          bool(pure) and max(pure.values()) <= 50),
-        (f'stripped binary ≤ {size_goal} MiB ({m["arch"]}; 11 MiB for aarch64, 12 for x86_64)',
+        (f'stripped binary ≤ {size_goal} MiB (goal for {m["arch"]}; aarch64 11, x86_64 12)',
          f'{size["binary_bytes"] / MiB:.2f} MiB', size["binary_bytes"] <= size_goal * MiB),
     ]
     r["goals"] = [{"goal": g, "value": str(v), "pass": ok} for g, v, ok in goals]
