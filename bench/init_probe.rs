@@ -2,11 +2,32 @@
 //! figure is the whole process; this splits the part in `main`):
 //! `CARGO_TARGET_DIR=target/bench cargo build --release --example init_probe`,
 //! then run it with the Lambda's environment variables set.
+//!
+//! It first prints what the loader did before `main`: the probe's own kind
+//! of executable and relocations (linked as the function is), and, given a
+//! path (e.g. `target/bench/release/ecs-slack-notifier`), that binary's.
 
 use std::time::Instant;
 
+#[path = "../tests/common/elf.rs"]
+mod elf;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let own = std::env::current_exe().unwrap();
+    for path in std::iter::once(own).chain(std::env::args_os().skip(1).map(Into::into)) {
+        match elf::relocations(&path) {
+            Ok(r) => eprintln!(
+                "{}: {}, {}, {} relocations ({} relative)",
+                path.display(),
+                if r.pie { "PIE" } else { "fixed address (no PIE)" },
+                if r.dynamic { "dynamically linked" } else { "static" },
+                r.total,
+                r.relative
+            ),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
     let t = Instant::now();
     let mut last = t;
     let mut lap = |what: &str| {

@@ -10,6 +10,7 @@
 pub mod cargo_lambda;
 pub mod dynamodb_faults;
 pub mod ecs;
+pub mod elf;
 pub mod fake_slack;
 pub mod moto;
 pub mod queue;

@@ -152,13 +152,22 @@ pub struct Function {
 impl Function {
     /// The function against moto at `moto`, with `env` on top.
     pub fn spawn(api: &RuntimeApi, moto: &str, env: &HashMap<String, String>) -> Function {
+        Self::spawn_without(api, moto, env, &[])
+    }
+
+    /// The same, with the variables in `unset` left out of its environment
+    /// (e.g. the static AWS credentials, to test the others).
+    ///
+    /// The binary is the one cargo built for the tests, or `NOTIFIER_BINARY`
+    /// when set (e.g. `target/release/ecs-slack-notifier`, or the arm64
+    /// `bootstrap` of `sam build`), run through `NOTIFIER_RUNNER` when set:
+    /// a command and its arguments, split on whitespace (e.g.
+    /// `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+    pub fn spawn_without(api: &RuntimeApi, moto: &str, env: &HashMap<String, String>, unset: &[&str]) -> Function {
         let log_path = std::env::temp_dir().join(format!("{}.log", super::unique("function")));
         let log = std::fs::File::create(&log_path).unwrap();
-        // Set for integration tests; the burst benchmark shares this module but spawns no binary.
-        let Some(binary) = option_env!("CARGO_BIN_EXE_ecs-slack-notifier") else {
-            panic!("the notifier binary is built for integration tests only")
-        };
-        let child = tokio::process::Command::new(binary)
+        let mut command = notifier_command();
+        command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &api.address)
@@ -171,7 +180,11 @@ impl Function {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL", moto)
-            .envs(env)
+            .envs(env);
+        for name in unset {
+            command.env_remove(name);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -195,5 +208,31 @@ impl Drop for Function {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// The path of the function binary these tests run (see `Function::spawn_without`).
+pub fn notifier_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("NOTIFIER_BINARY").filter(|p| !p.is_empty()) {
+        return path.into();
+    }
+    // Set for integration tests; the burst benchmark shares this module but spawns no binary.
+    let Some(binary) = option_env!("CARGO_BIN_EXE_ecs-slack-notifier") else {
+        panic!("the notifier binary is built for integration tests only")
+    };
+    binary.into()
+}
+
+fn notifier_command() -> tokio::process::Command {
+    let binary = notifier_binary();
+    let runner = std::env::var("NOTIFIER_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match runner.next() {
+        Some(program) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(runner).arg(binary);
+            command
+        }
+        None => tokio::process::Command::new(binary),
     }
 }
