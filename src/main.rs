@@ -43,6 +43,6 @@ impl std::fmt::Debug for Failed {
 
 impl From<Failed> for Diagnostic {
     fn from(failed: Failed) -> Diagnostic {
-        failed.0.into()
+        Diagnostic { error_type: failed.0.error_type().into(), error_message: failed.0.to_string() }
     }
 }

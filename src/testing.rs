@@ -27,14 +27,6 @@ pub fn fixture(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
-/// The task of a sample task event.
-pub fn ecs_task(path: &str) -> EcsTask {
-    let crate::event::EventKind::EcsTask(task) = crate::event::parse(fixture(path)).unwrap().kind else {
-        panic!("{path} is not a task event")
-    };
-    *task
-}
-
 /// A sample task event moved to a task of its own.
 pub fn task_event(path: &str, task_id: &str) -> Value {
     let mut event = fixture(path);

@@ -23,7 +23,7 @@ fn task(family: &str, container: &str, command: &[&str], env: &[(&str, &str)]) -
 }
 
 fn example() -> JobsConfig {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/jobs.example.json");
+    let path = &format!("{}/config/jobs.example.json", crate::REPO_ROOT);
     JobsConfig::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn jobs_config_from_the_variable_or_a_file() {
         let local = Needs { table: false, token: false };
-        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/jobs.example.json");
+        let file = &format!("{}/config/jobs.example.json", crate::REPO_ROOT);
         let c = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG_FILE", file)], local).unwrap();
         assert_eq!(c.settings.jobs.jobs.len(), 5);
         let c = config(&[("SLACK_DEFAULT_CHANNEL", "C1"), ("JOBS_CONFIG", r#"{"include_services": true}"#)], local)

@@ -76,12 +76,6 @@ impl NotifyError {
     }
 }
 
-impl From<NotifyError> for lambda_runtime::Diagnostic {
-    fn from(e: NotifyError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() }
-    }
-}
-
 /// An embedded-metric-format log line counting one error that will not
 /// heal: CloudWatch turns it into the `WillNotHeal` metric the template
 /// alarms on, with no call to CloudWatch. Pure; the caller prints it.
