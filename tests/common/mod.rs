@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws_calls;
 pub mod cargo_lambda;
 pub mod dynamodb_faults;
 pub mod ecs;
