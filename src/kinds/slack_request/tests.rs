@@ -350,6 +350,26 @@ async fn a_rerun_takes_the_network_of_the_schedule_that_started_the_run_read_alo
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_run_whose_events_name_no_subnet_offers_rerun_when_its_rule_or_schedule_can_give_one() {
+    for (started_by, offered) in [
+        ("manual-run", false),
+        ("events-rule/market-pulse-analyze", true),
+        ("chronos-schedule/analyze-nightly", true),
+        ("chronos-schedule/market-pulse-analyz", true),
+        ("chronos-schedule/", false),
+    ] {
+        let fakes = Fakes::new();
+        let handler = fakes.handler(settings());
+        let mut failed = task_event(FAILED, TASK);
+        failed["detail"]["startedBy"] = json!(started_by);
+        failed["detail"]["attachments"][0]["details"] =
+            json!([{"name": "networkInterfaceId", "value": "eni-0a1b2c3d"}]);
+        handler.handle(failed, fakes.deadline()).await.unwrap();
+        assert_eq!(fakes.slack.posted()[0].visible().contains("rerun_task"), offered, "{started_by}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_ecs_refusal_is_told_and_the_action_can_be_tried_again() {
     let fakes = Fakes::new();
     let handler = fakes.handler(settings());
