@@ -13,6 +13,7 @@ pub mod dynamodb_faults;
 pub mod ecs;
 pub mod elf;
 pub mod fake_slack;
+pub mod lambda_invoke;
 pub mod moto;
 pub mod queue;
 pub mod runtime_api;
