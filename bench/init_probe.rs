@@ -1,5 +1,7 @@
-//! Where the notifier's init time goes, step by step (the benchmark's init
-//! figure is the whole process; this splits the part in `main`):
+//! Where the notifier's start-up time goes, step by step (the benchmark's
+//! init figure is the whole process; this splits the part in `main`). Init
+//! itself runs only the first two steps (tracing, config); the clients are
+//! built on the first event (src/main.rs), so the rest is that event's:
 //! `CARGO_TARGET_DIR=target/bench cargo build --release --example init_probe`,
 //! then run it with the Lambda's environment variables set.
 //!

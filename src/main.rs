@@ -1,5 +1,6 @@
-//! The Lambda function: reads configuration, builds its clients once, then
-//! serves its events through the Lambda Runtime API.
+//! The Lambda function: reads and checks its configuration at start-up,
+//! builds its clients once, on the first event, then serves its events
+//! through the Lambda Runtime API.
 
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use ecs_slack_notifier::deadline::Deadline;
 use ecs_slack_notifier::error::NotifyError;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 // One invocation at a time: a single-threaded runtime starts faster and
 // spawns no worker threads.
@@ -16,16 +18,24 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let process_start = SystemTime::now();
     lambda_runtime::tracing::init_default_subscriber();
+    // A bad setting stops the function here, at init, where Lambda shows it.
     let config = Config::from_env(Needs::LAMBDA)?;
-    let aws = app::load_aws_config().await;
-    let handler = app::lambda_handler(config, &aws)?;
-    let handler = &handler;
+    // The clients wait for the first event: building the SDK configuration,
+    // its HTTP client and the TLS roots is most of `main`'s own start-up
+    // (README, "Performance"), and an event needs them only after it is
+    // parsed. None of it reads a user's setting, so it cannot fail on one.
+    let handler = OnceCell::new();
+    let (config, handler) = (&config, &handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Emulators send deadlines Lambda never would (see `deadline`).
         let deadline = Deadline::from_header(event.context.deadline, SystemTime::now(), process_start);
         if let Some(warning) = deadline.warning() {
             tracing::warn!(deadline_ms = event.context.deadline, "{warning}");
         }
+        let handler = handler
+            .get_or_try_init(|| async { app::lambda_handler(config.clone(), &app::load_aws_config().await) })
+            .await
+            .map_err(|e| Failed(e.into()))?;
         app::answer(handler.handle(event.payload, deadline.at()).await).map_err(Failed)
     }))
     .await

@@ -345,15 +345,27 @@ impl TaskDefinitions for FakeTaskDefinitions {
 }
 
 /// Schedules found in the account, as the test sets them; `fail` makes the
-/// next listing fail.
+/// next listing fail. It records what it was asked, as the AWS calls an
+/// adapter would make: `discover`, `ListTargetsByRule NAME`, `GetSchedule
+/// GROUP/NAME`, `ListSchedules PREFIX`.
 #[derive(Clone, Default)]
 pub struct FakeSchedules {
     found: Arc<Mutex<Vec<FoundSchedule>>>,
     fail: Arc<Mutex<Option<String>>>,
     cut_short: Arc<Mutex<Option<String>>>,
+    asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeSchedules {
+    /// What it was asked so far.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    fn ask(&self, what: String) {
+        self.asked.lock().unwrap().push(what);
+    }
+
     /// Every discovery from now on stops short, saying `why`.
     pub fn cut_short(&self, why: &str) {
         *self.cut_short.lock().unwrap() = Some(why.to_owned());
@@ -378,8 +390,28 @@ impl Schedules for FakeSchedules {
     }
 
     async fn discover(&self, _until: SystemTime) -> Result<crate::ports::Discovery, ScheduleError> {
+        self.ask("discover".into());
         let found = self.schedules().await?;
         Ok(crate::ports::Discovery { found, cut_short: self.cut_short.lock().unwrap().clone() })
+    }
+
+    async fn rule(&self, name: &str) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        self.ask(format!("ListTargetsByRule {name}"));
+        let source = format!("rule {name}");
+        Ok(self.schedules().await?.into_iter().filter(|f| f.source == source).collect())
+    }
+
+    async fn schedule(&self, group: &str, name: &str) -> Result<Option<FoundSchedule>, ScheduleError> {
+        self.ask(format!("GetSchedule {group}/{name}"));
+        let source = format!("schedule {group}/{name}");
+        Ok(self.schedules().await?.into_iter().find(|f| f.source == source))
+    }
+
+    async fn named(&self, prefix: &str, _until: SystemTime) -> Result<crate::ports::Listed, ScheduleError> {
+        self.ask(format!("ListSchedules {prefix}"));
+        let found = self.schedules().await?;
+        let schedules = found.iter().filter_map(FoundSchedule::listed).filter(|l| l.name.starts_with(prefix)).collect();
+        Ok(crate::ports::Listed { schedules, cut_short: None })
     }
 }
 

@@ -331,3 +331,154 @@ async fn who_may_stop_a_task_is_its_rules_to_say_as_the_table_keeps_it() {
     assert_eq!(reply["text"], "Asked ECS to stop it; its thread says so.", "{reply}");
     assert_eq!(moto_task(&stack, &cluster.arn, &task_arn).await.desired_status(), Some("STOPPED"));
 }
+
+/// A schedule name of `prefix` and then 10 hex digits no other test (or
+/// earlier run against the same moto) has: short enough to come back
+/// whole in `startedBy` with a prefix of up to 8 characters.
+fn short_unique(prefix: &str) -> String {
+    let name = unique("");
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{prefix}{:010x}", hash & 0xff_ffff_ffff)
+}
+
+/// An EventBridge Scheduler schedule in `group` whose target runs
+/// `definition` on `cluster` in `network` (subnet, security group).
+async fn ecs_schedule(stack: &Stack, group: &str, name: &str, cluster: &str, definition: &str, network: (&str, &str)) {
+    use aws_sdk_scheduler::types::{
+        AssignPublicIp, AwsVpcConfiguration, EcsParameters, FlexibleTimeWindow, FlexibleTimeWindowMode, LaunchType,
+        NetworkConfiguration, Target,
+    };
+    let (subnet, security_group) = network;
+    let vpc = AwsVpcConfiguration::builder()
+        .subnets(subnet)
+        .security_groups(security_group)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    let ecs = EcsParameters::builder()
+        .task_definition_arn(definition)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
+        .build()
+        .unwrap();
+    let target = Target::builder()
+        .arn(cluster)
+        .role_arn("arn:aws:iam::123456789012:role/scheduler")
+        .ecs_parameters(ecs)
+        .build()
+        .unwrap();
+    aws_sdk_scheduler::Client::new(&common::setup_config(&stack.aws))
+        .create_schedule()
+        .group_name(group)
+        .name(name)
+        .schedule_expression("cron(0 3 * * ? *)")
+        .flexible_time_window(FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().unwrap())
+        .target(target)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create schedule {group}/{name}: {e:?}"));
+}
+
+/// A re-run of a run that an EventBridge Scheduler schedule started reads
+/// that schedule, from the name its `startedBy` carries (cut at 36
+/// characters), and nothing else: counted on the way to moto.
+#[tokio::test]
+async fn a_rerun_of_a_schedules_run_reads_that_schedule_alone_and_takes_its_network() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let elsewhere = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-fraud");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "score-payments").await;
+    let other = ecs::fargate_definition(&stack.aws, &unique("other-job"), "other").await;
+    let scheduler = aws_sdk_scheduler::Client::new(&common::setup_config(&stack.aws));
+    let group = short_unique("jobs-");
+    scheduler.create_schedule_group().name(&group).send().await.unwrap();
+    // The account's other schedules, which no read below walks.
+    for _ in 0..20 {
+        ecs_schedule(&stack, "default", &short_unique("other-"), &cluster.arn, &other, ("subnet-other", "sg-other"))
+            .await;
+    }
+
+    // The task's events name its subnet but no security group: the
+    // schedule's is how the re-run shows where its network came from.
+    let network = (cluster.subnet.as_str(), cluster.security_group.as_str());
+    // The cut name: 19 characters of `startedBy`'s 36, shared by the run's
+    // schedule (in a group of its own) and by decoys: one on another
+    // cluster, one of another family on the run's cluster.
+    let prefix = short_unique("tfg-fraud-");
+    assert_eq!(prefix.len(), 20);
+    let prefix = &prefix[..19];
+    let daily = format!("{prefix}-p2p-daily");
+    ecs_schedule(
+        &stack,
+        "default",
+        &format!("{prefix}-p2p-elsewhere"),
+        &elsewhere.arn,
+        &definition,
+        ("subnet-no", "sg-no"),
+    )
+    .await;
+    ecs_schedule(&stack, "default", &format!("{prefix}-p2p-v2"), &cluster.arn, &other, ("subnet-no", "sg-no")).await;
+    ecs_schedule(&stack, &group, &daily, &cluster.arn, &definition, network).await;
+    // A whole name in `default`, and one in the group only.
+    let nightly = short_unique("nightly-");
+    ecs_schedule(&stack, "default", &nightly, &cluster.arn, &definition, network).await;
+    let grouped = short_unique("grouped-");
+    ecs_schedule(&stack, &group, &grouped, &cluster.arn, &definition, network).await;
+
+    let secret = common::create_secret(
+        &stack.aws,
+        &json!({"token": common::fake_slack::TOKEN, "signing_secret": SIGNING}).to_string(),
+    )
+    .await;
+    let jobs_config = json!({"operators": [OPERATOR]}).to_string();
+    let table = [
+        // Shorter than the cut: the whole name, one GetSchedule.
+        (format!("chronos-schedule/{nightly}"), vec!["scheduler GetSchedule"], format!("/schedules/{nightly}")),
+        // At the cut: one listing under the prefix, then the run's cluster's
+        // schedules, `default` first, until one runs the family.
+        (
+            format!("chronos-schedule/{prefix}"),
+            vec!["scheduler ListSchedules", "scheduler GetSchedule", "scheduler GetSchedule"],
+            format!("NamePrefix={prefix}"),
+        ),
+        // A whole name not in `default`: there first, then its group.
+        (
+            format!("chronos-schedule/{grouped}"),
+            vec!["scheduler GetSchedule", "scheduler ListSchedules", "scheduler GetSchedule"],
+            format!("groupName={group}"),
+        ),
+    ];
+    for (round, (started_by, want, asked)) in table.into_iter().enumerate() {
+        assert!(started_by.len() <= 36, "{started_by}");
+        // A new execution environment, its calls recorded.
+        let (aws, calls) = common::aws_calls::recording(&stack.aws);
+        let handler = stack.notifier_on(&aws, &[("SLACK_TOKEN_SECRET_ID", &secret), ("JOBS_CONFIG", &jobs_config)]);
+        let failed_task = format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/{}/5c3e8a7f9b1d4e2fa6c0b8d7e9f1a2b{round}",
+            cluster.arn.rsplit('/').next().unwrap(),
+        );
+        let mut stopped = event("events/ecs-task-stopped-failure.json", &failed_task, &cluster, &definition, &family);
+        stopped["detail"]["startedBy"] = json!(started_by);
+        handler.handle(stopped, deadline()).await.unwrap();
+        let failure = stack.slack.posted().last().unwrap().clone();
+        assert!(failure.visible().contains("\"action_id\":\"rerun_task\""), "{}", failure.visible());
+        calls.clear();
+
+        http(&handler, signed(&press(&stack, "rerun_task", &failed_task, OPERATOR), false)).await;
+        assert_eq!(calls.of("scheduler"), want, "{started_by}: {:#?}", calls.all());
+        assert_eq!(calls.of("events"), Vec::<String>::new(), "{started_by}: no rule is read");
+        let scheduler_calls: Vec<String> =
+            calls.all().into_iter().filter(|c| c.service == "scheduler").map(|c| c.path).collect();
+        assert!(scheduler_calls.iter().any(|p| p.contains(&asked)), "{asked} in {scheduler_calls:?}");
+        let runs: Vec<_> = calls.all().into_iter().filter(|c| c.name() == "ecs RunTask").collect();
+        assert_eq!(runs.len(), 1, "{started_by}");
+        let run: Value = serde_json::from_slice(&runs[0].body).unwrap();
+        let vpc = &run["networkConfiguration"]["awsvpcConfiguration"];
+        assert_eq!(vpc["securityGroups"], json!([cluster.security_group]), "the schedule's network: {run}");
+        assert_eq!(vpc["assignPublicIp"], "DISABLED", "{run}");
+        assert_eq!(run["taskDefinition"], json!(definition), "the run's own revision: {run}");
+        let said = stack.slack.posted().into_iter().filter(|p| p.thread_ts.as_deref() == Some(&failure.ts)).count();
+        assert_eq!(said, 1, "{started_by}: the re-run said in the run's thread");
+    }
+}

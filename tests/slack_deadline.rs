@@ -125,35 +125,6 @@ async fn rules_in_account(aws: &aws_config::SdkConfig) -> usize {
     }
 }
 
-/// A rule on a schedule whose target runs `definition` on the cluster.
-async fn ecs_rule(aws: &aws_config::SdkConfig, name: &str, cluster: &ecs::Cluster, definition: &str) {
-    use aws_sdk_eventbridge::types::{AssignPublicIp, AwsVpcConfiguration, EcsParameters, LaunchType, Target};
-    let events = aws_sdk_eventbridge::Client::new(aws);
-    events.put_rule().name(name).schedule_expression("cron(0 3 * * ? *)").send().await.unwrap();
-    let vpc = AwsVpcConfiguration::builder()
-        .subnets(&cluster.subnet)
-        .security_groups(&cluster.security_group)
-        .assign_public_ip(AssignPublicIp::Disabled)
-        .build()
-        .unwrap();
-    let parameters = EcsParameters::builder()
-        .task_definition_arn(definition)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(
-            aws_sdk_eventbridge::types::NetworkConfiguration::builder().awsvpc_configuration(vpc).build(),
-        )
-        .build()
-        .unwrap();
-    let target = Target::builder()
-        .id("job")
-        .arn(&cluster.arn)
-        .role_arn("arn:aws:iam::123456789012:role/events")
-        .ecs_parameters(parameters)
-        .build()
-        .unwrap();
-    events.put_targets().rule(name).targets(target).send().await.unwrap();
-}
-
 /// A task event of `definition` on the cluster, as ECS would send it.
 fn event(path: &str, task_arn: &str, cluster: &ecs::Cluster, definition: &str, family: &str) -> Value {
     let (mut event, _) = task_event(path, task_arn.rsplit('/').next().unwrap());
@@ -215,10 +186,10 @@ async fn slacks_requests_are_answered_within_its_time_at_any_number_of_rules_and
         let family = unique("market-pulse-prices");
         let definition = ecs::fargate_definition(&stack.aws, &family, "collect-stock-prices").await;
         let job_rule = unique("prices-nightly");
-        ecs_rule(&stack.aws, &job_rule, &cluster, &definition).await;
+        ecs::rule(&stack.aws, &job_rule, &cluster, &definition).await;
         let filler = ecs::fargate_definition(&stack.aws, &unique("other-job"), "other").await;
         while rules_in_account(&stack.aws).await < target {
-            ecs_rule(&stack.aws, &unique("other-nightly"), &cluster, &filler).await;
+            ecs::rule(&stack.aws, &unique("other-nightly"), &cluster, &filler).await;
         }
         let rules = rules_in_account(&stack.aws).await;
 

@@ -410,6 +410,31 @@ class TwoFunctions(unittest.TestCase):
         self.assertEqual((invoke["Action"], invoke["Resource"]), ("lambda:InvokeFunction", f"GetAtt:{SLACK}.Arn"))
         self.assertNotIn("DeferToItself", self.statements(NOTIFIER))
 
+    def test_only_the_slack_function_may_invoke_a_function_and_only_itself_in_every_branch(self):
+        def lambda_statements(function, params):
+            for statement in self.statements(function, **params).values():
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a == "*" or a.startswith("lambda:") for a in actions):
+                    yield statement, actions
+
+        for params in BRANCHES:
+            with self.subTest(**params):
+                got = list(lambda_statements(SLACK, params))
+                self.assertEqual(len(got), 1, got)
+                statement, actions = got[0]
+                self.assertEqual(statement["Effect"], "Allow")
+                self.assertEqual(actions, ["lambda:InvokeFunction"])
+                # Its own ARN, unqualified (what AWS_LAMBDA_FUNCTION_NAME
+                # invokes), not a pattern that reaches other functions.
+                self.assertEqual(statement["Resource"], f"GetAtt:{SLACK}.Arn")
+                self.assertNotIn("Condition", statement)
+                self.assertEqual(list(lambda_statements(NOTIFIER, params)), [])
+        # The function it invokes is the one Lambda names in its own
+        # environment: the template points it at no other.
+        variables = self.functions()[SLACK]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("AWS_LAMBDA_FUNCTION_NAME", variables)
+        self.assertFalse([k for k in variables if "FUNCTION" in k or k.startswith("AWS_ENDPOINT_URL")], variables)
+
     def test_the_public_function_has_reserved_concurrency_and_a_short_timeout(self):
         functions = self.functions()
         slack = functions[SLACK]["Properties"]

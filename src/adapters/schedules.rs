@@ -9,7 +9,13 @@
 //! execution environment for [`CACHE_FOR`] (5 minutes): schedules change
 //! rarely, and a `/jobs run` after a watch, or a second one, reads nothing.
 //! A task's own rule (its `startedBy`) is one `ListTargetsByRule`, a
-//! schedule one `GetSchedule`: neither walks the account.
+//! schedule one `GetSchedule`, a schedule's cut name one `ListSchedules`
+//! under that prefix (a few pages at most): none walks the account. Each
+//! looks in a kept discovery first, and reads AWS only when it is not there.
+//!
+//! Every call has the SDK's standard retry, within `app::aws_timeouts`:
+//! reads need nothing more (the store's ports add `retry::Policy` for
+//! their writes). A schedule that is not there is `None`, not an error.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,12 +28,18 @@ use aws_sdk_eventbridge::error::DisplayErrorContext;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::ports::{Discovery, EcsTarget, FoundSchedule, ScheduleError, Schedules};
+use crate::control::ListedSchedule;
+use crate::ports::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
 
 /// How long a complete discovery is kept in an execution environment.
 pub const CACHE_FOR: Duration = Duration::from_secs(300);
 /// How many rules' targets (or schedules) are read at once.
 pub const CONCURRENCY: usize = 8;
+/// A listing under a name's prefix reads at most this many pages of
+/// [`NAMED_PAGE`]: hundreds of schedules under one prefix are not one
+/// run's.
+pub const NAMED_PAGES: usize = 3;
+pub const NAMED_PAGE: i32 = 100;
 
 /// The ECS target of a rule's or a schedule's `target`: EventBridge's and
 /// Scheduler's SDKs have types of their own with the same fields.
@@ -87,6 +99,13 @@ fn scheduler_failed(op: &str, e: &dyn std::fmt::Display) -> ScheduleError {
 impl AwsSchedules {
     pub fn new(aws: &SdkConfig) -> Self {
         AwsSchedules { aws: Box::new(aws.clone()), clients: OnceLock::new(), cached: Mutex::new(None) }
+    }
+
+    /// The complete discovery kept, while it is fresh. `None` while one is
+    /// being made too: a single read is quicker than waiting for it.
+    fn kept(&self) -> Option<Vec<FoundSchedule>> {
+        let cached = self.cached.try_lock().ok()?;
+        cached.as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR).map(|(_, found)| found.clone())
     }
 
     fn clients(&self) -> &(aws_sdk_eventbridge::Client, aws_sdk_scheduler::Client) {
@@ -173,16 +192,14 @@ impl AwsSchedules {
         Ok(progress)
     }
 
+    /// `None` when it is not there (any more), or has no ECS target.
     async fn get_schedule(&self, group: String, name: String) -> Result<Option<FoundSchedule>, ScheduleError> {
-        let schedule = self
-            .clients()
-            .1
-            .get_schedule()
-            .name(&name)
-            .group_name(&group)
-            .send()
-            .await
-            .map_err(|e| scheduler_failed("GetSchedule", &DisplayErrorContext(&e)))?;
+        let read = self.clients().1.get_schedule().name(&name).group_name(&group).send().await;
+        let schedule = match read {
+            Ok(schedule) => schedule,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(scheduler_failed("GetSchedule", &DisplayErrorContext(&e))),
+        };
         let (Some(target), Some(expression)) = (schedule.target(), schedule.schedule_expression()) else {
             return Ok(None);
         };
@@ -279,6 +296,11 @@ impl Schedules for AwsSchedules {
     }
 
     async fn rule(&self, name: &str) -> Result<Vec<FoundSchedule>, ScheduleError> {
+        let source = format!("rule {name}");
+        let kept: Vec<FoundSchedule> = self.kept().into_iter().flatten().filter(|f| f.source == source).collect();
+        if !kept.is_empty() {
+            return Ok(kept);
+        }
         // `ListTargetsByRule` alone: the rule's expression is not needed to
         // run its target again.
         let rule = ScheduledRule { name: name.to_owned(), expression: String::new(), enabled: true };
@@ -286,7 +308,52 @@ impl Schedules for AwsSchedules {
     }
 
     async fn schedule(&self, group: &str, name: &str) -> Result<Option<FoundSchedule>, ScheduleError> {
+        let source = format!("schedule {group}/{name}");
+        if let Some(kept) = self.kept().into_iter().flatten().find(|f| f.source == source) {
+            return Ok(Some(kept));
+        }
         self.get_schedule(group.to_owned(), name.to_owned()).await
+    }
+
+    async fn named(&self, prefix: &str, until: SystemTime) -> Result<Listed, ScheduleError> {
+        // A kept discovery has the ECS targets only: what is looked for.
+        let kept: Vec<ListedSchedule> = (self.kept().iter().flatten())
+            .filter_map(FoundSchedule::listed)
+            .filter(|l| l.name.starts_with(prefix))
+            .collect();
+        if !kept.is_empty() {
+            return Ok(Listed { schedules: kept, cut_short: None });
+        }
+        let until = tokio::time::Instant::now() + until.duration_since(SystemTime::now()).unwrap_or_default();
+        let scheduler = &self.clients().1;
+        let mut listed = Listed::default();
+        let mut next = None;
+        for page in 1..=NAMED_PAGES {
+            let list = scheduler.list_schedules().name_prefix(prefix).max_results(NAMED_PAGE).set_next_token(next);
+            let page_read = match tokio::time::timeout_at(until, list.send()).await {
+                Ok(read) => read.map_err(|e| scheduler_failed("ListSchedules", &DisplayErrorContext(&e)))?,
+                Err(_) => {
+                    listed.cut_short = Some(format!("listed {} pages before the time ran out", page - 1));
+                    return Ok(listed);
+                }
+            };
+            // Kept to the prefix here too: the listing is only as good as
+            // the service's filter.
+            listed.schedules.extend(page_read.schedules().iter().filter_map(|summary| {
+                let name = summary.name().filter(|n| n.starts_with(prefix))?;
+                Some(ListedSchedule {
+                    group: summary.group_name().unwrap_or("default").to_owned(),
+                    name: name.to_owned(),
+                    target_arn: summary.target().map(|t| t.arn().to_owned()).unwrap_or_default(),
+                })
+            }));
+            match page_read.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => return Ok(listed),
+            }
+        }
+        listed.cut_short = Some(format!("more than {NAMED_PAGES} pages of schedules under one prefix"));
+        Ok(listed)
     }
 }
 

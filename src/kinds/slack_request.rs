@@ -576,8 +576,9 @@ impl SlackRequests<'_> {
     }
 
     /// The network of the schedule that starts the job: the rule that
-    /// started this run (one `ListTargetsByRule`), else a schedule of the
-    /// same job on its cluster (a discovery, cached). `None`: the
+    /// started this run (one `ListTargetsByRule`) or its EventBridge
+    /// Scheduler schedule ([`Self::schedule_of_run`]), else a schedule of
+    /// the same job on its cluster (a discovery, cached). `None`: the
     /// discovery was cut short before the answer was due (defer);
     /// `Some(None)`: no schedule's network.
     async fn schedule_network(&self, spec: &RunSpec, budget: Budget) -> Option<Option<control::Network>> {
@@ -591,6 +592,17 @@ impl SlackRequests<'_> {
                     info!(rule = name, "the run's rule has no ECS target any more; looking for the job's schedule")
                 }
                 Err(e) => warn!(error = %e, "the run's rule not read; the re-run's network comes from elsewhere"),
+            }
+        }
+        if let Some(named) = spec.schedule() {
+            match self.schedule_of_run(spec, &named, budget).await {
+                // The schedule is the run's: nothing else to look at.
+                Ok(Some(found)) => return Some(found.target.network()),
+                Ok(None) => info!(
+                    schedule = named.prefix(),
+                    "the run's schedule is not there, or no longer runs it; looking for the job's schedule"
+                ),
+                Err(e) => warn!(error = %e, "the run's schedule not read; the re-run's network comes from elsewhere"),
             }
         }
         let now = self.clock.now();
@@ -613,6 +625,38 @@ impl SlackRequests<'_> {
             .iter()
             .find(|f| f.target.cluster_arn == spec.cluster && self.settings.jobs.same_job(&f.target.as_task(), &run));
         Some(by_job.and_then(|f| f.target.network()))
+    }
+
+    /// The EventBridge Scheduler schedule that started a run, by its
+    /// `startedBy`: a whole name is one `GetSchedule` in the group
+    /// `default`; a cut one (or a whole one found elsewhere) one listing
+    /// under the name (`ListSchedules` `NamePrefix`), of which only those
+    /// on the run's cluster are read, one by one, until one runs the run's
+    /// family. Never a discovery.
+    async fn schedule_of_run(
+        &self,
+        spec: &RunSpec,
+        named: &control::ScheduleName,
+        budget: Budget,
+    ) -> Result<Option<FoundSchedule>, crate::ports::ScheduleError> {
+        let runs_it =
+            |found: &FoundSchedule| spec.runs_as(&found.target.cluster_arn, &found.target.task_definition_arn);
+        let first = named.first_read();
+        if let Some((group, name)) = first {
+            if let Some(found) = self.schedules.schedule(group, name).await?.filter(runs_it) {
+                return Ok(Some(found));
+            }
+        }
+        let listed = self.schedules.named(named.prefix(), budget.discovery_until(self.clock.now())).await?;
+        if let Some(why) = &listed.cut_short {
+            warn!(cut_short = %why, "the schedules under the run's schedule's name were not all listed");
+        }
+        for candidate in control::schedules_to_read(named, spec, &listed.schedules, first) {
+            if let Some(found) = self.schedules.schedule(&candidate.group, &candidate.name).await?.filter(runs_it) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// `/jobs run <job>`: as its schedule's target runs it, else as its

@@ -203,8 +203,9 @@ impl Tasks<'_> {
         }
         // Re-run only where a network can be found (or none is needed); a
         // rule or schedule that started the task gives its own.
-        let rerun = RunSpec::of(task)
-            .is_some_and(|spec| spec.rule().is_some() || choose_network(&spec, None, job.run.as_ref()).is_ok());
+        let rerun = RunSpec::of(task).is_some_and(|spec| {
+            spec.rule().is_some() || spec.schedule().is_some() || choose_network(&spec, None, job.run.as_ref()).is_ok()
+        });
         Controls { stop: true, rerun }
     }
 

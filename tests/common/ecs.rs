@@ -92,3 +92,33 @@ pub async fn fargate_definition(aws: &SdkConfig, family: &str, container: &str) 
         .expect("register task definition in moto");
     out.task_definition().unwrap().task_definition_arn().unwrap().to_owned()
 }
+
+/// An EventBridge rule on a schedule whose target runs `definition` on the
+/// cluster, in its subnet and security group.
+pub async fn rule(aws: &SdkConfig, name: &str, cluster: &Cluster, definition: &str) {
+    use aws_sdk_eventbridge::types::{AssignPublicIp, AwsVpcConfiguration, EcsParameters, LaunchType, Target};
+    let events = aws_sdk_eventbridge::Client::new(aws);
+    events.put_rule().name(name).schedule_expression("cron(0 3 * * ? *)").send().await.unwrap();
+    let vpc = AwsVpcConfiguration::builder()
+        .subnets(&cluster.subnet)
+        .security_groups(&cluster.security_group)
+        .assign_public_ip(AssignPublicIp::Disabled)
+        .build()
+        .unwrap();
+    let parameters = EcsParameters::builder()
+        .task_definition_arn(definition)
+        .launch_type(LaunchType::Fargate)
+        .network_configuration(
+            aws_sdk_eventbridge::types::NetworkConfiguration::builder().awsvpc_configuration(vpc).build(),
+        )
+        .build()
+        .unwrap();
+    let target = Target::builder()
+        .id("job")
+        .arn(&cluster.arn)
+        .role_arn("arn:aws:iam::123456789012:role/events")
+        .ecs_parameters(parameters)
+        .build()
+        .unwrap();
+    events.put_targets().rule(name).targets(target).send().await.unwrap();
+}

@@ -7,11 +7,13 @@
 
 #![allow(dead_code)]
 
+pub mod aws_calls;
 pub mod cargo_lambda;
 pub mod dynamodb_faults;
 pub mod ecs;
 pub mod elf;
 pub mod fake_slack;
+pub mod lambda_invoke;
 pub mod moto;
 pub mod queue;
 pub mod runtime_api;

@@ -10,7 +10,7 @@ use crate::settings::{
 };
 use crate::signature::SigningSecret;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
     pub token: TokenConfig,

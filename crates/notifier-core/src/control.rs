@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Container, EcsTask, Overrides};
+use crate::event::{Container, EcsTask, Overrides, definition_family};
 use crate::jobs::RunNetwork;
 
 /// What a run had that a re-run needs, kept with its record.
@@ -82,6 +82,116 @@ impl RunSpec {
     pub fn rule(&self) -> Option<&str> {
         self.started_by.as_deref()?.strip_prefix("events-rule/").filter(|n| !n.is_empty())
     }
+
+    /// The EventBridge Scheduler schedule that started it, as far as its
+    /// `startedBy` names it (see [`ScheduleName`]).
+    pub fn schedule(&self) -> Option<ScheduleName> {
+        ScheduleName::of_started_by(self.started_by.as_deref()?)
+    }
+
+    /// Whether a schedule's target runs what this run ran: its task
+    /// definition's family on its cluster. The revision may differ (a
+    /// target may name the family's latest).
+    pub fn runs_as(&self, cluster_arn: &str, task_definition_arn: &str) -> bool {
+        cluster_arn == self.cluster
+            && definition_family(task_definition_arn)
+                .is_some_and(|f| Some(f) == definition_family(&self.task_definition))
+    }
+}
+
+/// What EventBridge Scheduler puts in `startedBy`: this, then the
+/// schedule's name, cut to [`STARTED_BY_CUT`] characters in all. Seen on a
+/// task of the schedule `tfg-fraud-dev-sched-p2p-daily` (group `default`):
+/// `chronos-schedule/tfg-fraud-dev-sched`. The group is not in it.
+pub const SCHEDULER_STARTED_BY: &str = "chronos-schedule/";
+pub const STARTED_BY_CUT: usize = 36;
+
+/// At most this many listed schedules are read (`GetSchedule`) to find
+/// the one a cut name stands for: more than one on the run's cluster
+/// under one 19-character prefix is already rare.
+pub const SCHEDULE_READS: usize = 8;
+
+/// The schedule a run's `startedBy` names, as far as it names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleName {
+    /// Shorter than the cut: the schedule's whole name.
+    Whole(String),
+    /// Exactly at the cut: the first characters of its name.
+    Prefix(String),
+}
+
+impl ScheduleName {
+    /// `None` for what Scheduler does not write: another prefix, an empty
+    /// name, a character a schedule's name cannot have (its names are 1
+    /// to 64 of `0-9 a-z A-Z - _ .`), a value longer than the cut.
+    pub fn of_started_by(started_by: &str) -> Option<ScheduleName> {
+        let name = started_by.strip_prefix(SCHEDULER_STARTED_BY)?;
+        let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        if name.is_empty() || !name.bytes().all(valid) {
+            return None;
+        }
+        // All ASCII from here: bytes are characters.
+        match started_by.len() {
+            n if n < STARTED_BY_CUT => Some(ScheduleName::Whole(name.to_owned())),
+            STARTED_BY_CUT => Some(ScheduleName::Prefix(name.to_owned())),
+            _ => None,
+        }
+    }
+
+    /// The name as far as it is known: `ListSchedules`' `NamePrefix`.
+    pub fn prefix(&self) -> &str {
+        match self {
+            ScheduleName::Whole(name) | ScheduleName::Prefix(name) => name,
+        }
+    }
+
+    /// Whether the schedule `name` may be the one named.
+    pub fn names(&self, name: &str) -> bool {
+        match self {
+            ScheduleName::Whole(whole) => name == whole,
+            ScheduleName::Prefix(prefix) => name.starts_with(prefix.as_str()),
+        }
+    }
+
+    /// The one read that settles it when the whole name is known
+    /// (`GetSchedule`): in the group `default`, where a schedule goes
+    /// unless it is given another.
+    pub fn first_read(&self) -> Option<(&'static str, &str)> {
+        match self {
+            ScheduleName::Whole(name) => Some(("default", name)),
+            ScheduleName::Prefix(_) => None,
+        }
+    }
+}
+
+/// A schedule as `ListSchedules` lists it: enough to tell whether to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSchedule {
+    pub group: String,
+    pub name: String,
+    /// The target's ARN: an ECS target's is its cluster's.
+    pub target_arn: String,
+}
+
+/// Which listed schedules to read, in order, to find the one that started
+/// `spec`'s run: those `named` names whose target is the run's cluster, in
+/// the group `default` first, but not `read` (read already), at most
+/// [`SCHEDULE_READS`]. Whether one runs the run's family only its
+/// `GetSchedule` tells ([`RunSpec::runs_as`]).
+pub fn schedules_to_read<'l>(
+    named: &ScheduleName,
+    spec: &RunSpec,
+    listed: &'l [ListedSchedule],
+    read: Option<(&str, &str)>,
+) -> Vec<&'l ListedSchedule> {
+    let mut to_read: Vec<&ListedSchedule> = listed
+        .iter()
+        .filter(|l| named.names(&l.name) && l.target_arn == spec.cluster)
+        .filter(|l| read != Some((l.group.as_str(), l.name.as_str())))
+        .collect();
+    to_read.sort_by_key(|l| l.group != "default");
+    to_read.truncate(SCHEDULE_READS);
+    to_read
 }
 
 /// An `awsvpc` network for `RunTask`.
@@ -309,6 +419,102 @@ mod tests {
         assert_eq!(request.started_by, "slack/U024BE7LH");
         assert!(request.client_token.len() <= 64);
         assert_ne!(client_token("a"), client_token("b"));
+    }
+
+    #[test]
+    fn a_schedules_start_names_it_whole_when_shorter_than_the_cut_and_by_prefix_at_it() {
+        // As seen on a task of `tfg-fraud-dev-sched-p2p-daily`: cut at 36.
+        let seen = "chronos-schedule/tfg-fraud-dev-sched";
+        assert_eq!(seen.len(), STARTED_BY_CUT);
+        let cut = ScheduleName::of_started_by(seen).unwrap();
+        assert_eq!(cut, ScheduleName::Prefix("tfg-fraud-dev-sched".into()));
+        assert_eq!((cut.prefix(), cut.first_read()), ("tfg-fraud-dev-sched", None));
+        assert!(cut.names("tfg-fraud-dev-sched-p2p-daily"));
+        assert!(cut.names("tfg-fraud-dev-sched"), "a name of exactly 19 characters is cut to itself");
+        assert!(!cut.names("tfg-fraud-dev-sche"));
+
+        // One character short of the cut: the whole name, in `default` first.
+        let whole = ScheduleName::of_started_by("chronos-schedule/prices-nightly-eu1").unwrap();
+        assert_eq!(whole, ScheduleName::Whole("prices-nightly-eu1".into()));
+        assert_eq!(whole.first_read(), Some(("default", "prices-nightly-eu1")));
+        assert!(whole.names("prices-nightly-eu1"));
+        assert!(!whole.names("prices-nightly-eu1-weekly"), "a whole name is not a prefix");
+        assert_eq!(
+            ScheduleName::of_started_by("chronos-schedule/a"),
+            Some(ScheduleName::Whole("a".into())),
+            "the shortest name"
+        );
+
+        for malformed in [
+            "chronos-schedule/",
+            "chronos-schedule",
+            "events-rule/prices-nightly",
+            "slack/U024BE7LH",
+            "chronos-schedule/prices nightly",
+            "chronos-schedule/prices/nightly",
+            "chronos-schedule/pricés-nightly",
+            "chronos-schedule/tfg-fraud-dev-sched-p2p-daily",
+            "Chronos-schedule/prices",
+        ] {
+            assert_eq!(ScheduleName::of_started_by(malformed), None, "{malformed}");
+        }
+
+        let mut task = failed_task();
+        task.started_by = Some(seen.into());
+        let spec = RunSpec::of(&task).unwrap();
+        assert_eq!((spec.schedule(), spec.rule()), (Some(cut), None));
+        task.started_by = Some("events-rule/market-pulse-analyze".into());
+        assert_eq!(RunSpec::of(&task).unwrap().schedule(), None);
+    }
+
+    #[test]
+    fn of_the_listed_schedules_only_those_named_on_the_runs_cluster_are_read_default_group_first() {
+        let mut task = failed_task();
+        task.started_by = Some("chronos-schedule/tfg-fraud-dev-sched".into());
+        let spec = RunSpec::of(&task).unwrap();
+        let other_cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/other";
+        let listed = |group: &str, name: &str, target: &str| ListedSchedule {
+            group: group.into(),
+            name: name.into(),
+            target_arn: target.into(),
+        };
+        let listing = [
+            listed("fraud", "tfg-fraud-dev-sched-p2p-weekly", &spec.cluster),
+            listed("default", "tfg-fraud-dev-sched-p2p-daily", other_cluster),
+            listed("default", "tfg-fraud-dev-sched-p2p-daily", &spec.cluster),
+            listed("default", "tfg-fraud-dev-sched-p2p-lambda", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+            listed("default", "tfg-fraud-prod-sched-p2p-daily", &spec.cluster),
+        ];
+        let names = |read: Vec<&ListedSchedule>| -> Vec<String> {
+            read.iter().map(|l| format!("{}/{}", l.group, l.name)).collect()
+        };
+        let cut = spec.schedule().unwrap();
+        assert_eq!(
+            names(schedules_to_read(&cut, &spec, &listing, None)),
+            ["default/tfg-fraud-dev-sched-p2p-daily", "fraud/tfg-fraud-dev-sched-p2p-weekly"],
+            "on the run's cluster, under the prefix, `default` first"
+        );
+        // A whole name not in `default`: the same name in other groups, and
+        // not the one read already.
+        let whole = ScheduleName::Whole("tfg-fraud-dev-sched-p2p-daily".into());
+        let read = whole.first_read();
+        assert_eq!(names(schedules_to_read(&whole, &spec, &listing, read)), Vec::<String>::new());
+        let elsewhere = [listed("fraud", "tfg-fraud-dev-sched-p2p-daily", &spec.cluster), listing[2].clone()];
+        assert_eq!(names(schedules_to_read(&whole, &spec, &elsewhere, read)), ["fraud/tfg-fraud-dev-sched-p2p-daily"]);
+        // Bounded, however many the prefix lists.
+        let many: Vec<ListedSchedule> =
+            (0..50).map(|i| listed("default", &format!("tfg-fraud-dev-sched-{i}"), &spec.cluster)).collect();
+        assert_eq!(schedules_to_read(&cut, &spec, &many, None).len(), SCHEDULE_READS);
+    }
+
+    #[test]
+    fn a_schedule_runs_a_run_when_it_runs_its_family_on_its_cluster() {
+        let spec = RunSpec::of(&failed_task()).unwrap();
+        let family = "arn:aws:ecs:us-east-1:123456789012:task-definition/market-pulse-analyze-sentiment";
+        assert!(spec.runs_as(&spec.cluster, family), "the family's latest");
+        assert!(spec.runs_as(&spec.cluster, &format!("{family}:41")), "another revision");
+        assert!(!spec.runs_as(&spec.cluster, &format!("{family}-v2:42")), "another family");
+        assert!(!spec.runs_as("arn:aws:ecs:us-east-1:123456789012:cluster/other", family), "another cluster");
     }
 
     #[test]

@@ -208,10 +208,7 @@ impl EcsTask {
                 return Some(name);
             }
         }
-        let arn = self.task_definition_arn.as_deref()?;
-        let name_and_revision = last_segment(arn);
-        let name = name_and_revision.rsplit_once(':').map_or(name_and_revision, |(name, _)| name);
-        (!name.is_empty()).then_some(name)
+        definition_family(self.task_definition_arn.as_deref()?)
     }
 
     /// The region, from the task ARN (`arn:aws:ecs:REGION:…`).
@@ -325,6 +322,15 @@ impl EcsTask {
 
 fn last_segment(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The family of a task definition ARN, with its revision
+/// (`…:task-definition/NAME:REVISION`) or without (`…/NAME`, the latest,
+/// as a schedule's target may name it).
+pub fn definition_family(arn: &str) -> Option<&str> {
+    let name_and_revision = last_segment(arn);
+    let name = name_and_revision.rsplit_once(':').map_or(name_and_revision, |(name, _)| name);
+    (!name.is_empty()).then_some(name)
 }
 
 /// `detail` of a "User Registered" event put on the bus by the app.

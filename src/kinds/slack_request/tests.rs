@@ -258,6 +258,117 @@ async fn a_rerun_takes_the_network_of_the_rule_that_started_the_run() {
     assert_eq!((network.subnets.len(), network.security_groups.as_slice()), (2, &["sg-jobs".to_owned()][..]));
 }
 
+fn scheduled(source: &str, cluster: &str, family: &str, security_group: &str) -> FoundSchedule {
+    FoundSchedule {
+        source: source.into(),
+        expression: "cron(0 6 * * ? *)".into(),
+        time_zone: None,
+        flexible_window: Default::default(),
+        enabled: true,
+        target: EcsTarget {
+            cluster_arn: format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}"),
+            task_definition_arn: format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}"),
+            subnets: vec!["subnet-private-a".into()],
+            security_groups: vec![security_group.into()],
+            assign_public_ip: Some(false),
+            ..EcsTarget::default()
+        },
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rerun_takes_the_network_of_the_schedule_that_started_the_run_read_alone() {
+    const FAMILY: &str = "market-pulse-analyze-sentiment";
+    // The account's other schedules, which none of the reads below walks.
+    let others: Vec<FoundSchedule> = (0..40)
+        .map(|i| scheduled(&format!("schedule default/other-{i}"), "market-pulse", "other-job", "sg-other"))
+        .collect();
+    /// `startedBy`, the schedules besides the others, what is read, the
+    /// re-run's security group.
+    type Case = (&'static str, Vec<FoundSchedule>, &'static [&'static str], Option<&'static str>);
+    let table: [Case; 4] = [
+        (
+            // Shorter than the cut: the whole name, one GetSchedule.
+            "chronos-schedule/analyze-nightly",
+            vec![scheduled("schedule default/analyze-nightly", "market-pulse", FAMILY, "sg-nightly")],
+            &["GetSchedule default/analyze-nightly"],
+            Some("sg-nightly"),
+        ),
+        (
+            // Cut at 36: the schedules under the prefix, of which only those
+            // on the run's cluster are read, until one runs its family.
+            "chronos-schedule/market-pulse-analyz",
+            vec![
+                scheduled("schedule default/market-pulse-analyze-elsewhere", "elsewhere", FAMILY, "sg-elsewhere"),
+                scheduled("schedule default/market-pulse-analyze-v2", "market-pulse", "market-pulse-v2", "sg-v2"),
+                scheduled("schedule jobs/market-pulse-analyze-sentiment-daily", "market-pulse", FAMILY, "sg-daily"),
+                scheduled("schedule jobs/market-pulse-analyze-sentiment-late", "market-pulse", FAMILY, "sg-late"),
+            ],
+            &[
+                "ListSchedules market-pulse-analyz",
+                "GetSchedule default/market-pulse-analyze-v2",
+                "GetSchedule jobs/market-pulse-analyze-sentiment-daily",
+            ],
+            Some("sg-daily"),
+        ),
+        (
+            // A whole name not in `default`: found in its group by one listing.
+            "chronos-schedule/analyze-nightly",
+            vec![scheduled("schedule jobs/analyze-nightly", "market-pulse", FAMILY, "sg-jobs")],
+            &[
+                "GetSchedule default/analyze-nightly",
+                "ListSchedules analyze-nightly",
+                "GetSchedule jobs/analyze-nightly",
+            ],
+            Some("sg-jobs"),
+        ),
+        (
+            // Gone: the job's schedule is looked for as for any run.
+            "chronos-schedule/analyze-nightly",
+            vec![],
+            &["GetSchedule default/analyze-nightly", "ListSchedules analyze-nightly", "discover"],
+            None,
+        ),
+    ];
+    for (started_by, schedules, asked, security_group) in table {
+        let fakes = Fakes::new();
+        let handler = fakes.handler(settings());
+        let mut running = task_event(RUNNING, TASK);
+        let mut failed = task_event(FAILED, TASK);
+        for event in [&mut running, &mut failed] {
+            event["detail"]["startedBy"] = json!(started_by);
+        }
+        handler.handle(running, fakes.deadline()).await.unwrap();
+        handler.handle(failed, fakes.deadline()).await.unwrap();
+        fakes.schedules.set(others.iter().cloned().chain(schedules).collect());
+        send(&handler, &fakes, &press("rerun_task", &arn(TASK), OPERATOR)).await;
+        assert_eq!(fakes.schedules.asked(), asked, "{started_by}");
+        let EcsCall::Run(run) = &fakes.control.calls()[0] else { panic!() };
+        let groups = run.network.as_ref().map(|n| n.security_groups.clone()).unwrap_or_default();
+        assert_eq!(groups, security_group.into_iter().map(str::to_owned).collect::<Vec<_>>(), "{started_by}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_events_name_no_subnet_offers_rerun_when_its_rule_or_schedule_can_give_one() {
+    for (started_by, offered) in [
+        ("manual-run", false),
+        ("events-rule/market-pulse-analyze", true),
+        ("chronos-schedule/analyze-nightly", true),
+        ("chronos-schedule/market-pulse-analyz", true),
+        ("chronos-schedule/", false),
+    ] {
+        let fakes = Fakes::new();
+        let handler = fakes.handler(settings());
+        let mut failed = task_event(FAILED, TASK);
+        failed["detail"]["startedBy"] = json!(started_by);
+        failed["detail"]["attachments"][0]["details"] =
+            json!([{"name": "networkInterfaceId", "value": "eni-0a1b2c3d"}]);
+        handler.handle(failed, fakes.deadline()).await.unwrap();
+        assert_eq!(fakes.slack.posted()[0].visible().contains("rerun_task"), offered, "{started_by}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_ecs_refusal_is_told_and_the_action_can_be_tried_again() {
     let fakes = Fakes::new();

@@ -31,7 +31,7 @@ pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
 pub use jobs::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};
-pub use schedules::{Discovery, EcsTarget, FoundSchedule, ScheduleError, Schedules};
+pub use schedules::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
 pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
     Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::control::{Network, RunRequest};
+use crate::control::{ListedSchedule, Network, RunRequest};
 use crate::event::{Container, EcsTask, Overrides};
 
 /// A schedule found in the account.
@@ -23,6 +23,19 @@ pub struct FoundSchedule {
     pub flexible_window: Duration,
     pub enabled: bool,
     pub target: EcsTarget,
+}
+
+impl FoundSchedule {
+    /// An EventBridge Scheduler schedule as `ListSchedules` lists it;
+    /// `None` for a rule.
+    pub fn listed(&self) -> Option<ListedSchedule> {
+        let (group, name) = self.source.strip_prefix("schedule ")?.split_once('/')?;
+        Some(ListedSchedule {
+            group: group.to_owned(),
+            name: name.to_owned(),
+            target_arn: self.target.cluster_arn.clone(),
+        })
+    }
 }
 
 /// What a schedule runs: which job it is, and how to run it again.
@@ -98,6 +111,16 @@ pub struct Discovery {
     pub cut_short: Option<String>,
 }
 
+/// The schedules listed under a name's prefix, and whether the listing
+/// stopped before its end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listed {
+    pub schedules: Vec<ListedSchedule>,
+    /// Why it stopped before its end (its pages or its time ran out);
+    /// `None`: complete.
+    pub cut_short: Option<String>,
+}
+
 #[async_trait]
 pub trait Schedules: Send + Sync {
     /// Every schedule with an ECS target, enabled or not.
@@ -117,10 +140,21 @@ pub trait Schedules: Send + Sync {
         Ok(self.schedules().await?.into_iter().filter(|f| f.source == source).collect())
     }
 
-    /// One EventBridge Scheduler schedule (`GetSchedule`), when it has an
-    /// ECS target.
+    /// One EventBridge Scheduler schedule (`GetSchedule`), when it is
+    /// there and has an ECS target.
     async fn schedule(&self, group: &str, name: &str) -> Result<Option<FoundSchedule>, ScheduleError> {
         let source = format!("schedule {group}/{name}");
         Ok(self.schedules().await?.into_iter().find(|f| f.source == source))
+    }
+
+    /// The EventBridge Scheduler schedules whose names start with
+    /// `prefix`, in every group (`ListSchedules` `NamePrefix`): a few pages
+    /// at most, until `until`. Not a discovery: what a cut `startedBy`
+    /// names, to be read one by one.
+    async fn named(&self, prefix: &str, until: SystemTime) -> Result<Listed, ScheduleError> {
+        let _ = until;
+        let found = self.schedules().await?;
+        let schedules = found.iter().filter_map(FoundSchedule::listed).filter(|l| l.name.starts_with(prefix)).collect();
+        Ok(Listed { schedules, cut_short: None })
     }
 }
