@@ -184,18 +184,29 @@ impl DynamoStore {
         self.head_stale(&start.job, &start.channel, start.started).then(|| self.head(start))
     }
 
+    /// Whether this environment should write the head for an event at
+    /// `now`: never written here, moved to another channel, or written for
+    /// an event more than the refresh interval older. An event older than
+    /// the last write needs none: that write's TTL is later than its own
+    /// (events come out of order, and a replay's may go back in time).
     fn head_stale(&self, job: &str, channel: &str, now: i64) -> bool {
         let heads = self.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        heads.get(job).is_none_or(|(at, written)| written != channel || now - at >= HEAD_REFRESH_SECS || now < *at)
+        heads.get(job).is_none_or(|(at, written)| written != channel || now - at >= HEAD_REFRESH_SECS)
     }
 
     pub(super) fn head_written(&self, start: &JobStart) {
         self.note_head(&start.job, &start.channel, start.started);
     }
 
+    /// Notes a head written for an event at `now`; the latest such event
+    /// is what later ones are measured from.
     fn note_head(&self, job: &str, channel: &str, now: i64) {
         let mut heads = self.heads.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        heads.insert(job.to_owned(), (now, channel.to_owned()));
+        let at = match heads.get(job) {
+            Some((at, written)) if written == channel => now.max(*at),
+            _ => now,
+        };
+        heads.insert(job.to_owned(), (at, channel.to_owned()));
     }
 
     /// The job's most recent runs, newest first; with what the latest
@@ -419,5 +430,20 @@ mod tests {
         let state = state_from(&item);
         assert_eq!((state.job.as_str(), state.channel.as_deref(), state.outage), ("prices", Some("C1"), Some(1000)));
         assert!(state.runs.is_empty());
+    }
+
+    #[test]
+    fn a_head_is_written_once_an_hour_per_environment_and_never_for_an_older_event() {
+        let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t");
+        assert!(store.head_stale("prices", "C1", 10_000), "never written here");
+        store.note_head("prices", "C1", 10_000);
+        assert!(!store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS - 1));
+        assert!(!store.head_stale("prices", "C1", 10_000 - 5 * HEAD_REFRESH_SECS), "an older event: the write covers it");
+        store.note_head("prices", "C1", 9_000);
+        assert!(!store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS - 1), "measured from the latest write");
+        assert!(store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS));
+        assert!(store.head_stale("prices", "C2", 10_000), "moved to another channel");
+        assert!(store.head_stale("volumes", "C1", 10_000), "per job");
     }
 }
