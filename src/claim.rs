@@ -58,7 +58,7 @@ impl Notices<'_> {
     }
 
     /// A start claim that may open or join its job's group.
-    pub async fn claim_start(&self, claim: &Claim, burst: &crate::burst::Burst) -> Result<StartClaim, StoreError> {
+    pub async fn claim_start(&self, claim: &Claim, burst: &crate::group::Grouping) -> Result<StartClaim, StoreError> {
         let result = self.store.claim_start(claim, burst).await?;
         if let StartClaim::Claimed(record) = &result {
             note_earlier(claim, record);

@@ -418,7 +418,7 @@ impl Schedules for FakeSchedules {
 /// What ECS was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EcsCall {
-    Run(Box<crate::control::RunRequest>),
+    Run(Box<crate::job_control::RunRequest>),
     Stop { cluster: String, task: String, reason: String },
 }
 
@@ -448,7 +448,7 @@ impl FakeControl {
 
 #[async_trait]
 impl crate::ports::TaskControl for FakeControl {
-    async fn run_task(&self, request: &crate::control::RunRequest) -> Result<String, crate::ports::ControlError> {
+    async fn run_task(&self, request: &crate::job_control::RunRequest) -> Result<String, crate::ports::ControlError> {
         let delay = *self.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
         if let Some(error) = self.fail.lock().unwrap().take() {

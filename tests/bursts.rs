@@ -50,20 +50,20 @@ fn count(handled: &[Handled], what: fn(&Handled) -> bool) -> usize {
     handled.iter().filter(|h| what(h)).count()
 }
 
-struct Burst {
+struct Grouping {
     stack: Stack,
     queue: String,
     family: String,
     tasks: Vec<String>,
 }
 
-impl Burst {
-    async fn new(n: usize) -> Option<Burst> {
+impl Grouping {
+    async fn new(n: usize) -> Option<Grouping> {
         let stack = Stack::new().await?;
         let queue = create_fifo_queue(&stack.aws).await;
         let family = unique("backfill").replace('-', "_");
         let tasks = (0..n).map(|_| unique("task")).collect();
-        Some(Burst { stack, queue, family, tasks })
+        Some(Grouping { stack, queue, family, tasks })
     }
 
     fn notifier(&self) -> Handler {
@@ -91,7 +91,7 @@ impl Burst {
 #[tokio::test]
 async fn a_burst_forms_one_group_counts_every_task_and_tells_each_failure_on_its_own() {
     let n = 24;
-    let Some(burst) = Burst::new(n).await else { return };
+    let Some(burst) = Grouping::new(n).await else { return };
     let (running, stopped) = burst.events(&[3, 17]);
     // The first start, then the rest at once on their own environments.
     burst.notifier().handle(running[0].clone(), deadline()).await.unwrap();
@@ -141,7 +141,7 @@ async fn a_burst_forms_one_group_counts_every_task_and_tells_each_failure_on_its
 
 #[tokio::test]
 async fn a_single_task_and_a_late_straggler_look_as_they_always_did() {
-    let Some(burst) = Burst::new(2).await else { return };
+    let Some(burst) = Grouping::new(2).await else { return };
     let notifier = burst.notifier();
     let (first, first_done) = run_events(&burst.family, &burst.tasks[0], 0, 0);
     let (straggler, _) = run_events(&burst.family, &burst.tasks[1], 61, 0);
@@ -162,7 +162,7 @@ async fn a_single_task_and_a_late_straggler_look_as_they_always_did() {
 #[tokio::test]
 async fn failures_through_the_queue_keep_within_slacks_rate_limit() {
     let n = 10;
-    let Some(burst) = Burst::new(n).await else { return };
+    let Some(burst) = Grouping::new(n).await else { return };
     let failing: Vec<usize> = (0..n).collect();
     let (running, stopped) = burst.events(&failing);
     burst.notifier().handle(running[0].clone(), deadline()).await.unwrap();
@@ -180,7 +180,7 @@ async fn failures_through_the_queue_keep_within_slacks_rate_limit() {
     assert_eq!(burst.stack.slack.posted().len(), n + 1);
 
     // The same failures posted at once, without the queue, are refused.
-    let Some(direct) = Burst::new(n).await else { return };
+    let Some(direct) = Grouping::new(n).await else { return };
     let (running, stopped) = direct.events(&failing);
     let plain = || direct.stack.notifier();
     plain().handle(running[0].clone(), deadline()).await.unwrap();

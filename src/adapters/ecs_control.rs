@@ -12,8 +12,8 @@ use aws_sdk_ecs::types::{
     NetworkConfiguration, TaskOverride,
 };
 
-use crate::control::RunRequest;
 use crate::event::Overrides;
+use crate::job_control::RunRequest;
 use crate::ports::{ControlError, TaskControl};
 
 pub struct EcsControl {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::burst::{self, Anchor, Burst, Group};
+use crate::group::{self, Anchor, Group, Grouping};
 use crate::health::Run;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
@@ -44,7 +44,7 @@ struct Stored {
     tokens: HashMap<&'static str, String>,
     facts: Option<TaskFacts>,
     streamed: HashSet<String>,
-    run: Option<crate::control::RunSpec>,
+    run: Option<crate::job_control::RunSpec>,
 }
 
 /// A failure the next store call meets.
@@ -191,7 +191,7 @@ impl ThreadStore for MemoryStore {
         self.tables(|tables| apply_claim(tables, claim))
     }
 
-    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
+    async fn claim_start(&self, claim: &Claim, burst: &Grouping) -> Result<StartClaim, StoreError> {
         let start =
             claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
         self.tables(|tables| {
@@ -201,29 +201,29 @@ impl ThreadStore for MemoryStore {
                 }
             }
             match burst {
-                Burst::Lead { window, replacing } => {
+                Grouping::Lead { window, replacing } => {
                     let current = tables.jobs.get(&start.job).and_then(|job| job.anchor.as_ref());
                     let open = current.filter(|anchor| {
-                        burst::must_join(Some(anchor), &start.task_id, start.started, *window, replacing.as_deref())
+                        group::must_join(Some(anchor), &start.task_id, start.started, *window, replacing.as_deref())
                     });
                     if let Some(anchor) = open {
                         return StartClaim::InGroup(anchor.clone());
                     }
                 }
-                Burst::Join(anchor) if !joinable(tables, anchor) => return StartClaim::Closed,
-                Burst::Join(_) => {}
+                Grouping::Join(anchor) if !joinable(tables, anchor) => return StartClaim::Closed,
+                Grouping::Join(_) => {}
             }
             let mut record = match apply_claim(tables, claim) {
                 ClaimResult::Claimed(record) => record,
                 ClaimResult::Taken(record) => return StartClaim::Taken(record),
             };
             match burst {
-                Burst::Lead { .. } => {
+                Grouping::Lead { .. } => {
                     let anchor =
                         Anchor { task_id: start.task_id.clone(), key: claim.key.clone(), started: start.started };
                     tables.jobs.entry(start.job.clone()).or_default().anchor = Some(anchor);
                 }
-                Burst::Join(anchor) => {
+                Grouping::Join(anchor) => {
                     for key in [&claim.key, &anchor.key] {
                         if let Some(stored) = tables.records.get_mut(key) {
                             stored.record.group = Some(anchor.key.clone());
@@ -376,11 +376,11 @@ impl GroupStore for MemoryStore {
         self.tables(|tables| {
             let stored = tables.records.entry(change.task_key.clone()).or_default();
             let before = stored.record.part;
-            let after = burst::next_part(before, change.part);
+            let after = group::next_part(before, change.part);
             let group = tables.groups.entry(key.to_owned()).or_default();
             if before != Some(after) {
                 stored.record.part = Some(after);
-                *group = group.with(burst::delta(before, after, change.anchor));
+                *group = group.with(group::delta(before, after, change.anchor));
             }
             group.clone()
         })

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tracing::debug;
 
-use crate::burst::{Burst, Group};
+use crate::group::{Group, Grouping};
 use crate::ports::{
     Claim, ClaimResult, Clock, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted,
     Record, Slot, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
@@ -100,7 +100,7 @@ impl ThreadStore for Retrying<dyn ThreadStore> {
         self.retry("claim", || self.inner.claim(claim)).await
     }
 
-    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
+    async fn claim_start(&self, claim: &Claim, burst: &Grouping) -> Result<StartClaim, StoreError> {
         self.retry("claim start", || self.inner.claim_start(claim, burst)).await
     }
 

@@ -28,7 +28,7 @@ use aws_sdk_eventbridge::error::DisplayErrorContext;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::control::ListedSchedule;
+use crate::job_control::ListedSchedule;
 use crate::ports::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
 
 /// How long a complete discovery is kept in an execution environment.

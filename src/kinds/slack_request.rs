@@ -25,9 +25,9 @@ use serde::Deserialize;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::claim::{Notices, epoch_secs};
-use crate::control::{self, Command, RunRequest, RunSpec, choose_network, client_token, task_arn_parts};
+use crate::job_control::{self, Command, RunRequest, RunSpec, choose_network, client_token, task_arn_parts};
 use crate::jobs::{Job, Notify};
-use crate::message::control as say;
+use crate::message::job_control as say;
 use crate::message::{Message, Reply};
 use crate::ports::{
     Claim, ClaimResult, Clock, Deferral, Deferred, Discovery, FoundSchedule, FoundTask, HeldClaim, JobState, JobStore,
@@ -326,7 +326,7 @@ impl SlackRequests<'_> {
     async fn command(&self, form: &HashMap<String, String>, budget: Budget) -> Reply {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         let asked = Asked::new(field("user_id"), form.get("response_url").map(String::as_str), None);
-        let command = control::parse_command(field("text"));
+        let command = job_control::parse_command(field("text"));
         info!(command = command.name(), user = asked.user, "slash command");
         match command {
             Command::Status => self.status().await,
@@ -429,7 +429,7 @@ impl SlackRequests<'_> {
     }
 
     async fn stop_id(&self, task_id: &str, asked: &Asked<'_>, budget: Budget) -> Reply {
-        if !control::is_task_id(task_id) {
+        if !job_control::is_task_id(task_id) {
             return Reply::ephemeral("Give a task id: `/jobs stop 9781c248b1ab4c5b9d5f0d7f1e2c3a4b`.".into());
         }
         match self.tasks.find(task_id).await {
@@ -546,7 +546,7 @@ impl SlackRequests<'_> {
                     ))));
                 }
             };
-            let request = RunRequest::rerun(&spec, network, control::started_by(user), client_token(&key));
+            let request = RunRequest::rerun(&spec, network, job_control::started_by(user), client_token(&key));
             let new_task = match self.control.run_task(&request).await {
                 Ok(arn) => arn,
                 Err(e) => {
@@ -581,7 +581,7 @@ impl SlackRequests<'_> {
     /// the same job on its cluster (a discovery, cached). `None`: the
     /// discovery was cut short before the answer was due (defer);
     /// `Some(None)`: no schedule's network.
-    async fn schedule_network(&self, spec: &RunSpec, budget: Budget) -> Option<Option<control::Network>> {
+    async fn schedule_network(&self, spec: &RunSpec, budget: Budget) -> Option<Option<job_control::Network>> {
         if let Some(name) = spec.rule() {
             match self.schedules.rule(name).await {
                 // The rule is the run's schedule: nothing else to look at.
@@ -636,7 +636,7 @@ impl SlackRequests<'_> {
     async fn schedule_of_run(
         &self,
         spec: &RunSpec,
-        named: &control::ScheduleName,
+        named: &job_control::ScheduleName,
         budget: Budget,
     ) -> Result<Option<FoundSchedule>, crate::ports::ScheduleError> {
         let runs_it =
@@ -651,7 +651,7 @@ impl SlackRequests<'_> {
         if let Some(why) = &listed.cut_short {
             warn!(cut_short = %why, "the schedules under the run's schedule's name were not all listed");
         }
-        for candidate in control::schedules_to_read(named, spec, &listed.schedules, first) {
+        for candidate in job_control::schedules_to_read(named, spec, &listed.schedules, first) {
             if let Some(found) = self.schedules.schedule(&candidate.group, &candidate.name).await?.filter(runs_it) {
                 return Ok(Some(found));
             }
@@ -728,7 +728,7 @@ impl SlackRequests<'_> {
             Ok(job) => job,
             Err(refusal) => return Some(refusal),
         };
-        let started_by = control::started_by(user);
+        let started_by = job_control::started_by(user);
         let (request, how) = match copied {
             Copied::Schedule(target) => {
                 (target.target.run_request(started_by, client_token(&key)), format!("as its {} runs it", target.source))

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use self::burst::Done;
+use self::group::Done;
 use crate::claim::{Notices, epoch_secs};
-use crate::control::{RunSpec, choose_network};
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::health::{self, Run};
+use crate::job_control::{RunSpec, choose_network};
 use crate::jobs::{Job, LogStream, Notify};
 use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, Controls, JobContext};
@@ -254,7 +254,7 @@ impl Tasks<'_> {
         claim.facts = Some(Self::facts(task, job));
         // The job's record learns of the start in the same write.
         claim.job_start = Some(self.job_start(task, job));
-        let claimed = match burst::lead(job) {
+        let claimed = match group::lead(job) {
             Some(lead) => self.notices.claim_start(&claim, &lead).await?,
             None => self.notices.claim(&claim).await?.into(),
         };
@@ -444,10 +444,10 @@ impl Tasks<'_> {
     }
 }
 
-mod burst;
 mod essentials;
 #[cfg(test)]
 mod faults;
+mod group;
 mod stopping;
 #[cfg(test)]
 mod tests;

@@ -15,9 +15,9 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::claim::Notices;
-use crate::control::RunSpec;
 use crate::error::NotifyError;
 use crate::health::{self, Run};
+use crate::job_control::RunSpec;
 use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
 use crate::message::{self, DigestLine, Outage};
 use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};

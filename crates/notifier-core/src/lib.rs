@@ -14,14 +14,14 @@
 //! The crate depends on no AWS SDK, async runtime or HTTP client, so the
 //! compiler keeps I/O out: it lives in the function's crate, behind `ports`.
 
-pub mod burst;
 pub mod config;
-pub mod control;
 pub mod deadline;
 pub mod error;
 pub mod event;
+pub mod group;
 pub mod health;
 pub mod input;
+pub mod job_control;
 pub mod jobs;
 pub mod lifecycle;
 pub mod log_levels;

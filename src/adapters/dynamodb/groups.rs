@@ -12,7 +12,7 @@
 //! Counters keep the item the same size whatever the group's size. Each
 //! task's record keeps what it was counted as (`g_part`), and a count is
 //! one transaction: the task's part from what it was to what it becomes,
-//! and the counters by the difference (`burst::delta`). A retried or
+//! and the counters by the difference (`group::delta`). A retried or
 //! repeated count finds the part already changed and changes nothing.
 
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::tasks::PART;
 use super::{Change, DynamoStore, Item, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text};
-use crate::burst::{self, Group, Part};
+use crate::group::{self, Group, Part};
 use crate::ports::{GroupChange, GroupStore, StoreError, TurnEnd, TurnTimes};
 
 /// Counts whose task's part changed under them are tried again this often.
@@ -49,7 +49,7 @@ fn part_change(key: &str, before: Option<Part>, after: Part) -> Change {
 }
 
 /// The group's counters by `delta`.
-fn counters_change(key: &str, delta: burst::Delta, expires_at: i64) -> Change {
+fn counters_change(key: &str, delta: group::Delta, expires_at: i64) -> Change {
     // `shown` starts at 0, so a turn can compare it with the version.
     Change::new(
         key,
@@ -78,11 +78,11 @@ impl GroupStore for DynamoStore {
         // as it is, and tried again from there.
         let mut before = (change.part != Part::Running && !change.anchor).then_some(Part::Running);
         for _ in 0..COUNT_ATTEMPTS {
-            let after = burst::next_part(before, change.part);
+            let after = group::next_part(before, change.part);
             if before == Some(after) {
                 return self.group(key).await;
             }
-            let delta = burst::delta(before, after, change.anchor);
+            let delta = group::delta(before, after, change.anchor);
             let changes = vec![part_change(&change.task_key, before, after), counters_change(key, delta, expires_at)];
             match self.transact_claim(changes).await? {
                 super::tasks::Transacted::Done => return self.group(key).await,

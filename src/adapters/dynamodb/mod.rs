@@ -15,7 +15,7 @@
 //! every job (`lookup` = `jobs`).
 
 mod groups;
-mod jobs;
+mod history;
 mod tasks;
 
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use crate::ports::{StoreError, StoreErrorKind};
 
-pub use jobs::{RUN_AT, RUN_JOB, RUNS_INDEX};
+pub use history::{RUN_AT, RUN_JOB, RUNS_INDEX};
 pub use tasks::task_lookup;
 
 pub const PARTITION_KEY: &str = "pk";

@@ -30,11 +30,11 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::jobs::{ANCHOR, ANCHOR_AT, ANCHOR_KEY, anchor_from, run_start_change};
+use super::history::{ANCHOR, ANCHOR_AT, ANCHOR_KEY, anchor_from, run_start_change};
 use super::{
     Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text,
 };
-use crate::burst::{Burst, Part};
+use crate::group::{Grouping, Part};
 use crate::log_levels::Threshold;
 use crate::ports::{
     Claim, ClaimResult, FoundTask, JobStart, Posted, Record, Slot, SlotState, StartClaim, StoreError, StoreErrorKind,
@@ -135,19 +135,19 @@ impl ThreadStore for DynamoStore {
         }
     }
 
-    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError> {
+    async fn claim_start(&self, claim: &Claim, burst: &Grouping) -> Result<StartClaim, StoreError> {
         let start =
             claim.job_start.as_ref().ok_or_else(|| StoreError::other("a start claim without its job's start"))?;
         let (group, changes) = match burst {
-            Burst::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, false, &anchor.key)),
-            Burst::Lead { window, replacing } => (
+            Grouping::Join(anchor) => (Some(anchor.key.as_str()), join_changes(claim, false, &anchor.key)),
+            Grouping::Lead { window, replacing } => (
                 None,
                 vec![claim_change(claim, false), lead_change(self.head(start), claim, start, *window, replacing)],
             ),
         };
         let mut changes = changes;
         changes.push(run_start_change(start));
-        if matches!(burst, Burst::Join(_)) {
+        if matches!(burst, Grouping::Join(_)) {
             changes.extend(self.head_change(start));
         }
         let mut result = self.transact_claim(changes.clone()).await?;
@@ -156,8 +156,8 @@ impl ThreadStore for DynamoStore {
             if let Some(earlier) = earlier_of(item, claim) {
                 // Again, taking over from the attempt that never settled.
                 changes[0] = match burst {
-                    Burst::Join(anchor) => join_changes(claim, true, &anchor.key).remove(0),
-                    Burst::Lead { .. } => claim_change(claim, true),
+                    Grouping::Join(anchor) => join_changes(claim, true, &anchor.key).remove(0),
+                    Grouping::Lead { .. } => claim_change(claim, true),
                 };
                 takeover = Some(earlier);
                 result = self.transact_claim(changes).await?;
@@ -169,11 +169,11 @@ impl ThreadStore for DynamoStore {
                 StartClaim::Claimed(taken_over(claimed(claim, group), claim.slot, takeover))
             }
             (Transacted::Refused(0, item), _) => StartClaim::Taken(item.as_ref().map(record_from)),
-            (Transacted::Refused(1, item), Burst::Lead { .. }) => match item.as_ref().and_then(anchor_from) {
+            (Transacted::Refused(1, item), Grouping::Lead { .. }) => match item.as_ref().and_then(anchor_from) {
                 Some(anchor) => StartClaim::InGroup(anchor),
                 None => return Err(StoreError::other("the job's record refused the start without an anchor")),
             },
-            (Transacted::Refused(1, _), Burst::Join(_)) => StartClaim::Closed,
+            (Transacted::Refused(1, _), Grouping::Join(_)) => StartClaim::Closed,
             (Transacted::Refused(..), _) => {
                 return Err(StoreError::other("the job's records refused an unconditional write"));
             }

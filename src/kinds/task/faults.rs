@@ -98,7 +98,7 @@ async fn retries_stop_before_the_deadline_and_the_redelivery_posts() {
 
 #[tokio::test(start_paused = true)]
 async fn a_groups_counts_survive_applied_writes_and_repeats() {
-    use crate::burst::Part;
+    use crate::group::Part;
     use crate::ports::{GroupChange, GroupStore};
     let fakes = Fakes::new();
     let store = &fakes.store;

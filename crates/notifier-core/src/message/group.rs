@@ -1,8 +1,8 @@
 //! A group's message: one line that counts a burst of one job's tasks.
 
 use super::{Field, Message, context, field_sections, header, message, text};
-use crate::burst::Counts;
 use crate::event::EcsTask;
+use crate::group::Counts;
 
 /// `reddit_scraper_backfill ×100 — 37 running · 58 ✅ · 5 ❌`, and once
 /// none is running, ✅ or ❌ in front.

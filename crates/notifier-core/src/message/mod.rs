@@ -4,21 +4,21 @@
 //! message that leaves this module is within Slack's limits and mentions no
 //! one unless configuration said so.
 
-pub mod control;
 mod group;
 mod health;
+pub mod job_control;
 pub mod links;
 mod logs;
 mod registration;
 mod task;
 pub mod text;
 
-pub use control::Reply;
 pub use group::{group_headline, group_message};
 pub use health::{
     DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_message,
     still_running_message,
 };
+pub use job_control::Reply;
 pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
 pub use task::{

@@ -2,7 +2,7 @@
 //! is asked to stop one.
 
 use super::{
-    Block, Field, Message, Text, code_section, context, control, field_sections, header, links, message, text,
+    Block, Field, Message, Text, code_section, context, field_sections, header, job_control, links, message, text,
 };
 use crate::event::EcsTask;
 use crate::health::{self, Note};
@@ -102,7 +102,7 @@ pub fn start_message(ctx: &JobContext, task: &EcsTask) -> Message {
     let headline = format!("🚀 {} started", ctx.job);
     let mut blocks = run_blocks(ctx, task, &headline, None);
     if ctx.controls.stop {
-        blocks.push(control::stop_actions(ctx.job, &task.task_arn, task.task_id()));
+        blocks.push(job_control::stop_actions(ctx.job, &task.task_arn, task.task_id()));
     }
     ctx.labelled(message(ctx.channel, &headline, blocks, None))
 }
@@ -116,7 +116,7 @@ pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcom
         blocks.insert(1, notes);
     }
     if ctx.controls.rerun && !outcome.succeeded {
-        blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
+        blocks.push(job_control::rerun_actions(ctx.job, &task.task_arn));
     }
     ctx.labelled(message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None))
 }
@@ -297,7 +297,7 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         blocks.push(context(elements));
     }
     if ctx.controls.rerun && !outcome.succeeded {
-        blocks.push(control::rerun_actions(ctx.job, &task.task_arn));
+        blocks.push(job_control::rerun_actions(ctx.job, &task.task_arn));
     }
     let mut msg = message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, thread_ts);
     // Failures in a thread are also shown in the channel, never hidden.
@@ -643,7 +643,7 @@ mod tests {
         let json = all_text(&done);
         assert!(json.contains("*Stopped by*\\nFargate Spot, reclaiming its capacity"), "{json}");
         assert!(json.contains("```Your Spot Task was interrupted.```"), "{json}");
-        assert!(json.contains(control::RERUN_ACTION), "a Re-run button, as for failures: {json}");
+        assert!(json.contains(job_control::RERUN_ACTION), "a Re-run button, as for failures: {json}");
         assert_eq!(
             finished_start_message(&ctx, &stopped, &outcome).text,
             "⚠️ collect_stock_prices interrupted by Spot after 4m 1s"

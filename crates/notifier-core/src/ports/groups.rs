@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::burst::{Group, Part};
+use crate::group::{Group, Part};
 
 use super::error::StoreError;
 

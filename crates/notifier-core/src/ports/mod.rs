@@ -9,26 +9,25 @@
 //! the cost of a boxed future is nothing next to it.
 
 mod clock;
-mod control;
 mod deferral;
 mod error;
 mod groups;
-mod jobs;
+mod history;
 mod logs;
 mod outbox;
 mod schedules;
 mod slack;
 mod store;
+mod task_control;
 mod task_definitions;
 
 use std::sync::Arc;
 
 pub use clock::Clock;
-pub use control::{ControlError, TaskControl};
 pub use deferral::{DEFERRED_KEY, DeferError, Deferral, Deferred, HeldClaim};
 pub use error::{StoreError, StoreErrorKind};
 pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
-pub use jobs::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
+pub use history::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
@@ -36,6 +35,7 @@ pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
     Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,
 };
+pub use task_control::{ControlError, TaskControl};
 pub use task_definitions::{AwsLogs, ContainerDefinition, TaskDefinition, TaskDefinitionError, TaskDefinitions};
 
 /// One adapter for each port. `app` builds the Lambda's (DynamoDB, Slack

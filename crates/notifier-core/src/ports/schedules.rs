@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::control::{ListedSchedule, Network, RunRequest};
 use crate::event::{Container, EcsTask, Overrides};
+use crate::job_control::{ListedSchedule, Network, RunRequest};
 
 /// A schedule found in the account.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 
-use crate::burst::{Anchor, Burst, Part};
-use crate::control::RunSpec;
+use crate::group::{Anchor, Grouping, Part};
+use crate::job_control::RunSpec;
 use crate::log_levels::Threshold;
 
 use super::error::StoreError;
-use super::jobs::JobStart;
+use super::history::JobStart;
 
 /// Which notice of a record a claim is for. A task has a start and a
 /// completion; a registration has one notice.
@@ -189,7 +189,7 @@ pub trait ThreadStore: Send + Sync {
     /// marks the anchor's record too, on condition that the anchor's
     /// outcome is not claimed: then the anchor's completion knows it leads
     /// a group, and no task joins a group whose outcome was told alone.
-    async fn claim_start(&self, claim: &Claim, burst: &Burst) -> Result<StartClaim, StoreError>;
+    async fn claim_start(&self, claim: &Claim, burst: &Grouping) -> Result<StartClaim, StoreError>;
     async fn get(&self, key: &str) -> Result<Record, StoreError>;
     /// Marks the claimed slot posted and drops the claim.
     async fn settle(&self, claim: &Claim, posted: &Posted) -> Result<(), StoreError>;

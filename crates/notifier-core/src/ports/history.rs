@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::burst::Anchor;
-use crate::control::RunSpec;
+use crate::group::Anchor;
 use crate::health::Run;
+use crate::job_control::RunSpec;
 
 use super::error::StoreError;
 

@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{error, warn};
 
 use super::{Handled, Tasks};
-use crate::burst::{self, Anchor, Burst, Group, Part, Role, Step, TURN_LEASE, UPDATE_GAP};
 use crate::claim::epoch_secs;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
+use crate::group::{self, Anchor, Group, Grouping, Part, Role, Step, TURN_LEASE, UPDATE_GAP};
 use crate::jobs::{Job, Notify};
 use crate::lifecycle::Outcome;
 use crate::message::{self, JobContext};
@@ -24,9 +24,9 @@ const TURN_RESERVE: Duration = Duration::from_secs(5);
 
 /// How a job's start claim treats bursts: jobs that post their starts
 /// group them, unless `group_window` is 0.
-pub(super) fn lead(job: &Job) -> Option<Burst> {
+pub(super) fn lead(job: &Job) -> Option<Grouping> {
     (job.group_window > 0 && job.notify == Notify::All)
-        .then_some(Burst::Lead { window: job.group_window as i64, replacing: None })
+        .then_some(Grouping::Lead { window: job.group_window as i64, replacing: None })
 }
 
 fn epoch_ms(t: SystemTime) -> i64 {
@@ -71,7 +71,7 @@ impl Tasks<'_> {
     ) -> Result<Handled, NotifyError> {
         let skipped = || Handled::Skipped { key: key.into(), slot: Slot::Start.name() };
         for _ in 0..JOIN_ATTEMPTS {
-            let closed = match self.notices.claim_start(claim, &Burst::Join(anchor.clone())).await? {
+            let closed = match self.notices.claim_start(claim, &Grouping::Join(anchor.clone())).await? {
                 StartClaim::Claimed(_) => return self.joined(key, claim, &anchor, ctx, job, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),
                 StartClaim::InGroup(next) => {
@@ -80,7 +80,7 @@ impl Tasks<'_> {
                 }
                 StartClaim::Closed => anchor.task_id.clone(),
             };
-            let lead = Burst::Lead { window: job.group_window as i64, replacing: Some(closed) };
+            let lead = Grouping::Lead { window: job.group_window as i64, replacing: Some(closed) };
             match self.notices.claim_start(claim, &lead).await? {
                 StartClaim::Claimed(_) => return self.post_start_message(key, claim, ctx, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),
@@ -138,7 +138,7 @@ impl Tasks<'_> {
     ) -> Result<Handled, NotifyError> {
         let part = if done.outcome.succeeded { Part::Succeeded } else { Part::Failed };
         let change = GroupChange { task_key: done.key.to_owned(), anchor: done.key == group, part };
-        let key = burst::group_key(group);
+        let key = group::group_key(group);
         let message = GroupMessage { key: &key, at: thread, ctx: done.ctx, job: done.job, task: done.task };
         if let Err(e) = self.count(&message, &change, done.deadline).await {
             return Err(self.notices.released(done.claim, e).await);
@@ -169,7 +169,7 @@ impl Tasks<'_> {
 
     /// Adds to the group's counts, then sees that its message shows them:
     /// changes it now, or waits to change it for everyone who comes
-    /// meanwhile, or leaves that to the task already waiting (`burst::step`).
+    /// meanwhile, or leaves that to the task already waiting (`group::step`).
     async fn count(
         &self,
         message: &GroupMessage<'_>,
@@ -184,7 +184,7 @@ impl Tasks<'_> {
         let gap_ms = UPDATE_GAP.as_millis() as i64;
         loop {
             let now = epoch_ms(clock.now());
-            match burst::step(&group, role, now, UPDATE_GAP) {
+            match group::step(&group, role, now, UPDATE_GAP) {
                 Step::Done => return Ok(()),
                 Step::Unregister => {
                     if let Role::Waiter(mark) = role {

@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, TTL_ATTRIBUTE, error, n, number, s, text};
-use crate::burst::Anchor;
+use crate::group::Anchor;
 use crate::health::Run;
 use crate::ports::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
 
@@ -211,7 +211,7 @@ impl DynamoStore {
 
     /// The job's most recent runs, newest first; with what the latest
     /// finished one had.
-    async fn history(&self, job: &str) -> Result<(Vec<Run>, Option<crate::control::RunSpec>), StoreError> {
+    async fn history(&self, job: &str) -> Result<(Vec<Run>, Option<crate::job_control::RunSpec>), StoreError> {
         let out = self
             .client
             .query()
@@ -434,12 +434,16 @@ mod tests {
 
     #[test]
     fn a_head_is_written_once_an_hour_per_environment_and_never_for_an_older_event() {
-        let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let config =
+            aws_sdk_dynamodb::Config::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "t");
         assert!(store.head_stale("prices", "C1", 10_000), "never written here");
         store.note_head("prices", "C1", 10_000);
         assert!(!store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS - 1));
-        assert!(!store.head_stale("prices", "C1", 10_000 - 5 * HEAD_REFRESH_SECS), "an older event: the write covers it");
+        assert!(
+            !store.head_stale("prices", "C1", 10_000 - 5 * HEAD_REFRESH_SECS),
+            "an older event: the write covers it"
+        );
         store.note_head("prices", "C1", 9_000);
         assert!(!store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS - 1), "measured from the latest write");
         assert!(store.head_stale("prices", "C1", 10_000 + HEAD_REFRESH_SECS));

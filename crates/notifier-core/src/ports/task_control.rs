@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::control::RunRequest;
+use crate::job_control::RunRequest;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

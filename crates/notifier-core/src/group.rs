@@ -36,7 +36,7 @@ pub fn group_key(anchor_key: &str) -> String {
 
 /// How a start claim treats its job's group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Burst {
+pub enum Grouping {
     /// Opens a group, unless another of the job's tasks opened one that
     /// started within `window` seconds of this one (then the claim answers
     /// with it, to join). `replacing`: an anchor whose group closed.

@@ -226,12 +226,12 @@ async fn log_lines_and_re_run_buttons_of_grouped_tasks_are_in_the_groups_thread(
     handle(&fakes.handler(settings.clone()), &fakes, b_done).await;
     let queued = fakes.outbox.queued();
     let reply = serde_json::to_string(&queued[0].message).unwrap();
-    assert!(reply.contains(crate::message::control::RERUN_ACTION), "a grouped failure offers Re-run: {reply}");
+    assert!(reply.contains(crate::message::job_control::RERUN_ACTION), "a grouped failure offers Re-run: {reply}");
     let group = &fakes.slack.posted()[0];
     let original = serde_json::to_string(&group.original.as_ref().unwrap().blocks).unwrap();
-    assert!(original.contains(crate::message::control::STOP_ACTION), "the first start had Stop: {original}");
+    assert!(original.contains(crate::message::job_control::STOP_ACTION), "the first start had Stop: {original}");
     let now = serde_json::to_string(&group.message.blocks).unwrap();
-    assert!(!now.contains(crate::message::control::STOP_ACTION), "the group's message stops nothing: {now}");
+    assert!(!now.contains(crate::message::job_control::STOP_ACTION), "the group's message stops nothing: {now}");
 }
 
 #[tokio::test(start_paused = true)]
