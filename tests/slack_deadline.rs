@@ -6,8 +6,8 @@
 //! deferred is then delivered (twice, as Lambda may) and done exactly once.
 //!
 //! One test: the injected latency is the moto server's, for every client.
-//! `cargo test --test slack_deadline -- --nocapture` prints the figures the
-//! README's "Job control from Slack" quotes.
+//! `cargo test --test slack_deadline -- --nocapture` prints the figures
+//! docs/performance.md, "Slack's requests", quotes.
 
 mod common;
 
