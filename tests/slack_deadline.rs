@@ -234,7 +234,8 @@ async fn slacks_requests_are_answered_within_its_time_at_any_number_of_rules_and
         stopped["detail"]["startedBy"] = json!(format!("events-rule/{job_rule}"));
         notifier.handle(stopped, common::deadline()).await.unwrap();
         let running_task = run_fargate_task(&stack.aws, &cluster, &definition).await;
-        let running = event("events/ecs-task-failure-running.json", &running_task, &cluster, &definition, &family);
+        let running =
+            event("events/ecs-task-running-before-failure.json", &running_task, &cluster, &definition, &family);
         notifier.handle(running, common::deadline()).await.unwrap();
         let posted_before = stack.slack.posted().len();
 
