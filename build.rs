@@ -5,7 +5,8 @@
 //! function) before `main` runs: most of the data pages are touched at
 //! every cold start. Linked at a fixed address, those pointers are final in
 //! the file and the loader only binds the few symbols taken from glibc.
-//! README, "Performance", says why this and not static glibc or musl.
+//! docs/performance.md, "Linked at a fixed address", says why this and
+//! not static glibc or musl.
 //!
 //! `-no-pie` goes to the linker driver (cc, or cargo-lambda's zig) for this
 //! package's binaries, examples and tests only, after rustc's own `-pie`,

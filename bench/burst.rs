@@ -1,4 +1,4 @@
-//! The burst benchmark (`bash bench/burst.sh`, README "Bursts"): N tasks of
+//! The burst benchmark (`bash bench/burst.sh`, docs/performance.md, "The burst benchmark"): N tasks of
 //! one job start and stop together, handled by many execution environments
 //! at once as Lambda scales out for a burst of asynchronous events, with
 //! Lambda's retries, against moto and a fake Slack that enforces Slack's

@@ -1,4 +1,4 @@
-//! The fault benchmark (`bash bench/faults.sh`, README "Performance"):
+//! The fault benchmark (`bash bench/faults.sh`, docs/performance.md, "DynamoDB under load"):
 //! exactly once on DynamoDB as it answers under load.
 //!
 //! 1. Runs, over three seeds, at least 60 single runs and a group of 40,

@@ -424,7 +424,7 @@ class Bench:
             ("collecting prices", 'JOB_SUMMARY {"success": 498, "failed": 0, "tickers": 503}', "done")])
         # Each task starts 2 minutes before the last: runs of a job, one at a
         # time, as its single tasks are measured (tasks starting within a
-        # minute of each other would form a group: README, "Bursts").
+        # minute of each other would form a group: docs/messages.md, "Bursts").
         self.tasks_made += 1
         start = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
         start -= timedelta(minutes=2 * self.tasks_made)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: sets up what the tests need, runs them, cleans up.
 #   - Python venvs: .venv (moto's server, cfn-lint), .venv-sam (SAM CLI);
+#   - the docs' relative links (tests/doc_links.py), first: it takes a second;
 #   - moto's server on a free loopback port, stopped on exit;
 #   - cargo test (unit + integration), then the template checks.
 # Usage: scripts/test.sh [extra cargo test args]
@@ -21,6 +22,9 @@ venv() {
 venv=.venv
 venv "$venv" scripts/requirements-test.txt
 venv .venv-sam scripts/requirements-sam.txt
+
+echo "--- doc links: every relative link in the docs resolves"
+"$venv/bin/python" tests/doc_links.py
 
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)

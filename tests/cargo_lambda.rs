@@ -1,4 +1,4 @@
-//! The README's Docker-free route, with the real tool: `cargo lambda
+//! docs/development.md's Docker-free route, with the real tool: `cargo lambda
 //! watch --env-var …`, then `cargo lambda invoke` with the sample events,
 //! against moto and the fake Slack.
 //!
@@ -20,7 +20,7 @@ fn watch_and_invoke_as_the_readme_shows_post_the_start_and_the_threaded_completi
     let Some(stack) = runtime.block_on(Stack::new()) else { return };
     let Some(tool) = installed() else { return };
 
-    // The README's form: one --env-var with the variables comma-separated;
+    // The docs' form: one --env-var with the variables comma-separated;
     // AWS credentials, region and endpoint come from the environment.
     let env_var = format!(
         "SLACK_BOT_TOKEN={},SLACK_DEFAULT_CHANNEL=C0JOBS,THREADS_TABLE={},SLACK_API_URL={}",

@@ -120,7 +120,10 @@ async fn an_operator_stops_a_running_task_in_ecs_once_and_a_stranger_cannot() {
     let task_arn = run_fargate_task(&stack, &cluster, &definition).await;
     let handler = controlled(&stack, json!({})).await;
     handler
-        .handle(event("events/ecs-task-failure-running.json", &task_arn, &cluster, &definition, &family), deadline())
+        .handle(
+            event("events/ecs-task-running-before-failure.json", &task_arn, &cluster, &definition, &family),
+            deadline(),
+        )
         .await
         .unwrap();
     let start = stack.slack.posted()[0].clone();
@@ -317,7 +320,10 @@ async fn who_may_stop_a_task_is_its_rules_to_say_as_the_table_keeps_it() {
     let owner = "U0OWNER";
     let handler = controlled(&stack, json!({"jobs": [{"match": {"family": family}, "operators": [owner]}]})).await;
     handler
-        .handle(event("events/ecs-task-failure-running.json", &task_arn, &cluster, &definition, &family), deadline())
+        .handle(
+            event("events/ecs-task-running-before-failure.json", &task_arn, &cluster, &definition, &family),
+            deadline(),
+        )
         .await
         .unwrap();
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
-const FAILED_RUNNING: &str = "events/ecs-task-failure-running.json";
+const FAILED_RUNNING: &str = "events/ecs-task-running-before-failure.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 
 const CONFIG: &str = r#"{
@@ -40,6 +40,12 @@ fn with(path: &str, task: &str, edit: impl Fn(&mut Value)) -> Value {
 fn historical(event: &mut Value) {
     event["detail"]["overrides"]["containerOverrides"][0]["command"] =
         json!(["python", "-m", "jobs.collect_stock_prices", "--type", "historical"]);
+}
+
+/// The run every five minutes (the samples are the historical run).
+fn current(event: &mut Value) {
+    event["detail"]["overrides"]["containerOverrides"][0]["command"] =
+        json!(["python", "-m", "jobs.collect_stock_prices", "--type", "current"]);
 }
 
 fn failed_prices(event: &mut Value) {
@@ -93,10 +99,13 @@ async fn failures_policy_is_silent_on_success_and_posts_failures_top_level_with_
         &stack,
         CONFIG,
         &[
-            with(RUNNING, &ok, |_| {}),
-            with(SUCCEEDED, &ok, |_| {}),
-            with(RUNNING, &bad, |_| {}),
-            with(SUCCEEDED, &bad, failed_prices),
+            with(RUNNING, &ok, current),
+            with(SUCCEEDED, &ok, current),
+            with(RUNNING, &bad, current),
+            with(SUCCEEDED, &bad, |e| {
+                current(e);
+                failed_prices(e);
+            }),
         ],
     )
     .await;

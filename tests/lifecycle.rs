@@ -12,7 +12,7 @@ use serde_json::json;
 
 const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
-const FAILED_RUNNING: &str = "events/ecs-task-failure-running.json";
+const FAILED_RUNNING: &str = "events/ecs-task-running-before-failure.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 const NEVER_STARTED: &str = "events/ecs-task-never-started.json";
 

@@ -1,5 +1,5 @@
 //! The function is linked at a fixed address, not as a position-independent
-//! executable (build.rs; README, "Performance"), so the loader has no
+//! executable (build.rs; docs/performance.md, "Linked at a fixed address"), so the loader has no
 //! relative relocations to apply at start-up. These tests check that, and
 //! that nothing the function needs at run time broke with it: host names
 //! resolved through glibc's `getaddrinfo`, TLS with the compiled-in roots,

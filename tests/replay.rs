@@ -33,37 +33,64 @@ fn every_file_in_events_replays_with_no_configuration() {
     let (ok, out) = replay(&args);
     assert!(ok, "{out}");
     for want in [
-        "notification: 🚀 market-pulse-analyze-sentiment started",
         "notification: ❌ market-pulse-reddit-scraper failed to start",
+        "notification: 🚀 market-pulse-analyze-sentiment started",
         "notification: 🚀 market-pulse-collect-stock-prices started",
-        "reply in thread 1700000000.000001",
+        "reply in thread 1700000000.000002 · ts 1700000000.000004",
         "notification: ❌ market-pulse-analyze-sentiment failed after 12m 18s",
+        "reply in thread 1700000000.000003 · ts 1700000000.000005",
         "notification: ✅ market-pulse-collect-stock-prices succeeded in 4m 1s",
         "message 1700000000.000003 updated",
+        // events/ecs-tasks-fan-out.json: two tasks of one job, one message.
+        "notification: 🚀 market-pulse-reddit-scraper ×2 — 2 running",
+        "notification: ❌ market-pulse-reddit-scraper ×2 — 1 ✅ · 1 ❌",
+        "reply in thread 1700000000.000006 · ts 1700000000.000007",
+        "--> joined_group",
         "notification: 🎉 New user signed up: ada@example.com",
         // events/spot-interruption.json: Spot's warning, a reply in the start
         // message's thread; then the interrupted run's outcome.
-        "reply in thread 1700000000.000008 · ts 1700000000.000009",
+        "reply in thread 1700000000.000010 · ts 1700000000.000011",
         "│ notification: ⚠️ Spot is reclaiming market-pulse-reddit-scraper: it will be stopped in about 2 minutes",
         "│   *⚠️ Spot is reclaiming this task: it will be stopped in about 2 minutes*",
         "│ notification: ⚠️ market-pulse-reddit-scraper is being interrupted by Spot",
-        r#""action":"posted_stop_notice""#,
-        "reply in thread 1700000000.000008 · ts 1700000000.000010",
+        "--> posted_stop_notice",
+        "reply in thread 1700000000.000010 · ts 1700000000.000012",
         "│ notification: ⚠️ market-pulse-reddit-scraper interrupted by Spot after 9m 15s",
         // events/logs-subscription.json, after the task's completion: still in its thread.
-        "reply in thread 1700000000.000003 · ts 1700000000.000006",
+        "reply in thread 1700000000.000003 · ts 1700000000.000008",
         "notification: ❗ market-pulse-collect-stock-prices log: 1 error, 1 warning",
-        r#""action":"posted_log_lines""#,
-        // events/scheduled-event.json, at 09:00 the next day: the digest of those runs.
-        "notification: 📊 Jobs in the last 24 h: 3 runs, 2 failed, 0 missed",
+        "--> posted_log_lines",
+        // events/scheduled-event.json, at 09:00 the next day: the digest of the runs before it.
+        "notification: 📊 Jobs in the last 24 h: 5 runs, 3 failed, 0 missed",
         "✅ *market-pulse-collect-stock-prices*  1 run · 100% ok · median 4m 1s · p95 4m 1s · 0 missed",
-        r#""action":"watched""#,
+        "--> watched",
         "skipped: a `sam local invoke --env-vars` file, not an event",
-        r#""action":"skipped","key":"registration#usr_01JD8Z6T1M4K2Q9R7X3V5B0N8C""#,
+        "--> skipped: registration#usr_01JD8Z6T1M4K2Q9R7X3V5B0N8C was posted already",
     ] {
         assert!(out.contains(want), "{want:?} not in:\n{out}");
     }
     assert!(!out.contains("--> error"), "{out}");
+    // The JSON only with --json; every message has its Block Kit Builder link.
+    assert!(!out.contains(r#""action":"#) && !out.contains(r#""blocks":"#), "{out}");
+    let previews = out.matches("\n┌─ ").count();
+    assert_eq!(out.matches("└─ in Slack's Block Kit Builder: link [").count(), previews, "{out}");
+    let links: Vec<&str> = out.lines().filter(|l| l.starts_with('[') && l.contains("] https://")).collect();
+    assert_eq!(links.len(), previews, "{out}");
+    assert!(links.iter().all(|l| l.contains("https://app.slack.com/block-kit-builder/#%7B%22blocks%22:")), "{out}");
+}
+
+#[test]
+fn json_shows_each_message_and_each_answer() {
+    let (ok, out) = replay(&["--json", "events/ecs-task-running.json", "events/user-registered.json"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(r#"--> {"action":"posted_start","#), "{out}");
+    assert!(
+        out.contains(
+            r##"   JSON: {"channel":"#jobs-preview","text":"🚀 market-pulse-collect-stock-prices started","blocks":["##
+        ),
+        "{out}"
+    );
+    assert!(out.contains(r#""action":"posted_registration""#), "{out}");
 }
 
 #[test]
@@ -94,7 +121,7 @@ fn a_bad_file_is_an_error_and_the_rest_still_replays() {
     let (ok, out) = replay(&["Cargo.toml", "events/ecs-task-running.json"]);
     assert!(!ok);
     assert!(out.contains("--> error: Cargo.toml: not JSON"), "{out}");
-    assert!(out.contains("posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
+    assert!(out.contains("--> posted_start") && out.contains("1 failure(s) in 2 file(s), 1 event(s)"), "{out}");
 }
 
 /// A file of `bytes` in a directory of its own, for one test.
@@ -116,7 +143,7 @@ fn what_cannot_be_read_says_why() {
     let empty = temp_file("empty.json", b"[]");
     let (ok, out) = replay(&[&bom, &numbers, &empty]);
     assert!(!ok, "{out}");
-    assert!(out.contains(r#""action":"posted_start""#), "a byte-order mark is no error: {out}");
+    assert!(out.contains("--> posted_start"), "a byte-order mark is no error: {out}");
     assert!(
         out.contains(
             "numbers.json: entry 0 (1) is not an event: each entry of a list must be an event as the Lambda receives it"
@@ -152,15 +179,29 @@ fn the_example_configuration_shows_the_products_job_names() {
     args.extend(files.iter().map(String::as_str));
     let (ok, out) = replay(&args);
     assert!(ok, "{out}");
+    // What the README's first command shows: a start, a threaded success
+    // with the start updated, a failure with its reason, a task that never
+    // started, a group, a streamed log reply, a sign-up and a digest.
     for want in [
         "notification: 🚀 analyze_sentiment started",
         "notification: ❌ reddit_scraper failed to start",
+        "```CannotPullContainerError: pull image manifest has been retried 7 time(s)",
         // Mentions come from the configuration, on failures only.
+        "reply in thread 1700000000.000002 · ts 1700000000.000004",
         "notification: <@U024BE7LH> ❌ analyze_sentiment failed after 12m 18s",
-        "message 1700000000.000001 updated",
-        // collect_stock_prices (`--type current`) posts only its failures.
-        r#"{"action":"ignored","reason":"RUNNING: notify is failures: no start message"}"#,
-        r#"{"action":"ignored","reason":"STOPPED: notify is failures: it succeeded"}"#,
+        "```OutOfMemoryError: Container killed due to memory usage```",
+        "message 1700000000.000002 updated",
+        // The historical run has a channel of its own.
+        "┌─ C0PRICES · new message · ts 1700000000.000003",
+        "notification: 🚀 collect_stock_prices_historical started",
+        "┌─ C0PRICES · reply in thread 1700000000.000003 · ts 1700000000.000005",
+        "notification: ✅ collect_stock_prices_historical succeeded in 4m 1s",
+        "┌─ C0PRICES · message 1700000000.000003 updated",
+        "notification: 🚀 reddit_scraper_backfill ×2 — 2 running",
+        "notification: ❌ reddit_scraper_backfill ×2 — 1 ✅ · 1 ❌",
+        "┌─ C0PRICES · reply in thread 1700000000.000003 · ts 1700000000.000008",
+        "notification: ❗ collect_stock_prices_historical log: 1 error, 1 warning",
+        "notification: 📊 Jobs in the last 24 h: 4 runs, 3 failed, 0 missed",
         "notification: 🎉 New user signed up: ada@example.com",
     ] {
         assert!(out.contains(want), "{want:?} not in:\n{out}");
@@ -187,7 +228,7 @@ fn config_wins_over_the_environment_and_a_bad_one_is_named() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("JOBS_CONFIG", r#"{"jobs": [{"match": {"family": "*"}, "name": "from_the_environment"}]}"#)
-        .args(["--config", "config/jobs.example.json", "events/ecs-task-failure-running.json"])
+        .args(["--config", "config/jobs.example.json", "events/ecs-task-running-before-failure.json"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -6,8 +6,8 @@
 //! deferred is then delivered (twice, as Lambda may) and done exactly once.
 //!
 //! One test: the injected latency is the moto server's, for every client.
-//! `cargo test --test slack_deadline -- --nocapture` prints the figures the
-//! README's "Job control from Slack" quotes.
+//! `cargo test --test slack_deadline -- --nocapture` prints the figures
+//! docs/performance.md, "Slack's requests", quotes.
 
 mod common;
 
@@ -205,7 +205,8 @@ async fn slacks_requests_are_answered_within_its_time_at_any_number_of_rules_and
         stopped["detail"]["startedBy"] = json!(format!("events-rule/{job_rule}"));
         notifier.handle(stopped, common::deadline()).await.unwrap();
         let running_task = run_fargate_task(&stack.aws, &cluster, &definition).await;
-        let running = event("events/ecs-task-failure-running.json", &running_task, &cluster, &definition, &family);
+        let running =
+            event("events/ecs-task-running-before-failure.json", &running_task, &cluster, &definition, &family);
         notifier.handle(running, common::deadline()).await.unwrap();
         let posted_before = stack.slack.posted().len();
 

@@ -35,7 +35,7 @@ ECS_TASKS = [
     "events/ecs-task-stopped-success.json",
     "events/ecs-task-stopped-failure.json",
     "events/ecs-task-never-started.json",
-    "events/ecs-task-failure-running.json",
+    "events/ecs-task-running-before-failure.json",
 ]
 USER_REGISTERED = ["events/user-registered.json"]
 # Every test puts all of these, so each rule is shown to reject the others' events.

@@ -1,5 +1,6 @@
 //! A Slack stand-in for the replay command: prints each message as a
-//! readable preview and as the JSON that would be sent.
+//! readable preview with a link that opens it in Slack's Block Kit
+//! Builder, and, when asked, as the JSON that would be sent.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -11,25 +12,49 @@ use async_trait::async_trait;
 use crate::message::{Block, Message, Reply, Text};
 use crate::ports::{Posted, SlackError, SlackPoster};
 
+/// Where Slack's Block Kit Builder opens a message given in the link.
+pub const BLOCK_KIT_BUILDER: &str = "https://app.slack.com/block-kit-builder/#";
+
 pub struct ConsolePoster {
     out: Mutex<Box<dyn Write + Send>>,
     next_ts: AtomicU64,
+    /// Print each message's JSON after its preview.
+    json: bool,
+    /// Each message's Block Kit Builder link, numbered from 1 in the
+    /// previews: long, so printed together at the end (`BuilderLinks`).
+    links: BuilderLinks,
 }
 
+/// The Block Kit Builder links of the messages printed so far.
+pub type BuilderLinks = std::sync::Arc<Mutex<Vec<String>>>;
+
 impl ConsolePoster {
-    pub fn stdout() -> Self {
-        Self::new(Box::new(std::io::stdout()))
+    pub fn stdout(json: bool) -> Self {
+        Self::new(Box::new(std::io::stdout()), json)
     }
 
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
-        ConsolePoster { out: Mutex::new(out), next_ts: AtomicU64::new(1) }
+    pub fn new(out: Box<dyn Write + Send>, json: bool) -> Self {
+        ConsolePoster { out: Mutex::new(out), next_ts: AtomicU64::new(1), json, links: BuilderLinks::default() }
+    }
+
+    /// The links of the messages printed, as they are printed.
+    pub fn links(&self) -> BuilderLinks {
+        self.links.clone()
     }
 }
 
 impl ConsolePoster {
     fn print(&self, heading: &str, message: &Message) -> Result<(), SlackError> {
-        let json = serde_json::to_string(message).map_err(|e| SlackError::Transport(e.to_string()))?;
-        let text = format!("{}\n{json}\n", preview(heading, message));
+        let number = {
+            let mut links = self.links.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
+            links.push(block_kit_builder(message));
+            links.len()
+        };
+        let mut text = format!("{}\n└─ in Slack's Block Kit Builder: link [{number}]\n", preview(heading, message));
+        if self.json {
+            let json = serde_json::to_string(message).map_err(|e| SlackError::Transport(e.to_string()))?;
+            text.push_str(&format!("   JSON: {json}\n"));
+        }
         let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
         out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
     }
@@ -93,8 +118,30 @@ pub fn preview(heading: &str, message: &Message) -> String {
             }
         }
     }
-    lines.push("└─ JSON:".into());
     lines.join("\n")
+}
+
+/// A link that opens the message's blocks in Slack's Block Kit Builder,
+/// which shows them as Slack renders them (sign in to a workspace first).
+pub fn block_kit_builder(message: &Message) -> String {
+    let payload = serde_json::json!({ "blocks": message.blocks }).to_string();
+    format!("{BLOCK_KIT_BUILDER}{}", encode_fragment(&payload))
+}
+
+/// Percent-encodes what a URL fragment cannot hold as it is, as
+/// `encodeURIComponent` does (`:` and `,` kept: a fragment may hold them).
+fn encode_fragment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' => {
+                out.push(byte as char)
+            }
+            b':' | b',' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 fn indent(text: &Text) -> Vec<String> {
@@ -135,6 +182,38 @@ fn readable(mrkdwn: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_builder_link_holds_the_blocks_and_decodes_back() {
+        let message = Message {
+            channel: "C1".into(),
+            text: "🚀 job started".into(),
+            blocks: vec![Block::Header {
+                text: Text::PlainText { text: "🚀 job \"started\" & <more>".into(), emoji: true },
+            }],
+            thread_ts: None,
+            reply_broadcast: false,
+            unfurl_links: false,
+            unfurl_media: false,
+            metadata: None,
+        };
+        let link = block_kit_builder(&message);
+        let encoded = link.strip_prefix(BLOCK_KIT_BUILDER).unwrap();
+        assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"%-_.!~*'():,".contains(&b)), "{encoded}");
+        let mut bytes = Vec::new();
+        let mut rest = encoded.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            if b == b'%' {
+                bytes.push(u8::from_str_radix(std::str::from_utf8(&tail[..2]).unwrap(), 16).unwrap());
+                rest = &tail[2..];
+            } else {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+        let decoded: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(decoded, serde_json::json!({ "blocks": message.blocks }));
+    }
 
     #[test]
     fn readable_shows_dates_and_decodes_entities() {

@@ -2,7 +2,9 @@
 //! events and CloudWatch Logs subscription deliveries.
 //!
 //! With no configuration it needs no AWS account and no token: threads are
-//! kept in memory and each Slack message is printed instead of posted. Set
+//! kept in memory and each Slack message is printed instead of posted, with
+//! a link that opens it in Slack's Block Kit Builder (`--json`: and the
+//! JSON that would be sent, and each invocation's answer). Set
 //! `SLACK_BOT_TOKEN` (or `SLACK_TOKEN_SECRET_ID`) and `SLACK_DEFAULT_CHANNEL`
 //! to post for real, and `THREADS_TABLE` to keep threads in DynamoDB.
 
@@ -10,9 +12,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use ecs_slack_notifier::adapters::clock::SystemClock;
+use ecs_slack_notifier::adapters::clock::NoWaitClock;
 use ecs_slack_notifier::adapters::console::ConsolePoster;
 use ecs_slack_notifier::adapters::ecs_control::NoControl;
 use ecs_slack_notifier::adapters::file_logs::FileLogs;
@@ -24,18 +26,20 @@ use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs, TokenConfig};
 use ecs_slack_notifier::handler::Handler;
 use ecs_slack_notifier::ports::{
-    GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskDefinitions, TaskIndex, ThreadStore,
+    Clock, GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskDefinitions, TaskIndex, ThreadStore,
 };
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] EVENT.json [EVENT.json ...]\n\
+const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] [--json] EVENT.json [EVENT.json ...]\n\
     Runs each event file through the notifier's handler, in order; a file may hold a list\n\
     of events (e.g. events/burst/backfill.json) or `put-events` entries.\n\
     Without SLACK_BOT_TOKEN / SLACK_TOKEN_SECRET_ID the messages are printed, not posted.\n\
     --config FILE: the job configuration (as JOBS_CONFIG_FILE), e.g. config/jobs.example.json.\n\
     --log-file FILE: read job summaries and failure logs from FILE (as the end of each task's log).\n\
     --stream-log FILE: after each start message, deliver FILE's lines as the task's log stream\n\
-    (a CloudWatch Logs subscription batch), to preview log streaming.";
+    (a CloudWatch Logs subscription batch), to preview log streaming.\n\
+    --json: also print each message's JSON, and each invocation's answer as JSON.\n\
+    Each message ends with a link that opens it in Slack's Block Kit Builder.";
 
 /// The channel shown in previews when none is configured.
 const PREVIEW_CHANNEL: &str = "#jobs-preview";
@@ -46,6 +50,7 @@ struct Args {
     log_file: Option<PathBuf>,
     stream_log: Option<PathBuf>,
     files: Vec<PathBuf>,
+    json: bool,
     help: bool,
 }
 
@@ -65,6 +70,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, String> 
         let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a FILE"));
         match name {
             "-h" | "--help" => parsed.help = true,
+            "--json" => parsed.json = true,
             "--config" => {
                 let file = value()?;
                 let file = file.into_string().map_err(|f| format!("--config {f:?}: not a UTF-8 path"))?;
@@ -156,8 +162,13 @@ async fn main() -> ExitCode {
         }
     };
     let secrets = Arc::new(app::tokens(&config, &aws));
+    let mut links = None;
     let slack: Box<dyn SlackPoster> = match &config.token {
-        TokenConfig::Missing => Box::new(ConsolePoster::stdout()),
+        TokenConfig::Missing => {
+            let console = ConsolePoster::stdout(args.json);
+            links = Some(console.links());
+            Box::new(console)
+        }
         _ => match SlackHttp::new(&config.slack_api_url, secrets.clone()) {
             Ok(slack) => Box::new(slack.with_response_url_prefix(&config.slack_response_url_prefix)),
             Err(e) => {
@@ -175,6 +186,7 @@ async fn main() -> ExitCode {
         Some(path) => Box::new(FileLogs::new(path)),
         None => app::job_logs(&config, &aws, definitions.clone()),
     };
+    let clock = Arc::new(NoWaitClock::default());
     let ports = Ports {
         store,
         tasks,
@@ -189,62 +201,96 @@ async fn main() -> ExitCode {
         control: Box::new(NoControl),
         deferral: std::sync::Arc::new(ecs_slack_notifier::adapters::deferral::NoDeferral),
         secrets,
-        clock: Arc::new(SystemClock),
+        // Events are handled one after another: what the function would
+        // wait out (a group's turns) takes no real time.
+        clock: clock.clone(),
     };
-    replay(Handler::new(config.settings, ports), &args.files, stream_lines.as_deref()).await
+    let replay = Replay { handler: Handler::new(config.settings, ports), clock, json: args.json };
+    let code = replay.run(&args.files, stream_lines.as_deref()).await;
+    let links = links.map(|links| links.lock().map(|l| l.clone()).unwrap_or_default()).unwrap_or_default();
+    if !links.is_empty() {
+        println!("\n=== Block Kit Builder: open a link to see its message as Slack renders it");
+        for (n, link) in links.iter().enumerate() {
+            println!("[{}] {link}", n + 1);
+        }
+    }
+    code
 }
 
-async fn replay(handler: Handler, files: &[PathBuf], stream_lines: Option<&[String]>) -> ExitCode {
-    let (mut handled, mut failed) = (0, 0);
-    for file in files {
-        println!("\n=== {}", file.display());
-        let payloads = match read_events(file) {
-            Ok(Read::Events(payloads)) if payloads.is_empty() => {
-                println!("--> 0 events: the file holds an empty list");
-                continue;
-            }
-            Ok(Read::Events(payloads)) => payloads,
-            Ok(Read::EnvVars) => {
-                println!("--> skipped: a `sam local invoke --env-vars` file, not an event");
-                continue;
-            }
-            Err(e) => {
-                println!("--> error: {}: {e}", file.display());
-                failed += 1;
-                continue;
-            }
-        };
-        for payload in payloads {
-            let stream = stream_lines.and_then(|lines| streamed(&payload, lines));
-            let mut started = false;
-            for payload in std::iter::once(payload).chain(stream) {
-                if started {
-                    println!("--> streaming the --stream-log lines into its thread");
+struct Replay {
+    handler: Handler,
+    clock: Arc<NoWaitClock>,
+    json: bool,
+}
+
+impl Replay {
+    async fn run(&self, files: &[PathBuf], stream_lines: Option<&[String]>) -> ExitCode {
+        let handler = &self.handler;
+        let (mut handled, mut failed) = (0, 0);
+        for file in files {
+            println!("\n=== {}", file.display());
+            let payloads = match read_events(file) {
+                Ok(Read::Events(payloads)) if payloads.is_empty() => {
+                    println!("--> 0 events: the file holds an empty list");
+                    continue;
                 }
-                handled += 1;
-                let deadline = SystemTime::now() + Duration::from_secs(60);
-                match handler.handle(payload, deadline).await {
-                    Ok(outcome) => {
-                        let json = serde_json::to_value(&outcome).unwrap_or_default();
-                        println!("--> {json}");
-                        started = json["action"] == "posted_start";
-                    }
-                    Err(e) => {
-                        println!("--> error: {e}");
-                        failed += 1;
-                    }
+                Ok(Read::Events(payloads)) => payloads,
+                Ok(Read::EnvVars) => {
+                    println!("--> skipped: a `sam local invoke --env-vars` file, not an event");
+                    continue;
                 }
-                if !started {
-                    break;
+                Err(e) => {
+                    println!("--> error: {}: {e}", file.display());
+                    failed += 1;
+                    continue;
+                }
+            };
+            for payload in payloads {
+                let stream = stream_lines.and_then(|lines| streamed(&payload, lines));
+                let mut started = false;
+                for payload in std::iter::once(payload).chain(stream) {
+                    if started {
+                        println!("--> streaming the --stream-log lines into its thread");
+                    }
+                    handled += 1;
+                    let deadline = self.clock.now() + Duration::from_secs(60);
+                    match handler.handle(payload, deadline).await {
+                        Ok(outcome) => {
+                            let json = serde_json::to_value(&outcome).unwrap_or_default();
+                            match self.json {
+                                true => println!("--> {json}"),
+                                false => println!("--> {}", said(&json)),
+                            }
+                            started = json["action"] == "posted_start";
+                        }
+                        Err(e) => {
+                            println!("--> error: {e}");
+                            failed += 1;
+                        }
+                    }
+                    if !started {
+                        break;
+                    }
                 }
             }
         }
+        if failed > 0 {
+            eprintln!("{failed} failure(s) in {} file(s), {handled} event(s)", files.len());
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
     }
-    if failed > 0 {
-        eprintln!("{failed} failure(s) in {} file(s), {handled} event(s)", files.len());
-        return ExitCode::FAILURE;
+}
+
+/// An invocation's answer in a few words: what it did, and why when it
+/// posted nothing (the previews show what it posted).
+fn said(outcome: &Value) -> String {
+    let action = outcome["action"].as_str().unwrap_or("done");
+    match (outcome["reason"].as_str(), outcome["key"].as_str()) {
+        (Some(reason), _) => format!("{action}: {reason}"),
+        (None, Some(key)) if action == "skipped" => format!("skipped: {key} was posted already"),
+        _ => action.to_owned(),
     }
-    ExitCode::SUCCESS
 }
 
 enum Read {
@@ -347,6 +393,7 @@ mod tests {
             log_file: Some("a.log".into()),
             stream_log: Some("s.log".into()),
             files: vec!["e1.json".into(), "e2.json".into()],
+            json: false,
             help: false,
         };
         assert_eq!(
@@ -365,6 +412,7 @@ mod tests {
         let got = parse(&["e1.json", "--log-file=a.log", "--config=c.json", "e2.json"]).unwrap();
         assert_eq!((got.config.as_deref(), got.files.len()), (Some("c.json"), 2));
         assert!(parse(&["-h"]).unwrap().help);
+        assert!(parse(&["--json", "e.json"]).unwrap().json);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::doctor::report::Line;
 use crate::ports::{SlackError, SlackToken};
 use crate::settings::Settings;
 
-/// Where the README explains replaying the dead-letter queue.
-const REPLAY_LOOP: &str = "README, \"Failure model\", \"Replaying the dead-letter queue\"";
+/// Where the docs explain replaying the dead-letter queue.
+const REPLAY_LOOP: &str = "docs/operations.md, \"Replaying the dead-letter queue\"";
 
 /// Where the checked configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,10 @@ pub fn configuration(origin: &Origin, config: &Result<Config, ConfigError>) -> L
         Err(e) => {
             let fix = match origin {
                 Origin::Environment => {
-                    "set the function's variables in this environment (README, \"Configuration\"), or check the deployed function with --stack NAME"
+                    "set the function's variables in this environment (docs/configuration.md), or check the deployed function with --stack NAME"
                 }
                 Origin::Function { .. } => {
-                    "redeploy with the parameters set (`sam deploy --guided`); README, \"Configuration\" names each variable"
+                    "redeploy with the parameters set (`sam deploy --guided`); docs/configuration.md names each variable"
                 }
             };
             let ConfigError::Invalid(problems) = e;
@@ -146,7 +146,7 @@ pub fn token(config: &TokenConfig, secret: Option<&Result<SecretValue, ReadError
                 Err(e) => {
                     let fix = match e {
                         ReadError::NotFound(_) => {
-                            "create it (README, \"Deploy\", step 1), or name the right one in SLACK_TOKEN_SECRET_ID (the stack's SlackTokenSecret)"
+                            "create it (docs/deploy.md, \"The secret\"), or name the right one in SLACK_TOKEN_SECRET_ID (the stack's SlackTokenSecret)"
                         }
                         ReadError::Denied(_) => {
                             "your credentials need secretsmanager:GetSecretValue on it (and kms:Decrypt on its key, if it has its own)"
@@ -435,7 +435,7 @@ pub fn post_dead_letters(url: &str, result: &Result<QueueDepth, ReadError>) -> L
             format!("{} queued post(s) failed every try", depth.visible + depth.in_flight),
             format!(
                 "fix their cause (the Slack checks above, the function's logs), then move them back to the post queue: \
-                 README, \"Failure model\", \"Replaying the post dead-letter queue\", with queue {url}"
+                 docs/operations.md, \"Replaying the post dead-letter queue\", with queue {url}"
             ),
         ),
         Err(e) => Line::fail(

@@ -1,4 +1,4 @@
-//! `doctor`: the README's troubleshooting checklist as one command. It
+//! `doctor`: the checklist of docs/operations.md as one command. It
 //! reads the function's configuration (this environment's, or a deployed
 //! function's), then checks in order that the token is readable and a bot
 //! token, that Slack accepts it, that the bot is in every configured

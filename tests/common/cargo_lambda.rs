@@ -1,4 +1,4 @@
-//! `cargo lambda watch`, run as the README shows it, for one test: found in
+//! `cargo lambda watch`, run as docs/development.md shows it, for one test: found in
 //! the venv `scripts/test.sh` creates (or on `PATH`), on a free loopback
 //! port, and stopped with every process it started when dropped.
 

@@ -65,7 +65,7 @@ fn token_verdicts() {
 
     type Case<'a> = (Result<Option<&'a str>, ReadError>, &'a str, &'a str);
     let table: [Case; 6] = [
-        (Err(ReadError::NotFound("secret slack/bot".into())), "is not readable: not found", "Deploy"),
+        (Err(ReadError::NotFound("secret slack/bot".into())), "is not readable: not found", "docs/deploy.md"),
         (Err(ReadError::Denied("no".into())), "is not readable: access denied", "secretsmanager:GetSecretValue"),
         (Ok(None), "has no string value", "Bot User OAuth Token"),
         (Ok(Some("")), "the secret is empty", "Bot User OAuth Token"),

@@ -16,7 +16,7 @@ use crate::testing::{EcsCall, Fakes, SIGNING_SECRET, task_event, test_settings};
 const OPERATOR: &str = "U0OPERATOR";
 const STRANGER: &str = "U0STRANGER";
 const TASK: &str = "9781c248b1ab4c5b9d5f0d7f1e2c3a4b";
-const RUNNING: &str = "events/ecs-task-failure-running.json";
+const RUNNING: &str = "events/ecs-task-running-before-failure.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 
 fn arn(task: &str) -> String {

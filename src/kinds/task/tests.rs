@@ -14,7 +14,7 @@ use crate::testing::{Fakes, LogBehaviour, task_event, test_settings};
 
 const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
-const FAILED_RUNNING: &str = "events/ecs-task-failure-running.json";
+const FAILED_RUNNING: &str = "events/ecs-task-running-before-failure.json";
 const FAILED: &str = "events/ecs-task-stopped-failure.json";
 const NEVER_STARTED: &str = "events/ecs-task-never-started.json";
 

@@ -485,7 +485,7 @@ mod tests {
                     "*Started by*\\nevents-rule/market-pulse-collect-stock",
                     "*Image*\\nmarket-pulse-jobs:2026.11.26-3f9c2e1",
                     "market-pulse · `9781c248b1ab4c5b9d5f0d7f1e2c3a4b` · FARGATE 1.4.0 · 0.5 vCPU / 1024 MiB · started <!date^1795701623^",
-                    "`python -m jobs.collect_stock_prices --type current`",
+                    "`python -m jobs.collect_stock_prices --type historical`",
                 ],
             ),
             (
