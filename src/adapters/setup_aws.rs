@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
-use crate::doctor::reads::{
-    AwsReads, FunctionInfo, QueueDepth, ReadError, RuleInfo, SecretValue, StackInfo, TableInfo,
-};
+use crate::ports::setup::{AwsReads, FunctionInfo, QueueDepth, ReadError, RuleInfo, SecretValue, StackInfo, TableInfo};
 
 pub struct AwsSetup {
     cloudformation: aws_sdk_cloudformation::Client,

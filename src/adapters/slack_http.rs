@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::adapters::token::Tokens;
-use crate::doctor::reads::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::message::{Message, Reply};
+use crate::ports::setup::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
 use crate::settings::DEFAULT_SLACK_RESPONSE_URL_PREFIX;

@@ -15,7 +15,8 @@
 //! prerequisite stops.
 
 pub mod checks;
-pub mod reads;
+// What the doctor reads: read-only ports of the core (`ports::setup`).
+pub use crate::ports::setup as reads;
 pub mod report;
 
 use std::collections::BTreeMap;

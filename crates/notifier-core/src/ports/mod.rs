@@ -16,6 +16,7 @@ mod history;
 mod logs;
 mod outbox;
 mod schedules;
+pub mod setup;
 mod slack;
 mod store;
 mod task_control;

@@ -1,6 +1,7 @@
-//! What the doctor reads, and from where: the deployed stack and its AWS
-//! resources, and Slack. Read-only ports; `adapters::setup_aws` and
-//! `adapters::slack_http` implement them, and tests use fakes.
+//! What the doctor reads of a setup: the deployed stack and its AWS
+//! resources, and Slack. Read-only ports; the function crate's
+//! `adapters::setup_aws` and `adapters::slack_http` implement them, the
+//! doctor (`doctor::reads`) reads through them, and tests use fakes.
 
 use std::collections::BTreeMap;
 use std::fmt;
