@@ -72,3 +72,64 @@ fn watch_and_invoke_as_the_readme_shows_post_the_start_and_the_threaded_completi
     let logs = watch.logs();
     assert!(logs.contains("Lambda-Runtime-Deadline-Ms 600000"), "{logs}");
 }
+
+/// The local stack as docs/development.md runs it: `scripts/local-stack.sh`'s
+/// stand-ins (its Python part, with the venv `scripts/test.sh` made), then
+/// `cargo lambda watch --env-file target/local-stack.env` with no AWS
+/// setting of its own, then the two invocations. What reaches Slack is
+/// read from what the local stack prints, as a person would.
+#[test]
+fn the_local_stack_route_posts_the_start_and_the_threaded_completion_with_no_aws_account() {
+    let Some(tool) = installed() else { return };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    if !python.is_file() {
+        eprintln!("\nSKIPPED: the local stack needs the .venv that scripts/test.sh creates\n");
+        return;
+    }
+    let env_file = std::env::temp_dir().join(format!("{}.env", common::unique("local-stack")));
+    let printed = std::env::temp_dir().join(format!("{}.log", common::unique("local-stack")));
+    let mut stack = std::process::Command::new(&python)
+        .arg(root.join("scripts/local_stack.py"))
+        .arg(&env_file)
+        .current_dir(root)
+        .stdout(std::fs::File::create(&printed).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the local stack");
+    let read = || std::fs::read_to_string(&printed).unwrap_or_default();
+    let began = Instant::now();
+    while !read().contains("ready") {
+        assert!(stack.try_wait().unwrap().is_none(), "the local stack exited:\n{}", read());
+        assert!(began.elapsed() < Duration::from_secs(60), "the local stack did not get ready:\n{}", read());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    for name in ["AWS_ENDPOINT_URL=", "AWS_ACCESS_KEY_ID=", "THREADS_TABLE=", "SLACK_API_URL=", "SLACK_BOT_TOKEN="] {
+        assert!(env.lines().any(|line| line.starts_with(name)), "{name} missing from {env}");
+    }
+
+    let watch = Watch::with_env_file(&tool, &env_file);
+    let mut actions = Vec::new();
+    for file in ["events/ecs-task-running.json", "events/ecs-task-stopped-success.json"] {
+        let out = watch.invoke("ecs-slack-notifier", file, Duration::from_secs(600));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "cargo lambda invoke {file}: {stdout}\n--- watch:\n{}", watch.logs());
+        let answer: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        actions.push(answer["action"].as_str().unwrap_or_default().to_owned());
+    }
+    drop(watch);
+    // SIGTERM: the stack stops its moto and removes the env file.
+    unsafe { libc::kill(stack.id() as i32, libc::SIGTERM) };
+    let _ = stack.wait();
+    let printed = read();
+    assert_eq!(actions, ["posted_start", "posted_completion"], "{printed}");
+    let posts: Vec<&str> = printed.lines().filter(|l| l.starts_with("slack: posted")).collect();
+    assert_eq!(posts.len(), 2, "{printed}");
+    // `slack: posted <ts> in <channel>[, thread <ts>]`
+    let start_ts = posts[0].split_whitespace().nth(2).unwrap();
+    assert!(posts[1].ends_with(&format!("thread {start_ts}")), "the completion is in the start's thread:\n{printed}");
+    assert!(printed.contains(&format!("slack: updated {start_ts}")), "the start message shows the outcome:\n{printed}");
+    assert!(printed.contains("market-pulse-collect-stock-prices started"), "{printed}");
+    assert!(printed.contains("local stack: stopped") && !env_file.exists(), "{printed}");
+}

@@ -7,7 +7,6 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
 
 use crate::event::EcsTask;
 use crate::jobs::LogStream;
@@ -75,7 +74,9 @@ impl LogSource for CloudWatchTail {
             .limit(MAX_EVENTS)
             .send()
             .await
-            .map_err(|e| LogError(format!("CloudWatch Logs GetLogEvents: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                LogError(format!("CloudWatch Logs GetLogEvents: {}", crate::adapters::aws_error::describe(&e)))
+            })?;
         let mut lines: Vec<String> = out.events().iter().filter_map(|e| e.message().map(str::to_owned)).collect();
         keep_last_bytes(&mut lines, MAX_BYTES);
         Ok(Some(LogTail { stream: Some(stream), lines }))

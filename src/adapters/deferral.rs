@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
@@ -49,7 +48,7 @@ impl Deferral for LambdaDeferral {
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| DeferError(format!("Lambda Invoke: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| DeferError(format!("Lambda Invoke: {}", crate::adapters::aws_error::describe(&e))))?;
         Ok(())
     }
 }

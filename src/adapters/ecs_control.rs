@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_ecs::error::DisplayErrorContext;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride, KeyValuePair, LaunchType,
     NetworkConfiguration, TaskOverride,
@@ -90,7 +89,10 @@ impl TaskControl for EcsControl {
                 .map_err(|e| ControlError(e.to_string()))?;
             run = run.network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build());
         }
-        let out = run.send().await.map_err(|e| ControlError(format!("ECS RunTask: {}", DisplayErrorContext(&e))))?;
+        let out = run
+            .send()
+            .await
+            .map_err(|e| ControlError(format!("ECS RunTask: {}", crate::adapters::aws_error::describe(&e))))?;
         if let Some(task) = out.tasks().first().and_then(|t| t.task_arn()) {
             return Ok(task.to_owned());
         }
@@ -110,7 +112,7 @@ impl TaskControl for EcsControl {
             .reason(reason.chars().take(255).collect::<String>())
             .send()
             .await
-            .map_err(|e| ControlError(format!("ECS StopTask: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| ControlError(format!("ECS StopTask: {}", crate::adapters::aws_error::describe(&e))))?;
         Ok(())
     }
 }

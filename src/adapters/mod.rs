@@ -1,5 +1,6 @@
 //! Adapters for the ports in `ports`.
 
+pub mod aws_error;
 pub mod clock;
 pub mod cloudwatch_logs;
 pub mod console;

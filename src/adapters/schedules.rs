@@ -24,7 +24,6 @@ use futures_util::StreamExt;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_eventbridge::error::DisplayErrorContext;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -125,7 +124,7 @@ impl AwsSchedules {
                 .set_next_token(next)
                 .send()
                 .await
-                .map_err(|e| events_failed("ListTargetsByRule", &DisplayErrorContext(&e)))?;
+                .map_err(|e| events_failed("ListTargetsByRule", &crate::adapters::aws_error::describe(&e)))?;
             for target in page.targets() {
                 let Some(ecs) = target.ecs_parameters().filter(|_| is_cluster(target.arn())) else { continue };
                 found.push(FoundSchedule {
@@ -153,7 +152,7 @@ impl AwsSchedules {
         let mut progress = Progress::default();
         loop {
             let page = match tokio::time::timeout_at(until, events.list_rules().set_next_token(next).send()).await {
-                Ok(page) => page.map_err(|e| events_failed("ListRules", &DisplayErrorContext(&e)))?,
+                Ok(page) => page.map_err(|e| events_failed("ListRules", &crate::adapters::aws_error::describe(&e)))?,
                 Err(_) => {
                     progress.cut_short = Some(format!("listed {} rules before the time ran out", rules.len()));
                     break;
@@ -198,7 +197,7 @@ impl AwsSchedules {
         let schedule = match read {
             Ok(schedule) => schedule,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
-            Err(e) => return Err(scheduler_failed("GetSchedule", &DisplayErrorContext(&e))),
+            Err(e) => return Err(scheduler_failed("GetSchedule", &crate::adapters::aws_error::describe(&e))),
         };
         let (Some(target), Some(expression)) = (schedule.target(), schedule.schedule_expression()) else {
             return Ok(None);
@@ -229,7 +228,9 @@ impl AwsSchedules {
         loop {
             let page =
                 match tokio::time::timeout_at(until, scheduler.list_schedules().set_next_token(next).send()).await {
-                    Ok(page) => page.map_err(|e| scheduler_failed("ListSchedules", &DisplayErrorContext(&e)))?,
+                    Ok(page) => {
+                        page.map_err(|e| scheduler_failed("ListSchedules", &crate::adapters::aws_error::describe(&e)))?
+                    }
                     Err(_) => {
                         progress.cut_short = Some(format!("listed {} schedules before the time ran out", named.len()));
                         break;
@@ -331,7 +332,9 @@ impl Schedules for AwsSchedules {
         for page in 1..=NAMED_PAGES {
             let list = scheduler.list_schedules().name_prefix(prefix).max_results(NAMED_PAGE).set_next_token(next);
             let page_read = match tokio::time::timeout_at(until, list.send()).await {
-                Ok(read) => read.map_err(|e| scheduler_failed("ListSchedules", &DisplayErrorContext(&e)))?,
+                Ok(read) => {
+                    read.map_err(|e| scheduler_failed("ListSchedules", &crate::adapters::aws_error::describe(&e)))?
+                }
                 Err(_) => {
                     listed.cut_short = Some(format!("listed {} pages before the time ran out", page - 1));
                     return Ok(listed);

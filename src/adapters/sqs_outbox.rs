@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use sha2::{Digest, Sha256};
 
 use crate::ports::{Outbox, OutboxError, QueuedPost};
@@ -47,7 +46,7 @@ impl Outbox for SqsOutbox {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| OutboxError(format!("SQS SendMessage: {}", DisplayErrorContext(&e))))?;
+            .map_err(|e| OutboxError(format!("SQS SendMessage: {}", crate::adapters::aws_error::describe(&e))))?;
         Ok(())
     }
 }

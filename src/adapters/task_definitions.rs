@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_sdk_ecs::error::DisplayErrorContext;
 
 use crate::ports::{AwsLogs, ContainerDefinition, TaskDefinition, TaskDefinitionError, TaskDefinitions};
 
@@ -50,13 +49,9 @@ impl EcsTaskDefinitions {
 
     async fn describe(&self, arn: &str) -> Result<TaskDefinition, TaskDefinitionError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client()
-            .describe_task_definition()
-            .task_definition(arn)
-            .send()
-            .await
-            .map_err(|e| TaskDefinitionError(format!("ECS DescribeTaskDefinition: {}", DisplayErrorContext(&e))))?;
+        let out = self.client().describe_task_definition().task_definition(arn).send().await.map_err(|e| {
+            TaskDefinitionError(format!("ECS DescribeTaskDefinition: {}", crate::adapters::aws_error::describe(&e)))
+        })?;
         let containers = out.task_definition().map(|d| d.container_definitions()).unwrap_or_default();
         Ok(TaskDefinition {
             containers: containers

@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tokio::sync::Mutex;
 use tracing::warn;
 
@@ -82,7 +81,7 @@ impl SecretRead for Client {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| crate::adapters::aws_error::describe(&e))?;
         out.secret_string().map(str::to_owned).ok_or_else(|| "the secret has no string value".into())
     }
 }

@@ -48,19 +48,32 @@ impl Watch {
     /// inherits (AWS credentials, region, endpoint). Returns once it
     /// accepts invocations; the function itself is built on the first.
     pub fn start(tool_dir: &Path, env_var: &str, env: &[(&str, &str)]) -> Watch {
+        Watch::spawn(tool_dir, &["--env-var", env_var], env, &[])
+    }
+
+    /// `cargo lambda watch --env-file FILE`, with none of this process's
+    /// AWS settings: everything the function gets is in the file.
+    pub fn with_env_file(tool_dir: &Path, file: &Path) -> Watch {
+        let aws = ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"];
+        Watch::spawn(tool_dir, &["--env-file", file.to_str().unwrap()], &[], &aws)
+    }
+
+    fn spawn(tool_dir: &Path, args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> Watch {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_path = std::env::temp_dir().join(format!("{}.log", super::unique("cargo-lambda-watch")));
         let log = std::fs::File::create(&log_path).unwrap();
         let mut command = cargo(tool_dir);
         command
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string()])
-            .args(["--env-var", env_var])
+            .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         for inherited in
             ["SLACK_TOKEN_SECRET_ID", "SLACK_BOT_TOKEN", "SLACK_DEFAULT_CHANNEL", "THREADS_TABLE", "JOBS_CONFIG"]
+                .iter()
+                .chain(remove)
         {
             command.env_remove(inherited);
         }

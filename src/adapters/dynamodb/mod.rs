@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
@@ -169,7 +169,7 @@ fn number(item: &Item, name: &str) -> Option<i64> {
 fn error<E, R>(op: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug + HttpStatus,
+    R: std::fmt::Debug + HttpStatus + 'static,
 {
     let code = e.as_service_error().and_then(|se| se.code()).map(str::to_owned);
     let message = e.as_service_error().and_then(|se| se.message()).unwrap_or_default().to_owned();
@@ -186,7 +186,7 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreErrorKind::Unavailable,
         _ => classify(code.as_deref(), &message, status, &reasons),
     };
-    StoreError::new(kind, format!("DynamoDB {op}: {}", DisplayErrorContext(&e)))
+    StoreError::new(kind, format!("DynamoDB {op}: {}", crate::adapters::aws_error::describe(&e)))
 }
 
 /// The HTTP status of a raw response, where the SDK kept one.
