@@ -55,7 +55,9 @@ TransactGetItems) draw throttle and server_error too.
 
 Always, for every table: TransactWriteItems honours ClientRequestToken as
 DynamoDB does (see replay_or_forward), and every write's capacity is billed
-(see bill).
+(see bill). A transaction saves and, if it fails, restores only the items
+it touches, where moto copies whole tables (see patch_transactions), so its
+time does not grow with the table.
 
 Usage: python scripts/moto_server_serial.py PORT [--exit-with PID]
   --exit-with PID: exit when process PID ends (a test binary that started
