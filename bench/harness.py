@@ -610,10 +610,12 @@ def report(r):
         ("cold init+first event ≥ 10× faster than Python peer",
          f"{speedup:.1f}× ({own_speedup:.1f}× without backend time)", speedup >= 10),
         ("round trips per RUNNING ≤ 3", warm["RUNNING"]["round_trips_max"], warm["RUNNING"]["round_trips_max"] <= 3),
-        # 4, and the run's history on its job's record (job health).
-        ("round trips per STOPPED ≤ 5, plus ≤ 1 log read",
+        # 5, and the read of the job's history (job health), made at once
+        # with the run's write: runs are items of their own (issue 19), so
+        # the history no longer comes back with that write.
+        ("round trips per STOPPED ≤ 6 (5 + the history read), plus ≤ 1 log read",
          f'{warm["STOPPED"]["round_trips_max"]} + {warm["STOPPED"]["log_reads_max"]} log read',
-         warm["STOPPED"]["round_trips_max"] <= 5 and warm["STOPPED"]["log_reads_max"] <= 1),
+         warm["STOPPED"]["round_trips_max"] <= 6 and warm["STOPPED"]["log_reads_max"] <= 1),
         ("secret read once per process", f"reads {sorted(set(secrets))} in {len(secrets)} processes",
          set(secrets) == {1}),
         ("peak RSS ≤ 32 MiB", f'{warm["peak_rss_kib"] / 1024:.1f} MiB', warm["peak_rss_kib"] <= 32 * 1024),
