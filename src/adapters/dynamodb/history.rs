@@ -22,6 +22,8 @@
 //! | `run_job`, `run_at` | the `runs` index's keys: the job, and the run's start (else its end), epoch seconds |
 //! | `task_id`, `s`, `e`, `d`, `ok`, `f` | the task, start and end (epoch seconds), run time (s), succeeded, failed count; a running task has `s` only |
 //! | `spec` | what the run had (JSON): `/jobs run` runs the job as its last run did |
+//! | `had` | what it ran with (JSON, bounded: revision, images and digests, override names, size, launch, platform): a failure after it says what changed |
+//! | `c` | its job summary's whole-number keys (JSON pairs, at most 10): the zero-count check |
 //! | `expires_at` | TTL, epoch seconds |
 //!
 //! Recording a run writes its own item, the same item for a retried
@@ -129,6 +131,16 @@ fn run_change(run: &JobRun) -> Change {
         change = change.name("#i", "i").value(":i", AttributeValue::Bool(true));
         sets.push("#i = :i");
     }
+    if let Some(had) = r.setup.as_ref().and_then(|setup| serde_json::to_string(setup).ok()) {
+        change = change.name("#had", "had").value(":had", s(&had));
+        sets.push("#had = :had");
+    }
+    if !r.counts.is_empty() {
+        if let Ok(counts) = serde_json::to_string(&r.counts) {
+            change = change.name("#c", "c").value(":c", s(&counts));
+            sets.push("#c = :c");
+        }
+    }
     if let Some(spec) = run.spec.as_ref().and_then(|spec| serde_json::to_string(spec).ok()) {
         change = change.name("#spec", "spec").value(":spec", s(&spec));
         sets.push("#spec = :spec");
@@ -149,6 +161,8 @@ fn run_from(item: &Item) -> Option<Run> {
         },
         failed: number(item, "f").map(|f| f.max(0) as u64),
         interrupted: matches!(item.get("i"), Some(AttributeValue::Bool(true))),
+        setup: text(item, "had").and_then(|had| serde_json::from_str(&had).ok()).map(Box::new),
+        counts: text(item, "c").and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default(),
     })
 }
 
@@ -398,6 +412,12 @@ mod tests {
             succeeded: Some(true),
             failed: Some(5),
             interrupted: false,
+            setup: Some(Box::new(crate::changes::RunSetup {
+                task_definition: Some("jobs:7".into()),
+                cpu: Some("512".into()),
+                ..Default::default()
+            })),
+            counts: vec![("rows".into(), 12_400), ("skipped".into(), 0)],
         };
         let run =
             JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
@@ -415,6 +435,7 @@ mod tests {
             succeeded: None,
             failed: None,
             interrupted: false,
+            ..Run::default()
         };
         assert_eq!(run_from(&item_of(&run_start_change(&start))), Some(running));
     }

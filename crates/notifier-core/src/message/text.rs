@@ -92,6 +92,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// A usual time, roughly: `50m`, `1h 5m`; under 10 minutes as
+/// [`duration`] says it.
+pub fn approx_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..600 => duration(d),
+        600..3600 => format!("{}m", secs / 60),
+        _ => format!("{}h {}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
 /// A time Slack shows in each reader's own time zone, with a UTC fallback
 /// for clients that cannot.
 pub fn slack_date(t: DateTime<Utc>) -> String {
