@@ -609,7 +609,7 @@ async fn a_failure_says_its_likely_cause_its_runbook_and_what_changed_once_per_s
     let first = run_once(&handler, &fakes, prices_run(1, 30, 137, 7, "2026.11.26", oom)).await.visible();
     assert!(first.contains("*Likely cause:* the container ran out of memory"), "{first}");
     assert!(first.contains("*Check:* raise the task's or the container's memory"), "{first}");
-    assert!(first.contains("stopped-task-error-codes.html|AWS: stopped-task errors>"), "{first}");
+    assert!(first.contains("stopped-task-error-codes.html|AWS on this error>"), "{first}");
     assert!(
         first.contains("Changed since the last success (<!date^1795700240^{date_pretty} {time}|2026-11-26 13:37 UTC>): task definition revision 6 → 7 · image market-pulse-jobs:2026.11.25 → market-pulse-jobs:2026.11.26"),
         "{first}"

@@ -104,7 +104,7 @@ const MAX_CHANGES_SHOWN: usize = 8;
 /// "Likely cause: … · Check: …", and AWS's page on the error.
 fn cause_context(cause: &Cause) -> Block {
     let mut elements = vec![format!("*Likely cause:* {} · *Check:* {}", cause.likely, cause.check)];
-    elements.extend(cause.doc.map(|url| format!("<{url}|AWS: stopped-task errors>")));
+    elements.extend(cause.doc.map(|url| format!("<{url}|AWS on this error>")));
     context(elements)
 }
 
