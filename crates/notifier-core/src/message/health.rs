@@ -318,4 +318,23 @@ mod tests {
         assert_eq!(limit_violation(&msg.blocks), None);
         assert!(serde_json::to_string(&msg.blocks).unwrap().contains("and 33 more jobs"));
     }
+
+    #[test]
+    fn a_missed_run_links_the_jobs_runbook() {
+        let sched = schedule();
+        let outage = Outage {
+            job: "collect_stock_prices",
+            channel: "C1",
+            schedule: &sched,
+            missed: Missed { first: time("2026-11-27T06:00:00Z"), last: time("2026-11-27T06:00:00Z"), count: 1 },
+            last_run: None,
+            back_at: None,
+            runbook: Some("https://wiki.example.com/prices"),
+        };
+        let link = "<https://wiki.example.com/prices|📖 Runbook>";
+        assert!(serde_json::to_string(&outage_message(&outage).blocks).unwrap().contains(link));
+        assert!(serde_json::to_string(&missed_again_message(&outage, "1.2").blocks).unwrap().contains(link));
+        let none = Outage { runbook: None, ..outage };
+        assert!(!serde_json::to_string(&outage_message(&none).blocks).unwrap().contains("Runbook"));
+    }
 }

@@ -798,4 +798,51 @@ mod tests {
             assert!(json.contains("&lt;!channel&gt;"));
         }
     }
+
+    #[test]
+    fn a_failure_shows_its_cause_under_the_reason_and_what_changed_within_limits() {
+        use crate::changes::{Change, SinceSuccess};
+        let failed = task("events/ecs-task-stopped-failure.json");
+        let Decision::Finish(outcome) = decide(&failed, &[]) else { panic!() };
+        let many: Vec<Change> = (0..40)
+            .map(|i| Change {
+                what: format!("image (c{i}) <!channel>"),
+                from: Some(format!("x/{}", "a".repeat(3000))),
+                to: Some("b & <@U1>".into()),
+            })
+            .collect();
+        let since = SinceSuccess { at: Some(1_795_700_000), changes: many };
+        let ctx = JobContext {
+            since_success: Some(&since),
+            runbook: Some("https://wiki.example.com/a"),
+            ..JobContext::new("analyze_sentiment", "prod", "C1")
+        };
+        let msg = completion_message(&ctx, &failed, &outcome, Some("1.2"));
+        assert_eq!(limit_violation(&msg.blocks), None);
+        let text = all_text(&msg);
+        assert!(!text.contains("<!channel>") && !text.contains("<@U1>"), "escaped");
+        assert!(text.contains("32 more"), "cut to a line: {text:.500}");
+        let reason = text.find("*Reason*").unwrap();
+        let likely = text.find("*Likely cause:* the container ran out of memory").unwrap();
+        let changed = text.find("Changed since the last success (<!date^1795700000^").unwrap();
+        assert!(reason < likely && likely < changed, "{text}");
+        assert!(text.contains("<https://wiki.example.com/a|📖 Runbook>"));
+
+        let nothing = SinceSuccess { at: None, changes: Vec::new() };
+        assert_eq!(since_success_text(&nothing), "Nothing changed since the last success");
+        // A success says none of it.
+        let ok = task("events/ecs-task-stopped-success.json");
+        let Decision::Finish(outcome) = decide(&ok, &[]) else { panic!() };
+        let text = all_text(&completion_message(&ctx, &ok, &outcome, Some("1.2")));
+        assert!(!text.contains("Likely cause") && !text.contains("Runbook") && !text.contains("last success"));
+    }
+
+    #[test]
+    fn fast_and_zero_notes_read_well() {
+        use std::time::Duration;
+        let fast = Note::Fast { took: Duration::from_secs(12), usual: Duration::from_secs(3000) };
+        assert_eq!(note_text(&fast), "⚡ ran in 12s; usually 50m");
+        let zero = Note::Zero { key: "rows<!here>".into(), usual: 12_400 };
+        assert_eq!(note_text(&zero), "`rows&lt;!here&gt;: 0`, usually 12,400");
+    }
 }

@@ -222,4 +222,12 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn approximate_durations() {
+        let table = [(12, "12s"), (599, "9m 59s"), (600, "10m"), (3000, "50m"), (3599, "59m"), (3900, "1h 5m")];
+        for (secs, want) in table {
+            assert_eq!(approx_duration(Duration::from_secs(secs)), want);
+        }
+    }
 }
