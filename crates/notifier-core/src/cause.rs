@@ -34,6 +34,9 @@ pub struct Facts<'a> {
     pub reasons: Vec<&'a str>,
     /// The exit code of the essential container that failed.
     pub exit_code: Option<i64>,
+    /// Its job summary reported failures (a run that exited 0 can fail on
+    /// them: `summary_failures_fail_job`).
+    pub summary_failed: bool,
 }
 
 impl<'a> Facts<'a> {
@@ -49,7 +52,13 @@ impl<'a> Facts<'a> {
                 .filter_map(|c| c.exit_code)
                 .find(|&code| code != 0)
         };
-        Facts { stop_code: outcome.stop_code.as_deref(), reasons, exit_code: failing(true).or_else(|| failing(false)) }
+        Facts {
+            stop_code: outcome.stop_code.as_deref(),
+            reasons,
+            // A sidecar's exit says why only when no container is essential.
+            exit_code: failing(outcome.containers.iter().any(|c| c.essential)),
+            summary_failed: outcome.reported_failures.is_some(),
+        }
     }
 
     fn says(&self, needle: &str) -> bool {
@@ -115,6 +124,14 @@ pub fn explain(facts: &Facts) -> Option<Cause> {
     }
     if let Some(found) = facts.exit_code.and_then(exit_cause) {
         return Some(found);
+    }
+    if facts.summary_failed && facts.exit_code.is_none() {
+        // It exited 0: ECS stopped nothing on its own.
+        return Some(cause(
+            "the job exited 0 but its summary reports failures",
+            "the log: which items failed, and why",
+            None,
+        ));
     }
     (facts.stop_code == Some("EssentialContainerExited")).then(|| {
         cause(
@@ -255,7 +272,7 @@ mod tests {
     use super::*;
 
     fn facts<'a>(stop_code: Option<&'a str>, reasons: &[&'a str], exit_code: Option<i64>) -> Facts<'a> {
-        Facts { stop_code, reasons: reasons.to_vec(), exit_code }
+        Facts { stop_code, reasons: reasons.to_vec(), exit_code, summary_failed: false }
     }
 
     fn likely(f: &Facts) -> &'static str {
@@ -403,6 +420,17 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_that_fails_a_clean_exit_is_not_an_essential_container_exit() {
+        let clean = Facts {
+            summary_failed: true,
+            ..facts(Some("EssentialContainerExited"), &["Essential container in task exited"], None)
+        };
+        assert!(likely(&clean).contains("summary reports failures"), "{:?}", explain(&clean));
+        let crashed = Facts { summary_failed: true, ..facts(Some("EssentialContainerExited"), &[], Some(139)) };
+        assert!(likely(&crashed).contains("segmentation fault"), "the exit code says more");
+    }
+
+    #[test]
     fn an_unknown_reason_shows_nothing() {
         assert_eq!(explain(&Facts::default()), None);
         assert_eq!(explain(&facts(Some("SomethingNew"), &["a reason nobody has seen"], None)), None);
@@ -429,5 +457,11 @@ mod tests {
         let f = Facts::of(&task, &outcome);
         assert_eq!((f.exit_code, f.reasons.as_slice()), (Some(1), &["Essential container in task exited"][..]));
         assert!(likely(&f).contains("own error"));
+        let mut clean = outcome.clone();
+        clean.containers[1].exit_code = Some(0);
+        clean.reported_failures = Some(3);
+        let f = Facts::of(&task, &clean);
+        assert_eq!(f.exit_code, None, "the sidecar's 143 at teardown is not why");
+        assert!(likely(&f).contains("summary reports failures"));
     }
 }
