@@ -246,3 +246,91 @@ async fn the_digest_says_no_runs_and_draws_a_sparkline_only_from_three_runs() {
         "{visible}"
     );
 }
+
+/// A run of `family` as `run_events` makes it, at this task definition
+/// revision and image tag, with a secret-looking override value.
+fn run_with(family: &str, started: &str, secs: i64, exit: i64, revision: u32, tag: &str) -> (Value, Value, String) {
+    let (mut running, mut stopped) = run_events(family, started, secs, exit);
+    let task = stopped["detail"]["taskArn"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    for event in [&mut running, &mut stopped] {
+        let detail = &mut event["detail"];
+        detail["taskDefinitionArn"] =
+            json!(format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{revision}"));
+        detail["containers"][0]["image"] = json!(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs:{tag}"));
+        detail["overrides"]["containerOverrides"][0]["environment"] =
+            json!([{"name": "API_TOKEN", "value": "s3cr3t-value"}]);
+    }
+    if exit != 0 {
+        stopped["detail"]["containers"][0]["reason"] = json!("OutOfMemoryError: Container killed due to memory usage");
+    }
+    (running, stopped, task)
+}
+
+#[tokio::test]
+async fn a_failure_says_what_changed_since_the_success_its_history_in_dynamodb_had() {
+    let Some(stack) = Stack::new().await else { return };
+    let handler = stack.notifier();
+    let family = unique("etl");
+    let runs = [(0, 240, 0, 6, "2026.11.25"), (1, 30, 137, 7, "2026.11.26"), (2, 30, 137, 7, "2026.11.26")];
+    let mut tasks = Vec::new();
+    for (hour, secs, exit, revision, tag) in runs {
+        let (running, stopped, task) =
+            run_with(&family, &format!("2026-11-27T{hour:02}:00:00Z"), secs, exit, revision, tag);
+        handler.handle(running, deadline()).await.unwrap();
+        handler.handle(stopped, deadline()).await.unwrap();
+        tasks.push(task);
+    }
+    let replies: Vec<String> = stack
+        .slack
+        .posted()
+        .into_iter()
+        .filter(|p| p.thread_ts.is_some() && p.text.contains(&family))
+        .map(|p| p.body["blocks"].to_string())
+        .collect();
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    let first = &replies[1];
+    assert!(first.contains("*Likely cause:* the container ran out of memory"), "{first}");
+    assert!(
+        first.contains("task definition revision 6 → 7 · image jobs:2026.11.25 → jobs:2026.11.26"),
+        "from the run item's setup, read back through the runs index: {first}"
+    );
+    assert!(!replies[2].contains("since the last success"), "not repeated in the streak: {}", replies[2]);
+    let item = stack.item(&format!("run#{family}#{}", tasks[0])).await.expect("the run's item");
+    let spec: Value = serde_json::from_str(item["spec"].as_s().unwrap()).unwrap();
+    let had = spec["had"].to_string();
+    assert!(had.contains("API_TOKEN") && !had.contains("s3cr3t"), "names only: {had}");
+    assert!(had.len() < 1000, "small: {had}");
+}
+
+#[tokio::test]
+async fn a_runs_summary_counts_and_setup_round_trip_through_its_item() {
+    use ecs_slack_notifier::adapters::dynamodb::DynamoStore;
+    use ecs_slack_notifier::changes::RunSetup;
+    use ecs_slack_notifier::health::Run;
+    use ecs_slack_notifier::ports::{JobRun, JobStore};
+    let Some(stack) = Stack::new().await else { return };
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
+    let job = unique("counted");
+    let setup = RunSetup { task_definition: Some("jobs:7".into()), memory: Some("2048".into()), ..RunSetup::default() };
+    let run = |i: i64, counts: Vec<(String, u64)>| JobRun {
+        job: job.clone(),
+        channel: "C1".into(),
+        run: Run {
+            task_id: format!("t{i}"),
+            start: Some(1_795_700_000 + i * 3600),
+            end: Some(1_795_700_000 + i * 3600 + 60),
+            run_time: Some(std::time::Duration::from_secs(60)),
+            succeeded: Some(true),
+            setup: Some(Box::new(setup.clone())),
+            counts,
+            ..Run::default()
+        },
+        spec: None,
+        expires_at: chrono::Utc::now().timestamp() + 86_400,
+    };
+    let counts = vec![("rows".to_owned(), 12_400), ("skipped".to_owned(), 0)];
+    store.record_run(&run(0, counts.clone())).await.unwrap();
+    let before = store.record_run(&run(1, Vec::new())).await.unwrap();
+    let first = before.runs.iter().find(|r| r.task_id == "t0").expect("the first run, read back");
+    assert_eq!((first.counts.clone(), first.setup.as_deref()), (counts, Some(&setup)));
+}

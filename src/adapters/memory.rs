@@ -128,6 +128,7 @@ fn record_start(jobs: &mut HashMap<String, JobState>, start: &JobStart) {
             succeeded: None,
             failed: None,
             interrupted: false,
+            ..Run::default()
         });
     }
 }

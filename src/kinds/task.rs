@@ -8,6 +8,7 @@ use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use self::group::Done;
+use crate::changes::{self, RunSetup};
 use crate::claim::{Notices, epoch_secs};
 use crate::error::NotifyError;
 use crate::event::EcsTask;
@@ -144,7 +145,9 @@ impl Tasks<'_> {
         }
     }
 
-    fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome) -> JobRun {
+    /// The run's record: with what it had and its summary's counts, so
+    /// later runs can say what changed and what is unusual.
+    fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome, counts: &[(String, u64)]) -> JobRun {
         let now = self.notices.clock.now();
         let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| epoch_secs(now), |t| t.timestamp());
         JobRun {
@@ -158,6 +161,8 @@ impl Tasks<'_> {
                 succeeded: Some(outcome.succeeded),
                 failed: outcome.reported_failures,
                 interrupted: outcome.interrupted.is_some(),
+                setup: Some(Box::new(RunSetup::of(task))),
+                counts: health::kept_counts(counts),
             },
             spec: RunSpec::of(task),
             expires_at: epoch_secs(now + self.settings.job_record_ttl),
@@ -169,7 +174,7 @@ impl Tasks<'_> {
         match decided {
             Decision::Start => self.jobs.record_start(&self.job_start(task, job)).await?,
             Decision::Finish(outcome) => {
-                self.jobs.record_run(&self.job_run(task, job, outcome)).await?;
+                self.jobs.record_run(&self.job_run(task, job, outcome, &[])).await?;
             }
             Decision::Stopping(_) | Decision::Ignore(_) => {}
         }
@@ -231,6 +236,8 @@ impl Tasks<'_> {
             notes: &[],
             controls,
             grouped: false,
+            runbook: job.runbook.as_deref(),
+            since_success: None,
         };
         let key = format!("task#{}", task.task_arn);
         match decision {
@@ -306,15 +313,24 @@ impl Tasks<'_> {
         let (log, stream) = self.read_log(task, ctx.log_stream, deadline).await;
         let failed = log.summary.as_ref().and_then(|s| s.failed);
         let outcome = outcome.clone().with_reported_failures(failed, job.summary_failures_fail_job);
-        let before = match self.jobs.record_run(&self.job_run(task, job, &outcome)).await {
+        let counts = log.summary.as_ref().map_or(&[][..], |s| &s.counts[..]);
+        let before = match self.jobs.record_run(&self.job_run(task, job, &outcome, counts)).await {
             Ok(before) => before,
             Err(e) => return Err(self.notices.released(&claim, e.into()).await),
         };
         let history = health::finished(&before.runs, task.task_id());
         // An interruption is neither a failure of the job's own nor its recovery.
-        let notes = match outcome.interrupted {
-            Some(_) => Vec::new(),
-            None => health::completion_notes(&history, outcome.succeeded, outcome.run_time, job.slow_factor),
+        let (notes, since_success) = match outcome.interrupted {
+            Some(_) => (Vec::new(), None),
+            None => {
+                let mut notes =
+                    health::completion_notes(&history, outcome.succeeded, outcome.run_time, job.slow_factor);
+                let (ran, counts) = (outcome.run_time, counts);
+                notes.extend(health::suspicious_notes(&history, outcome.succeeded, ran, counts, job.suspicions));
+                let since =
+                    (!outcome.succeeded).then(|| changes::since_last_success(&history, &RunSetup::of(task))).flatten();
+                (notes, since)
+            }
         };
         if job.notify == Notify::Failures && outcome.succeeded {
             // Read the log only to learn it did not fail after all.
@@ -326,6 +342,7 @@ impl Tasks<'_> {
             log_stream: stream.as_ref().or(ctx.log_stream),
             log: Some(&log),
             notes: &notes,
+            since_success: since_success.as_ref(),
             ..*ctx
         };
         if let (Some(group), Some(thread)) = (group, &thread) {

@@ -175,6 +175,7 @@ impl Watch<'_> {
             missed,
             last_run,
             back_at,
+            runbook: job.runbook.as_deref(),
         };
         let open = state.and_then(|s| s.outage);
         match (open, missed) {

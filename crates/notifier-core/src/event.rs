@@ -148,6 +148,9 @@ pub struct Container {
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
+    /// `sha256:…`, once the image was pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     #[serde(default)]
     pub last_status: Option<String>,
     #[serde(default)]

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use crate::changes::RunSetup;
+
 /// Successful runs the usual run time is taken from, at most and at least.
 const USUAL_WINDOW: usize = 20;
 const USUAL_MIN_RUNS: usize = 5;
 
 /// One run of a job as its history keeps it. Times are epoch seconds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
     pub task_id: String,
     pub start: Option<i64>,
@@ -23,6 +25,19 @@ pub struct Run {
     /// and not the job's own failure either, so it neither makes nor
     /// breaks a failure streak and is not counted as a failure.
     pub interrupted: bool,
+    /// What it ran with: a failure after it says what changed.
+    pub setup: Option<Box<RunSetup>>,
+    /// The whole-number keys of its job summary, at most [`MAX_COUNTS`].
+    pub counts: Vec<(String, u64)>,
+}
+
+/// Summary keys a run keeps for the zero-count check, and their length.
+pub const MAX_COUNTS: usize = 10;
+pub const MAX_COUNT_KEY: usize = 40;
+
+/// The whole-number keys of a summary, bounded, for a run's record.
+pub fn kept_counts(counts: &[(String, u64)]) -> Vec<(String, u64)> {
+    counts.iter().filter(|(k, _)| k.chars().count() <= MAX_COUNT_KEY).take(MAX_COUNTS).cloned().collect()
 }
 
 impl Run {
@@ -74,6 +89,91 @@ pub enum Note {
     Streak(usize),
     /// The first success after n failures.
     Recovered(usize),
+    /// A success under a quarter of the usual run time: it may have done
+    /// nothing.
+    Fast { took: Duration, usual: Duration },
+    /// A summary key that is 0 where it usually is not.
+    Zero { key: String, usual: u64 },
+}
+
+/// A success this much faster than usual is suspicious.
+pub const FAST_FRACTION: f64 = 0.25;
+/// Zero-count notes on one completion, at most.
+pub const MAX_ZERO_NOTES: usize = 3;
+
+/// Which of the history's suspicions a job wants (`fast_run`,
+/// `zero_counts` in `JOBS_CONFIG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suspicions {
+    pub fast_run: bool,
+    pub zero_counts: bool,
+}
+
+impl Default for Suspicions {
+    fn default() -> Self {
+        Suspicions { fast_run: true, zero_counts: true }
+    }
+}
+
+/// A success that took under a quarter of the usual (the median of at
+/// least 5 recent successes).
+pub fn fast_note(before: &[&Run], run_time: Option<Duration>) -> Option<Note> {
+    let (usual, took) = (usual_run_time(before)?, run_time?);
+    (took.as_secs_f64() < usual.as_secs_f64() * FAST_FRACTION).then_some(Note::Fast { took, usual })
+}
+
+/// Keys of this run's summary that are 0 where the job's recent successes
+/// (at least 5 of the last 20 with a summary, every one with the key)
+/// usually were not: the median of theirs is above 0.
+pub fn zero_notes(before: &[&Run], counts: &[(String, u64)]) -> Vec<Note> {
+    let recent: Vec<&Run> = before
+        .iter()
+        .rev()
+        .filter(|r| r.succeeded == Some(true) && !r.counts.is_empty())
+        .take(USUAL_WINDOW)
+        .copied()
+        .collect();
+    if recent.len() < USUAL_MIN_RUNS {
+        return Vec::new();
+    }
+    counts
+        .iter()
+        .filter(|(_, value)| *value == 0)
+        .filter_map(|(key, _)| {
+            let mut values: Vec<u64> = recent
+                .iter()
+                .map(|r| r.counts.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+                .collect::<Option<Vec<u64>>>()?;
+            values.sort_unstable();
+            let mid = values.len() / 2;
+            let usual = if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2 };
+            (usual > 0).then(|| Note::Zero { key: key.clone(), usual })
+        })
+        .take(MAX_ZERO_NOTES)
+        .collect()
+}
+
+/// Notes for a run that just finished, given the runs before it, with the
+/// suspicions the job wants of a success (its summary's whole-number keys
+/// for the zero counts).
+pub fn suspicious_notes(
+    before: &[&Run],
+    succeeded: bool,
+    run_time: Option<Duration>,
+    counts: &[(String, u64)],
+    suspicions: Suspicions,
+) -> Vec<Note> {
+    if !succeeded {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    if suspicions.fast_run {
+        notes.extend(fast_note(before, run_time));
+    }
+    if suspicions.zero_counts {
+        notes.extend(zero_notes(before, counts));
+    }
+    notes
 }
 
 /// Notes for a run that just finished, given the runs before it.
@@ -180,7 +280,57 @@ mod tests {
             succeeded: Some(succeeded),
             interrupted: false,
             failed: None,
+            ..Run::default()
         }
+    }
+
+    #[test]
+    fn a_fast_success_is_under_a_quarter_of_the_usual() {
+        let ok: Vec<Run> = (0..5).map(|i| run(i, true, 3000)).collect();
+        let before = finished(&ok, "");
+        let fast = fast_note(&before, Some(Duration::from_secs(12)));
+        assert_eq!(fast, Some(Note::Fast { took: Duration::from_secs(12), usual: Duration::from_secs(3000) }));
+        assert_eq!(fast_note(&before, Some(Duration::from_secs(750))), None, "a quarter exactly is not fast");
+        assert!(fast_note(&before, Some(Duration::from_secs(749))).is_some());
+        assert_eq!(fast_note(&before[1..], Some(Duration::from_secs(12))), None, "four successes are not enough");
+        assert_eq!(fast_note(&before, None), None);
+        let off = Suspicions { fast_run: false, zero_counts: true };
+        assert!(suspicious_notes(&before, true, Some(Duration::from_secs(12)), &[], off).is_empty());
+        assert!(
+            suspicious_notes(&before, false, Some(Duration::from_secs(12)), &[], Suspicions::default()).is_empty(),
+            "a failure is not suspiciously fast"
+        );
+    }
+
+    fn counted(i: i64, rows: Option<u64>) -> Run {
+        let mut counts = vec![("tickers".to_owned(), 503)];
+        counts.extend(rows.map(|r| ("rows".to_owned(), r)));
+        Run { counts, ..run(i, true, 100) }
+    }
+
+    #[test]
+    fn a_zero_count_where_the_key_is_usually_not_zero() {
+        let now = [("rows".to_owned(), 0), ("tickers".to_owned(), 503), ("skipped".to_owned(), 0)];
+        let history: Vec<Run> =
+            [12_000, 12_400, 0, 13_000, 12_400].iter().enumerate().map(|(i, r)| counted(i as i64, Some(*r))).collect();
+        let before = finished(&history, "");
+        assert_eq!(
+            zero_notes(&before, &now),
+            [Note::Zero { key: "rows".into(), usual: 12_400 }],
+            "skipped: never printed before"
+        );
+        assert!(zero_notes(&before[1..], &now).is_empty(), "four runs with a summary are not enough");
+        let mut gaps = history.clone();
+        gaps[2] = counted(2, None);
+        assert!(zero_notes(&finished(&gaps, ""), &now).is_empty(), "not printed every run");
+        let usually_zero: Vec<Run> =
+            [0, 0, 0, 5, 6].iter().enumerate().map(|(i, r)| counted(i as i64, Some(*r))).collect();
+        assert!(zero_notes(&finished(&usually_zero, ""), &now).is_empty(), "usually 0: no note");
+        let off = Suspicions { fast_run: true, zero_counts: false };
+        assert!(suspicious_notes(&before, true, None, &now, off).is_empty());
+        let kept = kept_counts(&(0..30).map(|i| (format!("k{i}"), i)).collect::<Vec<_>>());
+        assert_eq!(kept.len(), MAX_COUNTS);
+        assert!(kept_counts(&[("x".repeat(MAX_COUNT_KEY + 1), 1)]).is_empty());
     }
 
     #[test]

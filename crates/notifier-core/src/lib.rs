@@ -14,6 +14,8 @@
 //! The crate depends on no AWS SDK, async runtime or HTTP client, so the
 //! compiler keeps I/O out: it lives in the function's crate, behind `ports`.
 
+pub mod cause;
+pub mod changes;
 pub mod config;
 pub mod deadline;
 pub mod error;

@@ -411,6 +411,8 @@ mod tests {
             operators: Vec::new(),
             run: None,
             group_window: 60,
+            runbook: None,
+            suspicions: Default::default(),
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

@@ -14,6 +14,9 @@ pub struct Summary {
     pub stats: Vec<(String, String)>,
     /// The `failed` count, when the job reported one.
     pub failed: Option<u64>,
+    /// The keys whose values are whole numbers, in order: what the
+    /// zero-count check compares from run to run.
+    pub counts: Vec<(String, u64)>,
 }
 
 /// What the notifier learned from the task's log, for the completion.
@@ -55,6 +58,7 @@ pub fn find(lines: &[String]) -> Findings {
 
 fn summary(object: Map<String, Value>) -> Summary {
     let failed = object.get("failed").and_then(Value::as_u64);
+    let counts = object.iter().take(MAX_KEYS).filter_map(|(k, v)| Some((k.clone(), v.as_u64()?))).collect();
     let stats = object
         .into_iter()
         .take(MAX_KEYS)
@@ -67,7 +71,7 @@ fn summary(object: Map<String, Value>) -> Summary {
             (key, shown)
         })
         .collect();
-    Summary { stats, failed }
+    Summary { stats, failed, counts }
 }
 
 #[cfg(test)]
@@ -107,9 +111,11 @@ mod tests {
     fn values_read_well() {
         let found =
             find(&lines(r#"JOB_SUMMARY {"rows": 1234567, "ratio": 0.5, "neg": -3, "tags": ["a"], "none": null}"#));
-        let stats = found.summary.unwrap().stats;
+        let summary = found.summary.unwrap();
+        let stats = &summary.stats;
         let shown: Vec<&str> = stats.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(shown, ["1,234,567", "0.5", "-3", "[\"a\"]", "null"]);
+        assert_eq!(summary.counts, [("rows".to_owned(), 1_234_567)], "whole numbers only");
     }
 
     #[test]

@@ -21,7 +21,10 @@
 //! |---|---|
 //! | `run_job`, `run_at` | the `runs` index's keys: the job, and the run's start (else its end), epoch seconds |
 //! | `task_id`, `s`, `e`, `d`, `ok`, `f` | the task, start and end (epoch seconds), run time (s), succeeded, failed count; a running task has `s` only |
-//! | `spec` | what the run had (JSON): `/jobs run` runs the job as its last run did |
+//! | `spec` | what the run had (JSON): `/jobs run` runs the job as its last run did; with, under `had`, what a failure after it compares against (bounded: revision, images and digests, override names only, size, launch, platform), and under `c` its job summary's whole-number keys (at most 10) for the zero-count check |
+//!
+//! `had` and `c` ride in `spec` because the `runs` index projects it: the
+//! history the completion already reads brings them, and no index changes.
 //! | `expires_at` | TTL, epoch seconds |
 //!
 //! Recording a run writes its own item, the same item for a retried
@@ -35,6 +38,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, TTL_ATTRIBUTE, error, n, number, s, text};
+use crate::changes::RunSetup;
 use crate::group::Anchor;
 use crate::health::Run;
 use crate::ports::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
@@ -129,7 +133,7 @@ fn run_change(run: &JobRun) -> Change {
         change = change.name("#i", "i").value(":i", AttributeValue::Bool(true));
         sets.push("#i = :i");
     }
-    if let Some(spec) = run.spec.as_ref().and_then(|spec| serde_json::to_string(spec).ok()) {
+    if let Some(spec) = stored_spec(run) {
         change = change.name("#spec", "spec").value(":spec", s(&spec));
         sets.push("#spec = :spec");
     }
@@ -137,7 +141,40 @@ fn run_change(run: &JobRun) -> Change {
     change
 }
 
+/// The run's `spec`: its `RunSpec`, with what it had (`had`) and its
+/// summary's counts (`c`) alongside.
+fn stored_spec(run: &JobRun) -> Option<String> {
+    let mut spec = match &run.spec {
+        Some(spec) => serde_json::to_value(spec).ok()?,
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let object = spec.as_object_mut()?;
+    if let Some(setup) = run.run.setup.as_ref().and_then(|setup| serde_json::to_value(setup).ok()) {
+        object.insert(SPEC_SETUP.into(), setup);
+    }
+    if !run.run.counts.is_empty() {
+        object.insert(SPEC_COUNTS.into(), serde_json::to_value(&run.run.counts).ok()?);
+    }
+    (!object.is_empty()).then(|| spec.to_string())
+}
+
+const SPEC_SETUP: &str = "had";
+const SPEC_COUNTS: &str = "c";
+
+/// What a run had and its counts, from its `spec`.
+fn setup_from(item: &Item) -> (Option<Box<RunSetup>>, Vec<(String, u64)>) {
+    let Some(mut spec) = text(item, "spec").and_then(|spec| serde_json::from_str::<serde_json::Value>(&spec).ok())
+    else {
+        return (None, Vec::new());
+    };
+    let Some(object) = spec.as_object_mut() else { return (None, Vec::new()) };
+    let setup = object.remove(SPEC_SETUP).and_then(|had| serde_json::from_value(had).ok()).map(Box::new);
+    let counts = object.remove(SPEC_COUNTS).and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
+    (setup, counts)
+}
+
 fn run_from(item: &Item) -> Option<Run> {
+    let (setup, counts) = setup_from(item);
     Some(Run {
         task_id: text(item, "task_id")?,
         start: number(item, "s"),
@@ -149,6 +186,8 @@ fn run_from(item: &Item) -> Option<Run> {
         },
         failed: number(item, "f").map(|f| f.max(0) as u64),
         interrupted: matches!(item.get("i"), Some(AttributeValue::Bool(true))),
+        setup,
+        counts,
     })
 }
 
@@ -398,6 +437,12 @@ mod tests {
             succeeded: Some(true),
             failed: Some(5),
             interrupted: false,
+            setup: Some(Box::new(crate::changes::RunSetup {
+                task_definition: Some("jobs:7".into()),
+                cpu: Some("512".into()),
+                ..Default::default()
+            })),
+            counts: vec![("rows".into(), 12_400), ("skipped".into(), 0)],
         };
         let run =
             JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
@@ -415,6 +460,7 @@ mod tests {
             succeeded: None,
             failed: None,
             interrupted: false,
+            ..Run::default()
         };
         assert_eq!(run_from(&item_of(&run_start_change(&start))), Some(running));
     }

@@ -344,6 +344,7 @@ async fn summary_failures_can_fail_a_failures_only_job_and_a_clean_one_stays_sil
     assert_eq!(posted.len(), 1);
     assert!(posted[0].message.text.starts_with("<!here> ❌ "), "{}", posted[0].message.text);
     assert!(posted[0].visible().contains("The job's summary reports 10 failed."));
+    assert!(posted[0].visible().contains("*Likely cause:* the job exited 0 but its summary reports failures"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -567,4 +568,167 @@ async fn a_stop_request_after_the_outcome_or_of_a_failures_only_job_says_nothing
     assert!(matches!(&quiet, Handled::Ignored { reason } if reason.contains("notify is failures")), "{quiet:?}");
     assert_eq!(fakes.slack.posted().len(), 2);
     assert_eq!(fakes.slack.posted()[0].updates, 1, "the outcome stays on the start message");
+}
+
+/// A run of the prices job (`run_events`) with this task definition
+/// revision, image tag, exit code and, for a failure, container reason.
+fn prices_run(i: i64, secs: i64, exit: i64, revision: u32, tag: &str, reason: Option<&str>) -> (Value, Value) {
+    let start = chrono::DateTime::from_timestamp(1_795_700_000 + i * 86_400, 0).unwrap().to_rfc3339();
+    let (mut running, mut stopped) =
+        crate::testing::run_events(&format!("r{i}"), "market-pulse-collect-stock-prices", &start, secs, exit);
+    for event in [&mut running, &mut stopped] {
+        let detail = &mut event["detail"];
+        detail["taskDefinitionArn"] = json!(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/market-pulse-collect-stock-prices:{revision}"
+        ));
+        detail["containers"][0]["image"] =
+            json!(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/market-pulse-jobs:{tag}"));
+    }
+    if let Some(reason) = reason {
+        stopped["detail"]["containers"][0]["reason"] = json!(reason);
+    }
+    (running, stopped)
+}
+
+async fn run_once(handler: &Handler, fakes: &Fakes, (running, stopped): (Value, Value)) -> crate::testing::Sent {
+    handler.handle(running, fakes.deadline()).await.unwrap();
+    handler.handle(stopped, fakes.deadline()).await.unwrap();
+    fakes.slack.posted().into_iter().rfind(|s| s.message.thread_ts.is_some()).unwrap()
+}
+
+const RUNBOOK: &str = "https://wiki.example.com/runbooks/prices?x=1&y=2";
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_says_its_likely_cause_its_runbook_and_what_changed_once_per_streak() {
+    let fakes = Fakes::new();
+    let config = format!(r#"{{"runbook": "{RUNBOOK}", "jobs": [{{"match": {{"family": "market-pulse-*"}}}}]}}"#);
+    let handler = fakes.handler(with_jobs(&config));
+    let ok = run_once(&handler, &fakes, prices_run(0, 240, 0, 6, "2026.11.25", None)).await;
+    assert!(!ok.visible().contains("Runbook") && !ok.visible().contains("Likely cause"), "a success: none of it");
+
+    let oom = Some("OutOfMemoryError: Container killed due to memory usage");
+    let first = run_once(&handler, &fakes, prices_run(1, 30, 137, 7, "2026.11.26", oom)).await.visible();
+    assert!(first.contains("*Likely cause:* the container ran out of memory"), "{first}");
+    assert!(first.contains("*Check:* raise the task's or the container's memory"), "{first}");
+    assert!(first.contains("stopped-task-error-codes.html|AWS on this error>"), "{first}");
+    assert!(
+        first.contains("Changed since the last success (<!date^1795700240^{date_pretty} {time}|2026-11-26 13:37 UTC>): task definition revision 6 → 7 · image market-pulse-jobs:2026.11.25 → market-pulse-jobs:2026.11.26"),
+        "{first}"
+    );
+    assert!(first.contains(&format!("<{RUNBOOK}|📖 Runbook>")), "{first}");
+    let reason_at = first.find("*Reason*").unwrap();
+    assert!(reason_at < first.find("Likely cause").unwrap(), "under the reason");
+
+    let again = run_once(&handler, &fakes, prices_run(2, 30, 137, 7, "2026.11.26", oom)).await.visible();
+    assert!(again.contains("Likely cause") && again.contains("Runbook"), "{again}");
+    assert!(!again.contains("since the last success"), "the streak's second failure does not repeat it");
+
+    run_once(&handler, &fakes, prices_run(3, 240, 0, 7, "2026.11.26", None)).await;
+    let same = run_once(&handler, &fakes, prices_run(4, 30, 1, 7, "2026.11.26", None)).await.visible();
+    assert!(same.contains("Nothing changed since the last success"), "{same}");
+    assert!(same.contains("*Likely cause:* the job's own error · *Check:* the log"), "{same}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_reason_shows_no_cause_and_a_rule_has_its_own_runbook() {
+    let fakes = Fakes::new();
+    let config = r#"{"runbook": "https://wiki.example.com/all",
+        "jobs": [{"match": {"family": "market-pulse-collect-*"}, "runbook": "https://wiki.example.com/prices"}]}"#;
+    let handler = fakes.handler(with_jobs(config));
+    let (running, mut stopped) = prices_run(0, 30, 3, 6, "a", Some("<!channel> something new & odd"));
+    stopped["detail"]["stopCode"] = json!("SomethingNew");
+    let failed = run_once(&handler, &fakes, (running, stopped)).await.visible();
+    assert!(!failed.contains("Likely cause") && !failed.contains("since the last success"), "{failed}");
+    assert!(failed.contains("&lt;!channel&gt; something new &amp; odd"), "escaped: {failed}");
+    assert!(failed.contains("<https://wiki.example.com/prices|📖 Runbook>"), "{failed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_suspiciously_fast_success_and_a_zero_count_say_so_unless_turned_off() {
+    for (config, said) in [
+        (r#"{"jobs": [{"match": {"family": "market-pulse-*"}}]}"#, true),
+        (r#"{"jobs": [{"match": {"family": "market-pulse-*"}, "fast_run": "off", "zero_counts": "off"}]}"#, false),
+        (r#"{"fast_run": "off", "zero_counts": "off", "jobs": []}"#, false),
+    ] {
+        let fakes = Fakes::new();
+        let handler = fakes.handler(with_jobs(config));
+        fakes
+            .logs
+            .answer(LogBehaviour::Lines(lines(r#"JOB_SUMMARY {"rows": 12400, "tickers": 503, "skipped": 0}"#), None));
+        for i in 0..5 {
+            run_once(&handler, &fakes, prices_run(i, 3000, 0, 6, "a", None)).await;
+        }
+        fakes.logs.answer(LogBehaviour::Lines(lines(r#"JOB_SUMMARY {"rows": 0, "tickers": 503, "skipped": 0}"#), None));
+        let fast = run_once(&handler, &fakes, prices_run(5, 12, 0, 6, "a", None)).await;
+        let text = &fast.message.text;
+        assert_eq!(text.contains("⚡ ran in 12s; usually 50m"), said, "{config}: {text}");
+        assert_eq!(fast.visible().contains("`rows: 0`, usually 12,400"), said, "{config}: {}", fast.visible());
+        assert!(!fast.visible().contains("skipped: 0`"), "usually 0 too");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_events_that_carry_known_reasons_say_their_likely_cause() {
+    // (stop code, task's reason, exit code, the cause said)
+    let pull = "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/market-pulse-jobs:nope: not found";
+    let denied = "CannotPullContainerError: pull image manifest has been retried 5 time(s): AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/exec/1 is not authorized to perform: ecr:BatchGetImage";
+    let route = "CannotPullContainerError: ref pull has been retried 5 time(s): failed to copy: httpReadSeeker: failed open: failed to do request: dial tcp 52.0.0.1:443: i/o timeout";
+    let secrets = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm";
+    let table: [(&str, &str, Option<i64>, &str); 12] = [
+        ("TaskFailedToStart", pull, None, "the image or its tag does not exist"),
+        ("TaskFailedToStart", denied, None, "the task's execution role may not pull the image"),
+        ("TaskFailedToStart", route, None, "the task could not reach the registry"),
+        ("TaskFailedToStart", secrets, None, "its secrets or SSM parameters could not be read"),
+        (
+            "TaskFailedToStart",
+            "CannotStartContainerError: Error response from daemon: failed to create shim task",
+            None,
+            "the container could not be started",
+        ),
+        ("TaskFailedToStart", "RESOURCE:MEMORY", None, "no container instance had enough free memory"),
+        ("TaskFailedToStart", "RESOURCE:CPU", None, "no container instance had enough free CPU"),
+        (
+            "TaskFailedToStart",
+            "Capacity is unavailable at this time. Please try again later or in a different availability zone",
+            None,
+            "Fargate had no capacity",
+        ),
+        (
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            Some(139),
+            "the process crashed (segmentation fault)",
+        ),
+        ("EssentialContainerExited", "Essential container in task exited", Some(2), "the job's own error"),
+        (
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            Some(137),
+            "the container was killed (SIGKILL)",
+        ),
+        ("UserInitiated", "Task stopped by user", Some(143), "something called StopTask"),
+    ];
+    let fakes = Fakes::new();
+    let handler = fakes.default_handler();
+    for (i, (code, reason, exit, want)) in table.iter().enumerate() {
+        let mut stopped = task_event(FAILED, &format!("k{i}"));
+        let detail = &mut stopped["detail"];
+        detail["stopCode"] = json!(code);
+        detail["stoppedReason"] = json!(reason);
+        detail["containers"][0]["reason"] = Value::Null;
+        detail["containers"][0]["exitCode"] = json!(exit);
+        handle(&handler, &fakes, stopped).await;
+        let said = fakes.slack.posted().last().unwrap().visible();
+        assert!(said.contains(&format!("*Likely cause:* {want}")), "{code} {reason}: {said}");
+    }
+    // AWS's own samples (events/real/).
+    for (path, want) in [
+        ("events/real/never-started-no-task-arn.json", "its secrets or SSM parameters could not be read"),
+        ("events/real/oom-essential-after-sidecar.json", "the container ran out of memory"),
+        ("events/real/fargate-spot-stopped.json", "Fargate Spot reclaimed its capacity"),
+    ] {
+        handle(&handler, &fakes, crate::testing::fixture(path)).await;
+        let said = fakes.slack.posted().last().unwrap().visible();
+        assert!(said.contains(&format!("*Likely cause:* {want}")), "{path}: {said}");
+    }
 }

@@ -41,6 +41,54 @@ pub enum Notify {
     None,
 }
 
+/// A suspicion of the job's history that a job may silence: `on` (the
+/// default) or `off`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Toggle {
+    #[default]
+    On,
+    Off,
+}
+
+impl Toggle {
+    pub fn on(self) -> bool {
+        self == Toggle::On
+    }
+}
+
+/// A runbook's address: https only, and nothing that would end a Slack
+/// link (`|`, `<`, `>`) or a URL (whitespace). Checked as it is read, so
+/// the error names where it is (`jobs[1].runbook: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runbook(pub String);
+
+/// The longest runbook address taken.
+pub const MAX_RUNBOOK_CHARS: usize = 1000;
+
+impl Runbook {
+    pub fn parse(url: &str) -> Result<Runbook, String> {
+        let host = url.strip_prefix("https://").ok_or_else(|| format!("{url:?} is not an https:// URL"))?;
+        if host.split(['/', '?', '#']).next().is_none_or(str::is_empty) {
+            return Err(format!("{url:?} has no host"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '|' | '<' | '>')) {
+            return Err(format!("{url:?}: a URL has no spaces, |, < or >"));
+        }
+        if url.chars().count() > MAX_RUNBOOK_CHARS {
+            return Err(format!("longer than {MAX_RUNBOOK_CHARS} characters"));
+        }
+        Ok(Runbook(url.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Runbook {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let url = String::deserialize(deserializer)?;
+        Runbook::parse(&url).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Where a job's container logs are, as templates over `{family}`, `{job}`
 /// and `{container}`; the stream is `{stream_prefix}/{container}/{task_id}`
 /// as ECS's `awslogs` driver names it.
@@ -94,6 +142,16 @@ pub struct JobsConfig {
     /// it in a group (one message, counted outcomes); 0: no groups.
     #[serde(default = "default_group_window")]
     pub group_window: u64,
+    /// Where the team's notes on its jobs are: linked on failures and
+    /// missed runs.
+    #[serde(default)]
+    pub runbook: Option<Runbook>,
+    /// A success under a quarter of the usual run time says so.
+    #[serde(default)]
+    pub fast_run: Toggle,
+    /// A summary key that is 0 where it usually is not says so.
+    #[serde(default)]
+    pub zero_counts: Toggle,
     #[serde(default)]
     pub jobs: Vec<Rule>,
 }
@@ -136,6 +194,9 @@ impl Default for JobsConfig {
             operators: Vec::new(),
             run: None,
             group_window: DEFAULT_GROUP_WINDOW_SECS,
+            runbook: None,
+            fast_run: Toggle::On,
+            zero_counts: Toggle::On,
             jobs: Vec::new(),
         }
     }
@@ -182,6 +243,12 @@ pub struct Rule {
     pub run: Option<RunNetwork>,
     #[serde(default)]
     pub group_window: Option<u64>,
+    #[serde(default)]
+    pub runbook: Option<Runbook>,
+    #[serde(default)]
+    pub fast_run: Option<Toggle>,
+    #[serde(default)]
+    pub zero_counts: Option<Toggle>,
     /// `schedule`, `timezone` and `grace`, parsed at start-up.
     #[serde(skip)]
     pub parsed_schedule: Option<JobSchedule>,
@@ -239,6 +306,10 @@ pub struct Job {
     pub run: Option<RunNetwork>,
     /// Seconds within which its tasks group; 0: never.
     pub group_window: u64,
+    /// Its runbook's address, https.
+    pub runbook: Option<String>,
+    /// Which suspicions of its history it says.
+    pub suspicions: crate::health::Suspicions,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -398,6 +469,11 @@ impl JobsConfig {
             operators: rule.and_then(|r| r.operators.clone()).unwrap_or_else(|| self.operators.clone()),
             run: rule.and_then(|r| r.run.clone()).or_else(|| self.run.clone()),
             group_window: rule.and_then(|r| r.group_window).unwrap_or(self.group_window),
+            runbook: rule.and_then(|r| r.runbook.as_ref()).or(self.runbook.as_ref()).map(|r| r.0.clone()),
+            suspicions: crate::health::Suspicions {
+                fast_run: rule.and_then(|r| r.fast_run).unwrap_or(self.fast_run).on(),
+                zero_counts: rule.and_then(|r| r.zero_counts).unwrap_or(self.zero_counts).on(),
+            },
         }
     }
 

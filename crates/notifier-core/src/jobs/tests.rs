@@ -329,3 +329,55 @@ fn the_rule_that_matched_a_run_decides_its_job_not_its_name() {
     assert!(!config.same_job(&analyze, &other_family), "one rule, two jobs by name");
     assert!(!config.same_job(&analyze, &unruled));
 }
+
+#[test]
+fn runbooks_are_https_checked_at_start_up_and_named_where() {
+    let config = JobsConfig::parse(
+        r#"{"runbook": "https://wiki.example.com/jobs", "jobs": [
+            {"match": {"family": "a"}, "name": "a", "runbook": "https://wiki.example.com/a#oom"},
+            {"match": {"family": "b"}, "name": "b"}]}"#,
+    )
+    .unwrap();
+    let job = |family: &str| config.job(&task(family, "c", &[], &[]));
+    assert_eq!(job("a").runbook.as_deref(), Some("https://wiki.example.com/a#oom"), "the rule's own");
+    assert_eq!(job("b").runbook.as_deref(), Some("https://wiki.example.com/jobs"), "the top level's");
+    assert_eq!(JobsConfig::default().job(&task("a", "c", &[], &[])).runbook, None);
+    let table = [
+        (r#"{"runbook": "http://wiki.example.com"}"#, "runbook: \"http://wiki.example.com\" is not an https:// URL"),
+        (
+            r#"{"jobs": [{"match": {"family": "a"}}, {"match": {"family": "b"}, "runbook": "wiki"}]}"#,
+            "jobs[1].runbook: \"wiki\" is not an https:// URL",
+        ),
+        (r#"{"runbook": "https://"}"#, "runbook: \"https://\" has no host"),
+        (
+            r#"{"runbook": "https://x.com/a|<!channel>"}"#,
+            "runbook: \"https://x.com/a|<!channel>\": a URL has no spaces",
+        ),
+        (r#"{"runbook": "https://x.com/a b"}"#, "a URL has no spaces"),
+        (r#"{"runbook": 7}"#, "runbook: invalid type: integer"),
+    ];
+    for (json, want) in table {
+        let err = JobsConfig::parse(json).unwrap_err().to_string();
+        assert!(err.contains(want), "{json}: {err}");
+    }
+    let long = format!(r#"{{"runbook": "https://x.com/{}"}}"#, "a".repeat(MAX_RUNBOOK_CHARS));
+    assert!(JobsConfig::parse(&long).unwrap_err().to_string().contains("runbook: longer than"));
+}
+
+#[test]
+fn fast_runs_and_zero_counts_are_on_unless_turned_off() {
+    let config = JobsConfig::parse(
+        r#"{"zero_counts": "off", "jobs": [
+            {"match": {"family": "a"}, "name": "a", "fast_run": "off"},
+            {"match": {"family": "b"}, "name": "b", "zero_counts": "on"}]}"#,
+    )
+    .unwrap();
+    let job = |family: &str| config.job(&task(family, "c", &[], &[])).suspicions;
+    let on = crate::health::Suspicions::default();
+    assert_eq!((on.fast_run, on.zero_counts), (true, true));
+    assert_eq!((job("a").fast_run, job("a").zero_counts), (false, false));
+    assert_eq!((job("b").fast_run, job("b").zero_counts), (true, true));
+    assert_eq!((job("c").fast_run, job("c").zero_counts), (true, false));
+    let err = JobsConfig::parse(r#"{"jobs": [{"match": {"family": "a"}, "fast_run": "never"}]}"#).unwrap_err();
+    assert!(err.to_string().contains("jobs[0].fast_run: unknown variant `never`, expected `on` or `off`"), "{err}");
+}

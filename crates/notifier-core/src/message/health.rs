@@ -21,6 +21,8 @@ pub struct Outage<'a> {
     pub last_run: Option<&'a Run>,
     /// When the job started again, once it has.
     pub back_at: Option<DateTime<Utc>>,
+    /// The job's runbook (https, validated at start-up).
+    pub runbook: Option<&'a str>,
 }
 
 fn at(epoch: i64) -> Option<DateTime<Utc>> {
@@ -96,6 +98,7 @@ pub fn outage_message(o: &Outage) -> Message {
             "No ECS task of this job started: a disabled or broken schedule, or a RunTask refused, sends no event."
                 .into(),
         );
+        notes.extend(o.runbook.map(super::runbook_link));
     }
     if !notes.is_empty() {
         blocks.push(context(notes));
@@ -107,10 +110,11 @@ pub fn outage_message(o: &Outage) -> Message {
 pub fn missed_again_message(o: &Outage, thread_ts: &str) -> Message {
     let due = o.schedule.schedule.local_time(o.missed.last);
     let headline = format!("⏰ {} missed its {due} run too ({} missed so far)", o.job, o.missed.count);
-    let blocks = vec![Block::Section {
+    let mut blocks = vec![Block::Section {
         text: Some(Text::Mrkdwn { text: format!("*{}*", text::escape_truncated(&headline, 500)) }),
         fields: Vec::new(),
     }];
+    blocks.extend(o.runbook.map(|url| context(vec![super::runbook_link(url)])));
     message(o.channel, &headline, blocks, Some(thread_ts))
 }
 
@@ -234,6 +238,7 @@ mod tests {
             succeeded: Some(true),
             failed: None,
             interrupted: false,
+            ..Run::default()
         };
         let first = time("2026-11-27T06:00:00Z");
         let outage = Outage {
@@ -243,6 +248,7 @@ mod tests {
             missed: Missed { first, last: first, count: 1 },
             last_run: Some(&last),
             back_at: None,
+            runbook: None,
         };
         let msg = outage_message(&outage);
         assert_eq!(
@@ -311,5 +317,24 @@ mod tests {
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &many);
         assert_eq!(limit_violation(&msg.blocks), None);
         assert!(serde_json::to_string(&msg.blocks).unwrap().contains("and 33 more jobs"));
+    }
+
+    #[test]
+    fn a_missed_run_links_the_jobs_runbook() {
+        let sched = schedule();
+        let outage = Outage {
+            job: "collect_stock_prices",
+            channel: "C1",
+            schedule: &sched,
+            missed: Missed { first: time("2026-11-27T06:00:00Z"), last: time("2026-11-27T06:00:00Z"), count: 1 },
+            last_run: None,
+            back_at: None,
+            runbook: Some("https://wiki.example.com/prices"),
+        };
+        let link = "<https://wiki.example.com/prices|📖 Runbook>";
+        assert!(serde_json::to_string(&outage_message(&outage).blocks).unwrap().contains(link));
+        assert!(serde_json::to_string(&missed_again_message(&outage, "1.2").blocks).unwrap().contains(link));
+        let none = Outage { runbook: None, ..outage };
+        assert!(!serde_json::to_string(&outage_message(&none).blocks).unwrap().contains("Runbook"));
     }
 }

@@ -217,6 +217,7 @@ mod tests {
             succeeded: Some(true),
             failed: None,
             interrupted: false,
+            ..Run::default()
         };
         let jobs: Vec<(String, Option<&Run>, usize)> =
             (0..200).map(|i| (format!("job{i:03}"), (i % 2 == 0).then_some(&run), i % 3)).collect();

@@ -22,8 +22,8 @@ pub use job_control::Reply;
 pub use logs::{StreamContext, log_lines_message, stream_cap_message};
 pub use registration::registration_message;
 pub use task::{
-    Controls, JobContext, SPOT_WARNING, completion_message, finished_start_message, note_text, start_message,
-    stopping_message, stopping_start_message,
+    Controls, JobContext, SPOT_WARNING, completion_message, finished_start_message, note_text, runbook_link,
+    since_success_text, start_message, stopping_message, stopping_start_message,
 };
 
 use serde::{Deserialize, Serialize};

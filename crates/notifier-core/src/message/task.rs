@@ -4,6 +4,8 @@
 use super::{
     Block, Field, Message, Text, code_section, context, field_sections, header, job_control, links, message, text,
 };
+use crate::cause::{self, Cause};
+use crate::changes::SinceSuccess;
 use crate::event::EcsTask;
 use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
@@ -37,6 +39,12 @@ pub struct JobContext<'a> {
     pub controls: Controls,
     /// The task is one of a group: its reply in the group's thread names it.
     pub grouped: bool,
+    /// The job's runbook (an https URL, validated at start-up), linked on
+    /// its failures.
+    pub runbook: Option<&'a str>,
+    /// On a failure: what changed since the last success, when this is the
+    /// first failure after it.
+    pub since_success: Option<&'a SinceSuccess>,
 }
 
 /// The job-control buttons a message offers (see `kinds::slack_request`).
@@ -63,6 +71,8 @@ impl<'a> JobContext<'a> {
             notes: &[],
             controls: Controls { stop: false, rerun: false },
             grouped: false,
+            runbook: None,
+            since_success: None,
         }
     }
 
@@ -79,7 +89,54 @@ pub fn note_text(note: &Note) -> String {
         Note::Slow { factor, usual } => format!("⏱ {factor:.1}× its usual {}", text::duration(*usual)),
         Note::Streak(n) => format!("🔁 {} failure in a row", health::ordinal(*n)),
         Note::Recovered(n) => format!("💚 recovered after {n} failure{}", if *n == 1 { "" } else { "s" }),
+        Note::Fast { took, usual } => {
+            format!("⚡ ran in {}; usually {}", text::duration(*took), text::approx_duration(*usual))
+        }
+        Note::Zero { key, usual } => {
+            format!("`{}: 0`, usually {}", text::escape_truncated(key, 100), text::thousands(*usual))
+        }
     }
+}
+
+/// Changes shown at most on one line; the rest are counted.
+const MAX_CHANGES_SHOWN: usize = 8;
+
+/// "Likely cause: … · Check: …", and AWS's page on the error.
+fn cause_context(cause: &Cause) -> Block {
+    let mut elements = vec![format!("*Likely cause:* {} · *Check:* {}", cause.likely, cause.check)];
+    elements.extend(cause.doc.map(|url| format!("<{url}|AWS on this error>")));
+    context(elements)
+}
+
+/// "Changed since the last success (yesterday 10:04): image a → b · …".
+pub fn since_success_text(since: &SinceSuccess) -> String {
+    let when = since
+        .at
+        .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+        .map(|t| format!(" (<!date^{}^{{date_pretty}} {{time}}|{}>)", t.timestamp(), t.format("%Y-%m-%d %H:%M UTC")));
+    let when = when.unwrap_or_default();
+    if since.changes.is_empty() {
+        return format!("Nothing changed since the last success{when}");
+    }
+    let value = |v: &str| text::escape_truncated(short_image(v), 150);
+    let mut said: Vec<String> = since
+        .changes
+        .iter()
+        .take(MAX_CHANGES_SHOWN)
+        .map(|c| {
+            let what = text::escape_truncated(&c.what, 150);
+            match (&c.from, &c.to) {
+                (Some(from), Some(to)) => format!("{what} {} → {}", value(from), value(to)),
+                (None, Some(to)) => format!("{what}: {}", value(to)),
+                (Some(from), None) => format!("{what}: {}", value(from)),
+                (None, None) => what,
+            }
+        })
+        .collect();
+    if since.changes.len() > MAX_CHANGES_SHOWN {
+        said.push(format!("{} more", since.changes.len() - MAX_CHANGES_SHOWN));
+    }
+    format!("Changed since the last success{when}: {}", said.join(" · "))
 }
 
 /// The notes after a headline, for the fallback text.
@@ -267,12 +324,26 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if let Some(mention) = mention {
         blocks.push(Block::Section { text: Some(Text::Mrkdwn { text: mention.to_owned() }), fields: Vec::new() });
     }
-    let reason = outcome.reason.as_deref().filter(|_| !outcome.succeeded).map(|r| code_section("Reason", r));
+    // Why: the reason, what it likely means, what changed since the last
+    // success.
+    let mut why: Vec<Block> = outcome
+        .reason
+        .as_deref()
+        .filter(|_| !outcome.succeeded)
+        .map(|r| code_section("Reason", r))
+        .into_iter()
+        .collect();
+    if !outcome.succeeded {
+        why.extend(cause::explain(&cause::Facts::of(task, outcome)).map(|c| cause_context(&c)));
+        if outcome.interrupted.is_none() {
+            why.extend(ctx.since_success.map(|since| context(vec![since_success_text(since)])));
+        }
+    }
     // A task that never started is told by why: that leads.
-    let (reason_first, reason_after) = if outcome.never_started { (reason, None) } else { (None, reason) };
-    blocks.extend(reason_first);
+    let (why_first, why_after) = if outcome.never_started { (why, Vec::new()) } else { (Vec::new(), why) };
+    blocks.extend(why_first);
     blocks.extend(field_sections(fields));
-    blocks.extend(reason_after);
+    blocks.extend(why_after);
     let last_lines =
         ctx.log.map_or(&[][..], |log| &log.last_lines[log.last_lines.len().saturating_sub(FAILURE_LOG_LINES)..]);
     if !outcome.succeeded && !last_lines.is_empty() {
@@ -293,6 +364,9 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     }
     let mut elements: Vec<String> = note.map(str::to_owned).into_iter().collect();
     elements.extend(links(ctx, task));
+    if let (Some(runbook), false, None) = (ctx.runbook, outcome.succeeded, outcome.interrupted) {
+        elements.push(runbook_link(runbook));
+    }
     if !elements.is_empty() {
         blocks.push(context(elements));
     }
@@ -306,6 +380,12 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         msg.text = format!("{mention} {}", msg.text);
     }
     ctx.labelled(msg)
+}
+
+/// The job's runbook, validated at start-up as an https URL with nothing
+/// that ends a Slack link.
+pub fn runbook_link(url: &str) -> String {
+    format!("<{url}|📖 Runbook>")
 }
 
 fn stopped_by(interruption: Interruption) -> &'static str {
@@ -717,5 +797,52 @@ mod tests {
             }
             assert!(json.contains("&lt;!channel&gt;"));
         }
+    }
+
+    #[test]
+    fn a_failure_shows_its_cause_under_the_reason_and_what_changed_within_limits() {
+        use crate::changes::{Change, SinceSuccess};
+        let failed = task("events/ecs-task-stopped-failure.json");
+        let Decision::Finish(outcome) = decide(&failed, &[]) else { panic!() };
+        let many: Vec<Change> = (0..40)
+            .map(|i| Change {
+                what: format!("image (c{i}) <!channel>"),
+                from: Some(format!("x/{}", "a".repeat(3000))),
+                to: Some("b & <@U1>".into()),
+            })
+            .collect();
+        let since = SinceSuccess { at: Some(1_795_700_000), changes: many };
+        let ctx = JobContext {
+            since_success: Some(&since),
+            runbook: Some("https://wiki.example.com/a"),
+            ..JobContext::new("analyze_sentiment", "prod", "C1")
+        };
+        let msg = completion_message(&ctx, &failed, &outcome, Some("1.2"));
+        assert_eq!(limit_violation(&msg.blocks), None);
+        let text = all_text(&msg);
+        assert!(!text.contains("<!channel>") && !text.contains("<@U1>"), "escaped");
+        assert!(text.contains("32 more"), "cut to a line: {text:.500}");
+        let reason = text.find("*Reason*").unwrap();
+        let likely = text.find("*Likely cause:* the container ran out of memory").unwrap();
+        let changed = text.find("Changed since the last success (<!date^1795700000^").unwrap();
+        assert!(reason < likely && likely < changed, "{text}");
+        assert!(text.contains("<https://wiki.example.com/a|📖 Runbook>"));
+
+        let nothing = SinceSuccess { at: None, changes: Vec::new() };
+        assert_eq!(since_success_text(&nothing), "Nothing changed since the last success");
+        // A success says none of it.
+        let ok = task("events/ecs-task-stopped-success.json");
+        let Decision::Finish(outcome) = decide(&ok, &[]) else { panic!() };
+        let text = all_text(&completion_message(&ctx, &ok, &outcome, Some("1.2")));
+        assert!(!text.contains("Likely cause") && !text.contains("Runbook") && !text.contains("last success"));
+    }
+
+    #[test]
+    fn fast_and_zero_notes_read_well() {
+        use std::time::Duration;
+        let fast = Note::Fast { took: Duration::from_secs(12), usual: Duration::from_secs(3000) };
+        assert_eq!(note_text(&fast), "⚡ ran in 12s; usually 50m");
+        let zero = Note::Zero { key: "rows<!here>".into(), usual: 12_400 };
+        assert_eq!(note_text(&zero), "`rows&lt;!here&gt;: 0`, usually 12,400");
     }
 }

@@ -92,6 +92,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// A usual time, roughly: `50m`, `1h 5m`; under 10 minutes as
+/// [`duration`] says it.
+pub fn approx_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..600 => duration(d),
+        600..3600 => format!("{}m", secs / 60),
+        _ => format!("{}h {}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
 /// A time Slack shows in each reader's own time zone, with a UTC fallback
 /// for clients that cannot.
 pub fn slack_date(t: DateTime<Utc>) -> String {
@@ -209,6 +220,14 @@ mod tests {
                 let json = serde_json::to_string(&msg).unwrap();
                 prop_assert!(!json.contains('<') && !json.contains('>'), "{}", json);
             }
+        }
+    }
+
+    #[test]
+    fn approximate_durations() {
+        let table = [(12, "12s"), (599, "9m 59s"), (600, "10m"), (3000, "50m"), (3599, "59m"), (3900, "1h 5m")];
+        for (secs, want) in table {
+            assert_eq!(approx_duration(Duration::from_secs(secs)), want);
         }
     }
 }
