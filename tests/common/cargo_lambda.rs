@@ -54,7 +54,8 @@ impl Watch {
     /// `cargo lambda watch --env-file FILE`, with none of this process's
     /// AWS settings: everything the function gets is in the file.
     pub fn with_env_file(tool_dir: &Path, file: &Path) -> Watch {
-        let aws = ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"];
+        let aws =
+            ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"];
         Watch::spawn(tool_dir, &["--env-file", file.to_str().unwrap()], &[], &aws)
     }
 
