@@ -304,6 +304,21 @@ mod tests {
     }
 
     #[test]
+    fn blocks_as_slack_gives_them_back_are_read_and_stamped() {
+        // conversations.history adds `block_id`, `verbatim` and may leave out `emoji`.
+        let from_slack = serde_json::json!([
+            {"type": "header", "block_id": "h1", "text": {"type": "plain_text", "text": "❌ j failed"}},
+            {"type": "context", "block_id": "c1", "elements": [{"type": "mrkdwn", "text": "x", "verbatim": false}]},
+            {"type": "actions", "block_id": "a1", "elements": [
+                {"type": "button", "action_id": ACK_ACTION, "value": "arn", "text": {"type": "plain_text", "text": "👀 I'm on it", "emoji": true}}]}
+        ]);
+        let blocks: Vec<Block> = serde_json::from_value(from_slack).unwrap();
+        let stamped = acknowledged_blocks(&blocks, "U024BE7LH").unwrap();
+        assert_eq!(stamped[2], context(vec!["👀 <@U024BE7LH> is on it".into()]));
+        assert_eq!(stamped.len(), 3);
+    }
+
+    #[test]
     fn a_later_presser_is_told_who_has_it() {
         assert!(
             acknowledged_already_reply(Some("U1AAAAAAA"), "U2BBBBBBB").text.contains("<@U1AAAAAAA> is on it already")
