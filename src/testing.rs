@@ -258,6 +258,17 @@ impl SlackPoster for RecordingSlack {
         Ok(())
     }
 
+    async fn message_at(
+        &self,
+        at: &Posted,
+        _thread: Option<&str>,
+        _deadline: SystemTime,
+    ) -> Result<Option<Message>, SlackError> {
+        let mut state = self.state.lock().unwrap();
+        state.calls += 1;
+        Ok(state.sent.iter().find(|s| s.ts == at.ts && s.message.channel == at.channel).map(|s| s.message.clone()))
+    }
+
     async fn find_posted(
         &self,
         channel: &str,

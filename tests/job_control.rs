@@ -488,3 +488,49 @@ async fn a_rerun_of_a_schedules_run_reads_that_schedule_alone_and_takes_its_netw
         assert_eq!(said, 1, "{started_by}: the re-run said in the run's thread");
     }
 }
+
+#[tokio::test]
+async fn anyone_acknowledges_a_failure_once_and_the_table_and_slack_keep_who() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-ack");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let task_arn = run_fargate_task(&stack, &cluster, &definition).await;
+    let handler = controlled(&stack, json!({})).await;
+    for path in ["events/ecs-task-running-before-failure.json", "events/ecs-task-stopped-failure.json"] {
+        handler.handle(event(path, &task_arn, &cluster, &definition, &family), deadline()).await.unwrap();
+    }
+    let failure = |stack: &Stack| {
+        let posted = stack.slack.posted();
+        (posted[0].clone(), posted.iter().find(|p| p.thread_ts.is_some()).cloned().unwrap())
+    };
+    let (start, reply) = failure(&stack);
+    assert!(start.visible().contains("\"action_id\":\"ack_failure\"") && reply.visible().contains("ack_failure"));
+
+    // A stranger presses first (anyone may), twice; then an operator.
+    for user in [STRANGER, STRANGER, OPERATOR] {
+        assert_eq!(http(&handler, signed(&press(&stack, "ack_failure", &task_arn, user), false)).await.0, 200);
+    }
+    let (start, reply) = failure(&stack);
+    let on_it = format!("👀 <@{STRANGER}> is on it");
+    for message in [&start, &reply] {
+        assert!(
+            message.visible().contains(&on_it) && !message.visible().contains("ack_failure"),
+            "{}",
+            message.visible()
+        );
+        assert!(message.visible().contains("rerun_task"), "Re-run stays");
+    }
+    assert_eq!((start.updates, reply.updates), (2, 1), "stamped once: the start was updated to ❌ before");
+    let told: Vec<String> =
+        stack.slack.responses().iter().map(|r| r["text"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(
+        told,
+        [
+            "👀 You are on it already. Nothing changed.".to_owned(),
+            format!("👀 <@{STRANGER}> is on it already. Nothing changed.")
+        ]
+    );
+    let (_, status) = http(&handler, signed(&command(&stack, "status", OPERATOR), false)).await;
+    assert!(status.to_string().contains(&on_it), "{status}");
+}

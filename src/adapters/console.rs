@@ -82,6 +82,16 @@ impl SlackPoster for ConsolePoster {
         out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
     }
 
+    /// The console keeps nothing to read back.
+    async fn message_at(
+        &self,
+        _at: &Posted,
+        _thread: Option<&str>,
+        _deadline: SystemTime,
+    ) -> Result<Option<Message>, SlackError> {
+        Ok(None)
+    }
+
     /// The console keeps nothing to look in; the replay's store records
     /// every post.
     async fn find_posted(

@@ -13,11 +13,11 @@ use async_trait::async_trait;
 
 use crate::group::{self, Anchor, Group, Grouping};
 use crate::health::Run;
+use crate::ports::{Acknowledged, HISTORY_RUNS, StoreErrorKind};
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
     StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
-use crate::ports::{HISTORY_RUNS, StoreErrorKind};
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
@@ -347,7 +347,8 @@ impl JobStore for MemoryStore {
     }
 
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError> {
-        self.tables(|tables| tables.jobs.values().map(recent).collect())
+        // As the table's index: no acknowledgement (read with `head`).
+        self.tables(|tables| tables.jobs.values().map(|j| JobState { acknowledged: None, ..recent(j) }).collect())
     }
 
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
@@ -355,6 +356,18 @@ impl JobStore for MemoryStore {
             let state = tables.jobs.entry(job.to_owned()).or_default();
             state.job = job.to_owned();
             state.outage = since;
+        })
+    }
+
+    async fn head(&self, job: &str) -> Result<Option<JobState>, StoreError> {
+        self.tables(|tables| tables.jobs.get(job).map(|s| JobState { runs: Vec::new(), last_run: None, ..s.clone() }))
+    }
+
+    async fn acknowledge(&self, job: &str, ack: &Acknowledged) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            let state = tables.jobs.entry(job.to_owned()).or_default();
+            state.job = job.to_owned();
+            state.acknowledged = Some(ack.clone());
         })
     }
 

@@ -20,8 +20,8 @@ use tracing::debug;
 
 use crate::group::{Group, Grouping};
 use crate::ports::{
-    Claim, ClaimResult, Clock, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted,
-    Record, Slot, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
+    Acknowledged, Claim, ClaimResult, Clock, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore,
+    Posted, Record, Slot, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
 use crate::retry::{self, Policy};
 
@@ -152,6 +152,14 @@ impl JobStore for Retrying<dyn JobStore> {
 
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
         self.retry("set outage", || self.inner.set_outage(job, since)).await
+    }
+
+    async fn head(&self, job: &str) -> Result<Option<JobState>, StoreError> {
+        self.retry("job head", || self.inner.head(job)).await
+    }
+
+    async fn acknowledge(&self, job: &str, ack: &Acknowledged) -> Result<(), StoreError> {
+        self.retry("acknowledge", || self.inner.acknowledge(job, ack)).await
     }
 
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError> {

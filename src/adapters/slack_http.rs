@@ -114,6 +114,12 @@ struct HistoryMessage {
     #[serde(default)]
     ts: String,
     #[serde(default)]
+    text: String,
+    /// As Slack gives them back: read as the notifier's own blocks only
+    /// when a message is to be changed (`message_at`).
+    #[serde(default)]
+    blocks: Vec<serde_json::Value>,
+    #[serde(default)]
     metadata: Option<crate::message::Metadata>,
 }
 
@@ -340,6 +346,43 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         }
         let endpoint = Endpoint::ResponseUrl(response_url);
         self.send::<_, ResponseAnswer>(endpoint, Args::Json(reply), deadline).await.map(drop)
+    }
+
+    async fn message_at(
+        &self,
+        at: &Posted,
+        thread: Option<&str>,
+        deadline: SystemTime,
+    ) -> Result<Option<Message>, SlackError> {
+        let mut args = vec![
+            ("channel", at.channel.as_str()),
+            ("oldest", at.ts.as_str()),
+            ("latest", at.ts.as_str()),
+            ("inclusive", "true"),
+            ("limit", "2"),
+        ];
+        let method = match thread {
+            Some(ts) => {
+                args.push(("ts", ts));
+                "conversations.replies"
+            }
+            None => "conversations.history",
+        };
+        let body: HistoryAnswer = self.call(method, Args::Form(&args[..]), deadline).await?;
+        let Some(found) = body.messages.into_iter().find(|m| m.ts == at.ts) else { return Ok(None) };
+        let blocks = serde_json::Value::Array(found.blocks);
+        let blocks = serde_json::from_value(blocks)
+            .map_err(|e| SlackError::Api(format!("the message's blocks are not the notifier's: {e}")))?;
+        Ok(Some(Message {
+            channel: at.channel.clone(),
+            text: found.text,
+            blocks,
+            thread_ts: None,
+            reply_broadcast: false,
+            unfurl_links: false,
+            unfurl_media: false,
+            metadata: None,
+        }))
     }
 
     async fn find_posted(

@@ -10,3 +10,28 @@ pub mod registration;
 pub mod slack_request;
 pub mod task;
 pub mod watch;
+
+use std::collections::HashMap;
+
+use crate::ports::{JobState, JobStore};
+
+/// Who is on each job's last run, for the jobs whose last run failed and
+/// was acknowledged: the job's head is read (one `GetItem`) only for those,
+/// since the index that lists the jobs does not carry acknowledgements.
+/// A head that cannot be read names nobody (logged).
+pub(crate) async fn on_it(jobs: &dyn JobStore, states: &[JobState]) -> HashMap<String, String> {
+    let failed = states.iter().filter_map(|s| {
+        let last = s.runs.iter().filter(|r| r.finished()).max_by_key(|r| r.end)?;
+        (last.succeeded == Some(false)).then_some((s.job.as_str(), last.task_id.as_str()))
+    });
+    let reads = failed.map(|(job, task)| async move {
+        match jobs.head(job).await {
+            Ok(head) => head.and_then(|h| h.on_it(task).map(|user| (job.to_owned(), user.to_owned()))),
+            Err(e) => {
+                tracing::warn!(job, error = %e, "the job's record was not read: who is on its failure is not said");
+                None
+            }
+        }
+    });
+    futures_util::future::join_all(reads).await.into_iter().flatten().collect()
+}

@@ -203,6 +203,7 @@ impl SlackRequests<'_> {
         let (user, response_url, held) = match action {
             Deferred::Stop { user, response_url, claim, .. }
             | Deferred::Rerun { user, response_url, claim, .. }
+            | Deferred::Ack { user, response_url, claim, .. }
             | Deferred::Run { user, response_url, claim, .. } => (user, response_url.as_deref(), claim),
         };
         // A second delivery finds the action done: nothing more, not even
@@ -222,6 +223,7 @@ impl SlackRequests<'_> {
         let answer = match action {
             Deferred::Stop { task_arn, command, .. } => self.stop_arn(task_arn, &asked, *command, budget).await,
             Deferred::Rerun { task_arn, .. } => self.rerun(task_arn, &asked, budget).await,
+            Deferred::Ack { task_arn, .. } => self.acknowledge(task_arn, &asked, budget).await,
             Deferred::Run { job, channel, trigger, .. } => self.run(job, &asked, channel, trigger, budget).await,
         };
         // A refusal, or an answer that did nothing, is final too: the claim
@@ -301,6 +303,7 @@ impl SlackRequests<'_> {
         let answer = match action.action_id.as_str() {
             say::STOP_ACTION => self.stop_arn(&action.value, &asked, false, budget).await,
             say::RERUN_ACTION => self.rerun(&action.value, &asked, budget).await,
+            say::ACK_ACTION => self.acknowledge(&action.value, &asked, budget).await,
             other => Some(Reply::ephemeral(format!(
                 "This notifier has no action `{}`.",
                 crate::message::text::escape(other)
@@ -345,15 +348,22 @@ impl SlackRequests<'_> {
             Ok(states) => states,
             Err(e) => return failed("read the jobs' history", &e),
         };
-        let mut jobs: Vec<(String, Option<&crate::health::Run>, usize)> = states
+        let states: Vec<JobState> =
+            states.into_iter().filter(|s| self.job_of_record(s).notify != Notify::None).collect();
+        let on_it = super::on_it(self.jobs, &states).await;
+        let mut jobs: Vec<say::StatusLine> = states
             .iter()
-            .filter(|s| self.job_of_record(s).notify != Notify::None)
             .map(|s| {
                 let last = s.runs.iter().filter(|r| r.finished()).max_by_key(|r| r.end);
-                (s.job.clone(), last, s.runs.iter().filter(|r| !r.finished()).count())
+                say::StatusLine {
+                    job: s.job.clone(),
+                    last,
+                    running: s.runs.iter().filter(|r| !r.finished()).count(),
+                    on_it: on_it.get(&s.job).map(String::as_str),
+                }
             })
             .collect();
-        jobs.sort_by(|a, b| a.0.cmp(&b.0));
+        jobs.sort_by(|a, b| a.job.cmp(&b.job));
         say::status_reply(&jobs)
     }
 
@@ -573,6 +583,114 @@ impl SlackRequests<'_> {
                 self.defer(action, &claim, None).await
             }
         }
+    }
+
+    /// "👀 I'm on it": anyone may press it, and it acts on nothing in AWS.
+    /// The first press is claimed once: it is kept on the job's record and
+    /// stamped on the failure's messages; a later one changes nothing and
+    /// tells its presser who has it. `None`: the stamps say it.
+    async fn acknowledge(&self, task_arn: &str, asked: &Asked<'_>, budget: Budget) -> Option<Answer> {
+        if task_arn_parts(task_arn).is_none() {
+            return Some(Reply::ephemeral("That button names no task.".into()));
+        }
+        let user = asked.user;
+        let found = match self.tasks.task(&format!("task#{task_arn}")).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Some(Reply::ephemeral("I know nothing of this run any more.".into())),
+            Err(e) => return Some(failed("find the run", &e)),
+        };
+        let (job, task_id) = (found.facts.job.as_str(), found.facts.task_id.as_str());
+        let key = format!("action#ack#{task_arn}");
+        let claim = match asked.held {
+            Some(held) => held.claim(epoch_secs(self.clock.now())),
+            None => self.notices.claim_for(&key, Slot::Once, budget.lease()),
+        };
+        match self.notices.claim(&claim).await {
+            Ok(ClaimResult::Claimed(_)) => {}
+            Ok(ClaimResult::Taken(_)) if asked.held.is_some() => {
+                info!(key, "a deferred acknowledgement found itself done already: nothing more");
+                return None;
+            }
+            Ok(ClaimResult::Taken(_)) => {
+                let holder = match self.jobs.head(job).await {
+                    Ok(head) => head.and_then(|h| h.on_it(task_id).map(str::to_owned)),
+                    Err(e) => {
+                        warn!(error = %e, "the job's record was not read: who is on it is not said");
+                        None
+                    }
+                };
+                return Some(say::acknowledged_already_reply(holder.as_deref(), user));
+            }
+            Err(e) => return Some(failed("record that you are on it", &e)),
+        }
+        let ack = crate::ports::Acknowledged {
+            task_id: task_id.to_owned(),
+            user: user.to_owned(),
+            at: epoch_secs(self.clock.now()),
+        };
+        let work = async {
+            if let Err(e) = self.jobs.acknowledge(job, &ack).await {
+                asked.resolve();
+                self.notices.release(&claim).await;
+                return Outcome::Done(Some(failed("record that you are on it", &e)));
+            }
+            info!(user, job, task = task_id, "acknowledged from Slack");
+            let unstamped = self.stamp(&found, user, budget.deadline).await;
+            asked.resolve();
+            let channel = found.record.completion.posted.as_ref().map_or("", |p| p.channel.as_str());
+            self.notices.done(&claim, channel).await;
+            Outcome::Done(unstamped.map(|why| {
+                Reply::ephemeral(format!(
+                    "👀 You are on it, but I could not show it on the failure: {}",
+                    crate::message::text::escape_truncated(&why, 500)
+                ))
+            }))
+        };
+        match self.in_time(budget, ACTION_TAKES, work).await {
+            Outcome::Done(answer) => answer,
+            Outcome::Defer => {
+                let action = Deferred::Ack {
+                    task_arn: task_arn.to_owned(),
+                    user: user.to_owned(),
+                    response_url: asked.response_url.map(str::to_owned),
+                    claim: HeldClaim::of(&claim),
+                };
+                self.defer(action, &claim, None).await
+            }
+        }
+    }
+
+    /// Stamps "👀 <@U…> is on it" on the run's messages that show its
+    /// failure (its reply, and its start message updated to ❌), read back
+    /// from Slack and changed in that one part. A message stamped already is
+    /// left alone, so a second attempt changes nothing. `Some(why)`: not
+    /// every message could be stamped.
+    async fn stamp(&self, found: &FoundTask, user: &str, deadline: SystemTime) -> Option<String> {
+        let start = found.record.start.posted.as_ref();
+        let completion = found.record.completion.posted.as_ref();
+        let places = [(start, None), (completion, start.map(|p| p.ts.as_str()))];
+        let mut problems = Vec::new();
+        for (at, thread) in places {
+            let Some(at) = at.filter(|p| p.ts != crate::claim::ANSWERED) else { continue };
+            let message = match self.notices.slack.message_at(at, thread, deadline).await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    problems.push("the message is not there any more".to_owned());
+                    continue;
+                }
+                Err(e) => {
+                    warn!(error = %e, "a failure message was not read: not stamped");
+                    problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let Some(blocks) = say::acknowledged_blocks(&message.blocks, user) else { continue };
+            if let Err(e) = self.notices.slack.update(at, &Message { blocks, ..message }, deadline).await {
+                warn!(error = %e, "a failure message was not stamped");
+                problems.push(e.to_string());
+            }
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
     }
 
     /// The network of the schedule that starts the job: the rule that

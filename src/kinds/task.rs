@@ -192,12 +192,10 @@ impl Tasks<'_> {
         }
     }
 
-    /// The buttons a job's messages offer: none without operators or
-    /// without the signing secret that Slack's presses are checked with.
+    /// The buttons a job's messages offer: none without the signing
+    /// secret that Slack's presses are checked with; "👀 I'm on it" (anyone
+    /// may press it) on every failure; Stop and Re-run only with operators.
     async fn controls(&self, task: &EcsTask, job: &Job) -> Controls {
-        if job.operators.is_empty() {
-            return Controls::default();
-        }
         match self.secrets.signing_secret().await {
             Ok(Some(_)) => {}
             Ok(None) => return Controls::default(),
@@ -206,12 +204,15 @@ impl Tasks<'_> {
                 return Controls::default();
             }
         }
+        if job.operators.is_empty() {
+            return Controls { ack: true, ..Controls::default() };
+        }
         // Re-run only where a network can be found (or none is needed); a
         // rule or schedule that started the task gives its own.
         let rerun = RunSpec::of(task).is_some_and(|spec| {
             spec.rule().is_some() || spec.schedule().is_some() || choose_network(&spec, None, job.run.as_ref()).is_ok()
         });
-        Controls { stop: true, rerun }
+        Controls { stop: true, rerun, ack: true }
     }
 
     async fn notify(

@@ -341,6 +341,8 @@ impl Watch<'_> {
             return Ok(());
         }
         let (from, to) = (now.timestamp() - DAY, now.timestamp());
+        // Who is on each job's last run, when that failed.
+        let on_it = super::on_it(self.jobs, states).await;
         let mut channels: BTreeMap<String, Vec<DigestLine>> = BTreeMap::new();
         let mut names: Vec<&str> = states.iter().map(|s| s.job.as_str()).collect();
         names.extend(scheduled.iter().map(|s| s.job.name.as_str()));
@@ -371,7 +373,8 @@ impl Watch<'_> {
                 .map(|s| self.channel(&s.job).to_owned())
                 .or_else(|| state.and_then(|s| s.channel.clone()))
                 .unwrap_or_else(|| self.channel(&job).to_owned());
-            channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed });
+            let on_it = on_it.get(name).cloned();
+            channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed, on_it });
         }
         for (channel, lines) in channels {
             let key = format!("digest#{}#{channel}", due.format("%Y-%m-%d"));

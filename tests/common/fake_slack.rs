@@ -468,6 +468,9 @@ fn history_entry(p: &Posted, metadata: bool) -> Value {
     if let Some(thread) = &p.thread_ts {
         entry["thread_ts"] = json!(thread);
     }
+    if let Some(blocks) = p.body.get("blocks") {
+        entry["blocks"] = blocks.clone();
+    }
     if metadata && p.body.get("metadata").is_some() {
         entry["metadata"] = p.body["metadata"].clone();
     }

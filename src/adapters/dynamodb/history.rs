@@ -8,9 +8,11 @@
 //! | `job`, `channel` | the job's name and channel |
 //! | `outage` | the first due time of a reported outage of missed runs |
 //! | `b_anchor`, `b_key`, `b_at` | the task that opened the job's latest group: id, record key, start (epoch seconds) |
+//! | `ack_task`, `ack_user`, `ack_at` | the latest acknowledged failure ("👀 I'm on it"): its task id, who, when (epoch seconds) |
 //! | `expires_at` | TTL, epoch seconds |
 //!
-//! It is written when a group opens, when an outage opens or closes, and
+//! It is written when a group opens, when an outage opens or closes, when
+//! a failure is acknowledged, and
 //! otherwise at most once an hour per execution environment (to keep its
 //! TTL ahead): never on every run, so it is no hot item, and the `jobs`
 //! key of the `lookup` index is no hot partition.
@@ -41,7 +43,7 @@ use super::{Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, TTL_ATTRI
 use crate::changes::RunSetup;
 use crate::group::Anchor;
 use crate::health::Run;
-use crate::ports::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
+use crate::ports::{Acknowledged, HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
 
 const JOBS: &str = "jobs";
 const WATCH_KEY: &str = "watch";
@@ -208,7 +210,12 @@ pub(super) fn state_from(item: &Item) -> JobState {
         outage: number(item, "outage"),
         last_run: None,
         anchor: anchor_from(item),
+        acknowledged: acknowledged_from(item),
     }
+}
+
+fn acknowledged_from(item: &Item) -> Option<Acknowledged> {
+    Some(Acknowledged { task_id: text(item, "ack_task")?, user: text(item, "ack_user")?, at: number(item, "ack_at")? })
 }
 
 impl DynamoStore {
@@ -367,6 +374,23 @@ impl JobStore for DynamoStore {
         }
         .name("#outage", "outage");
         self.update(change).send().await.map_err(|e| error("UpdateItem (outage)", e))?;
+        Ok(())
+    }
+
+    async fn head(&self, job: &str) -> Result<Option<JobState>, StoreError> {
+        Ok(self.item(&job_key(job), "job head").await?.as_ref().map(state_from))
+    }
+
+    async fn acknowledge(&self, job: &str, ack: &Acknowledged) -> Result<(), StoreError> {
+        // Like an outage, on the head its runs wrote.
+        let change = Change::new(job_key(job), "SET #task = :task, #user = :user, #at = :at")
+            .name("#task", "ack_task")
+            .name("#user", "ack_user")
+            .name("#at", "ack_at")
+            .value(":task", s(&ack.task_id))
+            .value(":user", s(&ack.user))
+            .value(":at", n(ack.at));
+        self.update(change).send().await.map_err(|e| error("UpdateItem (acknowledge)", e))?;
         Ok(())
     }
 

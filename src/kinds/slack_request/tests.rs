@@ -460,5 +460,6 @@ async fn jobs_run_uses_the_schedules_target_when_there_is_one() {
     assert_eq!(run.overrides.as_ref().unwrap().container_overrides[0].command.as_ref().unwrap()[2], "jobs.reddit");
 }
 
+mod ack;
 mod deadline;
 mod security;

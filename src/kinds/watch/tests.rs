@@ -269,6 +269,9 @@ async fn the_digest_is_posted_once_per_channel_at_the_first_check_after_its_time
     for event in [running, stopped] {
         a.handle(event, fakes.deadline()).await.unwrap();
     }
+    // Someone is on prices' one failure, which is not its last run any more.
+    let ack = |task: &str| crate::ports::Acknowledged { task_id: task.into(), user: "U0ADA".into(), at: 1 };
+    fakes.store.acknowledge("prices", &ack("p15")).await.unwrap();
     assert_eq!(watch(&a, &fakes, "2026-11-27T08:55:00Z").await.digests, 0, "before DIGEST_AT");
     let (x, y) = tokio::join!(watch(&a, &fakes, "2026-11-27T09:00:00Z"), watch(&b, &fakes, "2026-11-27T09:00:00Z"));
     assert_eq!(x.digests + y.digests, 2, "one per channel, whichever check posts it");
@@ -281,8 +284,21 @@ async fn the_digest_is_posted_once_per_channel_at_the_first_check_after_its_time
     assert!(jobs.contains("`▁▂▂▃▄▄▅▅▆▆▇▇██`"), "the run times, oldest first: {jobs}");
     let ops = digests.iter().find(|d| d.message.channel == "C0OPS").unwrap().visible();
     assert!(ops.contains("*sentiment*  1 run · 100% ok · median 11m 40s · p95 11m 40s · 0 missed"), "{ops}");
-    // The next day, the next digest: the jobs with runs or missed runs in it.
-    assert_eq!(watch(&a, &fakes, "2026-11-28T09:01:00Z").await.digests, 1);
+    assert!(!jobs.contains("is on it"), "prices succeeded since: {jobs}");
+    // The next day, the next digest: the jobs with runs or missed runs in
+    // it; one whose last run failed shows who is on it.
+    let (running, stopped) = run_events("s2", "market-pulse-analyze-sentiment", "2026-11-27T20:00:00Z", 100, 1);
+    for event in [running, stopped] {
+        a.handle(event, fakes.deadline()).await.unwrap();
+    }
+    fakes.store.acknowledge("sentiment", &ack("s2")).await.unwrap();
+    assert_eq!(watch(&a, &fakes, "2026-11-28T09:01:00Z").await.digests, 2);
+    let ops = top_level(&fakes)
+        .into_iter()
+        .rfind(|s| s.message.channel == "C0OPS" && s.message.text.starts_with("📊"))
+        .unwrap()
+        .visible();
+    assert!(ops.contains("*sentiment*  1 run · 1 failed") && ops.contains("· 👀 <@U0ADA> is on it"), "{ops}");
 }
 
 #[tokio::test(start_paused = true)]

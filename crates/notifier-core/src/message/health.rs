@@ -149,6 +149,8 @@ pub struct DigestLine {
     pub job: String,
     pub figures: DayFigures,
     pub missed: u32,
+    /// Who is on its last run, when that failed and someone said so.
+    pub on_it: Option<String>,
 }
 
 /// One message per channel: each job's last 24 hours, with a sparkline of
@@ -199,6 +201,9 @@ fn digest_line(line: &DigestLine) -> String {
         parts.push(format!("p95 {}", text::duration(p95)));
     }
     parts.push(format!("{} missed", line.missed));
+    if let Some(user) = &line.on_it {
+        parts.push(super::job_control::on_it(user));
+    }
     let spark = if f.recent.len() >= SPARKLINE_MIN_RUNS { sparkline(&f.recent) } else { String::new() };
     let spark = if spark.is_empty() { String::new() } else { format!("\n`{spark}`") };
     format!("{status} *{}*  {}{spark}", text::escape_truncated(&line.job, 200), parts.join(" · "))
@@ -281,7 +286,7 @@ mod tests {
             p95: Some(Duration::from_secs(361)),
             recent: [100, 200, 300].map(Duration::from_secs).to_vec(),
         };
-        let line = DigestLine { job: "analyze_sentiment".into(), figures, missed: 0 };
+        let line = DigestLine { job: "analyze_sentiment".into(), figures, missed: 0, on_it: None };
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), std::slice::from_ref(&line));
         assert_eq!(msg.text, "📊 Jobs in the last 24 h: 12 runs, 1 failed, 0 missed");
         let json = serde_json::to_string(&msg.blocks).unwrap();
@@ -296,6 +301,7 @@ mod tests {
             job: "weekly_report".into(),
             figures: DayFigures { runs: 0, failures: 0, median: None, p95: None, recent: Vec::new() },
             missed: 1,
+            on_it: None,
         };
         let once = DigestLine {
             job: "backfill".into(),
@@ -307,12 +313,20 @@ mod tests {
                 recent: vec![Duration::from_secs(60); 2],
             },
             missed: 0,
+            on_it: None,
         };
-        let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &[idle, once]);
+        let acked = DigestLine { job: "prices".into(), on_it: Some("U024BE7LH".into()), ..line.clone() };
+        let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &[idle, once, acked]);
         let json = serde_json::to_string(&msg.blocks).unwrap();
         assert!(json.contains("⏰ *weekly_report*  no runs · 1 missed"), "{json}");
         assert!(json.contains("✅ *backfill*  1 run · 100% ok · median 1m 0s · p95 1m 0s · 0 missed\"}"), "{json}");
         assert!(!json.contains("0 runs") && !json.contains('▄'), "{json}");
+        assert!(
+            json.contains(
+                "*prices*  12 runs · 1 failed · 92% ok · median 4m 5s · p95 6m 1s · 0 missed · 👀 <@U024BE7LH> is on it"
+            ),
+            "{json}"
+        );
         let many: Vec<DigestLine> = (0..80).map(|i| DigestLine { job: format!("job{i}"), ..line.clone() }).collect();
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &many);
         assert_eq!(limit_violation(&msg.blocks), None);

@@ -3,12 +3,14 @@
 
 use serde::Serialize;
 
-use super::{Block, Message, Text, button, context, limits, message, text};
+use super::{Block, Button, Message, Text, button, context, limits, message, text};
 use crate::health::Run;
 use crate::jobs::is_user_id;
 
 pub const STOP_ACTION: &str = "stop_task";
 pub const RERUN_ACTION: &str = "rerun_task";
+/// "👀 I'm on it", on every failure message: anyone may press it.
+pub const ACK_ACTION: &str = "ack_failure";
 
 /// An answer to a person: a slash command's HTTP answer, or a post to an
 /// interaction's `response_url`.
@@ -54,20 +56,70 @@ pub fn stop_actions(job: &str, task_arn: &str, task_id: &str) -> Block {
     }
 }
 
-/// A failed run's Re-run button.
-pub fn rerun_actions(job: &str, task_arn: &str) -> Block {
-    let question = format!(
-        "Start {job} again with what the failed run had: the same task definition revision, command and environment?"
-    );
-    Block::Actions {
-        elements: vec![button(
+/// A failed run's buttons: "👀 I'm on it" (`ack`: anyone may press it; it
+/// acts on nothing, so it asks nothing first) and Re-run (`rerun`:
+/// operators, with a confirm dialog). `None` when it offers neither.
+pub fn failure_actions(job: &str, task_arn: &str, rerun: bool, ack: bool) -> Option<Block> {
+    let mut elements = Vec::new();
+    if ack {
+        elements.push(Button {
+            text: Text::PlainText { text: "👀 I'm on it".into(), emoji: true },
+            action_id: ACK_ACTION.into(),
+            value: task_arn.to_owned(),
+            style: None,
+            confirm: None,
+        });
+    }
+    if rerun {
+        let question = format!(
+            "Start {job} again with what the failed run had: the same task definition revision, command and environment?"
+        );
+        elements.push(button(
             "Re-run",
             RERUN_ACTION,
             task_arn.to_owned(),
             false,
             (&format!("Re-run {job}?"), &question, "Re-run"),
-        )],
+        ));
     }
+    (!elements.is_empty()).then_some(Block::Actions { elements })
+}
+
+/// What an acknowledgement stamps on a failure message.
+pub fn on_it(user_id: &str) -> String {
+    format!("👀 {} is on it", who(user_id))
+}
+
+/// A failure message's blocks once `user_id` is on it: its "I'm on it"
+/// button gives way to "👀 <@U…> is on it" (Re-run stays). `None` when it
+/// has no such button (not a failure message, or stamped already).
+pub fn acknowledged_blocks(blocks: &[Block], user_id: &str) -> Option<Vec<Block>> {
+    let at = blocks
+        .iter()
+        .position(|b| matches!(b, Block::Actions { elements } if elements.iter().any(|e| e.action_id == ACK_ACTION)))?;
+    let mut blocks = blocks.to_vec();
+    let stamp = context(vec![on_it(user_id)]);
+    match &mut blocks[at] {
+        Block::Actions { elements } => elements.retain(|e| e.action_id != ACK_ACTION),
+        _ => unreachable!("found as an actions block"),
+    }
+    if matches!(&blocks[at], Block::Actions { elements } if elements.is_empty()) {
+        blocks[at] = stamp;
+    } else {
+        blocks.insert(at, stamp);
+    }
+    blocks.truncate(limits::BLOCKS);
+    Some(blocks)
+}
+
+/// To a later presser: the failure is someone's already (`holder`, when
+/// known), and nothing changed.
+pub fn acknowledged_already_reply(holder: Option<&str>, presser: &str) -> Reply {
+    Reply::ephemeral(match holder {
+        Some(holder) if holder == presser => "👀 You are on it already. Nothing changed.".to_owned(),
+        Some(holder) => format!("👀 {} is on it already. Nothing changed.", who(holder)),
+        None => "👀 Someone is on it already. Nothing changed.".to_owned(),
+    })
 }
 
 fn thread_note(channel: &str, thread_ts: &str, mrkdwn: String, fallback: &str) -> Message {
@@ -108,15 +160,25 @@ pub fn job_started_reply(job: &str, user_id: &str, new_task: &str, how: &str) ->
     ))
 }
 
+/// A job's line in `/jobs status`.
+#[derive(Debug, Clone)]
+pub struct StatusLine<'a> {
+    pub job: String,
+    pub last: Option<&'a Run>,
+    pub running: usize,
+    /// Who is on its last run, when it failed and someone said so.
+    pub on_it: Option<&'a str>,
+}
+
 /// `/jobs status`: each job's last run.
-pub fn status_reply(jobs: &[(String, Option<&Run>, usize)]) -> Reply {
+pub fn status_reply(jobs: &[StatusLine]) -> Reply {
     if jobs.is_empty() {
         return Reply::ephemeral("No job has run since the notifier began keeping their history.".into());
     }
     let lines: Vec<String> = jobs
         .iter()
-        .map(|(job, last, running)| {
-            let last = match last {
+        .map(|StatusLine { job, last: last_run, running, on_it }| {
+            let last = match last_run {
                 None => "no finished run yet".to_owned(),
                 Some(run) => {
                     let outcome = if run.succeeded == Some(true) { "✅ succeeded" } else { "❌ failed" };
@@ -130,7 +192,13 @@ pub fn status_reply(jobs: &[(String, Option<&Run>, usize)]) -> Reply {
                 }
             };
             let running = if *running > 0 { format!(" · {running} running") } else { String::new() };
-            format!("*{}*  {last}{running}", text::escape_truncated(job, 200))
+            let on_it = match on_it {
+                Some(user) if last_run.is_some_and(|r| r.succeeded != Some(true)) => {
+                    format!(" · {}", self::on_it(user))
+                }
+                _ => String::new(),
+            };
+            format!("*{}*  {last}{running}{on_it}", text::escape_truncated(job, 200))
         })
         .collect();
     let mut blocks = Vec::new();
@@ -189,13 +257,76 @@ mod tests {
     fn buttons_keep_to_slacks_limits_and_ask_first() {
         let job = "a".repeat(500);
         let arn = "arn:aws:ecs:us-east-1:123456789012:task/market-pulse/9781c248b1ab4c5b9d5f0d7f1e2c3a4b";
-        for block in [stop_actions(&job, arn, "9781c248b1ab4c5b9d5f0d7f1e2c3a4b"), rerun_actions(&job, arn)] {
+        let rerun = failure_actions(&job, arn, true, false).unwrap();
+        for block in [stop_actions(&job, arn, "9781c248b1ab4c5b9d5f0d7f1e2c3a4b"), rerun] {
             assert_eq!(limit_violation(std::slice::from_ref(&block)), None);
             let json = serde_json::to_value(&block).unwrap();
             assert_eq!(json["elements"][0]["type"], "button");
             assert_eq!(json["elements"][0]["value"], arn);
             assert!(json["elements"][0]["confirm"]["title"].is_object(), "a confirm dialog");
         }
+    }
+
+    #[test]
+    fn the_ack_button_asks_nothing_and_stays_within_limits() {
+        let arn =
+            format!("arn:aws:ecs:us-east-1:123456789012:task/{}/9781c248b1ab4c5b9d5f0d7f1e2c3a4b", "c".repeat(255));
+        assert_eq!(failure_actions("j", &arn, false, false), None);
+        let both = failure_actions("j", &arn, true, true).unwrap();
+        assert_eq!(limit_violation(std::slice::from_ref(&both)), None);
+        let json = serde_json::to_value(&both).unwrap();
+        assert_eq!(json["elements"][0]["action_id"], ACK_ACTION);
+        assert_eq!(json["elements"][0]["text"]["text"], "👀 I'm on it");
+        assert_eq!(json["elements"][0]["value"], arn.as_str());
+        assert!(json["elements"][0].get("confirm").is_none(), "acts on nothing: nothing to confirm");
+        assert_eq!(json["elements"][1]["action_id"], RERUN_ACTION);
+    }
+
+    #[test]
+    fn acknowledging_stamps_the_presser_once_and_keeps_rerun() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:task/c/abc";
+        let head = context(vec!["head".into()]);
+        let blocks = vec![head.clone(), failure_actions("j", arn, true, true).unwrap()];
+        let stamped = acknowledged_blocks(&blocks, "U024BE7LH").unwrap();
+        assert_eq!(stamped.len(), 3);
+        assert_eq!(stamped[1], context(vec!["👀 <@U024BE7LH> is on it".into()]));
+        assert!(
+            matches!(&stamped[2], Block::Actions { elements } if elements.len() == 1 && elements[0].action_id == RERUN_ACTION)
+        );
+        assert_eq!(acknowledged_blocks(&stamped, "U0OTHER"), None, "stamped once");
+        // Without Re-run, the stamp takes the buttons' place.
+        let alone = acknowledged_blocks(&[head.clone(), failure_actions("j", arn, false, true).unwrap()], "U024BE7LH");
+        assert_eq!(alone.unwrap(), vec![head.clone(), context(vec!["👀 <@U024BE7LH> is on it".into()])]);
+        // A user id that is not one names nobody.
+        let evil = acknowledged_blocks(&blocks, "<!channel>").unwrap();
+        assert_eq!(evil[1], context(vec!["👀 someone is on it".into()]));
+        assert_eq!(acknowledged_blocks(&[head], "U024BE7LH"), None, "no button: not a failure");
+    }
+
+    #[test]
+    fn blocks_as_slack_gives_them_back_are_read_and_stamped() {
+        // conversations.history adds `block_id`, `verbatim` and may leave out `emoji`.
+        let from_slack = serde_json::json!([
+            {"type": "header", "block_id": "h1", "text": {"type": "plain_text", "text": "❌ j failed"}},
+            {"type": "context", "block_id": "c1", "elements": [{"type": "mrkdwn", "text": "x", "verbatim": false}]},
+            {"type": "actions", "block_id": "a1", "elements": [
+                {"type": "button", "action_id": ACK_ACTION, "value": "arn", "text": {"type": "plain_text", "text": "👀 I'm on it", "emoji": true}}]}
+        ]);
+        let blocks: Vec<Block> = serde_json::from_value(from_slack).unwrap();
+        let stamped = acknowledged_blocks(&blocks, "U024BE7LH").unwrap();
+        assert_eq!(stamped[2], context(vec!["👀 <@U024BE7LH> is on it".into()]));
+        assert_eq!(stamped.len(), 3);
+    }
+
+    #[test]
+    fn a_later_presser_is_told_who_has_it() {
+        assert!(
+            acknowledged_already_reply(Some("U1AAAAAAA"), "U2BBBBBBB").text.contains("<@U1AAAAAAA> is on it already")
+        );
+        assert!(
+            acknowledged_already_reply(Some("U1AAAAAAA"), "U1AAAAAAA").text.starts_with("👀 You are on it already")
+        );
+        assert!(acknowledged_already_reply(None, "U1AAAAAAA").text.contains("Someone is on it already"));
     }
 
     #[test]
@@ -219,13 +350,23 @@ mod tests {
             interrupted: false,
             ..Run::default()
         };
-        let jobs: Vec<(String, Option<&Run>, usize)> =
-            (0..200).map(|i| (format!("job{i:03}"), (i % 2 == 0).then_some(&run), i % 3)).collect();
+        let failed = Run { succeeded: Some(false), ..run.clone() };
+        let mut jobs: Vec<StatusLine> = (0..200)
+            .map(|i| StatusLine {
+                job: format!("job{i:03}"),
+                last: (i % 2 == 0).then_some(&run),
+                running: i % 3,
+                on_it: Some("U024BE7LH"),
+            })
+            .collect();
+        jobs[2].last = Some(&failed);
         let reply = status_reply(&jobs);
         assert_eq!(limit_violation(&reply.blocks), None);
         let json = serde_json::to_string(&reply).unwrap();
         assert!(json.contains("*job000*  ✅ succeeded in 4m 1s, <!date^1795700241^"), "{json:.300}");
-        assert!(json.contains("*job001*  no finished run yet · 1 running"), "{json:.600}");
+        assert!(json.contains("*job001*  no finished run yet · 1 running\\n"), "{json:.600}");
+        assert!(json.contains("*job002*  ❌ failed in 4m 1s, <!date^1795700241^"), "{json:.900}");
+        assert!(json.contains("· 2 running · 👀 <@U024BE7LH> is on it"), "only on a failure: {json:.900}");
         assert_eq!(reply.response_type, "ephemeral");
     }
 }

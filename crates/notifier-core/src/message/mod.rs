@@ -147,8 +147,15 @@ pub struct Confirm {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Text {
-    PlainText { text: String, emoji: bool },
-    Mrkdwn { text: String },
+    PlainText {
+        text: String,
+        /// Slack may leave it out of a message it gives back.
+        #[serde(default)]
+        emoji: bool,
+    },
+    Mrkdwn {
+        text: String,
+    },
 }
 
 impl Text {

@@ -54,6 +54,8 @@ pub struct Controls {
     pub stop: bool,
     /// Re-run, on a failed run's reply and updated start message.
     pub rerun: bool,
+    /// "👀 I'm on it", on the same messages: anyone may press it.
+    pub ack: bool,
 }
 
 impl<'a> JobContext<'a> {
@@ -69,7 +71,7 @@ impl<'a> JobContext<'a> {
             log_stream: None,
             log: None,
             notes: &[],
-            controls: Controls { stop: false, rerun: false },
+            controls: Controls { stop: false, rerun: false, ack: false },
             grouped: false,
             runbook: None,
             since_success: None,
@@ -172,8 +174,8 @@ pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcom
     if let Some(notes) = notes_context(ctx.notes) {
         blocks.insert(1, notes);
     }
-    if ctx.controls.rerun && !outcome.succeeded {
-        blocks.push(job_control::rerun_actions(ctx.job, &task.task_arn));
+    if !outcome.succeeded {
+        blocks.extend(job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack));
     }
     ctx.labelled(message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None))
 }
@@ -370,8 +372,8 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
     if !elements.is_empty() {
         blocks.push(context(elements));
     }
-    if ctx.controls.rerun && !outcome.succeeded {
-        blocks.push(job_control::rerun_actions(ctx.job, &task.task_arn));
+    if !outcome.succeeded {
+        blocks.extend(job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack));
     }
     let mut msg = message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, thread_ts);
     // Failures in a thread are also shown in the channel, never hidden.
@@ -680,7 +682,7 @@ mod tests {
     fn spot_warnings_stop_requests_and_interrupted_runs() {
         let t = task("events/ecs-task-running.json");
         let mut ctx = JobContext::new("collect_stock_prices", "prod", "C1");
-        ctx.controls = Controls { stop: true, rerun: true };
+        ctx.controls = Controls { stop: true, rerun: true, ack: true };
         let spot = StopRequest {
             spot: true,
             stop_code: Some("SpotInterruption".into()),

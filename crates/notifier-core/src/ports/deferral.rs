@@ -65,6 +65,8 @@ pub enum Deferred {
     },
     /// Re-run (a button).
     Rerun { task_arn: String, user: String, response_url: Option<String>, claim: HeldClaim },
+    /// "👀 I'm on it" (a button): its stamps on the failure's messages.
+    Ack { task_arn: String, user: String, response_url: Option<String>, claim: HeldClaim },
     /// `/jobs run <job>`.
     Run { job: String, user: String, channel: String, trigger: String, response_url: Option<String>, claim: HeldClaim },
 }
@@ -74,6 +76,7 @@ impl Deferred {
         match self {
             Deferred::Stop { .. } => "stop",
             Deferred::Rerun { .. } => "rerun",
+            Deferred::Ack { .. } => "ack",
             Deferred::Run { .. } => "run",
         }
     }

@@ -38,6 +38,18 @@ pub struct JobRun {
     pub expires_at: i64,
 }
 
+/// Who said they are on a failed run ("👀 I'm on it"): the job's latest
+/// acknowledgement, kept on its record (one, never a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledged {
+    /// The failed run's task id.
+    pub task_id: String,
+    /// The Slack user who pressed first.
+    pub user: String,
+    /// Epoch seconds.
+    pub at: i64,
+}
+
 /// A job's record.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobState {
@@ -53,9 +65,17 @@ pub struct JobState {
     pub last_run: Option<RunSpec>,
     /// The task that opened its latest group.
     pub anchor: Option<Anchor>,
+    /// Its latest acknowledged failure: given by [`JobStore::head`] only
+    /// (the index [`JobStore::jobs`] reads does not carry it).
+    pub acknowledged: Option<Acknowledged>,
 }
 
 impl JobState {
+    /// Who is on the run `task_id`, when someone said so.
+    pub fn on_it(&self, task_id: &str) -> Option<&str> {
+        self.acknowledged.as_ref().filter(|a| a.task_id == task_id).map(|a| a.user.as_str())
+    }
+
     /// The latest start of any run, epoch seconds.
     pub fn latest_start(&self) -> Option<i64> {
         self.runs.iter().filter_map(|r| r.start).max()
@@ -69,10 +89,15 @@ pub trait JobStore: Send + Sync {
     /// Records a finished run (again, harmlessly, for a retried event) and
     /// returns the job's record as it was just before.
     async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError>;
-    /// Every job's record.
+    /// Every job's record, without `acknowledged` (read with `head`).
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError>;
     /// Opens (`Some(first due time)`) or closes (`None`) a job's outage.
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError>;
+    /// A job's record without its runs (one read): `None` when it has none.
+    async fn head(&self, job: &str) -> Result<Option<JobState>, StoreError>;
+    /// Records who is on a failed run (after its acknowledgement's claim):
+    /// replaces the job's earlier acknowledgement.
+    async fn acknowledge(&self, job: &str, ack: &Acknowledged) -> Result<(), StoreError>;
     /// Drops runs from a job's history (runs that lost their end).
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError>;
     /// When the scheduled watch first ran, set by its first call to `now`:

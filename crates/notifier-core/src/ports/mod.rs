@@ -28,7 +28,7 @@ pub use clock::Clock;
 pub use deferral::{DEFERRED_KEY, DeferError, Deferral, Deferred, HeldClaim};
 pub use error::{StoreError, StoreErrorKind};
 pub use groups::{GroupChange, GroupStore, TurnEnd, TurnTimes};
-pub use history::{HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
+pub use history::{Acknowledged, HISTORY_RUNS, JobRun, JobStart, JobState, JobStore};
 pub use logs::{LogError, LogSource, LogTail};
 pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};

@@ -39,6 +39,16 @@ pub trait SlackPoster: Send + Sync {
     /// Answers an interaction through its `response_url` (ephemeral
     /// messages to the user who acted).
     async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError>;
+    /// The message at `at` as Slack keeps it (its text and blocks), to
+    /// change one part of it: a reply when `thread` (its parent's `ts`) is
+    /// given, else a message of the channel (a failure reply in a thread is
+    /// broadcast, so it is one too). `None`: not found.
+    async fn message_at(
+        &self,
+        at: &Posted,
+        thread: Option<&str>,
+        deadline: SystemTime,
+    ) -> Result<Option<Message>, SlackError>;
     /// The message marked as `mark`'s notice (`Message::marked`) in
     /// `channel` since `oldest` (epoch seconds): among a thread's replies
     /// when `thread` is given, else in the channel's history. What a claim

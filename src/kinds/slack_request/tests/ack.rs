@@ -1,0 +1,129 @@
+//! "👀 I'm on it": anyone may press it, the first press is claimed once and
+//! stamped on the failure's messages, and nothing in AWS is touched.
+
+use std::time::Duration;
+
+use super::*;
+
+/// How many of the failure's messages (start and reply) carry `text`.
+fn stamped(fakes: &Fakes, text: &str) -> usize {
+    fakes
+        .slack
+        .posted()
+        .iter()
+        .take(2)
+        .filter(|p| serde_json::to_string(&p.message.blocks).unwrap().contains(text))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_offers_the_button_to_everyone_even_without_operators() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    assert_eq!(stamped(&fakes, r#""action_id":"ack_failure""#), 2, "the reply and the start message updated to ❌");
+    // A job without operators: no Stop or Re-run, but the button.
+    let quiet_task = "0123456789abcdef0123456789abcdef";
+    let mut running = task_event(RUNNING, quiet_task);
+    running["detail"]["group"] = json!("family:quiet-cleanup");
+    let mut stopped = task_event(FAILED, quiet_task);
+    stopped["detail"]["group"] = json!("family:quiet-cleanup");
+    handler.handle(running, fakes.deadline()).await.unwrap();
+    handler.handle(stopped, fakes.deadline()).await.unwrap();
+    let quiet: Vec<String> =
+        fakes.slack.posted()[2..].iter().map(|p| serde_json::to_string(&p.message.blocks).unwrap()).collect();
+    assert!(
+        quiet.iter().all(|b| b.contains("ack_failure") && !b.contains("rerun_task") && !b.contains("stop_task")),
+        "{quiet:?}"
+    );
+    // Without the signing secret nothing could be checked: no button.
+    let fakes = Fakes::new();
+    fakes.secrets.without_signing();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    assert_eq!(stamped(&fakes, "ack_failure"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_press_by_anyone_is_stamped_once_and_a_later_one_is_told_who() {
+    let fakes = Fakes::new();
+    let (a, b) = (fakes.handler(settings()), fakes.handler(settings()));
+    failed_run(&a, &fakes).await;
+    let first = press("ack_failure", &arn(TASK), STRANGER);
+    // A double click reaches two environments at once.
+    let (x, y) = tokio::join!(send(&a, &fakes, &first), send(&b, &fakes, &first));
+    assert_eq!((x.0, y.0), (200, 200));
+    let on_it = format!("👀 <@{STRANGER}> is on it");
+    assert_eq!(stamped(&fakes, &on_it), 2, "stamped on the reply and on the start message");
+    assert_eq!(stamped(&fakes, "ack_failure"), 0, "the button is gone");
+    assert_eq!(stamped(&fakes, "rerun_task"), 2, "Re-run stays");
+    let updates: Vec<usize> = fakes.slack.posted().iter().take(2).map(|p| p.updates).collect();
+    // The start message was updated once to ❌, then once for the stamp.
+    assert_eq!(updates, [2, 1], "each stamped once");
+    // Later presses: the same person, then another.
+    send(&a, &fakes, &first).await;
+    send(&b, &fakes, &press("ack_failure", &arn(TASK), OPERATOR)).await;
+    let updates_after: Vec<usize> = fakes.slack.posted().iter().take(2).map(|p| p.updates).collect();
+    assert_eq!(updates_after, updates, "later presses change nothing");
+    assert_eq!(stamped(&fakes, &on_it), 2);
+    assert!(fakes.control.calls().is_empty(), "acts on nothing in AWS");
+    let told = answers(&fakes);
+    assert_eq!(told.len(), 3, "the concurrent click and the two later presses: {told:?}");
+    assert_eq!(told[1], "👀 You are on it already. Nothing changed.");
+    assert_eq!(told[2], format!("👀 <@{STRANGER}> is on it already. Nothing changed."));
+    assert!(told[0].contains("on it already. Nothing changed."), "{told:?}");
+    // The job's record keeps it: `/jobs status` shows it.
+    let (_, reply) = send(&a, &fakes, &command("status", OPERATOR, "s1")).await;
+    let reply = reply.unwrap().to_string();
+    assert!(reply.contains("❌ failed") && reply.contains(&on_it), "{reply}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_press_is_recorded_before_the_stamp_and_a_failed_stamp_is_said() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    fakes.slack.fail_next_update(crate::ports::SlackError::Api("message_not_found".into()));
+    send(&handler, &fakes, &press("ack_failure", &arn(TASK), STRANGER)).await;
+    let told = answers(&fakes);
+    assert_eq!(told.len(), 1);
+    assert!(
+        told[0].starts_with(
+            "👀 You are on it, but I could not show it on the failure: Slack API error: message_not_found"
+        ),
+        "{told:?}"
+    );
+    assert_eq!(stamped(&fakes, &format!("👀 <@{STRANGER}> is on it")), 1, "the other message is stamped");
+    // Still claimed once: a second press is told who has it.
+    send(&handler, &fakes, &press("ack_failure", &arn(TASK), OPERATOR)).await;
+    assert_eq!(answers(&fakes)[1], format!("👀 <@{STRANGER}> is on it already. Nothing changed."));
+    // A button naming no task, or a task unknown.
+    send(&handler, &fakes, &press("ack_failure", "not an arn", STRANGER)).await;
+    send(&handler, &fakes, &press("ack_failure", &arn("00000000000000000000000000000000"), STRANGER)).await;
+    assert_eq!(answers(&fakes)[2..], ["That button names no task.", "I know nothing of this run any more."]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_press_late_is_claimed_and_stamped_after_the_answer_once() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    let body = press("ack_failure", &arn(TASK), STRANGER);
+    let payload = request_at(&body, epoch_secs(fakes.clock.now()), None, false);
+    tokio::time::advance(Duration::from_millis(2000)).await;
+    assert_eq!(http(&handler, &fakes, payload).await.0, 200);
+    assert_eq!(fakes.deferral.len(), 1, "no time to stamp before the answer: handed over");
+    let on_it = format!("👀 <@{STRANGER}> is on it");
+    assert_eq!(stamped(&fakes, &on_it), 0);
+    for payload in fakes.deferral.take() {
+        for _ in 0..2 {
+            fakes.handler(settings()).handle(payload.clone(), fakes.deadline()).await.unwrap();
+        }
+    }
+    assert_eq!(stamped(&fakes, &on_it), 2);
+    let updates: Vec<usize> = fakes.slack.posted().iter().take(2).map(|p| p.updates).collect();
+    assert_eq!(updates, [2, 1], "stamped once although delivered twice");
+    // Taken now: another press is told who.
+    send(&handler, &fakes, &press("ack_failure", &arn(TASK), OPERATOR)).await;
+    assert_eq!(answers(&fakes), [format!("👀 <@{STRANGER}> is on it already. Nothing changed.")]);
+}
