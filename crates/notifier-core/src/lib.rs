@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod log_levels;
 pub mod message;
+pub mod mute;
 pub mod ports;
 pub mod retry;
 pub mod schedule;

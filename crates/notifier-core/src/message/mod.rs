@@ -9,6 +9,7 @@ mod health;
 pub mod job_control;
 pub mod links;
 mod logs;
+pub mod mute;
 mod registration;
 mod task;
 pub mod text;

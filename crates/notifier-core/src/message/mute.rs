@@ -1,0 +1,94 @@
+//! What is said in a job's channel when it is muted and unmuted.
+
+use chrono::DateTime;
+
+use super::{Message, job_control::who, message, text};
+use crate::mute::{Ended, Meanwhile, Mute};
+
+/// A time as Slack shows it to each reader (`mrkdwn`), or as plain text
+/// for a notification's fallback.
+fn at(epoch: i64, mrkdwn: bool) -> String {
+    match DateTime::from_timestamp(epoch, 0) {
+        Some(t) if mrkdwn => text::slack_date(t),
+        Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        None => "an unknown time".into(),
+    }
+}
+
+/// Once, in the job's channel: who muted it and until when.
+pub fn muted_message(channel: &str, job: &str, mute: &Mute) -> Message {
+    let until = |mrkdwn| match mute.until {
+        Some(until) => format!("until {}", at(until, mrkdwn)),
+        None => "until it next succeeds".to_owned(),
+    };
+    let escaped = text::escape_truncated(job, 200);
+    let mrkdwn = format!(
+        "🔕 {} muted *{escaped}* {}. Its starts, outcomes and missed-run alerts are not posted meanwhile, only counted; `/jobs unmute {escaped}` ends it.",
+        who(&mute.by),
+        until(true)
+    );
+    let blocks = vec![super::Block::Section { text: Some(super::Text::Mrkdwn { text: mrkdwn }), fields: Vec::new() }];
+    message(channel, &format!("🔕 {job} muted {}", until(false)), blocks, None)
+}
+
+/// What happened meanwhile, as one line (`mrkdwn`: with Slack's dates).
+pub fn meanwhile_text(m: &Meanwhile, mrkdwn: bool) -> String {
+    let mut parts = vec![format!("{} run{}", m.runs, if m.runs == 1 { "" } else { "s" })];
+    if m.failed > 0 {
+        let last = match m.last_failure {
+            Some((end, code)) => {
+                let code = code.map(|c| format!(", exit {c}")).unwrap_or_default();
+                format!(" (last failure {}{code})", at(end, mrkdwn))
+            }
+            None => String::new(),
+        };
+        parts.push(format!("{} failed{last}", m.failed));
+    }
+    if m.missed > 0 {
+        parts.push(format!("{} missed", m.missed));
+    }
+    parts.join(", ")
+}
+
+/// Once, when a mute ends: "🔔 collect_stock_prices unmuted: 3 runs, 1
+/// failed (last failure 04:10, exit 1)".
+pub fn unmuted_message(channel: &str, job: &str, mute: &Mute, ended: &Ended) -> Message {
+    let escaped = text::escape_truncated(job, 200);
+    let why = match ended {
+        Ended::By(user) => format!("{} unmuted it", who(user)),
+        Ended::Expired => "its mute ended".to_owned(),
+        Ended::Succeeded => "it succeeded".to_owned(),
+    };
+    let mrkdwn = format!("🔔 *{escaped}* unmuted: {} ({why}).", meanwhile_text(&mute.meanwhile, true));
+    let blocks = vec![super::Block::Section { text: Some(super::Text::Mrkdwn { text: mrkdwn }), fields: Vec::new() }];
+    message(channel, &format!("🔔 {job} unmuted: {}", meanwhile_text(&mute.meanwhile, false)), blocks, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mute::Length;
+
+    #[test]
+    fn the_unmute_says_what_happened_meanwhile_escaped() {
+        let mut mute = Mute::new("U024BE7LH", 1_795_700_000, Length::UntilSuccess);
+        for (ok, end, code) in [(true, 1_795_700_100, Some(0)), (false, 1_795_700_200, Some(1))] {
+            mute.count_run(ok, end, code);
+        }
+        mute.count_run(true, 1_795_700_300, Some(0));
+        let msg = unmuted_message("C1", "collect_stock_prices", &mute, &Ended::Succeeded);
+        assert_eq!(
+            msg.text,
+            "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC, exit 1)"
+        );
+        let json = serde_json::to_string(&msg.blocks).unwrap();
+        assert!(json.contains("(last failure <!date^1795700200^"), "{json}");
+        assert!(json.contains("exit 1) (it succeeded)."), "{json}");
+        let muted = muted_message("C1", "<!channel>", &mute);
+        let json = serde_json::to_string(&muted).unwrap();
+        assert!(json.contains("🔕 <@U024BE7LH> muted *&lt;!channel&gt;* until it next succeeds"), "{json}");
+        let quiet = Mute::new("U1AAAAAAA", 0, Length::For(std::time::Duration::from_secs(3600)));
+        assert_eq!(meanwhile_text(&quiet.meanwhile, false), "0 runs");
+        assert_eq!(muted.text, "🔕 &lt;!channel&gt; muted until it next succeeds");
+    }
+}
