@@ -149,6 +149,7 @@ impl Handler {
             jobs: &*ports.jobs,
             tasks: &*ports.tasks,
             schedules: &*ports.schedules,
+            secrets: &*ports.secrets,
         }
     }
 

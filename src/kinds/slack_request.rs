@@ -187,6 +187,15 @@ impl<'r> Asked<'r> {
     }
 }
 
+/// What an "👀 I'm on it" press takes: whose, what (a task id, or an
+/// alert's key, as the job's record keeps it), and the messages to stamp
+/// with the thread each is in.
+struct Taken {
+    job: String,
+    id: String,
+    places: Vec<(Posted, Option<String>)>,
+}
+
 impl SlackRequests<'_> {
     pub async fn handle(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
         let span = info_span!("slack_request", request_id = request.request_context.request_id.as_deref());
@@ -588,19 +597,15 @@ impl SlackRequests<'_> {
     /// "👀 I'm on it": anyone may press it, and it acts on nothing in AWS.
     /// The first press is claimed once: it is kept on the job's record and
     /// stamped on the failure's messages; a later one changes nothing and
-    /// tells its presser who has it. `None`: the stamps say it.
-    async fn acknowledge(&self, task_arn: &str, asked: &Asked<'_>, budget: Budget) -> Option<Answer> {
-        if task_arn_parts(task_arn).is_none() {
-            return Some(Reply::ephemeral("That button names no task.".into()));
-        }
-        let user = asked.user;
-        let found = match self.tasks.task(&format!("task#{task_arn}")).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return Some(Reply::ephemeral("I know nothing of this run any more.".into())),
-            Err(e) => return Some(failed("find the run", &e)),
+    /// tells its presser who has it. `None`: the stamps say it. `value`
+    /// names a failed run (its task ARN) or an open missed-run alert.
+    async fn acknowledge(&self, value: &str, asked: &Asked<'_>, budget: Budget) -> Option<Answer> {
+        let taken = match self.taken(value).await {
+            Ok(taken) => taken,
+            Err(answer) => return Some(answer),
         };
-        let (job, task_id) = (found.facts.job.as_str(), found.facts.task_id.as_str());
-        let key = format!("action#ack#{task_arn}");
+        let user = asked.user;
+        let key = format!("action#ack#{value}");
         let claim = match asked.held {
             Some(held) => held.claim(epoch_secs(self.clock.now())),
             None => self.notices.claim_for(&key, Slot::Once, budget.lease()),
@@ -612,8 +617,8 @@ impl SlackRequests<'_> {
                 return None;
             }
             Ok(ClaimResult::Taken(_)) => {
-                let holder = match self.jobs.head(job).await {
-                    Ok(head) => head.and_then(|h| h.on_it(task_id).map(str::to_owned)),
+                let holder = match self.jobs.head(&taken.job).await {
+                    Ok(head) => head.and_then(|h| h.on_it(&taken.id).map(str::to_owned)),
                     Err(e) => {
                         warn!(error = %e, "the job's record was not read: who is on it is not said");
                         None
@@ -624,20 +629,20 @@ impl SlackRequests<'_> {
             Err(e) => return Some(failed("record that you are on it", &e)),
         }
         let ack = crate::ports::Acknowledged {
-            task_id: task_id.to_owned(),
+            task_id: taken.id.clone(),
             user: user.to_owned(),
             at: epoch_secs(self.clock.now()),
         };
         let work = async {
-            if let Err(e) = self.jobs.acknowledge(job, &ack).await {
+            if let Err(e) = self.jobs.acknowledge(&taken.job, &ack).await {
                 asked.resolve();
                 self.notices.release(&claim).await;
                 return Outcome::Done(Some(failed("record that you are on it", &e)));
             }
-            info!(user, job, task = task_id, "acknowledged from Slack");
-            let unstamped = self.stamp(&found, user, budget.deadline).await;
+            info!(user, job = %taken.job, of = %taken.id, "acknowledged from Slack");
+            let unstamped = self.stamp(&taken.places, user, budget.deadline).await;
             asked.resolve();
-            let channel = found.record.completion.posted.as_ref().map_or("", |p| p.channel.as_str());
+            let channel = taken.places.first().map_or("", |(at, _)| at.channel.as_str());
             self.notices.done(&claim, channel).await;
             Outcome::Done(unstamped.map(|why| {
                 Reply::ephemeral(format!(
@@ -650,7 +655,7 @@ impl SlackRequests<'_> {
             Outcome::Done(answer) => answer,
             Outcome::Defer => {
                 let action = Deferred::Ack {
-                    task_arn: task_arn.to_owned(),
+                    task_arn: value.to_owned(),
                     user: user.to_owned(),
                     response_url: asked.response_url.map(str::to_owned),
                     claim: HeldClaim::of(&claim),
@@ -660,19 +665,53 @@ impl SlackRequests<'_> {
         }
     }
 
-    /// Stamps "👀 <@U…> is on it" on the run's messages that show its
-    /// failure (its reply, and its start message updated to ❌), read back
-    /// from Slack and changed in that one part. A message stamped already is
-    /// left alone, so a second attempt changes nothing. `Some(why)`: not
-    /// every message could be stamped.
-    async fn stamp(&self, found: &FoundTask, user: &str, deadline: SystemTime) -> Option<String> {
-        let start = found.record.start.posted.as_ref();
-        let completion = found.record.completion.posted.as_ref();
-        let places = [(start, None), (completion, start.map(|p| p.ts.as_str()))];
+    /// What an "👀 I'm on it" button's `value` names, found in the store:
+    /// a failed run (its task ARN) or an open missed-run alert (its key).
+    /// `Err`: the answer that says why not.
+    async fn taken(&self, value: &str) -> Result<Taken, Answer> {
+        if value.starts_with("outage#") {
+            let job = value
+                .strip_prefix("outage#")
+                .and_then(|rest| rest.rsplit_once('#'))
+                .filter(|(job, first)| !job.is_empty() && first.parse::<i64>().is_ok())
+                .map(|(job, _)| job.to_owned())
+                .ok_or_else(|| Reply::ephemeral("That button names no alert.".into()))?;
+            let record = self.notices.store.get(value).await.map_err(|e| failed("find the alert", &e))?;
+            let alert = record
+                .once
+                .posted
+                .filter(|p| p.ts != crate::claim::ANSWERED)
+                .ok_or_else(|| Reply::ephemeral("I know nothing of this alert any more.".into()))?;
+            return Ok(Taken { job, id: value.to_owned(), places: vec![(alert, None)] });
+        }
+        if task_arn_parts(value).is_none() {
+            return Err(Reply::ephemeral("That button names no task.".into()));
+        }
+        let found = match self.tasks.task(&format!("task#{value}")).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(Reply::ephemeral("I know nothing of this run any more.".into())),
+            Err(e) => return Err(failed("find the run", &e)),
+        };
+        // Its reply, and its start message updated to ❌.
+        let posted = |p: &Option<Posted>| p.clone().filter(|p| p.ts != crate::claim::ANSWERED);
+        let start = posted(&found.record.start.posted);
+        let mut places: Vec<(Posted, Option<String>)> = Vec::new();
+        if let Some(completion) = posted(&found.record.completion.posted) {
+            places.push((completion, start.as_ref().map(|s| s.ts.clone())));
+        }
+        places.extend(start.map(|s| (s, None)));
+        Ok(Taken { job: found.facts.job, id: found.facts.task_id, places })
+    }
+
+    /// Stamps "👀 <@U…> is on it" on the messages that show what was taken
+    /// (where each is, and the thread it is in), read back from Slack and
+    /// changed in that one part. A message stamped already is left alone,
+    /// so a second attempt changes nothing. `Some(why)`: not every message
+    /// could be stamped.
+    async fn stamp(&self, places: &[(Posted, Option<String>)], user: &str, deadline: SystemTime) -> Option<String> {
         let mut problems = Vec::new();
         for (at, thread) in places {
-            let Some(at) = at.filter(|p| p.ts != crate::claim::ANSWERED) else { continue };
-            let message = match self.notices.slack.message_at(at, thread, deadline).await {
+            let message = match self.notices.slack.message_at(at, thread.as_deref(), deadline).await {
                 Ok(Some(message)) => message,
                 Ok(None) => {
                     problems.push("the message is not there any more".to_owned());

@@ -16,11 +16,12 @@ use tracing::{debug, info, warn};
 
 use crate::claim::Notices;
 use crate::error::NotifyError;
+use crate::escalation::{self, Escalation};
 use crate::health::{self, Run};
 use crate::job_control::RunSpec;
 use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
-use crate::message::{self, DigestLine, Outage};
-use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};
+use crate::message::{self, DigestLine, Escalated, Outage, outage_key};
+use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex, TokenSource};
 use crate::schedule::{Missed, Schedule};
 use crate::settings::Settings;
 
@@ -41,6 +42,7 @@ pub struct Watched {
     pub back_on_schedule: usize,
     pub still_running: usize,
     pub digests: usize,
+    pub escalated: usize,
     pub forgotten_runs: usize,
     /// Why the discovery of the account's schedules stopped short, when it
     /// did: the schedules it did not read are not watched this time.
@@ -54,6 +56,8 @@ pub struct Watch<'a> {
     pub jobs: &'a dyn JobStore,
     pub tasks: &'a dyn TaskIndex,
     pub schedules: &'a dyn Schedules,
+    /// Whether the signing secret is set: alerts offer "👀 I'm on it" then.
+    pub secrets: &'a dyn TokenSource,
 }
 
 /// A job and one of its schedules.
@@ -85,6 +89,12 @@ impl Watch<'_> {
         for state in &states {
             if let Err(e) = self.check_running(state, now, deadline, &mut watched).await {
                 warn!(job = %state.job, error = %e, "running check failed");
+                failures.push(e);
+            }
+        }
+        for state in &states {
+            if let Err(e) = self.escalate(state, &scheduled, now.timestamp(), since, deadline, &mut watched).await {
+                warn!(job = %state.job, error = %e, "escalation check failed");
                 failures.push(e);
             }
         }
@@ -176,6 +186,8 @@ impl Watch<'_> {
             last_run,
             back_at,
             runbook: job.runbook.as_deref(),
+            on_it: None,
+            ack: false,
         };
         let open = state.and_then(|s| s.outage);
         match (open, missed) {
@@ -186,22 +198,32 @@ impl Watch<'_> {
                 let count =
                     schedule.schedule.missed_between(first, latest.unwrap_or(first), schedule.grace, &starts).max(1);
                 let ended = Missed { first: at(first), last: at(first), count };
-                if self.back_on_schedule(&outage(ended, back_at), first, deadline).await? {
+                let on_it = self.alert_on_it(&job.name, first).await;
+                if self
+                    .back_on_schedule(&Outage { on_it: on_it.as_deref(), ..outage(ended, back_at) }, first, deadline)
+                    .await?
+                {
                     watched.back_on_schedule += 1;
                 }
                 self.jobs.set_outage(&job.name, None).await?;
             }
             (Some(first), Some(m)) if m.first.timestamp() == first && m.count > 1 => {
-                let replied = self.missed_again(&outage(m, None), first, deadline).await?;
+                let on_it = self.alert_on_it(&job.name, first).await;
+                let replied = self
+                    .missed_again(
+                        &Outage { on_it: on_it.as_deref(), ack: self.buttons().await, ..outage(m, None) },
+                        first,
+                        deadline,
+                    )
+                    .await?;
                 watched.missed_alerts += usize::from(replied);
             }
             (None, Some(m)) => {
                 let key = outage_key(&job.name, m.first.timestamp());
                 let claim = self.notices.claim_for(&key, Slot::Once, deadline);
                 if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
-                    self.notices
-                        .post(&claim, &self.labelled(message::outage_message(&outage(m, None))), deadline)
-                        .await?;
+                    let alert = Outage { ack: self.buttons().await, ..outage(m, None) };
+                    self.notices.post(&claim, &self.labelled(message::outage_message(&alert)), deadline).await?;
                     watched.missed_alerts += 1;
                 }
                 // Also when the alert was posted and recording the outage failed.
@@ -210,6 +232,31 @@ impl Watch<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether alerts offer "👀 I'm on it": only where Slack's presses can
+    /// be checked, as on failures.
+    async fn buttons(&self) -> bool {
+        match self.secrets.signing_secret().await {
+            Ok(secret) => secret.is_some(),
+            Err(e) => {
+                warn!(error = %e, "no buttons: the Slack secret was not read");
+                false
+            }
+        }
+    }
+
+    /// Who took the outage's alert, for its edits to keep saying so: the
+    /// job's head (one `GetItem`, only when the alert is edited). A head
+    /// that cannot be read names nobody (logged).
+    async fn alert_on_it(&self, job: &str, first: i64) -> Option<String> {
+        match self.jobs.head(job).await {
+            Ok(head) => head.and_then(|h| h.on_it(&outage_key(job, first)).map(str::to_owned)),
+            Err(e) => {
+                warn!(job, error = %e, "the job's record was not read: who is on its alert is not said");
+                None
+            }
+        }
     }
 
     /// Where the outage's alert is, when it was posted.
@@ -326,6 +373,97 @@ impl Watch<'_> {
         Ok(true)
     }
 
+    /// A job's latest failure, and its open missed-run alert, that nobody
+    /// said they are on within its `escalate_after` (from the run's end, and
+    /// from the alert's due time: event times, as everywhere in the watch): one reply each in its
+    /// thread, broadcast, mentioning `escalate_to` (claimed: once).
+    async fn escalate(
+        &self,
+        state: &JobState,
+        scheduled: &[Scheduled],
+        now: i64,
+        since: i64,
+        deadline: SystemTime,
+        watched: &mut Watched,
+    ) -> Result<(), NotifyError> {
+        let job = self.job_of_record(state);
+        let Some(escalation) = job.escalation.as_ref().filter(|_| job.notify != Notify::None) else {
+            return Ok(());
+        };
+        // An alert is posted once its first due time is a grace past.
+        let grace = scheduled.iter().find(|s| s.job.name == state.job).map_or(DEFAULT_GRACE, |s| s.schedule.grace);
+        if let Some(first) = state.outage {
+            let posted = first.saturating_add(grace.as_secs() as i64);
+            if escalation::due(escalation, posted, false, now, since)
+                && self.alert_on_it(&state.job, first).await.is_none()
+            {
+                if let Some(alert) = self.alert(&state.job, first).await? {
+                    let key = format!("escalate#{}", outage_key(&state.job, first));
+                    let what = (Escalated::MissedRun, now - posted);
+                    watched.escalated +=
+                        usize::from(self.escalation(&key, &job, escalation, &alert, what, deadline).await?);
+                }
+            }
+        }
+        let Some(last) = state.runs.iter().filter(|r| r.finished()).max_by_key(|r| r.end) else { return Ok(()) };
+        let Some(end) = last
+            .end
+            .filter(|end| last.succeeded == Some(false) && escalation::due(escalation, *end, false, now, since))
+        else {
+            return Ok(());
+        };
+        let Some(found) = self.tasks.find(&last.task_id).await? else { return Ok(()) };
+        // A grouped task's failure is told on its group's message.
+        let told = match found.record.group.as_deref().filter(|anchor| *anchor != found.key) {
+            Some(anchor) => self.notices.store.get(anchor).await?,
+            None => found.record.clone(),
+        };
+        let posted = |p: &Option<Posted>| p.clone().filter(|p| p.ts != crate::claim::ANSWERED);
+        let (start, completion) = (posted(&told.start.posted), posted(&told.completion.posted));
+        // The thread is the start message's, else the failure's own.
+        let Some(thread) = start.or(completion) else {
+            debug!(task = %last.task_id, "a failure with no message to escalate in");
+            return Ok(());
+        };
+        let head = self.jobs.head(&state.job).await?;
+        if head.as_ref().and_then(|h| h.on_it(&last.task_id)).is_some() {
+            return Ok(());
+        }
+        let key = format!("escalate#{}", found.key);
+        let what = (Escalated::Failure, now - end);
+        watched.escalated += usize::from(self.escalation(&key, &job, escalation, &thread, what, deadline).await?);
+        Ok(())
+    }
+
+    /// Posts one escalation under its claim; `false`: claimed before.
+    async fn escalation(
+        &self,
+        key: &str,
+        job: &Job,
+        escalation: &Escalation,
+        thread: &Posted,
+        (what, waited): (Escalated, i64),
+        deadline: SystemTime,
+    ) -> Result<bool, NotifyError> {
+        let claim = self.notices.claim_for(key, Slot::Once, deadline);
+        if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
+            return Ok(false);
+        }
+        let waited = Duration::from_secs(waited.max(0) as u64);
+        let message = message::escalation_message(
+            &job.name,
+            &thread.channel,
+            &thread.ts,
+            what,
+            waited,
+            escalation,
+            job.runbook.as_deref(),
+        );
+        self.notices.post(&claim, &self.labelled(message), deadline).await?;
+        info!(job = %job.name, key, "escalated");
+        Ok(true)
+    }
+
     /// The first check at or after `DIGEST_AT` posts one digest per channel.
     async fn digest(
         &self,
@@ -388,10 +526,6 @@ impl Watch<'_> {
         }
         Ok(())
     }
-}
-
-fn outage_key(job: &str, first: i64) -> String {
-    format!("outage#{job}#{first}")
 }
 
 fn at(epoch: i64) -> DateTime<Utc> {

@@ -3,8 +3,11 @@
 //! Everything here is a decision or a message, testable without a network:
 //! - `event`, `input`, `subscription`: parse what arrives (EventBridge,
 //!   Logs subscriptions, Function URL requests, the post queue);
-//! - `lifecycle`, `jobs`, `schedule`, `health`, `burst`, `log_levels`,
-//!   `summary`, `control`: decide what it means for the job;
+//! - `lifecycle`, `jobs`, `schedule`, `health`, `group`, `log_levels`,
+//!   `summary`, `job_control`, `cause`, `changes`: decide what it means for
+//!   the job;
+//! - `escalation`, `mute`: what the channel does with a failure (who is
+//!   told when nobody is on it, a job muted for a while);
 //! - `message`: every Slack message, in Block Kit, escaped once (`message::text`);
 //! - `signature`: Slack's request signatures;
 //! - `config`, `settings`: the configuration, checked at start-up;
@@ -19,6 +22,7 @@ pub mod changes;
 pub mod config;
 pub mod deadline;
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod group;
 pub mod health;

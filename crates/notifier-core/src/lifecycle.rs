@@ -413,6 +413,7 @@ mod tests {
             group_window: 60,
             runbook: None,
             suspicions: Default::default(),
+            escalation: None,
         };
         let ok = finish("events/ecs-task-stopped-success.json");
         let failed = finish("events/ecs-task-stopped-failure.json");

@@ -355,3 +355,80 @@ async fn a_discovery_cut_short_is_said_in_the_watchs_outcome() {
     let watched = watch(&handler, &fakes, "2026-11-26T14:05:00Z").await;
     assert_eq!(watched.discovery_cut_short.as_deref(), Some("read the targets of 37 of 100 rules in time"));
 }
+
+const ESCALATING: &str = r#"{"escalate_to": ["U0ONCALL1", "S0DATAENG"], "jobs": [
+    {"match": {"family": "market-pulse-collect-stock-prices"}, "name": "prices", "escalate_after": "30m",
+     "schedule": "cron(0 * * * ? *)", "grace": "2m", "runbook": "https://runbooks.example/prices"}]}"#;
+
+fn escalations(fakes: &Fakes) -> Vec<Sent> {
+    fakes.slack.posted().into_iter().filter(|s| s.message.text.starts_with("🚨")).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unacknowledged_failure_is_escalated_once_in_its_thread_after_escalate_after() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings(ESCALATING));
+    watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
+    // Ends 06:04:00, failed.
+    run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 240, 1).await;
+    let start = top_level(&fakes).into_iter().find(|s| s.message.text.contains("prices")).unwrap();
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T06:33:59Z").await.escalated, 0, "29m 59s: not yet");
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T06:34:00Z").await.escalated, 1);
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T06:39:00Z").await.escalated, 0, "once");
+    let sent = escalations(&fakes);
+    assert_eq!(sent.len(), 1);
+    let reply = &sent[0].message;
+    assert_eq!(reply.thread_ts.as_deref(), Some(start.ts.as_str()), "in the run's thread");
+    assert!(reply.reply_broadcast, "and in the channel");
+    assert_eq!(reply.text, "🚨 prices failed 30m ago and nobody is on it yet");
+    let json = serde_json::to_string(&reply.blocks).unwrap();
+    assert!(json.contains("🚨 <@U0ONCALL1> <!subteam^S0DATAENG> *prices* failed 30m ago"), "{json}");
+    assert!(json.contains("📖 Runbook"), "{json}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_acknowledged_failure_a_success_and_a_job_without_escalate_after_are_not_escalated() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings(ESCALATING));
+    watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
+    run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 240, 1).await;
+    let ack = crate::ports::Acknowledged { task_id: "t1".into(), user: "U0ALICE01".into(), at: 0 };
+    fakes.store.acknowledge("prices", &ack).await.unwrap();
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T06:40:00Z").await.escalated, 0, "someone is on it");
+    // The next run fails too, and nobody took that one.
+    run(&handler, &fakes, "t2", "2026-11-27T07:00:00Z", 240, 1).await;
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T07:40:00Z").await.escalated, 1, "the new failure is nobody's");
+    run(&handler, &fakes, "t3", "2026-11-27T08:00:00Z", 240, 0).await;
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T08:40:00Z").await.escalated, 0, "it succeeded since");
+    // A day after it fell due, it is too late to wake anyone.
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings(ESCALATING));
+    watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
+    run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 240, 1).await;
+    assert_eq!(watch(&handler, &fakes, "2026-11-28T06:34:00Z").await.escalated, 0);
+    // Without escalate_after, nothing escalates, as before.
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings(DAILY));
+    watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
+    run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 240, 1).await;
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T08:00:00Z").await.escalated, 0);
+    assert!(escalations(&fakes).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_missed_run_alert_is_escalated_once_in_its_thread() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings(ESCALATING));
+    watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
+    run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 60, 0).await;
+    // 07:00 is missed; the alert goes out at 07:05 (due 07:02).
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T07:05:00Z").await.missed_alerts, 1);
+    let alert = alerts(&fakes).into_iter().next().unwrap();
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T07:31:00Z").await.escalated, 0, "29m after due");
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T07:32:00Z").await.escalated, 1);
+    assert_eq!(watch(&handler, &fakes, "2026-11-27T07:37:00Z").await.escalated, 0, "once");
+    let sent = escalations(&fakes);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.thread_ts.as_deref(), Some(alert.ts.as_str()));
+    assert_eq!(sent[0].message.text, "🚨 prices missed its run 30m ago and nobody is on it yet");
+}

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use std::time::Duration;
 
+use crate::escalation::{self, After, Escalation};
 use crate::event::EcsTask;
 use crate::log_levels::Threshold;
 use crate::schedule::{self, Schedule};
@@ -152,6 +153,12 @@ pub struct JobsConfig {
     /// A summary key that is 0 where it usually is not says so.
     #[serde(default)]
     pub zero_counts: Toggle,
+    /// How long a failure or missed-run alert may go unacknowledged
+    /// before it is escalated to `escalate_to`; unset: never.
+    #[serde(default)]
+    pub escalate_after: Option<After>,
+    #[serde(default)]
+    pub escalate_to: Vec<String>,
     #[serde(default)]
     pub jobs: Vec<Rule>,
 }
@@ -197,6 +204,8 @@ impl Default for JobsConfig {
             runbook: None,
             fast_run: Toggle::On,
             zero_counts: Toggle::On,
+            escalate_after: None,
+            escalate_to: Vec::new(),
             jobs: Vec::new(),
         }
     }
@@ -249,6 +258,10 @@ pub struct Rule {
     pub fast_run: Option<Toggle>,
     #[serde(default)]
     pub zero_counts: Option<Toggle>,
+    #[serde(default)]
+    pub escalate_after: Option<After>,
+    #[serde(default)]
+    pub escalate_to: Option<Vec<String>>,
     /// `schedule`, `timezone` and `grace`, parsed at start-up.
     #[serde(skip)]
     pub parsed_schedule: Option<JobSchedule>,
@@ -310,6 +323,8 @@ pub struct Job {
     pub runbook: Option<String>,
     /// Which suspicions of its history it says.
     pub suspicions: crate::health::Suspicions,
+    /// Who its unacknowledged failures are escalated to, and when.
+    pub escalation: Option<Escalation>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -340,6 +355,12 @@ impl JobsConfig {
         }
         check_operators("operators", &self.operators)?;
         check_network("run", self.run.as_ref())?;
+        escalation::check_recipients("escalate_to", &self.escalate_to).map_err(JobsConfigError)?;
+        if matches!(self.escalate_after, Some(After::After(_))) && self.escalate_to.is_empty() {
+            return Err(JobsConfigError(
+                "escalate_after: give escalate_to too: whom to mention (user IDs U…, user-group IDs S…)".into(),
+            ));
+        }
         for (i, rule) in self.jobs.iter_mut().enumerate() {
             rule.parsed_schedule = rule.schedule(i)?;
             if let Some(operators) = &rule.operators {
@@ -370,6 +391,16 @@ impl JobsConfig {
             }
             if rule.channel.as_deref().is_some_and(|c| c.trim().is_empty()) {
                 return Err(JobsConfigError(format!("jobs[{i}].channel: must not be empty")));
+            }
+            if let Some(to) = &rule.escalate_to {
+                escalation::check_recipients(&format!("jobs[{i}].escalate_to"), to).map_err(JobsConfigError)?;
+            }
+            let after = rule.escalate_after.or(self.escalate_after);
+            let to = rule.escalate_to.as_ref().unwrap_or(&self.escalate_to);
+            if matches!(after, Some(After::After(_))) && to.is_empty() {
+                return Err(JobsConfigError(format!(
+                    "jobs[{i}].escalate_after: give escalate_to too (here or at the top level): whom to mention"
+                )));
             }
         }
         self.check_names()
@@ -473,6 +504,13 @@ impl JobsConfig {
             suspicions: crate::health::Suspicions {
                 fast_run: rule.and_then(|r| r.fast_run).unwrap_or(self.fast_run).on(),
                 zero_counts: rule.and_then(|r| r.zero_counts).unwrap_or(self.zero_counts).on(),
+            },
+            escalation: match rule.and_then(|r| r.escalate_after).or(self.escalate_after) {
+                Some(After::After(after)) => Some(Escalation {
+                    after,
+                    to: rule.and_then(|r| r.escalate_to.clone()).unwrap_or_else(|| self.escalate_to.clone()),
+                }),
+                _ => None,
             },
         }
     }

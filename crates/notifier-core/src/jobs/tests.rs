@@ -381,3 +381,46 @@ fn fast_runs_and_zero_counts_are_on_unless_turned_off() {
     let err = JobsConfig::parse(r#"{"jobs": [{"match": {"family": "a"}, "fast_run": "never"}]}"#).unwrap_err();
     assert!(err.to_string().contains("jobs[0].fast_run: unknown variant `never`, expected `on` or `off`"), "{err}");
 }
+
+#[test]
+fn escalation_is_set_at_the_top_and_per_rule_and_checked() {
+    let config = JobsConfig::parse(
+        r#"{"escalate_after": "30m", "escalate_to": ["U0ONCALL1"], "jobs": [
+            {"match": {"family": "a"}, "name": "a"},
+            {"match": {"family": "b"}, "name": "b", "escalate_after": "2h", "escalate_to": ["S0DATAENG"]},
+            {"match": {"family": "c"}, "name": "c", "escalate_after": "off"}]}"#,
+    )
+    .unwrap();
+    let e = |name: &str| config.job_named(name).escalation;
+    assert_eq!(
+        e("a"),
+        Some(crate::escalation::Escalation { after: Duration::from_secs(1800), to: vec!["U0ONCALL1".into()] })
+    );
+    assert_eq!(
+        e("b"),
+        Some(crate::escalation::Escalation { after: Duration::from_secs(7200), to: vec!["S0DATAENG".into()] })
+    );
+    assert_eq!(e("c"), None, "off");
+    assert_eq!(JobsConfig::default().job_named("a").escalation, None, "unset: never");
+    let err = |json: &str| JobsConfig::parse(json).unwrap_err().to_string();
+    assert_eq!(
+        err(r#"{"escalate_after": "30m"}"#),
+        "JOBS_CONFIG: escalate_after: give escalate_to too: whom to mention (user IDs U…, user-group IDs S…)"
+    );
+    assert!(
+        err(r#"{"jobs": [{"match": {"family": "a"}, "escalate_after": "1h"}]}"#)
+            .starts_with("JOBS_CONFIG: jobs[0].escalate_after: give escalate_to too"),
+    );
+    assert!(
+        err(r#"{"escalate_to": ["@alice"]}"#)
+            .starts_with("JOBS_CONFIG: escalate_to: \"@alice\" is not a Slack user ID")
+    );
+    assert!(
+        err(r#"{"jobs": [{"match": {"family": "a"}, "escalate_to": ["x"]}]}"#)
+            .starts_with("JOBS_CONFIG: jobs[0].escalate_to: \"x\""),
+    );
+    assert!(
+        err(r#"{"escalate_after": "10s", "escalate_to": ["U1"]}"#)
+            .contains("escalate_after: \"10s\": escalate after a minute at least")
+    );
+}

@@ -23,6 +23,16 @@ pub struct Outage<'a> {
     pub back_at: Option<DateTime<Utc>>,
     /// The job's runbook (https, validated at start-up).
     pub runbook: Option<&'a str>,
+    /// Who said they are on it ("👀 I'm on it" on the alert), once someone did.
+    pub on_it: Option<&'a str>,
+    /// Whether an open alert offers "👀 I'm on it": only where Slack's
+    /// presses can be checked (the signing secret is set).
+    pub ack: bool,
+}
+
+/// The value of an open alert's "👀 I'm on it" button: its record's key.
+pub fn outage_key(job: &str, first: i64) -> String {
+    format!("outage#{job}#{first}")
 }
 
 fn at(epoch: i64) -> Option<DateTime<Utc>> {
@@ -102,6 +112,14 @@ pub fn outage_message(o: &Outage) -> Message {
     }
     if !notes.is_empty() {
         blocks.push(context(notes));
+    }
+    // Open, it can be taken; once taken or over, it says who had it.
+    match (o.on_it, o.back_at) {
+        (Some(user), _) => blocks.push(context(vec![super::job_control::on_it(user)])),
+        (None, None) if o.ack => {
+            blocks.push(super::job_control::ack_actions(&outage_key(o.job, o.missed.first.timestamp())))
+        }
+        _ => {}
     }
     message(o.channel, &fallback, blocks, None)
 }
@@ -254,6 +272,8 @@ mod tests {
             last_run: Some(&last),
             back_at: None,
             runbook: None,
+            on_it: None,
+            ack: true,
         };
         let msg = outage_message(&outage);
         assert_eq!(
@@ -263,6 +283,15 @@ mod tests {
         assert_eq!(limit_violation(&msg.blocks), None);
         let json = serde_json::to_string(&msg.blocks).unwrap();
         assert!(json.contains("rule market-pulse-collect-stock") && json.contains("<!date^"), "{json}");
+        assert!(
+            json.contains(r#""action_id":"ack_failure","value":"outage#collect_stock_prices#1795759200""#),
+            "{json}"
+        );
+        let taken =
+            serde_json::to_string(&outage_message(&Outage { on_it: Some("U024BE7LH"), ..outage }).blocks).unwrap();
+        assert!(taken.contains("👀 <@U024BE7LH> is on it") && !taken.contains("ack_failure"), "{taken}");
+        let unchecked = serde_json::to_string(&outage_message(&Outage { ack: false, ..outage }).blocks).unwrap();
+        assert!(!unchecked.contains("ack_failure"), "no signing secret: no button");
 
         let later = Outage { missed: Missed { first, last: time("2026-11-28T06:00:00Z"), count: 2 }, ..outage };
         assert!(outage_message(&later).text.starts_with("⏰ collect_stock_prices missed 2 runs since 06:00 UTC"));
@@ -275,6 +304,7 @@ mod tests {
             outage_message(&back).text.starts_with("✅ collect_stock_prices is back on schedule after 2 missed runs")
         );
         assert_eq!(back_on_schedule_message(&back, "1.1").thread_ts.as_deref(), Some("1.1"));
+        assert!(!serde_json::to_string(&outage_message(&back).blocks).unwrap().contains("ack_failure"), "over");
     }
 
     #[test]
@@ -344,6 +374,8 @@ mod tests {
             last_run: None,
             back_at: None,
             runbook: Some("https://wiki.example.com/prices"),
+            on_it: None,
+            ack: false,
         };
         let link = "<https://wiki.example.com/prices|📖 Runbook>";
         assert!(serde_json::to_string(&outage_message(&outage).blocks).unwrap().contains(link));

@@ -62,13 +62,7 @@ pub fn stop_actions(job: &str, task_arn: &str, task_id: &str) -> Block {
 pub fn failure_actions(job: &str, task_arn: &str, rerun: bool, ack: bool) -> Option<Block> {
     let mut elements = Vec::new();
     if ack {
-        elements.push(Button {
-            text: Text::PlainText { text: "👀 I'm on it".into(), emoji: true },
-            action_id: ACK_ACTION.into(),
-            value: task_arn.to_owned(),
-            style: None,
-            confirm: None,
-        });
+        elements.push(ack_button(task_arn));
     }
     if rerun {
         let question = format!(
@@ -83,6 +77,23 @@ pub fn failure_actions(job: &str, task_arn: &str, rerun: bool, ack: bool) -> Opt
         ));
     }
     (!elements.is_empty()).then_some(Block::Actions { elements })
+}
+
+/// "👀 I'm on it" for what `value` names: a run's task ARN, or an open
+/// missed-run alert's key (`outage#<job>#<first due>`).
+fn ack_button(value: &str) -> Button {
+    Button {
+        text: Text::PlainText { text: "👀 I'm on it".into(), emoji: true },
+        action_id: ACK_ACTION.into(),
+        value: value.to_owned(),
+        style: None,
+        confirm: None,
+    }
+}
+
+/// An open missed-run alert's button: anyone may take it.
+pub fn ack_actions(value: &str) -> Block {
+    Block::Actions { elements: vec![ack_button(value)] }
 }
 
 /// What an acknowledgement stamps on a failure message.

@@ -4,6 +4,7 @@
 //! message that leaves this module is within Slack's limits and mentions no
 //! one unless configuration said so.
 
+mod escalation;
 mod group;
 mod health;
 pub mod job_control;
@@ -14,9 +15,10 @@ mod registration;
 mod task;
 pub mod text;
 
+pub use escalation::{Escalated, escalation_message};
 pub use group::{group_headline, group_message};
 pub use health::{
-    DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_message,
+    DigestLine, Outage, back_on_schedule_message, digest_message, missed_again_message, outage_key, outage_message,
     still_running_message,
 };
 pub use job_control::Reply;

@@ -42,7 +42,8 @@ pub struct JobRun {
 /// acknowledgement, kept on its record (one, never a list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acknowledged {
-    /// The failed run's task id.
+    /// The failed run's task id, or the missed-run alert's key
+    /// (`outage#<job>#<first due>`).
     pub task_id: String,
     /// The Slack user who pressed first.
     pub user: String,

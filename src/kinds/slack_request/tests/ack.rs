@@ -127,3 +127,63 @@ async fn a_press_late_is_claimed_and_stamped_after_the_answer_once() {
     send(&handler, &fakes, &press("ack_failure", &arn(TASK), OPERATOR)).await;
     assert_eq!(answers(&fakes), [format!("👀 <@{STRANGER}> is on it already. Nothing changed.")]);
 }
+
+/// A job due hourly that ran at 06:00 and missed 07:00: its alert is out.
+async fn missed_run_alert(fakes: &Fakes) -> (Handler, crate::testing::Sent) {
+    let mut settings = settings();
+    settings.digest_at = None;
+    settings.jobs = JobsConfig::parse(
+        r#"{"escalate_to": ["U0ONCALL1"], "jobs": [{"match": {"family": "market-pulse-collect-stock-prices"},
+            "name": "prices", "schedule": "cron(0 * * * ? *)", "grace": "2m", "escalate_after": "30m"}]}"#,
+    )
+    .unwrap();
+    let handler = fakes.handler(settings);
+    handler.handle(crate::testing::scheduled_event("2026-11-27T00:00:00Z"), fakes.deadline()).await.unwrap();
+    let (running, stopped) =
+        crate::testing::run_events("t1", "market-pulse-collect-stock-prices", "2026-11-27T06:00:00Z", 60, 0);
+    handler.handle(running, fakes.deadline()).await.unwrap();
+    handler.handle(stopped, fakes.deadline()).await.unwrap();
+    handler.handle(crate::testing::scheduled_event("2026-11-27T07:05:00Z"), fakes.deadline()).await.unwrap();
+    let alert = fakes.slack.posted().into_iter().find(|s| s.message.text.starts_with('⏰')).expect("the alert");
+    (handler, alert)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_missed_run_alert_is_taken_once_and_then_not_escalated() {
+    let fakes = Fakes::new();
+    let (handler, alert) = missed_run_alert(&fakes).await;
+    let json = serde_json::to_string(&alert.message.blocks).unwrap();
+    let key = "outage#prices#1795762800";
+    assert!(json.contains(&format!(r#""action_id":"ack_failure","value":"{key}""#)), "{json}");
+    assert_eq!(send(&handler, &fakes, &press("ack_failure", key, STRANGER)).await.0, 200);
+    let alert_now = fakes.slack.posted().into_iter().find(|s| s.ts == alert.ts).unwrap();
+    let json = serde_json::to_string(&alert_now.message.blocks).unwrap();
+    assert!(json.contains(&format!("👀 <@{STRANGER}> is on it")) && !json.contains("ack_failure"), "{json}");
+    // A second press changes nothing and says who has it.
+    assert_eq!(send(&handler, &fakes, &press("ack_failure", key, OPERATOR)).await.0, 200);
+    assert!(answers(&fakes).last().unwrap().contains(&format!("<@{STRANGER}> is on it already")), "{:?}", answers(&fakes));
+    assert_eq!(fakes.slack.posted().into_iter().find(|s| s.ts == alert.ts).unwrap().updates, 1, "stamped once");
+    // Taken: not escalated; and the alert's later edit keeps who has it.
+    handler.handle(crate::testing::scheduled_event("2026-11-27T08:05:00Z"), fakes.deadline()).await.unwrap();
+    assert!(!fakes.slack.posted().iter().any(|s| s.message.text.starts_with("🚨")), "nobody is woken");
+    let edited = fakes.slack.posted().into_iter().find(|s| s.ts == alert.ts).unwrap();
+    assert!(edited.message.text.contains("missed 2 runs"), "{}", edited.message.text);
+    assert!(serde_json::to_string(&edited.message.blocks).unwrap().contains("is on it"));
+    // A made-up alert is refused and touches nothing.
+    let before = fakes.slack.posted().len();
+    for bad in ["outage#prices#1795766400", "outage#nope", "outage##1"] {
+        assert_eq!(send(&handler, &fakes, &press("ack_failure", bad, STRANGER)).await.0, 200);
+    }
+    assert_eq!(fakes.slack.posted().len(), before);
+    assert!(answers(&fakes).iter().rev().take(3).all(|a| a.contains("no alert") || a.contains("know nothing")), "{:?}", answers(&fakes));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alert_nobody_takes_is_escalated() {
+    let fakes = Fakes::new();
+    let (handler, alert) = missed_run_alert(&fakes).await;
+    handler.handle(crate::testing::scheduled_event("2026-11-27T07:35:00Z"), fakes.deadline()).await.unwrap();
+    let escalated: Vec<_> = fakes.slack.posted().into_iter().filter(|s| s.message.text.starts_with("🚨")).collect();
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(escalated[0].message.thread_ts.as_deref(), Some(alert.ts.as_str()));
+}
