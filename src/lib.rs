@@ -21,7 +21,7 @@ pub mod tls;
 // The pure core, under the paths the rest of the crate has always used.
 pub use notifier_core::{
     cause, changes, config, deadline, error, event, group, health, input, job_control, jobs, lifecycle, log_levels,
-    message, ports, retry, schedule, settings, signature, subscription, summary,
+    message, ports, retry, schedule, settings, signature, subscription, summary, time,
 };
 
 #[cfg(test)]
