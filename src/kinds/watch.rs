@@ -8,7 +8,7 @@
 //! invocation then fails so that Lambda tries again.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -23,6 +23,7 @@ use crate::message::{self, DigestLine, Outage};
 use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex};
 use crate::schedule::{Missed, Schedule};
 use crate::settings::Settings;
+use crate::time::Timestamp;
 
 /// Replies in an outage's thread, one per later missed run, at most.
 const MAX_MISSED_REPLIES: u32 = 10;
@@ -67,7 +68,7 @@ impl Watch<'_> {
         crate::message::labelled(self.settings.label(), msg)
     }
 
-    pub async fn handle(&self, now: DateTime<Utc>, deadline: SystemTime) -> Result<Watched, NotifyError> {
+    pub async fn handle(&self, now: DateTime<Utc>, deadline: Timestamp) -> Result<Watched, NotifyError> {
         let states = self.jobs.jobs().await?;
         let since = self.jobs.watching_since(now.timestamp()).await?;
         let mut failures = Vec::new();
@@ -103,7 +104,7 @@ impl Watch<'_> {
     /// in the account.
     async fn scheduled(
         &self,
-        deadline: SystemTime,
+        deadline: Timestamp,
         cut_short: &mut Option<String>,
         failures: &mut Vec<NotifyError>,
     ) -> Vec<Scheduled> {
@@ -115,8 +116,8 @@ impl Watch<'_> {
             .collect();
         // Half the invocation for discovery, the rest for the checks; one
         // cut short says which part it read.
-        let now = SystemTime::now().min(deadline);
-        let until = now + deadline.duration_since(now).unwrap_or_default() / 2;
+        let now = Timestamp::now().min(deadline);
+        let until = now + deadline.duration_since(now) / 2;
         let found = match self.schedules.discover(until).await {
             Ok(discovery) => {
                 if let Some(why) = &discovery.cut_short {
@@ -160,7 +161,7 @@ impl Watch<'_> {
         state: Option<&JobState>,
         now: DateTime<Utc>,
         since: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Scheduled { job, schedule } = item;
@@ -219,7 +220,7 @@ impl Watch<'_> {
 
     /// A later missed run of an open outage: a reply in the alert's thread
     /// (up to a few), and the alert's count brought up to date.
-    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: SystemTime) -> Result<bool, NotifyError> {
+    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: Timestamp) -> Result<bool, NotifyError> {
         let Some(alert) = self.alert(outage.job, first).await? else { return Ok(false) };
         let mut replied = false;
         if outage.missed.count <= MAX_MISSED_REPLIES {
@@ -241,7 +242,7 @@ impl Watch<'_> {
         &self,
         outage: &Outage<'_>,
         first: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let key = format!("back#{}#{first}", outage.job);
         let claim = self.notices.claim_for(&key, Slot::Once, deadline);
@@ -264,7 +265,7 @@ impl Watch<'_> {
     }
 
     /// Best effort: the alert's count or state, edited in place.
-    async fn update(&self, at: &Posted, message: &crate::message::Message, deadline: SystemTime) {
+    async fn update(&self, at: &Posted, message: &crate::message::Message, deadline: Timestamp) {
         if let Err(e) = self.notices.slack.update(at, message, deadline).await {
             warn!(error = %e, "could not update the missed-run alert");
         }
@@ -276,7 +277,7 @@ impl Watch<'_> {
         &self,
         state: &JobState,
         now: DateTime<Utc>,
-        deadline: SystemTime,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let finished = health::finished(&state.runs, "");
@@ -310,7 +311,7 @@ impl Watch<'_> {
         run: &Run,
         running: Duration,
         usual: Duration,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let Some(thread) = self.tasks.find(&run.task_id).await?.and_then(|found| found.record.start.posted) else {
             debug!(task = %run.task_id, "still running, with no thread to say so in");
@@ -332,7 +333,7 @@ impl Watch<'_> {
         states: &[JobState],
         scheduled: &[Scheduled],
         now: DateTime<Utc>,
-        deadline: SystemTime,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Some(digest_at) = self.settings.digest_at else { return Ok(()) };

@@ -86,7 +86,7 @@ async fn retries_stop_before_the_deadline_and_the_redelivery_posts() {
     let started = fakes.clock.now();
     let deadline = started + Duration::from_secs(30);
     let err = handler.handle(task_event(RUNNING, "t1"), deadline).await.unwrap_err();
-    let took = fakes.clock.now().duration_since(started).unwrap();
+    let took = fakes.clock.now().duration_since(started);
     assert!(took > Duration::from_secs(25) && took < Duration::from_millis(28_600), "{took:?}");
     assert!(err.to_string().contains("Throttled"), "{err}");
     assert!(fakes.slack.posted().is_empty(), "nothing claimed, nothing posted");

@@ -109,7 +109,7 @@ async fn a_press_late_is_claimed_and_stamped_after_the_answer_once() {
     let handler = fakes.handler(settings());
     failed_run(&handler, &fakes).await;
     let body = press("ack_failure", &arn(TASK), STRANGER);
-    let payload = request_at(&body, epoch_secs(fakes.clock.now()), None, false);
+    let payload = request_at(&body, fakes.clock.now().secs(), None, false);
     tokio::time::advance(Duration::from_millis(2000)).await;
     assert_eq!(http(&handler, &fakes, payload).await.0, 200);
     assert_eq!(fakes.deferral.len(), 1, "no time to stamp before the answer: handed over");
