@@ -153,10 +153,10 @@ impl Handler {
 
     /// The event's time: what "now" is for the watch, so that replays are
     /// deterministic.
-    fn now(&self, event: &Incoming) -> chrono::DateTime<chrono::Utc> {
+    fn now(&self, event: &Incoming) -> Timestamp {
         event.time.unwrap_or_else(|| {
             warn!("scheduled event without a time: using the clock's");
-            self.ports.clock.now().to_datetime().unwrap_or_default()
+            self.ports.clock.now()
         })
     }
 

@@ -40,13 +40,13 @@ pub fn task_event(path: &str, task_id: &str) -> Value {
 /// The RUNNING and STOPPED events of a run of `family`'s task `task_id`,
 /// started at `started` (RFC 3339) and taking `secs`, exiting `exit_code`.
 pub fn run_events(task_id: &str, family: &str, started: &str, secs: i64, exit_code: i64) -> (Value, Value) {
-    let start = chrono::DateTime::parse_from_rfc3339(started).unwrap().with_timezone(&chrono::Utc);
-    let stop = start + chrono::Duration::seconds(secs);
-    let iso = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let start = Timestamp::parse_rfc3339(started).unwrap();
+    let stop = Timestamp::from_millis(start.millis() + secs * 1000);
+    let iso = Timestamp::to_rfc3339;
     let edit = |mut event: Value| {
         event["detail"]["group"] = Value::String(format!("family:{family}"));
         event["detail"]["startedAt"] = Value::String(iso(start));
-        event["detail"]["createdAt"] = Value::String(iso(start - chrono::Duration::seconds(30)));
+        event["detail"]["createdAt"] = Value::String(iso(start - Duration::from_secs(30)));
         event["time"] = Value::String(iso(start));
         event
     };

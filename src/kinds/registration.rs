@@ -1,7 +1,6 @@
 //! New-user sign-ups: one message per user in the users channel, however
 //! often the app or EventBridge delivers the event.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{error, info};
 
@@ -39,7 +38,7 @@ impl Registrations<'_> {
     pub async fn handle(
         &self,
         reg: &Registration,
-        time: Option<DateTime<Utc>>,
+        time: Option<Timestamp>,
         event_id: Option<&str>,
         deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
@@ -54,7 +53,7 @@ impl Registrations<'_> {
     async fn announce(
         &self,
         reg: &Registration,
-        time: Option<DateTime<Utc>>,
+        time: Option<Timestamp>,
         deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         // Keyed on the user, not the event id: an app that retries PutEvents

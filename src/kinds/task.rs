@@ -141,7 +141,7 @@ impl Tasks<'_> {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             task_id: task.task_id().to_owned(),
-            started: task.started_at.or(task.created_at).map_or_else(|| now.secs(), |t| t.timestamp()),
+            started: task.started_at.or(task.created_at).map_or_else(|| now.secs(), Timestamp::secs),
             expires_at: (now + self.settings.job_record_ttl).secs(),
         }
     }
@@ -150,13 +150,13 @@ impl Tasks<'_> {
     /// later runs can say what changed and what is unusual.
     fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome, counts: &[(String, u64)]) -> JobRun {
         let now = self.notices.clock.now();
-        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| now.secs(), |t| t.timestamp());
+        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| now.secs(), Timestamp::secs);
         JobRun {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             run: Run {
                 task_id: task.task_id().to_owned(),
-                start: task.started_at.map(|t| t.timestamp()),
+                start: task.started_at.map(Timestamp::secs),
                 end: Some(end),
                 run_time: outcome.run_time,
                 succeeded: Some(outcome.succeeded),

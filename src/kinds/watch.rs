@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -68,9 +67,9 @@ impl Watch<'_> {
         crate::message::labelled(self.settings.label(), msg)
     }
 
-    pub async fn handle(&self, now: DateTime<Utc>, deadline: Timestamp) -> Result<Watched, NotifyError> {
+    pub async fn handle(&self, now: Timestamp, deadline: Timestamp) -> Result<Watched, NotifyError> {
         let states = self.jobs.jobs().await?;
-        let since = self.jobs.watching_since(now.timestamp()).await?;
+        let since = self.jobs.watching_since(now.secs()).await?;
         let mut failures = Vec::new();
         let mut cut_short = None;
         let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
@@ -159,15 +158,15 @@ impl Watch<'_> {
         &self,
         item: &Scheduled,
         state: Option<&JobState>,
-        now: DateTime<Utc>,
+        now: Timestamp,
         since: i64,
         deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Scheduled { job, schedule } = item;
         let latest = state.and_then(JobState::latest_start);
-        let watching_since = at(since);
-        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(at), watching_since);
+        let watching_since = Timestamp::from_secs(since);
+        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(Timestamp::from_secs), watching_since);
         let last_run = state.and_then(|s| s.runs.iter().max_by_key(|r| r.start.or(r.end)));
         let outage = |missed: Missed, back_at| Outage {
             job: &job.name,
@@ -181,23 +180,23 @@ impl Watch<'_> {
         let open = state.and_then(|s| s.outage);
         match (open, missed) {
             (Some(first), _) if latest.is_some_and(|l| l > first) => {
-                let back_at = latest.map(at);
+                let back_at = latest.map(Timestamp::from_secs);
                 let starts: Vec<i64> =
                     state.map(|s| s.runs.iter().filter_map(|r| r.start).collect()).unwrap_or_default();
                 let count =
                     schedule.schedule.missed_between(first, latest.unwrap_or(first), schedule.grace, &starts).max(1);
-                let ended = Missed { first: at(first), last: at(first), count };
+                let ended = Missed { first: Timestamp::from_secs(first), last: Timestamp::from_secs(first), count };
                 if self.back_on_schedule(&outage(ended, back_at), first, deadline).await? {
                     watched.back_on_schedule += 1;
                 }
                 self.jobs.set_outage(&job.name, None).await?;
             }
-            (Some(first), Some(m)) if m.first.timestamp() == first && m.count > 1 => {
+            (Some(first), Some(m)) if m.first.secs() == first && m.count > 1 => {
                 let replied = self.missed_again(&outage(m, None), first, deadline).await?;
                 watched.missed_alerts += usize::from(replied);
             }
             (None, Some(m)) => {
-                let key = outage_key(&job.name, m.first.timestamp());
+                let key = outage_key(&job.name, m.first.secs());
                 let claim = self.notices.claim_for(&key, Slot::Once, deadline);
                 if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
                     self.notices
@@ -206,7 +205,7 @@ impl Watch<'_> {
                     watched.missed_alerts += 1;
                 }
                 // Also when the alert was posted and recording the outage failed.
-                self.jobs.set_outage(&job.name, Some(m.first.timestamp())).await?;
+                self.jobs.set_outage(&job.name, Some(m.first.secs())).await?;
             }
             _ => {}
         }
@@ -224,7 +223,7 @@ impl Watch<'_> {
         let Some(alert) = self.alert(outage.job, first).await? else { return Ok(false) };
         let mut replied = false;
         if outage.missed.count <= MAX_MISSED_REPLIES {
-            let key = format!("missed#{}#{}", outage.job, outage.missed.last.timestamp());
+            let key = format!("missed#{}#{}", outage.job, outage.missed.last.secs());
             let claim = self.notices.claim_for(&key, Slot::Once, deadline);
             if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
                 return Ok(false);
@@ -276,7 +275,7 @@ impl Watch<'_> {
     async fn check_running(
         &self,
         state: &JobState,
-        now: DateTime<Utc>,
+        now: Timestamp,
         deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
@@ -286,7 +285,7 @@ impl Watch<'_> {
         let usual = health::usual_run_time(&finished);
         for run in state.runs.iter().filter(|r| !r.finished()) {
             let Some(start) = run.start else { continue };
-            let running = Duration::from_secs((now.timestamp() - start).max(0) as u64);
+            let running = Duration::from_secs((now.secs() - start).max(0) as u64);
             if running > STALE_RUN {
                 forget.push(run.task_id.clone());
                 continue;
@@ -332,16 +331,16 @@ impl Watch<'_> {
         &self,
         states: &[JobState],
         scheduled: &[Scheduled],
-        now: DateTime<Utc>,
+        now: Timestamp,
         deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Some(digest_at) = self.settings.digest_at else { return Ok(()) };
-        let due = now.date_naive().and_time(digest_at).and_utc();
+        let due = now.on_utc_day_at(digest_at);
         if now < due {
             return Ok(());
         }
-        let (from, to) = (now.timestamp() - DAY, now.timestamp());
+        let (from, to) = (now.secs() - DAY, now.secs());
         // Who is on each job's last run, when that failed.
         let on_it = super::on_it(self.jobs, states).await;
         let mut channels: BTreeMap<String, Vec<DigestLine>> = BTreeMap::new();
@@ -378,7 +377,7 @@ impl Watch<'_> {
             channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed, on_it });
         }
         for (channel, lines) in channels {
-            let key = format!("digest#{}#{channel}", due.format("%Y-%m-%d"));
+            let key = format!("digest#{}#{channel}", due.format_utc("%Y-%m-%d"));
             let claim = self.notices.claim_for(&key, Slot::Once, deadline);
             if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
                 self.notices
@@ -393,10 +392,6 @@ impl Watch<'_> {
 
 fn outage_key(job: &str, first: i64) -> String {
     format!("outage#{job}#{first}")
-}
-
-fn at(epoch: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(epoch, 0).unwrap_or_default()
 }
 
 fn discovered_schedule(found: &FoundSchedule) -> Result<JobSchedule, String> {

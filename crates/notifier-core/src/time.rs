@@ -22,7 +22,7 @@ use std::fmt;
 use std::ops::{Add, Sub};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveTime, SecondsFormat, Utc};
 
 /// A point in time, in milliseconds since 1970-01-01T00:00:00Z.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -120,9 +120,27 @@ impl Timestamp {
     /// `2026-11-26T14:00:00Z`, `2026-11-26T14:00:00.250Z`. Outside
     /// chrono's range it saturates to chrono's earliest or latest time.
     pub fn to_rfc3339(self) -> String {
-        let t =
-            self.to_datetime().unwrap_or(if self.0 < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC });
-        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        self.saturated_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// The time in UTC as chrono's `strftime` format `fmt` writes it
+    /// (`%Y-%m-%d %H:%M UTC`), saturating outside chrono's range; a format
+    /// chrono cannot write gives what was written before it, not a panic.
+    pub fn format_utc(self, fmt: &str) -> String {
+        use fmt::Write;
+        let mut out = String::new();
+        let _ = write!(out, "{}", self.saturated_datetime().format(fmt));
+        out
+    }
+
+    /// The time of day `time` (UTC) on this time's UTC day: when the
+    /// day's digest is due.
+    pub fn on_utc_day_at(self, time: NaiveTime) -> Timestamp {
+        Timestamp::from_datetime(self.saturated_datetime().date_naive().and_time(time).and_utc())
+    }
+
+    fn saturated_datetime(self) -> DateTime<Utc> {
+        self.to_datetime().unwrap_or(if self.0 < 0 { DateTime::<Utc>::MIN_UTC } else { DateTime::<Utc>::MAX_UTC })
     }
 
     /// Slack's epoch-seconds strings: `1795708800` (a request's
@@ -284,6 +302,23 @@ mod tests {
         assert_eq!(Timestamp::MIN.to_datetime(), None);
         assert_eq!(Timestamp::MAX.to_rfc3339(), DateTime::<Utc>::MAX_UTC.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         assert!(Timestamp::MIN.to_rfc3339().starts_with('-'));
+    }
+
+    #[test]
+    fn formats_in_utc_and_saturates() {
+        let t = Timestamp::from_millis(DAY_MS + 23_999);
+        assert_eq!(t.format_utc("%Y-%m-%d %H:%M:%S UTC"), "2026-11-26 14:00:23 UTC");
+        assert_eq!(Timestamp::MAX.format_utc("%Y"), DateTime::<Utc>::MAX_UTC.format("%Y").to_string());
+        assert_eq!(t.format_utc("%H:%M %Q"), "", "a bad format is no panic");
+    }
+
+    #[test]
+    fn a_time_of_day_on_the_same_utc_day() {
+        let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
+        let t = Timestamp::parse_rfc3339("2026-11-26T23:59:59.999Z").unwrap();
+        assert_eq!(t.on_utc_day_at(nine).to_rfc3339(), "2026-11-26T09:00:00Z");
+        assert_eq!(Timestamp::from_millis(-1).on_utc_day_at(nine).to_rfc3339(), "1969-12-31T09:00:00Z");
+        let _ = (Timestamp::MAX.on_utc_day_at(nine), Timestamp::MIN.on_utc_day_at(nine));
     }
 
     #[test]

@@ -14,8 +14,7 @@ fn id(n: usize) -> String {
 }
 
 fn at(secs: i64) -> String {
-    (chrono::DateTime::parse_from_rfc3339("2026-11-26T13:00:00Z").unwrap() + chrono::Duration::seconds(secs))
-        .to_rfc3339()
+    Timestamp::from_secs(Timestamp::parse_rfc3339("2026-11-26T13:00:00Z").unwrap().secs() + secs).to_rfc3339()
 }
 
 /// Task `n` of the backfill, started `start` s after 13:00, taking `secs`.
