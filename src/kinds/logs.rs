@@ -84,7 +84,7 @@ impl LogStreams<'_> {
             return Ok(Handled::Ignored { reason: format!("no line at {} or above", facts.stream_logs.name()) });
         }
         let Some(thread) = &record.start.posted else {
-            if record.start.in_flight(self.notices.clock.now().secs()) {
+            if record.start.in_flight(self.notices.clock.now()) {
                 // The start message is being posted right now: Lambda's retry
                 // of this delivery will find its thread.
                 return Err(NotifyError::NotYet("the task's start message is being posted"));

@@ -208,7 +208,7 @@ impl SlackRequests<'_> {
         };
         // A second delivery finds the action done: nothing more, not even
         // a second answer.
-        match self.notices.claim(&held.claim(self.clock.now().secs())).await {
+        match self.notices.claim(&held.claim(self.clock.now())).await {
             Ok(ClaimResult::Claimed(_)) => {}
             Ok(ClaimResult::Taken(_)) => {
                 info!(deferred = action.name(), "a deferred action found itself done already: nothing more");
@@ -229,7 +229,7 @@ impl SlackRequests<'_> {
         // A refusal, or an answer that did nothing, is final too: the claim
         // is settled, so a second delivery does not answer again.
         if !asked.resolved.load(Ordering::Relaxed) {
-            self.notices.done(&held.claim(self.clock.now().secs()), "").await;
+            self.notices.done(&held.claim(self.clock.now()), "").await;
         }
         if let (Some(answer), Some(url)) = (answer, response_url) {
             if let Err(e) = self.notices.slack.respond(url, &answer, deadline).await {
@@ -399,7 +399,7 @@ impl SlackRequests<'_> {
         already: &str,
     ) -> Result<Claim, Option<Answer>> {
         let claim = match asked.held {
-            Some(held) => held.claim(self.clock.now().secs()),
+            Some(held) => held.claim(self.clock.now()),
             None => self.notices.claim_for(key, Slot::Once, budget.lease()),
         };
         match self.notices.claim(&claim).await {
@@ -602,7 +602,7 @@ impl SlackRequests<'_> {
         let (job, task_id) = (found.facts.job.as_str(), found.facts.task_id.as_str());
         let key = format!("action#ack#{task_arn}");
         let claim = match asked.held {
-            Some(held) => held.claim(self.clock.now().secs()),
+            Some(held) => held.claim(self.clock.now()),
             None => self.notices.claim_for(&key, Slot::Once, budget.lease()),
         };
         match self.notices.claim(&claim).await {

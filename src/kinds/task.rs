@@ -436,13 +436,13 @@ impl Tasks<'_> {
         let clock = self.notices.clock;
         let now = clock.now();
         let wait_until = (now + self.settings.start_wait).min(deadline - Duration::from_secs(2));
-        while record.start.in_flight(clock.now().secs()) && clock.now() + START_POLL < wait_until {
+        while record.start.in_flight(clock.now()) && clock.now() + START_POLL < wait_until {
             clock.sleep(START_POLL).await;
             record = self.notices.store.get(key).await?;
         }
         let start = &record.start;
         let (Some(tried), None) = (start.tried, &start.posted) else { return Ok(record.start.posted) };
-        if start.in_flight(clock.now().secs()) {
+        if start.in_flight(clock.now()) {
             return Ok(None);
         }
         let mark = crate::message::NoticeMark { key: key.to_owned(), slot: Slot::Start.name().into() };

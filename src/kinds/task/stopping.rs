@@ -65,13 +65,13 @@ impl Tasks<'_> {
 
     /// Its completion is posted, or being posted.
     fn outcome_told(&self, record: &Record) -> bool {
-        record.completion.posted.is_some() || record.completion.in_flight(self.notices.clock.now().secs())
+        record.completion.posted.is_some() || record.completion.in_flight(self.notices.clock.now())
     }
 
     /// Whether the Stop button (or `/jobs stop`) asked ECS to stop it.
     async fn stopped_from_slack(&self, task_arn: &str) -> bool {
         match self.notices.store.get(&format!("action#stop#{task_arn}")).await {
-            Ok(record) => record.once.posted.is_some() || record.once.in_flight(self.notices.clock.now().secs()),
+            Ok(record) => record.once.posted.is_some() || record.once.in_flight(self.notices.clock.now()),
             Err(e) => {
                 warn!(error = %e, "could not tell whether it was stopped from Slack");
                 false
