@@ -13,12 +13,13 @@ mod common;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::Stack;
 use common::fake_slack::{Posted, RateLimits};
 use common::queue::{Drained, drain};
 use ecs_slack_notifier::handler::Handler;
+use ecs_slack_notifier::time::Timestamp;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: burst [--tasks N] [--environments N] [--failures N] [--group-window SECS] [--speed X] \
@@ -205,7 +206,7 @@ async fn environment(handler: Handler, lambda: Arc<Mutex<Lambda>>, speed: f64) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let deadline = SystemTime::now() + TIMEOUT;
+        let deadline = Timestamp::now() + TIMEOUT;
         let began = Instant::now();
         let result = tokio::time::timeout(TIMEOUT, handler.handle(pending.event.clone(), deadline)).await;
         if std::env::var_os("BURST_DEBUG").is_some() {

@@ -21,6 +21,8 @@ use common::Stack;
 use common::dynamodb_faults::{Scenario, reset_stats, run, stats};
 use serde_json::json;
 
+use ecs_slack_notifier::time::Timestamp;
+
 const USAGE: &str = "usage: faults [--tasks N] [--group N] [--seeds N] [--fan-out N] [--verbose]";
 
 struct Args {
@@ -125,7 +127,7 @@ async fn fan_out(n: usize) {
         }
         (running, stopped)
     };
-    let deadline = || std::time::SystemTime::now() + Duration::from_secs(30);
+    let deadline = || Timestamp::now() + Duration::from_secs(30);
     let measure = |i: usize| {
         let stack = &stack;
         async move {

@@ -21,6 +21,7 @@ use crate::adapters::token::{SecretToken, Tokens};
 use crate::config::{Config, TokenConfig};
 use crate::handler::Handler;
 use crate::ports::{LogSource, Outbox, Ports, SlackError, TaskDefinitions};
+use crate::time::Timestamp;
 use crate::tls;
 
 /// Bounds on every AWS call, so one stuck request cannot use up the
@@ -110,7 +111,7 @@ pub fn answer(
     let Some(fix) = e.will_not_heal() else { return Err(e) };
     tracing::error!(error = %e, fix, "will not heal: not retried");
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".into());
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = u64::try_from(Timestamp::now().millis()).unwrap_or(0);
     println!("{}", crate::error::will_not_heal_metric(&function, &e, fix, now_ms));
     Ok(serde_json::json!({"action": "will_not_heal", "error": e.to_string(), "fix": fix}))
 }

@@ -7,13 +7,14 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tracing::{error, info, warn};
 
 use crate::error::NotifyError;
 use crate::message::Message;
 use crate::ports::{Claim, ClaimResult, Clock, Posted, Record, SlackPoster, Slot, StartClaim, StoreError, ThreadStore};
+use crate::time::Timestamp;
 
 /// The `ts` of an action done without a message of its own.
 pub const ANSWERED: &str = "answered";
@@ -33,15 +34,15 @@ pub struct Notices<'a> {
 impl Notices<'_> {
     /// A claim on `key`'s `slot` for this attempt, held until shortly after
     /// the invocation's deadline.
-    pub fn claim_for(&self, key: &str, slot: Slot, deadline: SystemTime) -> Claim {
+    pub fn claim_for(&self, key: &str, slot: Slot, deadline: Timestamp) -> Claim {
         let now = self.clock.now();
         Claim {
             key: key.to_owned(),
             slot,
             token: claim_token(now),
-            now: epoch_secs(now),
-            lease_until: epoch_secs(deadline.max(now)) + LEASE_MARGIN_SECS,
-            expires_at: epoch_secs(now + self.record_ttl),
+            now: now.secs(),
+            lease_until: deadline.max(now).secs() + LEASE_MARGIN_SECS,
+            expires_at: (now + self.record_ttl).secs(),
             facts: None,
             job_start: None,
             run: None,
@@ -70,7 +71,7 @@ impl Notices<'_> {
     /// may have posted it (the post went out, the record failed; or Slack
     /// took a post whose answer was lost): look for its message, by its
     /// mark, before posting another. `None`: post.
-    async fn earlier_post(&self, claim: &Claim, message: &Message, deadline: SystemTime) -> Option<Posted> {
+    async fn earlier_post(&self, claim: &Claim, message: &Message, deadline: Timestamp) -> Option<Posted> {
         let since = claim.earlier()?;
         let mark = crate::message::NoticeMark { key: claim.key.clone(), slot: claim.slot.name().into() };
         // Slack's clock and ours differ a little; a minute covers it.
@@ -86,7 +87,7 @@ impl Notices<'_> {
 
     /// Posts under a held claim: on failure the claim is released so the
     /// event's retry can post; on success it is settled.
-    pub async fn post(&self, claim: &Claim, message: &Message, deadline: SystemTime) -> Result<Posted, NotifyError> {
+    pub async fn post(&self, claim: &Claim, message: &Message, deadline: Timestamp) -> Result<Posted, NotifyError> {
         if let Some(found) = self.earlier_post(claim, message, deadline).await {
             info!(key = %claim.key, slot = claim.slot.name(), "found the message an earlier attempt posted; not posting again");
             if let Err(e) = self.store.settle(claim, &found).await {
@@ -136,17 +137,13 @@ fn note_earlier(claim: &Claim, record: &Record) {
     }
 }
 
-pub fn epoch_secs(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Unique per attempt across execution environments: a per-process random
 /// value (std's hasher seed), the time and a counter.
-fn claim_token(now: SystemTime) -> String {
+fn claim_token(now: Timestamp) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static PROCESS: OnceLock<u64> = OnceLock::new();
     let process = PROCESS.get_or_init(|| RandomState::new().build_hasher().finish());
-    let nanos = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = u64::try_from(now.millis()).unwrap_or(0).saturating_mul(1_000_000);
     format!("{process:016x}-{nanos:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -167,10 +164,10 @@ mod tests {
         let deadline = clock.now() + Duration::from_secs(30);
         let (a, b) = (n.claim_for("k", Slot::Once, deadline), n.claim_for("k", Slot::Once, deadline));
         assert_ne!(a.token, b.token);
-        assert_eq!(a.lease_until, epoch_secs(deadline) + LEASE_MARGIN_SECS);
-        assert_eq!(a.expires_at, epoch_secs(clock.now()) + 86400);
+        assert_eq!(a.lease_until, deadline.secs() + LEASE_MARGIN_SECS);
+        assert_eq!(a.expires_at, clock.now().secs() + 86400);
         let past = n.claim_for("k", Slot::Once, clock.now() - Duration::from_secs(60));
-        assert_eq!(past.lease_until, epoch_secs(clock.now()) + LEASE_MARGIN_SECS, "never before now");
+        assert_eq!(past.lease_until, clock.now().secs() + LEASE_MARGIN_SECS, "never before now");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,8 +1,6 @@
 //! The handler: routes each payload to its kind (`input`) and hands it to
 //! that kind's module with the ports it needs.
 
-use std::time::SystemTime;
-
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{Instrument, debug, info_span, warn};
@@ -20,6 +18,7 @@ use crate::kinds::task::{self, Tasks};
 use crate::kinds::watch::{Watch, Watched};
 use crate::ports::Ports;
 use crate::settings::Settings;
+use crate::time::Timestamp;
 
 /// What an invocation did: the kind's own outcome, which is also the
 /// Lambda's response body.
@@ -65,11 +64,11 @@ impl Handler {
 
     /// Handles one Lambda payload. `deadline` is the invocation's deadline:
     /// store calls retry until shortly before it.
-    pub async fn handle(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    pub async fn handle(&self, payload: Value, deadline: Timestamp) -> Result<Handled, NotifyError> {
         retrying::within(deadline, self.route(payload, deadline)).await
     }
 
-    async fn route(&self, payload: Value, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    async fn route(&self, payload: Value, deadline: Timestamp) -> Result<Handled, NotifyError> {
         // A rejected payload is the invocation's error, logged once by who
         // is handed it (the Lambda runtime, the replay): not here too.
         let input = input::route(payload)?;
@@ -97,7 +96,7 @@ impl Handler {
         }
     }
 
-    async fn event(&self, event: Incoming, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    async fn event(&self, event: Incoming, deadline: Timestamp) -> Result<Handled, NotifyError> {
         match &event.kind {
             EventKind::EcsTask(task) => self.tasks().handle(task, deadline).await.map(Handled::Task),
             EventKind::UserRegistered(reg) => {
@@ -155,10 +154,10 @@ impl Handler {
 
     /// The event's time: what "now" is for the watch, so that replays are
     /// deterministic.
-    fn now(&self, event: &Incoming) -> chrono::DateTime<chrono::Utc> {
+    fn now(&self, event: &Incoming) -> Timestamp {
         event.time.unwrap_or_else(|| {
             warn!("scheduled event without a time: using the clock's");
-            self.ports.clock.now().into()
+            self.ports.clock.now()
         })
     }
 

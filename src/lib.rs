@@ -21,7 +21,7 @@ pub mod tls;
 // The pure core, under the paths the rest of the crate has always used.
 pub use notifier_core::{
     cause, changes, config, deadline, error, escalation, event, group, health, input, job_control, jobs, lifecycle,
-    log_levels, message, mute, ports, retry, schedule, settings, signature, subscription, summary,
+    log_levels, message, mute, ports, retry, schedule, settings, signature, subscription, summary, time,
 };
 
 #[cfg(test)]

@@ -2,12 +2,11 @@
 //! builds its clients once, on the first event, then serves its events
 //! through the Lambda Runtime API.
 
-use std::time::SystemTime;
-
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
 use ecs_slack_notifier::deadline::Deadline;
 use ecs_slack_notifier::error::NotifyError;
+use ecs_slack_notifier::time::Timestamp;
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -16,7 +15,7 @@ use tokio::sync::OnceCell;
 // spawns no worker threads.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let process_start = SystemTime::now();
+    let process_start = Timestamp::now();
     lambda_runtime::tracing::init_default_subscriber();
     // A bad setting stops the function here, at init, where Lambda shows it.
     let config = Config::from_env(Needs::LAMBDA)?;
@@ -28,7 +27,7 @@ async fn main() -> Result<(), Error> {
     let (config, handler) = (&config, &handler);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Emulators send deadlines Lambda never would (see `deadline`).
-        let deadline = Deadline::from_header(event.context.deadline, SystemTime::now(), process_start);
+        let deadline = Deadline::from_header(event.context.deadline, Timestamp::now(), process_start);
         if let Some(warning) = deadline.warning() {
             tracing::warn!(deadline_ms = event.context.deadline, "{warning}");
         }

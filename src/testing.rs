@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -19,6 +19,7 @@ use crate::ports::{
     SlackPoster, TaskDefinition, TaskDefinitionError, TaskDefinitions,
 };
 use crate::settings::Settings;
+use crate::time::Timestamp;
 
 /// Reads a JSON file given relative to the crate root (`events/…`, `tests/fixtures/…`).
 pub fn fixture(path: &str) -> Value {
@@ -39,13 +40,13 @@ pub fn task_event(path: &str, task_id: &str) -> Value {
 /// The RUNNING and STOPPED events of a run of `family`'s task `task_id`,
 /// started at `started` (RFC 3339) and taking `secs`, exiting `exit_code`.
 pub fn run_events(task_id: &str, family: &str, started: &str, secs: i64, exit_code: i64) -> (Value, Value) {
-    let start = chrono::DateTime::parse_from_rfc3339(started).unwrap().with_timezone(&chrono::Utc);
-    let stop = start + chrono::Duration::seconds(secs);
-    let iso = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let start = Timestamp::parse_rfc3339(started).unwrap();
+    let stop = Timestamp::from_millis(start.millis() + secs * 1000);
+    let iso = Timestamp::to_rfc3339;
     let edit = |mut event: Value| {
         event["detail"]["group"] = Value::String(format!("family:{family}"));
         event["detail"]["startedAt"] = Value::String(iso(start));
-        event["detail"]["createdAt"] = Value::String(iso(start - chrono::Duration::seconds(30)));
+        event["detail"]["createdAt"] = Value::String(iso(start - Duration::from_secs(30)));
         event["time"] = Value::String(iso(start));
         event
     };
@@ -85,23 +86,23 @@ pub fn message_to(channel: &str) -> Message {
 /// from here, so waits take no real time.
 #[derive(Clone)]
 pub struct TestClock {
-    base: SystemTime,
+    base: Timestamp,
     start: tokio::time::Instant,
 }
 
 impl TestClock {
     pub fn new() -> TestClock {
-        TestClock::at(UNIX_EPOCH + Duration::from_secs(1_795_708_800)) // 2026-11-26T14:00:00Z
+        TestClock::at(Timestamp::EPOCH + Duration::from_secs(1_795_708_800)) // 2026-11-26T14:00:00Z
     }
 
-    pub fn at(base: SystemTime) -> TestClock {
+    pub fn at(base: Timestamp) -> TestClock {
         TestClock { base, start: tokio::time::Instant::now() }
     }
 }
 
 #[async_trait]
 impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
+    fn now(&self) -> Timestamp {
         self.base + self.start.elapsed()
     }
 
@@ -201,7 +202,7 @@ impl RecordingSlack {
 
 #[async_trait]
 impl SlackPoster for RecordingSlack {
-    async fn post(&self, message: &Message, _deadline: SystemTime) -> Result<Posted, SlackError> {
+    async fn post(&self, message: &Message, _deadline: Timestamp) -> Result<Posted, SlackError> {
         if let Some(delay) = self.begin()? {
             tokio::time::sleep(delay).await;
         }
@@ -223,7 +224,7 @@ impl SlackPoster for RecordingSlack {
         Ok(Posted { channel: message.channel.clone(), ts })
     }
 
-    async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
+    async fn update(&self, at: &Posted, message: &Message, _deadline: Timestamp) -> Result<(), SlackError> {
         let delay = self.state.lock().unwrap().update_delay.take();
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -250,7 +251,7 @@ impl SlackPoster for RecordingSlack {
         &self,
         response_url: &str,
         reply: &crate::message::Reply,
-        _deadline: SystemTime,
+        _deadline: Timestamp,
     ) -> Result<(), SlackError> {
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
@@ -262,7 +263,7 @@ impl SlackPoster for RecordingSlack {
         &self,
         at: &Posted,
         _thread: Option<&str>,
-        _deadline: SystemTime,
+        _deadline: Timestamp,
     ) -> Result<Option<Message>, SlackError> {
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
@@ -275,7 +276,7 @@ impl SlackPoster for RecordingSlack {
         thread: Option<&str>,
         mark: &crate::message::NoticeMark,
         _oldest: i64,
-        _deadline: SystemTime,
+        _deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
         let mut state = self.state.lock().unwrap();
         state.calls += 1;
@@ -400,7 +401,7 @@ impl Schedules for FakeSchedules {
         Ok(self.found.lock().unwrap().clone())
     }
 
-    async fn discover(&self, _until: SystemTime) -> Result<crate::ports::Discovery, ScheduleError> {
+    async fn discover(&self, _until: Timestamp) -> Result<crate::ports::Discovery, ScheduleError> {
         self.ask("discover".into());
         let found = self.schedules().await?;
         Ok(crate::ports::Discovery { found, cut_short: self.cut_short.lock().unwrap().clone() })
@@ -418,7 +419,7 @@ impl Schedules for FakeSchedules {
         Ok(self.schedules().await?.into_iter().find(|f| f.source == source))
     }
 
-    async fn named(&self, prefix: &str, _until: SystemTime) -> Result<crate::ports::Listed, ScheduleError> {
+    async fn named(&self, prefix: &str, _until: Timestamp) -> Result<crate::ports::Listed, ScheduleError> {
         self.ask(format!("ListSchedules {prefix}"));
         let found = self.schedules().await?;
         let schedules = found.iter().filter_map(FoundSchedule::listed).filter(|l| l.name.starts_with(prefix)).collect();
@@ -637,7 +638,7 @@ impl Fakes {
         self.handler(test_settings())
     }
 
-    pub fn deadline(&self) -> SystemTime {
+    pub fn deadline(&self) -> Timestamp {
         self.clock.now() + Duration::from_secs(30)
     }
 }

@@ -3,11 +3,12 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::HandledExt;
 use common::{Fault, Stack, deadline, event, task_event, unique};
 use ecs_slack_notifier::kinds::task::Handled;
+use ecs_slack_notifier::time::Timestamp;
 use serde_json::json;
 
 const RUNNING: &str = "events/ecs-task-running.json";
@@ -52,7 +53,7 @@ async fn start_then_threaded_completion_across_a_cold_start() {
 }
 
 fn ecs_now() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64
+    Timestamp::now().secs()
 }
 
 #[tokio::test]

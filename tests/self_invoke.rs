@@ -11,12 +11,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::lambda_invoke::LambdaInvoke;
 use common::runtime_api::{DeadlineHeader, Function, Invocation, RuntimeApi};
 use common::{Stack, deadline, ecs, task_event, unique};
 use ecs_slack_notifier::signature::{SigningSecret, sign};
+use ecs_slack_notifier::time::Timestamp;
 use serde_json::{Value, json};
 
 const SIGNING: &str = "e3b0c44298fc1c149afbf4c8996fb924";
@@ -113,7 +114,7 @@ async fn a_deferred_rerun_is_handed_to_lambda_and_done_once_however_often_it_is_
     let press = json!({"type": "block_actions", "user": {"id": OPERATOR}, "trigger_id": trigger,
         "response_url": response_url, "actions": [{"action_id": "rerun_task", "value": failed_task, "type": "button"}]});
     let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", &press.to_string()).finish();
-    let sent = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let sent = Timestamp::now().duration_since(Timestamp::EPOCH);
     let signature = sign(&SigningSecret::new(SIGNING), sent.as_secs() as i64, body.as_bytes());
     let request = json!({"version": "2.0", "rawPath": "/", "headers": {
             "x-slack-request-timestamp": sent.as_secs().to_string(), "x-slack-signature": signature,
@@ -122,7 +123,7 @@ async fn a_deferred_rerun_is_handed_to_lambda_and_done_once_however_often_it_is_
             "timeEpoch": sent.as_millis() as u64},
         "body": body, "isBase64Encoded": false});
     let answer = api.invoke(serde_json::to_vec(&request).unwrap()).await;
-    let answered_after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - sent;
+    let answered_after = Timestamp::now().duration_since(Timestamp::EPOCH) - sent;
     set_latency(&stack.moto, &json!({})).await;
     match &answer {
         Invocation::Response(response) => assert_eq!(response["statusCode"], 200, "{response}"),

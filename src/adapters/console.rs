@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use crate::message::{Block, Message, Reply, Text};
 use crate::ports::{Posted, SlackError, SlackPoster};
+use crate::time::Timestamp;
 
 /// Where Slack's Block Kit Builder opens a message given in the link.
 pub const BLOCK_KIT_BUILDER: &str = "https://app.slack.com/block-kit-builder/#";
@@ -62,7 +62,7 @@ impl ConsolePoster {
 
 #[async_trait]
 impl SlackPoster for ConsolePoster {
-    async fn post(&self, message: &Message, _deadline: SystemTime) -> Result<Posted, SlackError> {
+    async fn post(&self, message: &Message, _deadline: Timestamp) -> Result<Posted, SlackError> {
         let ts = format!("1700000000.{:06}", self.next_ts.fetch_add(1, Ordering::Relaxed));
         let place = match &message.thread_ts {
             Some(parent) => format!("reply in thread {parent}"),
@@ -72,11 +72,11 @@ impl SlackPoster for ConsolePoster {
         Ok(Posted { channel: message.channel.clone(), ts })
     }
 
-    async fn update(&self, at: &Posted, message: &Message, _deadline: SystemTime) -> Result<(), SlackError> {
+    async fn update(&self, at: &Posted, message: &Message, _deadline: Timestamp) -> Result<(), SlackError> {
         self.print(&format!("{} · message {} updated", at.channel, at.ts), message)
     }
 
-    async fn respond(&self, _response_url: &str, reply: &Reply, _deadline: SystemTime) -> Result<(), SlackError> {
+    async fn respond(&self, _response_url: &str, reply: &Reply, _deadline: Timestamp) -> Result<(), SlackError> {
         let text = format!("┌─ {} answer\n│ {}\n", reply.response_type, readable(&reply.text).replace('\n', "\n│ "));
         let mut out = self.out.lock().map_err(|_| SlackError::Transport("console poisoned".into()))?;
         out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SlackError::Transport(e.to_string()))
@@ -87,7 +87,7 @@ impl SlackPoster for ConsolePoster {
         &self,
         _at: &Posted,
         _thread: Option<&str>,
-        _deadline: SystemTime,
+        _deadline: Timestamp,
     ) -> Result<Option<Message>, SlackError> {
         Ok(None)
     }
@@ -100,7 +100,7 @@ impl SlackPoster for ConsolePoster {
         _thread: Option<&str>,
         _mark: &crate::message::NoticeMark,
         _oldest: i64,
-        _deadline: SystemTime,
+        _deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
         Ok(None)
     }

@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tracing::debug;
@@ -24,10 +24,11 @@ use crate::ports::{
     Posted, Record, Slot, StartClaim, StoreError, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
 use crate::retry::{self, Policy};
+use crate::time::Timestamp;
 
 tokio::task_local! {
     /// The deadline of the invocation being handled.
-    static DEADLINE: SystemTime;
+    static DEADLINE: Timestamp;
 }
 
 /// The deadline of a call made outside an invocation (the doctor, a test
@@ -36,11 +37,11 @@ const OUTSIDE_INVOCATION: Duration = Duration::from_secs(10);
 
 /// Runs `work` as an invocation that must be done by `deadline`: store
 /// calls within it retry until then.
-pub async fn within<F: Future>(deadline: SystemTime, work: F) -> F::Output {
+pub async fn within<F: Future>(deadline: Timestamp, work: F) -> F::Output {
     DEADLINE.scope(deadline, work).await
 }
 
-fn deadline(clock: &dyn Clock) -> SystemTime {
+fn deadline(clock: &dyn Clock) -> Timestamp {
     DEADLINE.try_with(|d| *d).unwrap_or_else(|_| clock.now() + OUTSIDE_INVOCATION)
 }
 

@@ -18,7 +18,7 @@
 //! their writes). A schedule that is not there is `None`, not an error.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
@@ -29,6 +29,7 @@ use tokio::sync::Mutex;
 
 use crate::job_control::ListedSchedule;
 use crate::ports::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
+use crate::time::Timestamp;
 
 /// How long a complete discovery is kept in an execution environment.
 pub const CACHE_FOR: Duration = Duration::from_secs(300);
@@ -274,15 +275,15 @@ impl Schedules for AwsSchedules {
     async fn schedules(&self) -> Result<Vec<FoundSchedule>, ScheduleError> {
         // The watch's own deadline bounds it; a listing without one is
         // bounded by the SDK's timeouts.
-        Ok(self.discover(SystemTime::now() + Duration::from_secs(3600)).await?.found)
+        Ok(self.discover(Timestamp::now() + Duration::from_secs(3600)).await?.found)
     }
 
-    async fn discover(&self, until: SystemTime) -> Result<Discovery, ScheduleError> {
+    async fn discover(&self, until: Timestamp) -> Result<Discovery, ScheduleError> {
         let mut cached = self.cached.lock().await;
         if let Some((_, found)) = cached.as_ref().filter(|(at, _)| at.elapsed() < CACHE_FOR) {
             return Ok(Discovery { found: found.clone(), cut_short: None });
         }
-        let until = tokio::time::Instant::now() + until.duration_since(SystemTime::now()).unwrap_or_default();
+        let until = tokio::time::Instant::now() + until.duration_since(Timestamp::now());
         let (rules, schedules) = tokio::join!(self.rules(until), self.scheduler(until));
         let (mut rules, schedules) = (rules?, schedules?);
         rules.found.extend(schedules.found);
@@ -316,7 +317,7 @@ impl Schedules for AwsSchedules {
         self.get_schedule(group.to_owned(), name.to_owned()).await
     }
 
-    async fn named(&self, prefix: &str, until: SystemTime) -> Result<Listed, ScheduleError> {
+    async fn named(&self, prefix: &str, until: Timestamp) -> Result<Listed, ScheduleError> {
         // A kept discovery has the ECS targets only: what is looked for.
         let kept: Vec<ListedSchedule> = (self.kept().iter().flatten())
             .filter_map(FoundSchedule::listed)
@@ -325,7 +326,7 @@ impl Schedules for AwsSchedules {
         if !kept.is_empty() {
             return Ok(Listed { schedules: kept, cut_short: None });
         }
-        let until = tokio::time::Instant::now() + until.duration_since(SystemTime::now()).unwrap_or_default();
+        let until = tokio::time::Instant::now() + until.duration_since(Timestamp::now());
         let scheduler = &self.clients().1;
         let mut listed = Listed::default();
         let mut next = None;

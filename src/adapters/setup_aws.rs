@@ -4,13 +4,13 @@
 //! clients.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::setup::{AwsReads, FunctionInfo, QueueDepth, ReadError, RuleInfo, SecretValue, StackInfo, TableInfo};
+use crate::time::Timestamp;
 
 pub struct AwsSetup {
     cloudformation: aws_sdk_cloudformation::Client,
@@ -224,7 +224,7 @@ impl AwsReads for AwsSetup {
         })
     }
 
-    async fn function_errors(&self, name: &str, since: SystemTime, until: SystemTime) -> Result<f64, ReadError> {
+    async fn function_errors(&self, name: &str, since: Timestamp, until: Timestamp) -> Result<f64, ReadError> {
         use aws_sdk_cloudwatch::primitives::DateTime;
         use aws_sdk_cloudwatch::types::{Dimension, Statistic};
         let what = format!("the Errors metric of {name}");
@@ -234,8 +234,8 @@ impl AwsReads for AwsSetup {
             .namespace("AWS/Lambda")
             .metric_name("Errors")
             .dimensions(Dimension::builder().name("FunctionName").value(name).build())
-            .start_time(DateTime::from(since))
-            .end_time(DateTime::from(until))
+            .start_time(DateTime::from_millis(since.millis()))
+            .end_time(DateTime::from_millis(until.millis()))
             .period(3600)
             .statistics(Statistic::Sum)
             .send()

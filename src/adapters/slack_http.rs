@@ -3,7 +3,7 @@
 //! interaction's `response_url`), with the retry policy of `retry` inside
 //! the invocation's deadline.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
@@ -17,6 +17,7 @@ use crate::ports::setup::{ChannelInfo, Identity, SlackConnect, SlackReads};
 use crate::ports::{Posted, SlackError, SlackPoster, SlackToken, TokenSource};
 use crate::retry::{self, Class, Policy};
 use crate::settings::DEFAULT_SLACK_RESPONSE_URL_PREFIX;
+use crate::time::Timestamp;
 use crate::tls;
 
 #[derive(Debug, Clone)]
@@ -202,7 +203,7 @@ impl<T: TokenSource> SlackHttp<T> {
         &self,
         method: &str,
         args: Args<'_, B>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<R, SlackError> {
         self.send(Endpoint::Method(method), args, deadline).await
     }
@@ -211,7 +212,7 @@ impl<T: TokenSource> SlackHttp<T> {
         &self,
         endpoint: Endpoint<'_>,
         args: Args<'_, B>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<R, SlackError> {
         let method = endpoint.name();
         let mut token_refreshed = false;
@@ -221,7 +222,7 @@ impl<T: TokenSource> SlackHttp<T> {
                 Endpoint::Method(_) => Some(self.tokens.token().await?),
                 Endpoint::ResponseUrl(_) => None,
             };
-            let timeout = self.policy.attempt_timeout(SystemTime::now(), deadline).ok_or_else(|| {
+            let timeout = self.policy.attempt_timeout(Timestamp::now(), deadline).ok_or_else(|| {
                 SlackError::Transport(format!("no time left before the invocation deadline to call {method}"))
             })?;
             let error = match self.call_once(endpoint, args, token.as_ref(), timeout).await {
@@ -247,7 +248,7 @@ impl<T: TokenSource> SlackHttp<T> {
                     }
                 }
             }
-            let Some(delay) = self.policy.next_delay(class, attempt, SystemTime::now(), deadline, fastrand::f64())
+            let Some(delay) = self.policy.next_delay(class, attempt, Timestamp::now(), deadline, fastrand::f64())
             else {
                 return Err(error);
             };
@@ -322,7 +323,7 @@ fn response_url_allowed(url: &str, prefix: &str) -> bool {
 
 #[async_trait]
 impl<T: TokenSource> SlackPoster for SlackHttp<T> {
-    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError> {
+    async fn post(&self, message: &Message, deadline: Timestamp) -> Result<Posted, SlackError> {
         let body: PostAnswer = self.call("chat.postMessage", Args::Json(message), deadline).await?;
         match (body.channel, body.ts) {
             (Some(channel), Some(ts)) => Ok(Posted { channel, ts }),
@@ -330,7 +331,7 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         }
     }
 
-    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError> {
+    async fn update(&self, at: &Posted, message: &Message, deadline: Timestamp) -> Result<(), SlackError> {
         let mut message = message.clone();
         message.channel.clone_from(&at.channel);
         message.thread_ts = None;
@@ -338,7 +339,7 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         self.call::<_, PostAnswer>("chat.update", Args::Json(&update), deadline).await.map(drop)
     }
 
-    async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError> {
+    async fn respond(&self, response_url: &str, reply: &Reply, deadline: Timestamp) -> Result<(), SlackError> {
         if !response_url_allowed(response_url, &self.response_url_prefix) {
             // The URL came from the internet: it is not logged.
             warn!(allowed = %self.response_url_prefix, "not answering: the response_url is not Slack's");
@@ -352,7 +353,7 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         &self,
         at: &Posted,
         thread: Option<&str>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Message>, SlackError> {
         let mut args = vec![
             ("channel", at.channel.as_str()),
@@ -391,7 +392,7 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         thread: Option<&str>,
         mark: &crate::message::NoticeMark,
         oldest: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
         let oldest = oldest.max(0).to_string();
         let mut args = vec![("channel", channel), ("oldest", oldest.as_str()), ("limit", "200")];
@@ -415,13 +416,13 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
 
 #[async_trait]
 impl<T: TokenSource> SlackReads for SlackHttp<T> {
-    async fn auth_test(&self, deadline: SystemTime) -> Result<Identity, SlackError> {
+    async fn auth_test(&self, deadline: Timestamp) -> Result<Identity, SlackError> {
         let no_args: [(&str, &str); 0] = [];
         let body: AuthAnswer = self.call("auth.test", Args::Form(&no_args[..]), deadline).await?;
         Ok(Identity { team: body.team, user: body.user, user_id: body.user_id })
     }
 
-    async fn channel(&self, id: &str, deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
+    async fn channel(&self, id: &str, deadline: Timestamp) -> Result<ChannelInfo, SlackError> {
         let body: ChannelAnswer = self.call("conversations.info", Args::Form(&[("channel", id)][..]), deadline).await?;
         let channel = body.channel.ok_or_else(|| SlackError::Api("response without channel".into()))?;
         Ok(ChannelInfo {

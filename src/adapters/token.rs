@@ -10,7 +10,7 @@
 //! `GetSecretValue` each.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -19,6 +19,7 @@ use tracing::warn;
 
 use crate::ports::{Clock, SlackToken, TokenError, TokenSource};
 use crate::signature::SigningSecret;
+use crate::time::Timestamp;
 
 /// How long a signing secret read from Secrets Manager is used before it
 /// is read again: how long a rotated one takes to reach warm environments.
@@ -97,9 +98,9 @@ pub struct SecretToken {
 #[derive(Default)]
 struct Cache {
     /// The secrets last read, and when.
-    read: Option<(Secrets, SystemTime)>,
+    read: Option<(Secrets, Timestamp)>,
     /// Why the last read failed, and when.
-    failed: Option<(TokenError, SystemTime)>,
+    failed: Option<(TokenError, Timestamp)>,
 }
 
 impl fmt::Debug for SecretToken {
@@ -109,8 +110,8 @@ impl fmt::Debug for SecretToken {
 }
 
 /// Time since `then`; a clock that went back counts as long ago.
-fn age(now: SystemTime, then: SystemTime) -> Duration {
-    now.duration_since(then).unwrap_or(Duration::MAX)
+fn age(now: Timestamp, then: Timestamp) -> Duration {
+    now.checked_duration_since(then).unwrap_or(Duration::MAX)
 }
 
 impl SecretToken {
@@ -147,7 +148,7 @@ impl SecretToken {
         Ok((fresh.token != *stale).then_some(fresh.token))
     }
 
-    async fn read_into(&self, cache: &mut Cache, now: SystemTime) -> Result<Secrets, TokenError> {
+    async fn read_into(&self, cache: &mut Cache, now: Timestamp) -> Result<Secrets, TokenError> {
         if let Some((error, at)) = &cache.failed {
             if age(now, *at) < FAILED_READ_TTL {
                 return Err(error.clone());

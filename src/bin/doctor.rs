@@ -4,12 +4,12 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use ecs_slack_notifier::adapters::setup_aws::AwsSetup;
 use ecs_slack_notifier::adapters::slack_http::SlackHttpConnect;
 use ecs_slack_notifier::app;
 use ecs_slack_notifier::doctor::{Doctor, Target};
+use ecs_slack_notifier::time::Timestamp;
 
 const USAGE: &str = "usage: doctor [--stack NAME | --function NAME]\n\
     Checks the notifier's setup and says what to fix: the token's secret, Slack's auth.test,\n\
@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
     println!("doctor: checking {what} ({region})\n");
     let setup = AwsSetup::new(&aws);
     let doctor = Doctor { aws: &setup, slack: &SlackHttpConnect };
-    let report = doctor.run(&target, &|name| std::env::var(name).ok(), SystemTime::now()).await;
+    let report = doctor.run(&target, &|name| std::env::var(name).ok(), Timestamp::now()).await;
     print!("{report}");
     ExitCode::from(report.exit_code())
 }

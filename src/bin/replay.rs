@@ -28,6 +28,7 @@ use ecs_slack_notifier::handler::Handler;
 use ecs_slack_notifier::ports::{
     Clock, GroupStore, JobStore, LogSource, Ports, SlackPoster, TaskDefinitions, TaskIndex, ThreadStore,
 };
+use ecs_slack_notifier::time::Timestamp;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: replay [--config FILE] [--log-file FILE] [--stream-log FILE] [--json] EVENT.json [EVENT.json ...]\n\
@@ -325,7 +326,7 @@ fn streamed(event: &Value, lines: &[String]) -> Option<Value> {
     let detail = &event["detail"];
     let task_id = detail["taskArn"].as_str()?.rsplit('/').next()?;
     let container = detail["containers"][0]["name"].as_str().unwrap_or("app");
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = Timestamp::now().millis();
     let events: Vec<Value> = lines
         .iter()
         .enumerate()
@@ -371,7 +372,7 @@ fn delivered(index: usize, entry: &Value) -> Result<Value, String> {
         "detail-type": field("DetailType")?,
         "source": field("Source")?,
         "account": "000000000000",
-        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "time": Timestamp::from_secs(Timestamp::now().secs()).to_rfc3339(),
         "region": "us-east-1",
         "resources": entry.get("Resources").cloned().unwrap_or_else(|| json!([])),
         "detail": detail,

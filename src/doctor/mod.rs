@@ -20,9 +20,10 @@ pub use crate::ports::setup as reads;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::config::{Config, Needs, TokenConfig};
+use crate::time::Timestamp;
 use checks::Origin;
 use reads::{AwsReads, SlackConnect};
 use report::{Line, Report};
@@ -94,7 +95,7 @@ fn skip(report: &mut Report, checks: &[&str], why: &str) {
 impl Doctor<'_> {
     /// Runs every check of `target`; `env` is this process's environment,
     /// `now` ends the errors' window.
-    pub async fn run(&self, target: &Target, env: &(dyn Fn(&str) -> Option<String> + Sync), now: SystemTime) -> Report {
+    pub async fn run(&self, target: &Target, env: &(dyn Fn(&str) -> Option<String> + Sync), now: Timestamp) -> Report {
         let mut report = Report::default();
         let Some(deployment) = self.deployment(target, &mut report).await else {
             skip(&mut report, &ALL, "the deployment could not be read");
@@ -157,7 +158,7 @@ impl Doctor<'_> {
 
         match function {
             Some((name, _)) => {
-                let since = now.checked_sub(ERRORS_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+                let since = (now - ERRORS_WINDOW).max(Timestamp::EPOCH);
                 report.push(checks::function_errors(name, &self.aws.function_errors(name, since, now).await));
             }
             None => skip(&mut report, &[ERRORS], no_function),
@@ -168,7 +169,7 @@ impl Doctor<'_> {
 
     /// The stack's second function: the one with the URL, Slack's
     /// requests only, and its errors.
-    async fn slack_function(&self, deployment: &Deployment, now: SystemTime, report: &mut Report) {
+    async fn slack_function(&self, deployment: &Deployment, now: Timestamp, report: &mut Report) {
         let Some(arn) = &deployment.slack_function else {
             if deployment.from_stack {
                 skip(
@@ -182,7 +183,7 @@ impl Doctor<'_> {
         let info = self.aws.function(arn).await;
         report.push(checks::slack_function(deployment.environment.as_ref(), &info));
         if let Ok(info) = info {
-            let since = now.checked_sub(ERRORS_WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
+            let since = (now - ERRORS_WINDOW).max(Timestamp::EPOCH);
             let mut line = checks::function_errors(&info.name, &self.aws.function_errors(&info.name, since, now).await);
             line.check = format!("{} errors", checks::SLACK_FUNCTION);
             report.push(line);
@@ -251,14 +252,14 @@ impl Doctor<'_> {
                 return;
             }
         };
-        let who = reader.auth_test(SystemTime::now() + SLACK_BUDGET).await;
+        let who = reader.auth_test(Timestamp::now() + SLACK_BUDGET).await;
         report.push(checks::auth(&who, &config.slack_api_url));
         let Ok(who) = who else {
             skip(report, &[CHANNELS], "auth.test did not pass");
             return;
         };
         for channel in checks::configured_channels(&config.settings) {
-            let info = reader.channel(&channel.id, SystemTime::now() + SLACK_BUDGET).await;
+            let info = reader.channel(&channel.id, Timestamp::now() + SLACK_BUDGET).await;
             report.push(checks::channel(&channel, &info, &who.user));
         }
     }

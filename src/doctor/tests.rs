@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -11,6 +11,7 @@ use super::reads::*;
 use super::report::{Mark, Report};
 use super::*;
 use crate::ports::{SlackError, SlackToken};
+use crate::time::Timestamp;
 
 const TOKEN: &str = "xoxb-1111-2222-abcdefghijklmnopqrstuvwx";
 const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-notifier";
@@ -125,8 +126,8 @@ impl AwsReads for FakeAws {
         Ok(self.queues.get(url).copied().unwrap_or_default())
     }
 
-    async fn function_errors(&self, name: &str, since: SystemTime, until: SystemTime) -> Result<f64, ReadError> {
-        self.called(format!("errors {name} {}s", until.duration_since(since).unwrap().as_secs()));
+    async fn function_errors(&self, name: &str, since: Timestamp, until: Timestamp) -> Result<f64, ReadError> {
+        self.called(format!("errors {name} {}s", until.duration_since(since).as_secs()));
         Ok(self.errors)
     }
 }
@@ -158,11 +159,11 @@ impl SlackConnect for FakeSlack {
 
 #[async_trait]
 impl SlackReads for FakeSlack {
-    async fn auth_test(&self, _deadline: SystemTime) -> Result<Identity, SlackError> {
+    async fn auth_test(&self, _deadline: Timestamp) -> Result<Identity, SlackError> {
         self.auth.clone().map_err(|code| SlackError::Api(code.into()))
     }
 
-    async fn channel(&self, id: &str, _deadline: SystemTime) -> Result<ChannelInfo, SlackError> {
+    async fn channel(&self, id: &str, _deadline: Timestamp) -> Result<ChannelInfo, SlackError> {
         let member = *self.channels.get(id).ok_or_else(|| SlackError::Api("channel_not_found".into()))?;
         Ok(ChannelInfo {
             id: id.into(),
@@ -186,7 +187,7 @@ async fn run(
     target: Target,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Report {
-    Doctor { aws, slack }.run(&target, env, UNIX_EPOCH + NOW).await
+    Doctor { aws, slack }.run(&target, env, Timestamp::EPOCH + NOW).await
 }
 
 fn marks(report: &Report) -> Vec<(Mark, &str)> {

@@ -2,8 +2,6 @@
 //! threshold, streamed into its task's thread as at most one reply per
 //! delivery, at most `stream_logs_max_replies` per task, then one note.
 
-use std::time::SystemTime;
-
 use aws_lambda_events::cloudwatch_logs::LogData;
 use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span};
@@ -15,6 +13,7 @@ use crate::log_levels::{self, Threshold};
 use crate::message::{self, StreamContext, links};
 use crate::ports::{ClaimResult, FoundTask, Posted, Slot, TaskIndex};
 use crate::subscription::{self, CONTROL_MESSAGE};
+use crate::time::Timestamp;
 
 /// What an invocation did with a delivery; also the Lambda's response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +47,7 @@ pub struct LogStreams<'a> {
 }
 
 impl LogStreams<'_> {
-    pub async fn handle(&self, data: &LogData, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    pub async fn handle(&self, data: &LogData, deadline: Timestamp) -> Result<Handled, NotifyError> {
         if data.message_type == CONTROL_MESSAGE {
             debug!(group = %data.log_group, "subscription control message");
             return Ok(ignored("a subscription's control message"));
@@ -71,7 +70,7 @@ impl LogStreams<'_> {
         .await
     }
 
-    async fn stream(&self, data: &LogData, task_id: &str, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    async fn stream(&self, data: &LogData, task_id: &str, deadline: Timestamp) -> Result<Handled, NotifyError> {
         let Some(task) = self.tasks.find(task_id).await? else {
             return Ok(ignored("no start message was posted for this task"));
         };
@@ -85,7 +84,7 @@ impl LogStreams<'_> {
             return Ok(Handled::Ignored { reason: format!("no line at {} or above", facts.stream_logs.name()) });
         }
         let Some(thread) = &record.start.posted else {
-            if record.start.in_flight(crate::claim::epoch_secs(self.notices.clock.now())) {
+            if record.start.in_flight(self.notices.clock.now()) {
                 // The start message is being posted right now: Lambda's retry
                 // of this delivery will find its thread.
                 return Err(NotifyError::NotYet("the task's start message is being posted"));

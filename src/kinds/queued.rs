@@ -3,7 +3,7 @@
 //! pause after each, so a channel gets about one post a second however
 //! many execution environments produced them.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::Serialize;
@@ -13,6 +13,7 @@ use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::input::InputError;
 use crate::ports::{ClaimResult, QueuedPost};
+use crate::time::Timestamp;
 
 /// The pause after each post, before SQS hands over the channel's next:
 /// Slack takes about one message per second per channel.
@@ -50,7 +51,7 @@ enum Made {
 impl QueuedPosts<'_> {
     /// Posts each message in order. After one fails, the rest are handed
     /// back too: a channel's posts keep their order.
-    pub async fn handle(&self, event: &SqsEvent, deadline: SystemTime) -> BatchResponse {
+    pub async fn handle(&self, event: &SqsEvent, deadline: Timestamp) -> BatchResponse {
         let mut response = BatchResponse::default();
         for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
@@ -68,7 +69,7 @@ impl QueuedPosts<'_> {
         response
     }
 
-    async fn post(&self, record: &SqsMessage, deadline: SystemTime) -> Result<Made, NotifyError> {
+    async fn post(&self, record: &SqsMessage, deadline: Timestamp) -> Result<Made, NotifyError> {
         let body = record.body.as_deref().unwrap_or_default();
         // Handed back, not dropped: after the queue's receive count it
         // waits in the dead-letter queue for someone to look.

@@ -1,9 +1,6 @@
 //! New-user sign-ups: one message per user in the users channel, however
 //! often the app or EventBridge delivers the event.
 
-use std::time::SystemTime;
-
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{error, info};
 
@@ -13,6 +10,7 @@ use crate::event::Registration;
 use crate::message;
 use crate::ports::{ClaimResult, Slot};
 use crate::settings::Settings;
+use crate::time::Timestamp;
 
 /// What an invocation did with a sign-up; also the Lambda's response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,9 +38,9 @@ impl Registrations<'_> {
     pub async fn handle(
         &self,
         reg: &Registration,
-        time: Option<DateTime<Utc>>,
+        time: Option<Timestamp>,
         event_id: Option<&str>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let result = self.announce(reg, time, deadline).await;
         match &result {
@@ -55,8 +53,8 @@ impl Registrations<'_> {
     async fn announce(
         &self,
         reg: &Registration,
-        time: Option<DateTime<Utc>>,
-        deadline: SystemTime,
+        time: Option<Timestamp>,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         // Keyed on the user, not the event id: an app that retries PutEvents
         // sends a new event id for the same sign-up.

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use aws_lambda_events::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
@@ -24,7 +24,7 @@ use base64::Engine;
 use serde::Deserialize;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::claim::{Notices, epoch_secs};
+use crate::claim::Notices;
 use crate::job_control::{self, Command, RunRequest, RunSpec, choose_network, client_token, task_arn_parts};
 use crate::jobs::{Job, Notify};
 use crate::message::job_control as say;
@@ -35,6 +35,7 @@ use crate::ports::{
 };
 use crate::settings::Settings;
 use crate::signature;
+use crate::time::Timestamp;
 
 pub type HttpResponse = LambdaFunctionUrlResponse;
 
@@ -54,15 +55,14 @@ const DEFERRED_LEASE: Duration = Duration::from_secs(60);
 /// When Slack sent the request: the later of `X-Slack-Request-Timestamp`
 /// (seconds) and the Function URL's `requestContext.timeEpoch` (ms); never
 /// later than now (a clock ahead of ours gives no extra time).
-pub fn sent_at(timestamp_header: Option<&str>, time_epoch_ms: i64, now: SystemTime) -> SystemTime {
-    let header_ms = timestamp_header.and_then(|t| t.trim().parse::<i64>().ok()).map_or(0, |s| s.saturating_mul(1000));
-    let ms = u64::try_from(header_ms.max(time_epoch_ms)).unwrap_or(0);
-    (UNIX_EPOCH + Duration::from_millis(ms)).min(now)
+pub fn sent_at(timestamp_header: Option<&str>, time_epoch_ms: i64, now: Timestamp) -> Timestamp {
+    let header = timestamp_header.and_then(|t| Timestamp::parse_slack_secs(t.trim()).ok()).unwrap_or(Timestamp::EPOCH);
+    header.max(Timestamp::from_millis(time_epoch_ms)).max(Timestamp::EPOCH).min(now)
 }
 
 /// The time left to answer a request Slack sent at `sent`.
-pub fn answer_budget(sent: SystemTime, now: SystemTime) -> Duration {
-    (sent + ANSWER_WITHIN).duration_since(now).unwrap_or(Duration::ZERO)
+pub fn answer_budget(sent: Timestamp, now: Timestamp) -> Duration {
+    (sent + ANSWER_WITHIN).duration_since(now)
 }
 
 /// How much time an action has: until its answer is due (a request from
@@ -74,11 +74,11 @@ struct Budget {
     /// waits for an answer.
     answer_by: Option<tokio::time::Instant>,
     /// The invocation's deadline.
-    deadline: SystemTime,
+    deadline: Timestamp,
 }
 
 impl Budget {
-    fn deferred(deadline: SystemTime) -> Budget {
+    fn deferred(deadline: Timestamp) -> Budget {
         Budget { answer_by: None, deadline }
     }
 
@@ -97,17 +97,17 @@ impl Budget {
     }
 
     /// A discovery's time: what leaves room for the action after it.
-    fn discovery_until(&self, now: SystemTime) -> SystemTime {
+    fn discovery_until(&self, now: Timestamp) -> Timestamp {
         let left = match self.left() {
             Some(left) => left.saturating_sub(ACTION_TAKES + DEFER_RESERVE),
-            None => self.deadline.duration_since(now).unwrap_or_default().saturating_sub(ACTION_TAKES),
+            None => self.deadline.duration_since(now).saturating_sub(ACTION_TAKES),
         };
         now + left
     }
 
     /// The deadline a claim is taken with: long enough, when the action may
     /// be deferred, for the deferred invocation to hold it.
-    fn lease(&self) -> SystemTime {
+    fn lease(&self) -> Timestamp {
         self.deadline + DEFERRED_LEASE
     }
 }
@@ -197,7 +197,7 @@ struct Taken {
 }
 
 impl SlackRequests<'_> {
-    pub async fn handle(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
+    pub async fn handle(&self, request: &LambdaFunctionUrlRequest, deadline: Timestamp) -> HttpResponse {
         let span = info_span!("slack_request", request_id = request.request_context.request_id.as_deref());
         self.answer(request, deadline).instrument(span).await
     }
@@ -205,7 +205,7 @@ impl SlackRequests<'_> {
     /// Finishes an action a request's answer deferred: its result goes to
     /// the run's thread and the `response_url`, as if it had been done at
     /// once. A second delivery finds the action done and does nothing.
-    pub async fn finish(&self, action: &Deferred, deadline: SystemTime) -> Finished {
+    pub async fn finish(&self, action: &Deferred, deadline: Timestamp) -> Finished {
         let budget = Budget::deferred(deadline);
         let finished = Finished { action: "finished".into(), deferred: action.name().into() };
         info!(deferred = action.name(), "finishing a deferred Slack action");
@@ -217,7 +217,7 @@ impl SlackRequests<'_> {
         };
         // A second delivery finds the action done: nothing more, not even
         // a second answer.
-        match self.notices.claim(&held.claim(epoch_secs(self.clock.now()))).await {
+        match self.notices.claim(&held.claim(self.clock.now())).await {
             Ok(ClaimResult::Claimed(_)) => {}
             Ok(ClaimResult::Taken(_)) => {
                 info!(deferred = action.name(), "a deferred action found itself done already: nothing more");
@@ -238,7 +238,7 @@ impl SlackRequests<'_> {
         // A refusal, or an answer that did nothing, is final too: the claim
         // is settled, so a second delivery does not answer again.
         if !asked.resolved.load(Ordering::Relaxed) {
-            self.notices.done(&held.claim(epoch_secs(self.clock.now())), "").await;
+            self.notices.done(&held.claim(self.clock.now()), "").await;
         }
         if let (Some(answer), Some(url)) = (answer, response_url) {
             if let Err(e) = self.notices.slack.respond(url, &answer, deadline).await {
@@ -248,11 +248,11 @@ impl SlackRequests<'_> {
         finished
     }
 
-    async fn answer(&self, request: &LambdaFunctionUrlRequest, deadline: SystemTime) -> HttpResponse {
+    async fn answer(&self, request: &LambdaFunctionUrlRequest, deadline: Timestamp) -> HttpResponse {
         let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
         let now = self.clock.now();
         let sent = sent_at(header("x-slack-request-timestamp"), request.request_context.time_epoch, now);
-        let left = answer_budget(sent, now).min(deadline.duration_since(now).unwrap_or_default());
+        let left = answer_budget(sent, now).min(deadline.duration_since(now));
         // Nowhere to hand an action over (a local run): all is done before
         // the answer, however long it takes.
         let answer_by = self.deferral.available().then(|| tokio::time::Instant::now() + left);
@@ -270,7 +270,7 @@ impl SlackRequests<'_> {
                 return status(401);
             }
         };
-        let now = epoch_secs(self.notices.clock.now());
+        let now = self.notices.clock.now().secs();
         if let Err(refusal) = signature::verify(
             secret.as_ref(),
             header("x-slack-request-timestamp"),
@@ -408,7 +408,7 @@ impl SlackRequests<'_> {
         already: &str,
     ) -> Result<Claim, Option<Answer>> {
         let claim = match asked.held {
-            Some(held) => held.claim(epoch_secs(self.clock.now())),
+            Some(held) => held.claim(self.clock.now()),
             None => self.notices.claim_for(key, Slot::Once, budget.lease()),
         };
         match self.notices.claim(&claim).await {
@@ -607,7 +607,7 @@ impl SlackRequests<'_> {
         let user = asked.user;
         let key = format!("action#ack#{value}");
         let claim = match asked.held {
-            Some(held) => held.claim(epoch_secs(self.clock.now())),
+            Some(held) => held.claim(self.clock.now()),
             None => self.notices.claim_for(&key, Slot::Once, budget.lease()),
         };
         match self.notices.claim(&claim).await {
@@ -631,7 +631,7 @@ impl SlackRequests<'_> {
         let ack = crate::ports::Acknowledged {
             task_id: taken.id.clone(),
             user: user.to_owned(),
-            at: epoch_secs(self.clock.now()),
+            at: self.clock.now().secs(),
         };
         let work = async {
             if let Err(e) = self.jobs.acknowledge(&taken.job, &ack).await {
@@ -708,7 +708,7 @@ impl SlackRequests<'_> {
     /// changed in that one part. A message stamped already is left alone,
     /// so a second attempt changes nothing. `Some(why)`: not every message
     /// could be stamped.
-    async fn stamp(&self, places: &[(Posted, Option<String>)], user: &str, deadline: SystemTime) -> Option<String> {
+    async fn stamp(&self, places: &[(Posted, Option<String>)], user: &str, deadline: Timestamp) -> Option<String> {
         let mut problems = Vec::new();
         for (at, thread) in places {
             let message = match self.notices.slack.message_at(at, thread.as_deref(), deadline).await {
@@ -945,7 +945,7 @@ impl SlackRequests<'_> {
         asked: &Asked<'_>,
         claim: &Claim,
         message: Option<Message>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Option<Answer> {
         asked.resolve();
         match message {

@@ -2,14 +2,14 @@
 //! its outcome in the start message's thread when it STOPPED, at most one
 //! of each whatever the delivery order, duplication or concurrency.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use self::group::Done;
 use crate::changes::{self, RunSetup};
-use crate::claim::{Notices, epoch_secs};
+use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::health::{self, Run};
@@ -23,6 +23,7 @@ use crate::ports::{
 };
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
+use crate::time::Timestamp;
 
 /// What an invocation did with a task event; also the Lambda's response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,7 +98,7 @@ pub struct Tasks<'a> {
 }
 
 impl Tasks<'_> {
-    pub async fn handle(&self, task: &EcsTask, deadline: SystemTime) -> Result<Handled, NotifyError> {
+    pub async fn handle(&self, task: &EcsTask, deadline: Timestamp) -> Result<Handled, NotifyError> {
         let task = &lifecycle::with_overrides(task, &self.settings.non_essential_containers);
         let job = self.settings.jobs.job(task);
         let span = info_span!("task", job = %job.name, task = task.task_id(), status = %task.last_status, version = task.version);
@@ -140,8 +141,8 @@ impl Tasks<'_> {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             task_id: task.task_id().to_owned(),
-            started: task.started_at.or(task.created_at).map_or_else(|| epoch_secs(now), |t| t.timestamp()),
-            expires_at: epoch_secs(now + self.settings.job_record_ttl),
+            started: task.started_at.or(task.created_at).map_or_else(|| now.secs(), Timestamp::secs),
+            expires_at: (now + self.settings.job_record_ttl).secs(),
         }
     }
 
@@ -149,13 +150,13 @@ impl Tasks<'_> {
     /// later runs can say what changed and what is unusual.
     fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome, counts: &[(String, u64)]) -> JobRun {
         let now = self.notices.clock.now();
-        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| epoch_secs(now), |t| t.timestamp());
+        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| now.secs(), Timestamp::secs);
         JobRun {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             run: Run {
                 task_id: task.task_id().to_owned(),
-                start: task.started_at.map(|t| t.timestamp()),
+                start: task.started_at.map(Timestamp::secs),
                 end: Some(end),
                 run_time: outcome.run_time,
                 succeeded: Some(outcome.succeeded),
@@ -165,7 +166,7 @@ impl Tasks<'_> {
                 counts: health::kept_counts(counts),
             },
             spec: RunSpec::of(task),
-            expires_at: epoch_secs(now + self.settings.job_record_ttl),
+            expires_at: (now + self.settings.job_record_ttl).secs(),
         }
     }
 
@@ -220,7 +221,7 @@ impl Tasks<'_> {
         task: &EcsTask,
         job: &Job,
         decision: &Decision,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let log_stream = job.log_stream(task);
         let controls = self.controls(task, job).await;
@@ -255,7 +256,7 @@ impl Tasks<'_> {
         ctx: &JobContext<'_>,
         job: &Job,
         task: &EcsTask,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let mut claim = self.notices.claim_for(key, Slot::Start, deadline);
         // What a log stream or a button needs to find this task's thread and job.
@@ -280,7 +281,7 @@ impl Tasks<'_> {
         claim: &Claim,
         ctx: &JobContext<'_>,
         task: &EcsTask,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let posted = self.notices.post(claim, &message::start_message(ctx, task), deadline).await?;
         Ok(Handled::PostedStart { key: key.into(), channel: posted.channel, ts: posted.ts })
@@ -294,7 +295,7 @@ impl Tasks<'_> {
         job: &Job,
         task: &EcsTask,
         outcome: &Outcome,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let mut claim = self.notices.claim_for(key, Slot::Completion, deadline);
         // A Re-run button finds what to run, and whose job it is, here.
@@ -374,10 +375,9 @@ impl Tasks<'_> {
         &self,
         task: &EcsTask,
         configured: Option<&LogStream>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> (JobLog, Option<LogStream>) {
-        let left =
-            deadline.duration_since(self.notices.clock.now()).unwrap_or_default().saturating_sub(LOG_READ_RESERVE);
+        let left = deadline.duration_since(self.notices.clock.now()).saturating_sub(LOG_READ_RESERVE);
         let budget = self.settings.log_budget.min(left);
         let tail = match tokio::time::timeout(budget, self.logs.tail(task, configured)).await {
             Ok(Ok(Some(tail))) => tail,
@@ -407,7 +407,7 @@ impl Tasks<'_> {
         key: &str,
         record: Record,
         channel: &str,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Posted>, StoreError> {
         match &record.group {
             Some(anchor) if anchor != key && record.start.posted.is_none() => {
@@ -431,19 +431,18 @@ impl Tasks<'_> {
         key: &str,
         mut record: Record,
         channel: &str,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Posted>, StoreError> {
         let clock = self.notices.clock;
         let now = clock.now();
-        let wait_until =
-            (now + self.settings.start_wait).min(deadline.checked_sub(Duration::from_secs(2)).unwrap_or(now));
-        while record.start.in_flight(epoch_secs(clock.now())) && clock.now() + START_POLL < wait_until {
+        let wait_until = (now + self.settings.start_wait).min(deadline - Duration::from_secs(2));
+        while record.start.in_flight(clock.now()) && clock.now() + START_POLL < wait_until {
             clock.sleep(START_POLL).await;
             record = self.notices.store.get(key).await?;
         }
         let start = &record.start;
         let (Some(tried), None) = (start.tried, &start.posted) else { return Ok(record.start.posted) };
-        if start.in_flight(epoch_secs(clock.now())) {
+        if start.in_flight(clock.now()) {
             return Ok(None);
         }
         let mark = crate::message::NoticeMark { key: key.to_owned(), slot: Slot::Start.name().into() };

@@ -8,9 +8,8 @@
 //! invocation then fails so that Lambda tries again.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -24,6 +23,7 @@ use crate::message::{self, DigestLine, Escalated, Outage, outage_key};
 use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex, TokenSource};
 use crate::schedule::{Missed, Schedule};
 use crate::settings::Settings;
+use crate::time::Timestamp;
 
 /// Replies in an outage's thread, one per later missed run, at most.
 const MAX_MISSED_REPLIES: u32 = 10;
@@ -71,9 +71,9 @@ impl Watch<'_> {
         crate::message::labelled(self.settings.label(), msg)
     }
 
-    pub async fn handle(&self, now: DateTime<Utc>, deadline: SystemTime) -> Result<Watched, NotifyError> {
+    pub async fn handle(&self, now: Timestamp, deadline: Timestamp) -> Result<Watched, NotifyError> {
         let states = self.jobs.jobs().await?;
-        let since = self.jobs.watching_since(now.timestamp()).await?;
+        let since = self.jobs.watching_since(now.secs()).await?;
         let mut failures = Vec::new();
         let mut cut_short = None;
         let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
@@ -93,7 +93,7 @@ impl Watch<'_> {
             }
         }
         for state in &states {
-            if let Err(e) = self.escalate(state, &scheduled, now.timestamp(), since, deadline, &mut watched).await {
+            if let Err(e) = self.escalate(state, &scheduled, now.secs(), since, deadline, &mut watched).await {
                 warn!(job = %state.job, error = %e, "escalation check failed");
                 failures.push(e);
             }
@@ -113,7 +113,7 @@ impl Watch<'_> {
     /// in the account.
     async fn scheduled(
         &self,
-        deadline: SystemTime,
+        deadline: Timestamp,
         cut_short: &mut Option<String>,
         failures: &mut Vec<NotifyError>,
     ) -> Vec<Scheduled> {
@@ -125,8 +125,8 @@ impl Watch<'_> {
             .collect();
         // Half the invocation for discovery, the rest for the checks; one
         // cut short says which part it read.
-        let now = SystemTime::now().min(deadline);
-        let until = now + deadline.duration_since(now).unwrap_or_default() / 2;
+        let now = Timestamp::now().min(deadline);
+        let until = now + deadline.duration_since(now) / 2;
         let found = match self.schedules.discover(until).await {
             Ok(discovery) => {
                 if let Some(why) = &discovery.cut_short {
@@ -168,15 +168,15 @@ impl Watch<'_> {
         &self,
         item: &Scheduled,
         state: Option<&JobState>,
-        now: DateTime<Utc>,
+        now: Timestamp,
         since: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Scheduled { job, schedule } = item;
         let latest = state.and_then(JobState::latest_start);
-        let watching_since = at(since);
-        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(at), watching_since);
+        let watching_since = Timestamp::from_secs(since);
+        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(Timestamp::from_secs), watching_since);
         let last_run = state.and_then(|s| s.runs.iter().max_by_key(|r| r.start.or(r.end)));
         let outage = |missed: Missed, back_at| Outage {
             job: &job.name,
@@ -192,12 +192,12 @@ impl Watch<'_> {
         let open = state.and_then(|s| s.outage);
         match (open, missed) {
             (Some(first), _) if latest.is_some_and(|l| l > first) => {
-                let back_at = latest.map(at);
+                let back_at = latest.map(Timestamp::from_secs);
                 let starts: Vec<i64> =
                     state.map(|s| s.runs.iter().filter_map(|r| r.start).collect()).unwrap_or_default();
                 let count =
                     schedule.schedule.missed_between(first, latest.unwrap_or(first), schedule.grace, &starts).max(1);
-                let ended = Missed { first: at(first), last: at(first), count };
+                let ended = Missed { first: Timestamp::from_secs(first), last: Timestamp::from_secs(first), count };
                 let on_it = self.alert_on_it(&job.name, first).await;
                 if self
                     .back_on_schedule(&Outage { on_it: on_it.as_deref(), ..outage(ended, back_at) }, first, deadline)
@@ -207,7 +207,7 @@ impl Watch<'_> {
                 }
                 self.jobs.set_outage(&job.name, None).await?;
             }
-            (Some(first), Some(m)) if m.first.timestamp() == first && m.count > 1 => {
+            (Some(first), Some(m)) if m.first.secs() == first && m.count > 1 => {
                 let on_it = self.alert_on_it(&job.name, first).await;
                 let replied = self
                     .missed_again(
@@ -219,7 +219,7 @@ impl Watch<'_> {
                 watched.missed_alerts += usize::from(replied);
             }
             (None, Some(m)) => {
-                let key = outage_key(&job.name, m.first.timestamp());
+                let key = outage_key(&job.name, m.first.secs());
                 let claim = self.notices.claim_for(&key, Slot::Once, deadline);
                 if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
                     let alert = Outage { ack: self.buttons().await, ..outage(m, None) };
@@ -227,7 +227,7 @@ impl Watch<'_> {
                     watched.missed_alerts += 1;
                 }
                 // Also when the alert was posted and recording the outage failed.
-                self.jobs.set_outage(&job.name, Some(m.first.timestamp())).await?;
+                self.jobs.set_outage(&job.name, Some(m.first.secs())).await?;
             }
             _ => {}
         }
@@ -266,11 +266,11 @@ impl Watch<'_> {
 
     /// A later missed run of an open outage: a reply in the alert's thread
     /// (up to a few), and the alert's count brought up to date.
-    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: SystemTime) -> Result<bool, NotifyError> {
+    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: Timestamp) -> Result<bool, NotifyError> {
         let Some(alert) = self.alert(outage.job, first).await? else { return Ok(false) };
         let mut replied = false;
         if outage.missed.count <= MAX_MISSED_REPLIES {
-            let key = format!("missed#{}#{}", outage.job, outage.missed.last.timestamp());
+            let key = format!("missed#{}#{}", outage.job, outage.missed.last.secs());
             let claim = self.notices.claim_for(&key, Slot::Once, deadline);
             if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
                 return Ok(false);
@@ -288,7 +288,7 @@ impl Watch<'_> {
         &self,
         outage: &Outage<'_>,
         first: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let key = format!("back#{}#{first}", outage.job);
         let claim = self.notices.claim_for(&key, Slot::Once, deadline);
@@ -311,7 +311,7 @@ impl Watch<'_> {
     }
 
     /// Best effort: the alert's count or state, edited in place.
-    async fn update(&self, at: &Posted, message: &crate::message::Message, deadline: SystemTime) {
+    async fn update(&self, at: &Posted, message: &crate::message::Message, deadline: Timestamp) {
         if let Err(e) = self.notices.slack.update(at, message, deadline).await {
             warn!(error = %e, "could not update the missed-run alert");
         }
@@ -322,8 +322,8 @@ impl Watch<'_> {
     async fn check_running(
         &self,
         state: &JobState,
-        now: DateTime<Utc>,
-        deadline: SystemTime,
+        now: Timestamp,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let finished = health::finished(&state.runs, "");
@@ -332,7 +332,7 @@ impl Watch<'_> {
         let usual = health::usual_run_time(&finished);
         for run in state.runs.iter().filter(|r| !r.finished()) {
             let Some(start) = run.start else { continue };
-            let running = Duration::from_secs((now.timestamp() - start).max(0) as u64);
+            let running = Duration::from_secs((now.secs() - start).max(0) as u64);
             if running > STALE_RUN {
                 forget.push(run.task_id.clone());
                 continue;
@@ -357,7 +357,7 @@ impl Watch<'_> {
         run: &Run,
         running: Duration,
         usual: Duration,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let Some(thread) = self.tasks.find(&run.task_id).await?.and_then(|found| found.record.start.posted) else {
             debug!(task = %run.task_id, "still running, with no thread to say so in");
@@ -383,7 +383,7 @@ impl Watch<'_> {
         scheduled: &[Scheduled],
         now: i64,
         since: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let job = self.job_of_record(state);
@@ -443,7 +443,7 @@ impl Watch<'_> {
         escalation: &Escalation,
         thread: &Posted,
         (what, waited): (Escalated, i64),
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let claim = self.notices.claim_for(key, Slot::Once, deadline);
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
@@ -469,16 +469,16 @@ impl Watch<'_> {
         &self,
         states: &[JobState],
         scheduled: &[Scheduled],
-        now: DateTime<Utc>,
-        deadline: SystemTime,
+        now: Timestamp,
+        deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Some(digest_at) = self.settings.digest_at else { return Ok(()) };
-        let due = now.date_naive().and_time(digest_at).and_utc();
+        let due = now.on_utc_day_at(digest_at);
         if now < due {
             return Ok(());
         }
-        let (from, to) = (now.timestamp() - DAY, now.timestamp());
+        let (from, to) = (now.secs() - DAY, now.secs());
         // Who is on each job's last run, when that failed.
         let on_it = super::on_it(self.jobs, states).await;
         let mut channels: BTreeMap<String, Vec<DigestLine>> = BTreeMap::new();
@@ -515,7 +515,7 @@ impl Watch<'_> {
             channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed, on_it });
         }
         for (channel, lines) in channels {
-            let key = format!("digest#{}#{channel}", due.format("%Y-%m-%d"));
+            let key = format!("digest#{}#{channel}", due.format_utc("%Y-%m-%d"));
             let claim = self.notices.claim_for(&key, Slot::Once, deadline);
             if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
                 self.notices
@@ -526,10 +526,6 @@ impl Watch<'_> {
         }
         Ok(())
     }
-}
-
-fn at(epoch: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(epoch, 0).unwrap_or_default()
 }
 
 fn discovered_schedule(found: &FoundSchedule) -> Result<JobSchedule, String> {

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 use super::{Stack, task_event, unique};
 
+use ecs_slack_notifier::time::Timestamp;
+
 /// Fault rates per write, per kind, as the fault layer takes them.
 #[derive(Debug, Clone, Copy)]
 pub struct Rates {
@@ -241,7 +243,7 @@ pub async fn run(stack: &Stack, scenario: &Scenario) -> Report {
                         continue;
                     };
                     *invocations.lock().unwrap() += 1;
-                    let deadline = std::time::SystemTime::now() + Duration::from_secs(30);
+                    let deadline = Timestamp::now() + Duration::from_secs(30);
                     let stopped = delivery.event["detail"]["lastStatus"] == "STOPPED";
                     if stopped {
                         let mut timelines = timelines.lock().unwrap();

@@ -20,7 +20,7 @@ pub mod runtime_api;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
@@ -33,6 +33,7 @@ use ecs_slack_notifier::app;
 use ecs_slack_notifier::config::{Config, Needs};
 use ecs_slack_notifier::handler::{Handled, Handler};
 use ecs_slack_notifier::kinds::{registration, task};
+use ecs_slack_notifier::time::Timestamp;
 use serde_json::Value;
 
 #[allow(unused_imports)]
@@ -69,7 +70,7 @@ impl HandledExt for Handled {
 /// A name no other test (or earlier run against the same moto) uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = Timestamp::now().millis() * 1_000_000;
     format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -303,12 +304,12 @@ pub fn ttl_attribute() -> &'static str {
     TTL_ATTRIBUTE
 }
 
-pub fn deadline() -> SystemTime {
+pub fn deadline() -> Timestamp {
     deadline_in(30)
 }
 
-pub fn deadline_in(secs: u64) -> SystemTime {
-    SystemTime::now() + Duration::from_secs(secs)
+pub fn deadline_in(secs: u64) -> Timestamp {
+    Timestamp::now() + Duration::from_secs(secs)
 }
 
 /// A sample event from `events/` or `tests/fixtures/`.
@@ -365,7 +366,7 @@ pub async fn put_log_lines(aws: &SdkConfig, group: &str, stream: &str, lines: &[
     let logs = aws_sdk_cloudwatchlogs::Client::new(aws);
     let _ = logs.create_log_group().log_group_name(group).send().await;
     logs.create_log_stream().log_group_name(group).log_stream_name(stream).send().await.expect("create log stream");
-    let start = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let start = Timestamp::now().millis() - 60_000;
     let events: Vec<InputLogEvent> = lines
         .iter()
         .enumerate()

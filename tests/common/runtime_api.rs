@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,6 +14,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+
+use ecs_slack_notifier::time::Timestamp;
 
 #[derive(Debug)]
 pub enum Invocation {
@@ -100,9 +102,7 @@ impl RuntimeApi {
 async fn next(State(shared): State<Shared>) -> impl IntoResponse {
     let (id, body) = shared.queue.lock().await.recv().await.expect("runtime API closed");
     let deadline = match &shared.deadline {
-        DeadlineHeader::In(left) => {
-            (SystemTime::now() + *left).duration_since(UNIX_EPOCH).unwrap().as_millis().to_string()
-        }
+        DeadlineHeader::In(left) => (Timestamp::now() + *left).millis().to_string(),
         DeadlineHeader::Fixed(value) => value.clone(),
     };
     let mut headers = HeaderMap::new();

@@ -8,7 +8,9 @@
 //! timeout instead. Pure: the caller supplies the clock.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 /// The header the deadline comes in, as named in warnings.
 pub const HEADER: &str = "Lambda-Runtime-Deadline-Ms";
@@ -43,29 +45,29 @@ impl fmt::Display for Implausible {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deadline {
     /// A deadline that can be the real one: used as given.
-    Given(SystemTime),
+    Given(Timestamp),
     /// The header's value made no sense; the invocation ends by `until`,
     /// [`DEFAULT_BUDGET`] after it started.
-    Unknown { raw_ms: u64, why: Implausible, until: SystemTime },
+    Unknown { raw_ms: u64, why: Implausible, until: Timestamp },
 }
 
 impl Deadline {
     /// Reads the header's raw value (`raw_ms`) at the start of an
     /// invocation (`now`) in a process that started at `process_start`.
-    pub fn from_header(raw_ms: u64, now: SystemTime, process_start: SystemTime) -> Deadline {
-        let given = UNIX_EPOCH.checked_add(Duration::from_millis(raw_ms));
+    pub fn from_header(raw_ms: u64, now: Timestamp, process_start: Timestamp) -> Deadline {
+        let given = i64::try_from(raw_ms).ok().map(Timestamp::from_millis);
         let why = match given {
             None => Implausible::TooFarAhead,
             Some(at) if at < process_start => Implausible::BeforeProcessStart,
             Some(at) if at <= now => Implausible::Passed,
-            Some(at) if at.duration_since(now).unwrap_or_default() > MAX_TIMEOUT => Implausible::TooFarAhead,
+            Some(at) if at.duration_since(now) > MAX_TIMEOUT => Implausible::TooFarAhead,
             Some(at) => return Deadline::Given(at),
         };
         Deadline::Unknown { raw_ms, why, until: now + DEFAULT_BUDGET }
     }
 
     /// The time the invocation must be done by.
-    pub fn at(&self) -> SystemTime {
+    pub fn at(&self) -> Timestamp {
         match *self {
             Deadline::Given(at) => at,
             Deadline::Unknown { until, .. } => until,
@@ -91,8 +93,8 @@ mod tests {
 
     const START_MS: u64 = 1_795_708_800_000; // 2026-11-26T14:00:00Z
 
-    fn at_ms(ms: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_millis(ms)
+    fn at_ms(ms: u64) -> Timestamp {
+        Timestamp::from_millis_u64(ms)
     }
 
     /// The process started at `START_MS`; the invocation starts a minute later.

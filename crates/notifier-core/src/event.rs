@@ -6,9 +6,10 @@
 //! omits fields over time and one odd event must not stop the notifier.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::time::Timestamp;
 
 pub const ECS_TASK_STATE_CHANGE: &str = "ECS Task State Change";
 pub const USER_REGISTERED: &str = "User Registered";
@@ -19,7 +20,7 @@ pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
     pub id: Option<String>,
-    pub time: Option<DateTime<Utc>>,
+    pub time: Option<Timestamp>,
     pub source: String,
     pub detail_type: String,
     pub kind: EventKind,
@@ -69,7 +70,7 @@ pub fn parse(payload: Value) -> Result<Incoming, EventError> {
     };
     Ok(Incoming {
         id: envelope.id,
-        time: envelope.time,
+        time: envelope.time.map(Timestamp::from),
         source: envelope.source,
         detail_type: envelope.detail_type,
         kind,
@@ -105,13 +106,13 @@ pub struct EcsTask {
     #[serde(default)]
     pub started_by: Option<String>,
     #[serde(default)]
-    pub created_at: Option<DateTime<Utc>>,
+    pub created_at: Option<Timestamp>,
     #[serde(default)]
-    pub started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<Timestamp>,
     #[serde(default)]
-    pub stopped_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<Timestamp>,
     #[serde(default)]
-    pub execution_stopped_at: Option<DateTime<Utc>>,
+    pub execution_stopped_at: Option<Timestamp>,
     #[serde(default)]
     pub stop_code: Option<String>,
     #[serde(default)]

@@ -12,6 +12,7 @@
 //! - `signature`: Slack's request signatures;
 //! - `config`, `settings`: the configuration, checked at start-up;
 //! - `retry`, `deadline`: the one retry policy and the time an invocation has;
+//! - `time`: `Timestamp`, the one type for a point in time, and its conversions;
 //! - `ports`: the traits the function's adapters implement, with their data.
 //!
 //! The crate depends on no AWS SDK, async runtime or HTTP client, so the
@@ -40,6 +41,7 @@ pub mod settings;
 pub mod signature;
 pub mod subscription;
 pub mod summary;
+pub mod time;
 
 /// The repository's root: where the sample events and the example
 /// configuration live, for the tests.

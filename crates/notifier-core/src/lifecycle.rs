@@ -119,7 +119,10 @@ fn outcome(task: &EcsTask, non_essential: &[String]) -> Outcome {
     let succeeded = !never_started && interrupted.is_none() && essential.iter().all(|c| c.exit_code == Some(0));
     // Real events can have an `executionStoppedAt` before `startedAt`.
     let run_time = task.started_at.and_then(|start| {
-        [task.execution_stopped_at, task.stopped_at].into_iter().flatten().find_map(|end| (end - start).to_std().ok())
+        [task.execution_stopped_at, task.stopped_at]
+            .into_iter()
+            .flatten()
+            .find_map(|end| end.checked_duration_since(start))
     });
     let reason = match interrupted {
         // Who stopped it says more than how its containers took it.
@@ -330,7 +333,7 @@ mod tests {
         let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
         assert_eq!(o.run_time, Some(Duration::from_millis(271_108)));
         // Real events can stop executing before they started: the stop counts.
-        t.execution_stopped_at = t.started_at.map(|s| s - chrono::Duration::seconds(5));
+        t.execution_stopped_at = t.started_at.map(|s| s - Duration::from_secs(5));
         let Decision::Finish(o) = decide(&t, &[]) else { panic!() };
         assert_eq!(o.run_time, Some(Duration::from_millis(271_108)));
     }

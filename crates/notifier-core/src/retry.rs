@@ -1,9 +1,10 @@
 //! When to try a Slack call again, and after how long, within the
 //! invocation's deadline. Pure: the caller supplies the clock and jitter.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::ports::{SlackError, StoreErrorKind};
+use crate::time::Timestamp;
 
 /// What kind of failure a Slack error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +94,8 @@ impl Policy {
         &self,
         class: Class,
         attempt: u32,
-        now: SystemTime,
-        deadline: SystemTime,
+        now: Timestamp,
+        deadline: Timestamp,
         jitter: f64,
     ) -> Option<Duration> {
         let delay = match class {
@@ -111,8 +112,8 @@ impl Policy {
 
     /// The timeout for an attempt starting at `now`, or `None` when there
     /// is no time left for one.
-    pub fn attempt_timeout(&self, now: SystemTime, deadline: SystemTime) -> Option<Duration> {
-        let left = deadline.duration_since(now).ok()?.checked_sub(self.reserve)?;
+    pub fn attempt_timeout(&self, now: Timestamp, deadline: Timestamp) -> Option<Duration> {
+        let left = deadline.checked_duration_since(now)?.checked_sub(self.reserve)?;
         (left >= self.min_attempt).then(|| left.min(self.max_attempt))
     }
 }
@@ -153,7 +154,7 @@ mod tests {
     #[test]
     fn backoff_grows_with_jitter_and_stops_before_the_deadline() {
         let policy = Policy::default();
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Timestamp::EPOCH + Duration::from_secs(1_000_000);
         let far = now + Duration::from_secs(60);
         let delays: Vec<Option<Duration>> =
             (0..8).map(|attempt| policy.next_delay(Class::Transient, attempt, now, far, 0.999_999)).collect();
@@ -182,7 +183,7 @@ mod tests {
             assert_eq!(classify_store(kind), Class::Permanent, "{kind:?}");
         }
         let policy = Policy::store();
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Timestamp::EPOCH + Duration::from_secs(1_000_000);
         let deadline = now + Duration::from_secs(30);
         let delays: Vec<u128> = (0..8)
             .map(|attempt| policy.next_delay(Class::Transient, attempt, now, deadline, 0.999_999).unwrap().as_millis())
@@ -199,7 +200,7 @@ mod tests {
     #[test]
     fn attempt_timeouts_leave_the_reserve() {
         let policy = Policy::default();
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = Timestamp::EPOCH + Duration::from_secs(1_000_000);
         let table = [(60_000, Some(10_000)), (5_000, Some(3_000)), (2_400, None), (0, None)];
         for (left_ms, want_ms) in table {
             let got = policy.attempt_timeout(now, now + Duration::from_millis(left_ms));

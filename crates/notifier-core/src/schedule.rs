@@ -5,10 +5,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+
+use crate::time::Timestamp;
 
 /// A run that starts this much before its due time still counts for it.
 const EARLY: Duration = Duration::from_secs(60);
@@ -73,14 +75,14 @@ impl Schedule {
 
     /// The last time a run was due at or before `t`, for a cron schedule;
     /// a rate has no due times of its own (see [`Schedule::missed`]).
-    fn cron_due_at_or_before(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.time_zone);
-        cron.find_previous_occurrence(&local, true).ok().map(|d| d.with_timezone(&Utc))
+    fn cron_due_at_or_before(&self, cron: &Cron, t: Timestamp) -> Option<Timestamp> {
+        let local = t.to_datetime()?.with_timezone(&self.time_zone);
+        cron.find_previous_occurrence(&local, true).ok().map(|d| Timestamp::from(d.with_timezone(&Utc)))
     }
 
-    fn cron_due_after(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.time_zone);
-        cron.find_next_occurrence(&local, false).ok().map(|d| d.with_timezone(&Utc))
+    fn cron_due_after(&self, cron: &Cron, t: Timestamp) -> Option<Timestamp> {
+        let local = t.to_datetime()?.with_timezone(&self.time_zone);
+        cron.find_next_occurrence(&local, false).ok().map(|d| Timestamp::from(d.with_timezone(&Utc)))
     }
 
     /// The runs that were due, with their grace, by `now` and did not
@@ -89,16 +91,15 @@ impl Schedule {
     /// `watching_since` are not judged (the notifier was not watching).
     pub fn missed(
         &self,
-        now: DateTime<Utc>,
+        now: Timestamp,
         grace: Duration,
-        started: Option<DateTime<Utc>>,
-        watching_since: DateTime<Utc>,
+        started: Option<Timestamp>,
+        watching_since: Timestamp,
     ) -> Option<Missed> {
-        let judged_until = now - chrono::Duration::from_std(grace).ok()?;
-        let early = chrono::Duration::from_std(EARLY).ok()?;
+        let judged_until = now - grace;
         // Runs due after this were not started: the latest start covers
         // what was due up to just after it.
-        let covered_until = started.map_or(watching_since, |s| (s + early).max(watching_since));
+        let covered_until = started.map_or(watching_since, |s| (s + EARLY).max(watching_since));
         match &self.kind {
             Kind::Cron(cron) => {
                 let last = self.cron_due_at_or_before(cron, judged_until)?;
@@ -115,15 +116,14 @@ impl Schedule {
                 Some(Missed { first, last, count })
             }
             Kind::Rate(period) => {
-                let period = chrono::Duration::from_std(*period).ok()?;
                 let anchor = started.unwrap_or(watching_since);
-                let first = anchor + period;
+                let first = anchor + *period;
                 if first > judged_until {
                     return None;
                 }
-                let count = ((judged_until - anchor).num_seconds() / period.num_seconds().max(1)).max(1);
+                let count = (judged_until.duration_since(anchor).as_secs() / period.as_secs().max(1)).max(1);
                 let count = u32::try_from(count).unwrap_or(MAX_COUNTED).min(MAX_COUNTED);
-                Some(Missed { first, last: anchor + period * count as i32, count })
+                Some(Missed { first, last: anchor + period.saturating_mul(count), count })
             }
         }
     }
@@ -137,13 +137,12 @@ impl Schedule {
         starts.sort_unstable();
         match &self.kind {
             Kind::Cron(cron) => {
-                let Some(mut due) = DateTime::from_timestamp(from - 1, 0).and_then(|t| self.cron_due_after(cron, t))
-                else {
+                let Some(mut due) = self.cron_due_after(cron, Timestamp::from_secs(from - 1)) else {
                     return 0;
                 };
                 let mut missed = 0;
-                while due.timestamp() + grace <= to && missed < MAX_COUNTED {
-                    let t = due.timestamp();
+                while due.secs() + grace <= to && missed < MAX_COUNTED {
+                    let t = due.secs();
                     if !starts.iter().any(|s| (t - early..=t + grace).contains(s)) {
                         missed += 1;
                     }
@@ -171,8 +170,8 @@ impl Schedule {
 
     /// A due time as the schedule's readers think of it: `06:00`, in its
     /// own time zone (with the zone when it is not UTC).
-    pub fn local_time(&self, t: DateTime<Utc>) -> String {
-        let local = t.with_timezone(&self.time_zone);
+    pub fn local_time(&self, t: Timestamp) -> String {
+        let local = t.to_datetime().unwrap_or_default().with_timezone(&self.time_zone);
         match self.time_zone {
             Tz::UTC => local.format("%H:%M UTC").to_string(),
             _ => local.format("%H:%M %Z").to_string(),
@@ -186,8 +185,8 @@ pub const MAX_COUNTED: u32 = 1000;
 /// Runs that were due and did not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Missed {
-    pub first: DateTime<Utc>,
-    pub last: DateTime<Utc>,
+    pub first: Timestamp,
+    pub last: Timestamp,
     pub count: u32,
 }
 
@@ -323,8 +322,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, ScheduleError> {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
     }
 
     const GRACE: Duration = Duration::from_secs(300);
@@ -453,7 +452,7 @@ mod tests {
 
     #[test]
     fn a_days_missed_runs_for_the_digest() {
-        let t = |s| at(s).timestamp();
+        let t = |s| at(s).secs();
         let hourly = Schedule::parse("cron(0 * * * ? *)", None).unwrap();
         let starts: Vec<i64> =
             (0..24).filter(|h| ![3, 4, 17].contains(h)).map(|h| t("2026-11-26T09:00:20Z") + h * 3600).collect();

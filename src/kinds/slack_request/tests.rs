@@ -4,7 +4,6 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::claim::epoch_secs;
 use crate::handler::{self, Handler};
 use crate::jobs::JobsConfig;
 use crate::message::Reply;
@@ -88,7 +87,7 @@ async fn http(handler: &Handler, fakes: &Fakes, payload: Value) -> (i64, Option<
 }
 
 async fn send(handler: &Handler, fakes: &Fakes, body: &str) -> (i64, Option<Value>) {
-    http(handler, fakes, request_at(body, epoch_secs(fakes.clock.now()), None, false)).await
+    http(handler, fakes, request_at(body, fakes.clock.now().secs(), None, false)).await
 }
 
 /// A job whose task `TASK` started (its start message posted) and failed.
@@ -107,7 +106,7 @@ async fn unsigned_wrong_and_stale_requests_get_401_and_do_nothing() {
     let handler = fakes.handler(settings());
     handler.handle(task_event(RUNNING, TASK), fakes.deadline()).await.unwrap();
     let body = press("stop_task", &arn(TASK), OPERATOR);
-    let now = epoch_secs(fakes.clock.now());
+    let now = fakes.clock.now().secs();
     let forged = sign(&SigningSecret::new("not the secret"), now, body.as_bytes());
     for payload in [
         request_at(&body, now, Some(""), false),
@@ -205,7 +204,7 @@ async fn a_rerun_starts_what_the_failed_run_had_once_and_says_who_in_its_thread(
     let handler = fakes.handler(settings());
     failed_run(&handler, &fakes).await;
     let body = press("rerun_task", &arn(TASK), OPERATOR);
-    let now = epoch_secs(fakes.clock.now());
+    let now = fakes.clock.now().secs();
     // As Slack may send it: base64.
     assert_eq!(http(&handler, &fakes, request_at(&body, now, None, true)).await.0, 200);
     assert_eq!(send(&handler, &fakes, &body).await.0, 200, "a second press");

@@ -3,20 +3,19 @@
 //! `NON_ESSENTIAL_CONTAINERS` on top (and alone when the definition cannot
 //! be read).
 
-use std::time::SystemTime;
-
 use tracing::warn;
 
 use super::{LOG_READ_RESERVE, Tasks};
 use crate::event::EcsTask;
 use crate::jobs::Job;
 use crate::lifecycle::{self, Decision};
+use crate::time::Timestamp;
 
 impl Tasks<'_> {
     /// The task with its essential containers from its task definition,
     /// when that matters and can be read within the read budget: a task of
     /// one container needs none, nor one that posts and records nothing.
-    pub(super) async fn with_definition(&self, task: &EcsTask, job: &Job, deadline: SystemTime) -> EcsTask {
+    pub(super) async fn with_definition(&self, task: &EcsTask, job: &Job, deadline: Timestamp) -> EcsTask {
         let Some(arn) = task.task_definition_arn.as_deref().filter(|_| task.containers.len() > 1) else {
             return task.clone();
         };
@@ -34,8 +33,7 @@ impl Tasks<'_> {
         if !needed {
             return task.clone();
         }
-        let left =
-            deadline.duration_since(self.notices.clock.now()).unwrap_or_default().saturating_sub(LOG_READ_RESERVE);
+        let left = deadline.duration_since(self.notices.clock.now()).saturating_sub(LOG_READ_RESERVE);
         let budget = self.settings.log_budget.min(left);
         let definition = match tokio::time::timeout(budget, self.definitions.definition(arn)).await {
             Ok(Ok(Some(definition))) => definition,

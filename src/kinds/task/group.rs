@@ -2,12 +2,11 @@
 //! an outcome that is counted in the group's message, and a failure that
 //! is still told on its own, in the group's thread and in the channel.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tracing::{error, warn};
 
 use super::{Handled, Tasks};
-use crate::claim::epoch_secs;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::group::{self, Anchor, Group, Grouping, Part, Role, Step, TURN_LEASE, UPDATE_GAP};
@@ -15,6 +14,7 @@ use crate::jobs::{Job, Notify};
 use crate::lifecycle::Outcome;
 use crate::message::{self, JobContext};
 use crate::ports::{Claim, GroupChange, Posted, QueuedPost, Slot, StartClaim, StoreError, TurnEnd, TurnTimes};
+use crate::time::Timestamp;
 
 /// How often a start retries its claim when the job's group changes under
 /// it (a group closing as another opens).
@@ -27,10 +27,6 @@ const TURN_RESERVE: Duration = Duration::from_secs(5);
 pub(super) fn lead(job: &Job) -> Option<Grouping> {
     (job.group_window > 0 && job.notify == Notify::All)
         .then_some(Grouping::Lead { window: job.group_window as i64, replacing: None })
-}
-
-fn epoch_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A group's message: where it is, what it counts (`key`), and what it
@@ -52,7 +48,7 @@ pub(super) struct Done<'a> {
     pub job: &'a Job,
     pub task: &'a EcsTask,
     pub outcome: &'a Outcome,
-    pub deadline: SystemTime,
+    pub deadline: Timestamp,
 }
 
 impl Tasks<'_> {
@@ -67,7 +63,7 @@ impl Tasks<'_> {
         ctx: &JobContext<'_>,
         job: &Job,
         task: &EcsTask,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let skipped = || Handled::Skipped { key: key.into(), slot: Slot::Start.name() };
         for _ in 0..JOIN_ATTEMPTS {
@@ -101,7 +97,7 @@ impl Tasks<'_> {
         ctx: &JobContext<'_>,
         job: &Job,
         task: &EcsTask,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let anchor_record = self.notices.store.get(&anchor.key).await;
         let message = match anchor_record {
@@ -174,16 +170,16 @@ impl Tasks<'_> {
         &self,
         message: &GroupMessage<'_>,
         change: &GroupChange,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<(), NotifyError> {
         let key = message.key;
         let clock = self.notices.clock;
-        let expires_at = epoch_secs(clock.now() + self.settings.record_ttl);
+        let expires_at = (clock.now() + self.settings.record_ttl).secs();
         let mut group = self.groups.add(key, change, expires_at).await?;
         let mut role = Role::Counted(group.version);
         let gap_ms = UPDATE_GAP.as_millis() as i64;
         loop {
-            let now = epoch_ms(clock.now());
+            let now = clock.now().millis();
             match group::step(&group, role, now, UPDATE_GAP) {
                 Step::Done => return Ok(()),
                 Step::Unregister => {
@@ -200,11 +196,11 @@ impl Tasks<'_> {
                         continue;
                     };
                     // Given up before the lease ends: no change lands after a newer one.
-                    let by = deadline.min(UNIX_EPOCH + Duration::from_millis((until_ms - 1000).max(0) as u64));
+                    let by = deadline.min(Timestamp::from_millis((until_ms - 1000).max(0)));
                     return self.show(message, &taken, by).await;
                 }
                 Step::Wait(then) => {
-                    if then > epoch_ms(deadline) - TURN_RESERVE.as_millis() as i64 {
+                    if then > deadline.millis() - TURN_RESERVE.as_millis() as i64 {
                         return Err(NotifyError::NotYet("the group's message is busy"));
                     }
                     if let Role::Counted(_) = role {
@@ -223,7 +219,7 @@ impl Tasks<'_> {
     }
 
     /// Changes the group's message during this invocation's turn.
-    async fn show(&self, message: &GroupMessage<'_>, group: &Group, deadline: SystemTime) -> Result<(), NotifyError> {
+    async fn show(&self, message: &GroupMessage<'_>, group: &Group, deadline: Timestamp) -> Result<(), NotifyError> {
         let GroupMessage { key, at, ctx, job, task } = *message;
         let counts = group.counts();
         let text = ctx.labelled(message::group_message(
@@ -235,7 +231,7 @@ impl Tasks<'_> {
             job.group_window,
         ));
         let outcome = match self.notices.slack.update(at, &text, deadline).await {
-            Ok(()) => Ok(TurnEnd::Shown { at: epoch_ms(self.notices.clock.now()) }),
+            Ok(()) => Ok(TurnEnd::Shown { at: self.notices.clock.now().millis() }),
             Err(e) => Err((TurnEnd::Failed, e)),
         };
         let end = match &outcome {

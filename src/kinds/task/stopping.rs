@@ -4,17 +4,16 @@
 //! the start message updated to say it is stopping. Without a start
 //! message nothing is posted: the STOPPED event that follows tells all.
 
-use std::time::SystemTime;
-
 use tracing::warn;
 
 use super::{Handled, Tasks};
-use crate::claim::{ANSWERED, epoch_secs};
+use crate::claim::ANSWERED;
 use crate::error::NotifyError;
 use crate::event::EcsTask;
 use crate::lifecycle::StopRequest;
 use crate::message::{self, JobContext};
 use crate::ports::{ClaimResult, Record, Slot};
+use crate::time::Timestamp;
 
 impl Tasks<'_> {
     pub(super) async fn post_stopping(
@@ -23,7 +22,7 @@ impl Tasks<'_> {
         ctx: &JobContext<'_>,
         task: &EcsTask,
         stop: &StopRequest,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Handled, NotifyError> {
         let ignored =
             |why: &str| Ok(Handled::Ignored { reason: format!("{}: stop requested: {why}", task.last_status) });
@@ -66,13 +65,13 @@ impl Tasks<'_> {
 
     /// Its completion is posted, or being posted.
     fn outcome_told(&self, record: &Record) -> bool {
-        record.completion.posted.is_some() || record.completion.in_flight(epoch_secs(self.notices.clock.now()))
+        record.completion.posted.is_some() || record.completion.in_flight(self.notices.clock.now())
     }
 
     /// Whether the Stop button (or `/jobs stop`) asked ECS to stop it.
     async fn stopped_from_slack(&self, task_arn: &str) -> bool {
         match self.notices.store.get(&format!("action#stop#{task_arn}")).await {
-            Ok(record) => record.once.posted.is_some() || record.once.in_flight(epoch_secs(self.notices.clock.now())),
+            Ok(record) => record.once.posted.is_some() || record.once.in_flight(self.notices.clock.now()),
             Err(e) => {
                 warn!(error = %e, "could not tell whether it was stopped from Slack");
                 false

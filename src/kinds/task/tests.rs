@@ -11,6 +11,7 @@ use crate::handler::{self, Handler};
 use crate::jobs::{JobsConfig, LogStream};
 use crate::ports::{Claim, Clock, SlackError, Slot, ThreadStore};
 use crate::testing::{Fakes, LogBehaviour, task_event, test_settings};
+use crate::time::Timestamp;
 
 const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
@@ -142,8 +143,8 @@ async fn a_completion_stops_waiting_for_a_start_that_never_comes() {
         key: "task#arn:aws:ecs:us-east-1:123456789012:task/market-pulse/t1".into(),
         slot: Slot::Start,
         token: "dead".into(),
-        now: crate::claim::epoch_secs(fakes.clock.now()),
-        lease_until: crate::claim::epoch_secs(fakes.deadline()) + 10,
+        now: fakes.clock.now().secs(),
+        lease_until: fakes.deadline().secs() + 10,
         expires_at: i64::MAX,
         facts: None,
         job_start: None,
@@ -365,7 +366,7 @@ async fn hostile_event_text_is_escaped_and_cut_to_fit() {
 async fn day_of_runs(handler: &Handler, fakes: &Fakes, runs: &[(i64, i64)]) -> Vec<String> {
     let mut texts = Vec::new();
     for (i, (secs, exit)) in runs.iter().enumerate() {
-        let start = chrono::DateTime::from_timestamp(1_795_700_000 + i as i64 * 3600, 0).unwrap().to_rfc3339();
+        let start = Timestamp::from_secs(1_795_700_000 + i as i64 * 3600).to_rfc3339();
         let (running, stopped) =
             crate::testing::run_events(&format!("r{i}"), "market-pulse-collect-stock-prices", &start, *secs, *exit);
         handler.handle(running, fakes.deadline()).await.unwrap();
@@ -573,7 +574,7 @@ async fn a_stop_request_after_the_outcome_or_of_a_failures_only_job_says_nothing
 /// A run of the prices job (`run_events`) with this task definition
 /// revision, image tag, exit code and, for a failure, container reason.
 fn prices_run(i: i64, secs: i64, exit: i64, revision: u32, tag: &str, reason: Option<&str>) -> (Value, Value) {
-    let start = chrono::DateTime::from_timestamp(1_795_700_000 + i * 86_400, 0).unwrap().to_rfc3339();
+    let start = Timestamp::from_secs(1_795_700_000 + i * 86_400).to_rfc3339();
     let (mut running, mut stopped) =
         crate::testing::run_events(&format!("r{i}"), "market-pulse-collect-stock-prices", &start, secs, exit);
     for event in [&mut running, &mut stopped] {

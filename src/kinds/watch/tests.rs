@@ -9,6 +9,7 @@ use crate::jobs::JobsConfig;
 use crate::ports::{EcsTarget, FoundSchedule, JobStore};
 use crate::settings::Settings;
 use crate::testing::{Fakes, Sent, run_events, scheduled_event, test_settings};
+use crate::time::Timestamp;
 
 const PRICES: &str = "market-pulse-collect-stock-prices";
 
@@ -306,7 +307,7 @@ async fn a_history_is_its_recent_runs_and_nothing_needs_trimming() {
     let fakes = Fakes::new();
     let handler = fakes.handler(settings("{}"));
     for i in 0..70 {
-        let start = chrono::DateTime::from_timestamp(1_795_000_000 + i * 600, 0).unwrap().to_rfc3339();
+        let start = Timestamp::from_secs(1_795_000_000 + i * 600).to_rfc3339();
         run(&handler, &fakes, &format!("t{i:02}"), &start, 100, 0).await;
     }
     assert_eq!(watch(&handler, &fakes, "2026-11-27T09:00:00Z").await.forgotten_runs, 0, "runs lapse by TTL");

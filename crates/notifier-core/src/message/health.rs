@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use super::{Block, Field, Message, Text, context, field_sections, header, limits, message, text};
 use crate::health::{DayFigures, Run, sparkline};
 use crate::jobs::JobSchedule;
 use crate::schedule::Missed;
+use crate::time::Timestamp;
 
 /// A job's outage of missed runs, as its alert shows it.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +19,7 @@ pub struct Outage<'a> {
     /// The job's latest run, finished or not.
     pub last_run: Option<&'a Run>,
     /// When the job started again, once it has.
-    pub back_at: Option<DateTime<Utc>>,
+    pub back_at: Option<Timestamp>,
     /// The job's runbook (https, validated at start-up).
     pub runbook: Option<&'a str>,
     /// Who said they are on it ("👀 I'm on it" on the alert), once someone did.
@@ -35,10 +34,6 @@ pub fn outage_key(job: &str, first: i64) -> String {
     format!("outage#{job}#{first}")
 }
 
-fn at(epoch: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(epoch, 0)
-}
-
 fn how(run: &Run) -> &'static str {
     match run.succeeded {
         None => "still running",
@@ -51,14 +46,15 @@ fn how(run: &Run) -> &'static str {
 /// `last run 2026-11-26 06:00 UTC, succeeded`, plain, for fallback text.
 fn last_run_plain(run: Option<&Run>) -> String {
     let Some(run) = run else { return "no run seen".into() };
-    let when = run.start.or(run.end).and_then(at).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    let when = run.start.or(run.end).map(Timestamp::from_secs).map(|t| t.format_utc("%Y-%m-%d %H:%M UTC"));
     let how = how(run);
     format!("last run {}, {how}", when.unwrap_or_else(|| "at an unknown time".into()))
 }
 
 fn last_run_mrkdwn(run: Option<&Run>) -> String {
     let Some(run) = run else { return "none seen".into() };
-    let when = run.start.or(run.end).and_then(at).map(text::slack_date).unwrap_or_else(|| "unknown".into());
+    let when =
+        run.start.or(run.end).map(Timestamp::from_secs).map(text::slack_date).unwrap_or_else(|| "unknown".into());
     let how = how(run);
     format!("{when}, {how}")
 }
@@ -117,7 +113,7 @@ pub fn outage_message(o: &Outage) -> Message {
     match (o.on_it, o.back_at) {
         (Some(user), _) => blocks.push(context(vec![super::job_control::on_it(user)])),
         (None, None) if o.ack => {
-            blocks.push(super::job_control::ack_actions(&outage_key(o.job, o.missed.first.timestamp())))
+            blocks.push(super::job_control::ack_actions(&outage_key(o.job, o.missed.first.secs())))
         }
         _ => {}
     }
@@ -173,7 +169,7 @@ pub struct DigestLine {
 
 /// One message per channel: each job's last 24 hours, with a sparkline of
 /// its recent run times.
-pub fn digest_message(channel: &str, to: DateTime<Utc>, lines: &[DigestLine]) -> Message {
+pub fn digest_message(channel: &str, to: Timestamp, lines: &[DigestLine]) -> Message {
     let runs: usize = lines.iter().map(|l| l.figures.runs).sum();
     let failures: usize = lines.iter().map(|l| l.figures.failures).sum();
     let missed: u32 = lines.iter().map(|l| l.missed).sum();
@@ -246,8 +242,8 @@ mod tests {
         }
     }
 
-    fn time(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    fn time(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
     }
 
     #[test]
@@ -255,8 +251,8 @@ mod tests {
         let sched = schedule();
         let last = Run {
             task_id: "t".into(),
-            start: Some(time("2026-11-26T06:00:23Z").timestamp()),
-            end: Some(time("2026-11-26T06:04:24Z").timestamp()),
+            start: Some(time("2026-11-26T06:00:23Z").secs()),
+            end: Some(time("2026-11-26T06:04:24Z").secs()),
             run_time: Some(Duration::from_secs(241)),
             succeeded: Some(true),
             failed: None,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Block, Button, Message, Text, button, context, limits, message, text};
 use crate::health::Run;
 use crate::jobs::is_user_id;
+use crate::time::Timestamp;
 
 pub const STOP_ACTION: &str = "stop_task";
 pub const RERUN_ACTION: &str = "rerun_task";
@@ -195,7 +196,7 @@ pub fn status_reply(jobs: &[StatusLine]) -> Reply {
                     let outcome = if run.succeeded == Some(true) { "✅ succeeded" } else { "❌ failed" };
                     let when = run
                         .end
-                        .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+                        .map(Timestamp::from_secs)
                         .map(text::slack_date)
                         .unwrap_or_else(|| "at an unknown time".into());
                     let took = run.run_time.map(|t| format!(" in {}", text::duration(t))).unwrap_or_default();

@@ -1,18 +1,14 @@
 //! What is said in a job's channel when it is muted and unmuted.
 
-use chrono::DateTime;
-
 use super::{Message, job_control::who, message, text};
 use crate::mute::{Ended, Meanwhile, Mute};
+use crate::time::Timestamp;
 
 /// A time as Slack shows it to each reader (`mrkdwn`), or as plain text
 /// for a notification's fallback.
 fn at(epoch: i64, mrkdwn: bool) -> String {
-    match DateTime::from_timestamp(epoch, 0) {
-        Some(t) if mrkdwn => text::slack_date(t),
-        Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        None => "an unknown time".into(),
-    }
+    let t = Timestamp::from_secs(epoch);
+    if mrkdwn { text::slack_date(t) } else { t.format_utc("%Y-%m-%d %H:%M UTC") }
 }
 
 /// Once, in the job's channel: who muted it and until when.

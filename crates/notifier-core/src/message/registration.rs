@@ -1,13 +1,12 @@
 //! The new-user message.
 
-use chrono::{DateTime, Utc};
-
 use super::{Field, Message, field_sections, header, message, text};
 use crate::event::Registration;
+use crate::time::Timestamp;
 
 pub fn registration_message(
     reg: &Registration,
-    registered_at: Option<DateTime<Utc>>,
+    registered_at: Option<Timestamp>,
     environment: &str,
     channel: &str,
 ) -> Message {
@@ -35,7 +34,7 @@ mod tests {
     use crate::message::limit_violation;
     use crate::testing::fixture;
 
-    fn sample() -> (Registration, Option<DateTime<Utc>>) {
+    fn sample() -> (Registration, Option<Timestamp>) {
         let incoming = parse(fixture("events/user-registered.json")).unwrap();
         let EventKind::UserRegistered(reg) = incoming.kind else { panic!() };
         (reg, incoming.time)

@@ -11,6 +11,7 @@ use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
 use crate::lifecycle::{Interruption, Outcome, StopRequest};
 use crate::summary::JobLog;
+use crate::time::Timestamp;
 
 /// Lines of a failed job's log shown in its completion.
 pub const FAILURE_LOG_LINES: usize = 20;
@@ -114,8 +115,8 @@ fn cause_context(cause: &Cause) -> Block {
 pub fn since_success_text(since: &SinceSuccess) -> String {
     let when = since
         .at
-        .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
-        .map(|t| format!(" (<!date^{}^{{date_pretty}} {{time}}|{}>)", t.timestamp(), t.format("%Y-%m-%d %H:%M UTC")));
+        .map(Timestamp::from_secs)
+        .map(|t| format!(" (<!date^{}^{{date_pretty}} {{time}}|{}>)", t.secs(), t.format_utc("%Y-%m-%d %H:%M UTC")));
     let when = when.unwrap_or_default();
     if since.changes.is_empty() {
         return format!("Nothing changed since the last success{when}");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::time::Timestamp;
 
 const ELLIPSIS: char = '…';
 
@@ -105,8 +105,8 @@ pub fn approx_duration(d: Duration) -> String {
 
 /// A time Slack shows in each reader's own time zone, with a UTC fallback
 /// for clients that cannot.
-pub fn slack_date(t: DateTime<Utc>) -> String {
-    format!("<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>", t.timestamp(), t.format("%Y-%m-%d %H:%M:%S UTC"))
+pub fn slack_date(t: Timestamp) -> String {
+    format!("<!date^{}^{{date_short_pretty}} {{time_secs}}|{}>", t.secs(), t.format_utc("%Y-%m-%d %H:%M:%S UTC"))
 }
 
 /// `1234567` → `1,234,567`.

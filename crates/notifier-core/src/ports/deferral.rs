@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 use super::store::{Claim, Slot};
 
 /// The key a deferred action's payload has: how `input` knows one.
@@ -33,12 +35,12 @@ impl HeldClaim {
 
     /// The claim again, as its owner: a claim with its own token finds its
     /// own write and holds, unless the action was done already.
-    pub fn claim(&self, now: i64) -> Claim {
+    pub fn claim(&self, now: Timestamp) -> Claim {
         Claim {
             key: self.key.clone(),
             slot: Slot::Once,
             token: self.token.clone(),
-            now,
+            now: now.secs(),
             lease_until: self.lease_until,
             expires_at: self.expires_at,
             facts: None,

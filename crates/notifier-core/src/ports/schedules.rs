@@ -1,13 +1,14 @@
 //! The schedules that run jobs, as the account has them: EventBridge rules
 //! and EventBridge Scheduler schedules with ECS targets.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::event::{Container, EcsTask, Overrides};
 use crate::job_control::{ListedSchedule, Network, RunRequest};
+use crate::time::Timestamp;
 
 /// A schedule found in the account.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +129,7 @@ pub trait Schedules: Send + Sync {
 
     /// Every schedule that can be read before `until`: what was found, and
     /// whether it was cut short.
-    async fn discover(&self, until: SystemTime) -> Result<Discovery, ScheduleError> {
+    async fn discover(&self, until: Timestamp) -> Result<Discovery, ScheduleError> {
         let _ = until;
         Ok(Discovery { found: self.schedules().await?, cut_short: None })
     }
@@ -151,7 +152,7 @@ pub trait Schedules: Send + Sync {
     /// `prefix`, in every group (`ListSchedules` `NamePrefix`): a few pages
     /// at most, until `until`. Not a discovery: what a cut `startedBy`
     /// names, to be read one by one.
-    async fn named(&self, prefix: &str, until: SystemTime) -> Result<Listed, ScheduleError> {
+    async fn named(&self, prefix: &str, until: Timestamp) -> Result<Listed, ScheduleError> {
         let _ = until;
         let found = self.schedules().await?;
         let schedules = found.iter().filter_map(FoundSchedule::listed).filter(|l| l.name.starts_with(prefix)).collect();

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use crate::ports::{SlackError, SlackToken};
+use crate::time::Timestamp;
 
 /// A stack's outputs, and the physical ids of its EventBridge rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,14 +107,14 @@ pub trait AwsReads: Send + Sync {
     async fn rules_targeting(&self, arn: &str) -> Result<Vec<String>, ReadError>;
     async fn queue_depth(&self, url: &str) -> Result<QueueDepth, ReadError>;
     /// The sum of the function's `Errors` metric from `since` to `until`.
-    async fn function_errors(&self, name: &str, since: SystemTime, until: SystemTime) -> Result<f64, ReadError>;
+    async fn function_errors(&self, name: &str, since: Timestamp, until: Timestamp) -> Result<f64, ReadError>;
 }
 
 /// Slack's read methods, with one token; never posts.
 #[async_trait]
 pub trait SlackReads: Send + Sync {
-    async fn auth_test(&self, deadline: SystemTime) -> Result<Identity, SlackError>;
-    async fn channel(&self, id: &str, deadline: SystemTime) -> Result<ChannelInfo, SlackError>;
+    async fn auth_test(&self, deadline: Timestamp) -> Result<Identity, SlackError>;
+    async fn channel(&self, id: &str, deadline: Timestamp) -> Result<ChannelInfo, SlackError>;
 }
 
 /// Makes a Slack reader once the doctor has the token and the API's URL.

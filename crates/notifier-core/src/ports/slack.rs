@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use crate::message::{Message, NoticeMark, Reply};
 use crate::signature::SigningSecret;
+use crate::time::Timestamp;
 
 use super::store::Posted;
 
@@ -33,12 +33,12 @@ pub enum SlackError {
 /// no more (the invocation's own deadline).
 #[async_trait]
 pub trait SlackPoster: Send + Sync {
-    async fn post(&self, message: &Message, deadline: SystemTime) -> Result<Posted, SlackError>;
+    async fn post(&self, message: &Message, deadline: Timestamp) -> Result<Posted, SlackError>;
     /// Replaces the message at `at` with `message` (`chat.update`).
-    async fn update(&self, at: &Posted, message: &Message, deadline: SystemTime) -> Result<(), SlackError>;
+    async fn update(&self, at: &Posted, message: &Message, deadline: Timestamp) -> Result<(), SlackError>;
     /// Answers an interaction through its `response_url` (ephemeral
     /// messages to the user who acted).
-    async fn respond(&self, response_url: &str, reply: &Reply, deadline: SystemTime) -> Result<(), SlackError>;
+    async fn respond(&self, response_url: &str, reply: &Reply, deadline: Timestamp) -> Result<(), SlackError>;
     /// The message at `at` as Slack keeps it (its text and blocks), to
     /// change one part of it: a reply when `thread` (its parent's `ts`) is
     /// given, else a message of the channel (a failure reply in a thread is
@@ -47,7 +47,7 @@ pub trait SlackPoster: Send + Sync {
         &self,
         at: &Posted,
         thread: Option<&str>,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Message>, SlackError>;
     /// The message marked as `mark`'s notice (`Message::marked`) in
     /// `channel` since `oldest` (epoch seconds): among a thread's replies
@@ -61,7 +61,7 @@ pub trait SlackPoster: Send + Sync {
         thread: Option<&str>,
         mark: &NoticeMark,
         oldest: i64,
-        deadline: SystemTime,
+        deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError>;
 }
 

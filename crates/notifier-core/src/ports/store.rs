@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::group::{Anchor, Grouping, Part};
 use crate::job_control::RunSpec;
 use crate::log_levels::Threshold;
+use crate::time::Timestamp;
 
 use super::error::StoreError;
 use super::history::JobStart;
@@ -57,8 +58,8 @@ pub struct SlotState {
 }
 
 impl SlotState {
-    pub fn in_flight(&self, now: i64) -> bool {
-        self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now)
+    pub fn in_flight(&self, now: Timestamp) -> bool {
+        self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now.secs())
     }
 }
 

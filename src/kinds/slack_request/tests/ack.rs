@@ -109,7 +109,7 @@ async fn a_press_late_is_claimed_and_stamped_after_the_answer_once() {
     let handler = fakes.handler(settings());
     failed_run(&handler, &fakes).await;
     let body = press("ack_failure", &arn(TASK), STRANGER);
-    let payload = request_at(&body, epoch_secs(fakes.clock.now()), None, false);
+    let payload = request_at(&body, fakes.clock.now().secs(), None, false);
     tokio::time::advance(Duration::from_millis(2000)).await;
     assert_eq!(http(&handler, &fakes, payload).await.0, 200);
     assert_eq!(fakes.deferral.len(), 1, "no time to stamp before the answer: handed over");
@@ -161,7 +161,11 @@ async fn an_open_missed_run_alert_is_taken_once_and_then_not_escalated() {
     assert!(json.contains(&format!("👀 <@{STRANGER}> is on it")) && !json.contains("ack_failure"), "{json}");
     // A second press changes nothing and says who has it.
     assert_eq!(send(&handler, &fakes, &press("ack_failure", key, OPERATOR)).await.0, 200);
-    assert!(answers(&fakes).last().unwrap().contains(&format!("<@{STRANGER}> is on it already")), "{:?}", answers(&fakes));
+    assert!(
+        answers(&fakes).last().unwrap().contains(&format!("<@{STRANGER}> is on it already")),
+        "{:?}",
+        answers(&fakes)
+    );
     assert_eq!(fakes.slack.posted().into_iter().find(|s| s.ts == alert.ts).unwrap().updates, 1, "stamped once");
     // Taken: not escalated; and the alert's later edit keeps who has it.
     handler.handle(crate::testing::scheduled_event("2026-11-27T08:05:00Z"), fakes.deadline()).await.unwrap();
@@ -175,7 +179,11 @@ async fn an_open_missed_run_alert_is_taken_once_and_then_not_escalated() {
         assert_eq!(send(&handler, &fakes, &press("ack_failure", bad, STRANGER)).await.0, 200);
     }
     assert_eq!(fakes.slack.posted().len(), before);
-    assert!(answers(&fakes).iter().rev().take(3).all(|a| a.contains("no alert") || a.contains("know nothing")), "{:?}", answers(&fakes));
+    assert!(
+        answers(&fakes).iter().rev().take(3).all(|a| a.contains("no alert") || a.contains("know nothing")),
+        "{:?}",
+        answers(&fakes)
+    );
 }
 
 #[tokio::test(start_paused = true)]

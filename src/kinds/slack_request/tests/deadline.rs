@@ -6,18 +6,19 @@ use std::time::Duration;
 use super::*;
 use crate::kinds::slack_request::{ANSWER_WITHIN, answer_budget, sent_at};
 use crate::settings::Role;
+use crate::time::Timestamp;
 
 #[test]
 fn a_request_that_arrived_two_seconds_ago_gets_at_most_half_a_second() {
-    let now = std::time::UNIX_EPOCH + Duration::from_millis(1_795_708_800_250);
+    let now = Timestamp::EPOCH + Duration::from_millis(1_795_708_800_250);
     let two_ago = now - Duration::from_secs(2);
-    let header = (epoch_secs(two_ago)).to_string();
-    let epoch_ms = two_ago.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let header = (two_ago.secs()).to_string();
+    let epoch_ms = two_ago.millis();
     let budget = answer_budget(sent_at(Some(&header), epoch_ms, now), now);
     assert!(budget <= Duration::from_millis(500), "{budget:?}");
     assert_eq!(budget, Duration::from_millis(500));
     // The later of the two: the header's whole seconds, or the URL's time.
-    assert_eq!(sent_at(Some(&header), 0, now), std::time::UNIX_EPOCH + Duration::from_secs(1_795_708_798));
+    assert_eq!(sent_at(Some(&header), 0, now), Timestamp::EPOCH + Duration::from_secs(1_795_708_798));
     assert_eq!(sent_at(Some("garbage"), epoch_ms, now), two_ago);
     // A sender's clock ahead of ours gives no extra time; a stale one none.
     assert_eq!(answer_budget(sent_at(None, epoch_ms + 60_000, now), now), ANSWER_WITHIN);
@@ -26,7 +27,7 @@ fn a_request_that_arrived_two_seconds_ago_gets_at_most_half_a_second() {
 
 /// A request signed now, that reaches the handler `late` after Slack sent it.
 async fn send_late(handler: &Handler, fakes: &Fakes, body: &str, late: Duration) -> (i64, Option<Value>) {
-    let payload = request_at(body, epoch_secs(fakes.clock.now()), None, false);
+    let payload = request_at(body, fakes.clock.now().secs(), None, false);
     tokio::time::advance(late).await;
     let started = tokio::time::Instant::now();
     let answer = http(handler, fakes, payload).await;
@@ -137,7 +138,7 @@ async fn each_function_refuses_the_others_inputs() {
     let err = fakes.handler(slack).handle(task_event(RUNNING, TASK), fakes.deadline()).await.unwrap_err();
     assert!(err.to_string().starts_with("an EventBridge event reached the slack function"), "{err}");
     assert!(err.will_not_heal().is_some());
-    let request = request_at(&command("status", OPERATOR, "t1"), epoch_secs(fakes.clock.now()), None, false);
+    let request = request_at(&command("status", OPERATOR, "t1"), fakes.clock.now().secs(), None, false);
     let err = fakes.handler(events.clone()).handle(request, fakes.deadline()).await.unwrap_err();
     assert!(err.to_string().starts_with("a Function URL request reached the events function"), "{err}");
     let deferred = json!({"deferred_slack_action": {"action": "stop", "task_arn": arn(TASK), "user": OPERATOR,

@@ -1,22 +1,20 @@
 //! Bursts in-process: groups forming, counting, failing and closing, on
 //! the memory store and the recording Slack.
 
-use std::time::SystemTime;
-
 use serde_json::Value;
 
 use super::super::Handled;
 use super::super::tests::{handle, kind, with_jobs};
 use crate::handler::{self, Handler};
 use crate::testing::{Fakes, run_events, test_settings};
+use crate::time::Timestamp;
 
 fn id(n: usize) -> String {
     format!("{n:032x}")
 }
 
 fn at(secs: i64) -> String {
-    (chrono::DateTime::parse_from_rfc3339("2026-11-26T13:00:00Z").unwrap() + chrono::Duration::seconds(secs))
-        .to_rfc3339()
+    Timestamp::from_secs(Timestamp::parse_rfc3339("2026-11-26T13:00:00Z").unwrap().secs() + secs).to_rfc3339()
 }
 
 /// Task `n` of the backfill, started `start` s after 13:00, taking `secs`.
@@ -26,7 +24,7 @@ fn backfill(n: usize, start: i64, secs: i64, exit_code: i64) -> (Value, Value) {
 
 /// Each event on its own execution environment, all at once.
 async fn concurrently(fakes: &Fakes, events: Vec<Value>) -> Vec<Handled> {
-    let deadline: SystemTime = fakes.deadline();
+    let deadline: Timestamp = fakes.deadline();
     let mut running = tokio::task::JoinSet::new();
     for event in events {
         let handler = fakes.default_handler();
