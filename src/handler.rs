@@ -122,6 +122,7 @@ impl Handler {
             outbox: ports.outbox.as_deref(),
             secrets: &*ports.secrets,
             definitions: &*ports.task_definitions,
+            tasks: &*ports.tasks,
         }
     }
 

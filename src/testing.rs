@@ -242,7 +242,9 @@ impl SlackPoster for RecordingSlack {
         sent.original.get_or_insert_with(|| sent.message.clone());
         // As Slack does: an update without metadata leaves the message's.
         let metadata = message.metadata.clone().or_else(|| sent.message.metadata.clone());
-        sent.message = Message { channel: at.channel.clone(), thread_ts: None, metadata, ..message.clone() };
+        // An update cannot move a message: a reply stays in its thread.
+        let (thread_ts, reply_broadcast) = (sent.message.thread_ts.clone(), sent.message.reply_broadcast);
+        sent.message = Message { channel: at.channel.clone(), thread_ts, reply_broadcast, metadata, ..message.clone() };
         sent.updates += 1;
         Ok(())
     }

@@ -19,7 +19,7 @@ use crate::lifecycle::{self, Decision, Outcome};
 use crate::message::{self, Controls, JobContext};
 use crate::ports::{
     Claim, GroupStore, JobRun, JobStart, JobStore, LogSource, Outbox, Posted, Record, Slot, StartClaim, StoreError,
-    TaskDefinitions, TaskFacts, TokenSource,
+    TaskDefinitions, TaskFacts, TaskIndex, TokenSource,
 };
 use crate::settings::Settings;
 use crate::summary::{self, JobLog};
@@ -95,6 +95,8 @@ pub struct Tasks<'a> {
     pub secrets: &'a dyn TokenSource,
     /// Which containers are essential (and where they log).
     pub definitions: &'a dyn TaskDefinitions,
+    /// Failed runs by task id: a recovery edits their messages.
+    pub tasks: &'a dyn TaskIndex,
 }
 
 impl Tasks<'_> {
@@ -361,6 +363,10 @@ impl Tasks<'_> {
                 warn!(key, error = %e, "could not update the start message with the outcome");
             }
         }
+        if outcome.succeeded && outcome.interrupted.is_none() {
+            let at = task.stopped_at.unwrap_or_else(|| self.notices.clock.now());
+            self.resolve(&history, &posted, at, deadline).await;
+        }
         Ok(Handled::PostedCompletion {
             key: key.into(),
             channel: posted.channel,
@@ -465,6 +471,7 @@ mod essentials;
 #[cfg(test)]
 mod faults;
 mod group;
+mod recovery;
 mod stopping;
 #[cfg(test)]
 mod tests;

@@ -59,6 +59,21 @@ pub fn finished<'a>(runs: &'a [Run], except: &str) -> Vec<&'a Run> {
     finished
 }
 
+/// The failures a success recovers from: the task ids of the failed runs
+/// since the last success (`finished`, oldest first), the most recent
+/// `max`, newest first. Interruptions are no failure of the job's own and
+/// end no streak: they are passed over.
+pub fn failures_since_success<'a>(finished: &[&'a Run], max: usize) -> Vec<&'a str> {
+    finished
+        .iter()
+        .rev()
+        .filter(|r| !r.interrupted)
+        .take_while(|r| r.succeeded == Some(false))
+        .take(max)
+        .map(|r| r.task_id.as_str())
+        .collect()
+}
+
 /// The median run time of the last successful runs, when there are enough.
 pub fn usual_run_time(finished: &[&Run]) -> Option<Duration> {
     let mut times: Vec<Duration> = finished
@@ -282,6 +297,18 @@ mod tests {
             failed: None,
             ..Run::default()
         }
+    }
+    #[test]
+    fn a_success_recovers_the_failures_since_the_last_success_at_most_max_newest_first() {
+        let mut runs: Vec<Run> = vec![run(1, false, 10), run(2, true, 10)];
+        runs.extend((3..=15).map(|i| run(i, false, 10)));
+        runs[5].interrupted = true; // t6: passed over
+        let history = finished(&runs, "");
+        let ids = failures_since_success(&history, 10);
+        assert_eq!(ids, ["t15", "t14", "t13", "t12", "t11", "t10", "t9", "t8", "t7", "t5"]);
+        assert_eq!(failures_since_success(&history, 100).len(), 12, "t3..t15 less the interruption; not t1");
+        let none = [run(1, false, 10), run(2, true, 10)];
+        assert!(failures_since_success(&finished(&none, ""), 10).is_empty(), "after a success: nothing");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod job_control;
 pub mod links;
 mod logs;
 pub mod mute;
+pub mod recovery;
 mod registration;
 mod task;
 pub mod text;
