@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::group::{self, Anchor, Group, Grouping};
 use crate::health::Run;
+use crate::mute::Mute;
 use crate::ports::{Acknowledged, HISTORY_RUNS, StoreErrorKind};
 use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
@@ -347,8 +348,10 @@ impl JobStore for MemoryStore {
     }
 
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError> {
-        // As the table's index: no acknowledgement (read with `head`).
-        self.tables(|tables| tables.jobs.values().map(|j| JobState { acknowledged: None, ..recent(j) }).collect())
+        // As the table's index: no acknowledgement or mute (read with `head`).
+        self.tables(|tables| {
+            tables.jobs.values().map(|j| JobState { acknowledged: None, mute: None, ..recent(j) }).collect()
+        })
     }
 
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
@@ -368,6 +371,14 @@ impl JobStore for MemoryStore {
             let state = tables.jobs.entry(job.to_owned()).or_default();
             state.job = job.to_owned();
             state.acknowledged = Some(ack.clone());
+        })
+    }
+
+    async fn set_mute(&self, job: &str, mute: Option<&Mute>) -> Result<(), StoreError> {
+        self.tables(|tables| {
+            let state = tables.jobs.entry(job.to_owned()).or_default();
+            state.job = job.to_owned();
+            state.mute = mute.cloned();
         })
     }
 

@@ -163,6 +163,10 @@ impl JobStore for Retrying<dyn JobStore> {
         self.retry("acknowledge", || self.inner.acknowledge(job, ack)).await
     }
 
+    async fn set_mute(&self, job: &str, mute: Option<&crate::mute::Mute>) -> Result<(), StoreError> {
+        self.retry("mute", || self.inner.set_mute(job, mute)).await
+    }
+
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError> {
         self.retry("forget runs", || self.inner.forget_runs(job, task_ids)).await
     }

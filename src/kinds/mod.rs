@@ -5,6 +5,7 @@
 //! the post queue's consumer hands failed messages back to SQS.
 
 pub mod logs;
+pub(crate) mod mute;
 pub mod queued;
 pub mod registration;
 pub mod slack_request;
@@ -29,6 +30,23 @@ pub(crate) async fn on_it(jobs: &dyn JobStore, states: &[JobState]) -> HashMap<S
             Ok(head) => head.and_then(|h| h.on_it(task).map(|user| (job.to_owned(), user.to_owned()))),
             Err(e) => {
                 tracing::warn!(job, error = %e, "the job's record was not read: who is on its failure is not said");
+                None
+            }
+        }
+    });
+    futures_util::future::join_all(reads).await.into_iter().flatten().collect()
+}
+
+/// Each job's mute, for the jobs that are muted: every job's head is read
+/// (one `GetItem` each, at once), since the index that lists the jobs does
+/// not carry mutes. Only the watch and `/jobs status` ask, never an event.
+/// A head that cannot be read gives no mute (logged).
+pub(crate) async fn mutes(jobs: &dyn JobStore, states: &[JobState]) -> HashMap<String, crate::mute::Mute> {
+    let reads = states.iter().map(|s| async move {
+        match jobs.head(&s.job).await {
+            Ok(head) => head.and_then(|h| h.mute).map(|m| (s.job.clone(), m)),
+            Err(e) => {
+                tracing::warn!(job = %s.job, error = %e, "the job's record was not read: its mute is not known");
                 None
             }
         }

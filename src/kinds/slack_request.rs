@@ -24,11 +24,14 @@ use base64::Engine;
 use serde::Deserialize;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::mute::{MuteEnd, end_mute};
 use crate::claim::Notices;
 use crate::job_control::{self, Command, RunRequest, RunSpec, choose_network, client_token, task_arn_parts};
 use crate::jobs::{Job, Notify};
 use crate::message::job_control as say;
+use crate::message::mute::muted_message;
 use crate::message::{Message, Reply};
+use crate::mute::{Ended, Length, Mute};
 use crate::ports::{
     Claim, ClaimResult, Clock, Deferral, Deferred, Discovery, FoundSchedule, FoundTask, HeldClaim, JobState, JobStore,
     Posted, Schedules, Slot, TaskControl, TaskIndex, TokenSource,
@@ -345,6 +348,9 @@ impl SlackRequests<'_> {
             Command::Help => say::help_reply(),
             Command::Unknown(text) => say::unknown_reply(&text),
             Command::Stop(task_id) => self.stop_id(&task_id, &asked, budget).await,
+            Command::Usage(usage) => say::usage_reply(&usage),
+            Command::Mute(job, length) => self.mute(&job, length, &asked, field("trigger_id"), budget).await,
+            Command::Unmute(job) => self.unmute(&job, &asked, budget).await,
             Command::Run(job) => self
                 .run(&job, &asked, field("channel_id"), field("trigger_id"), budget)
                 .await
@@ -359,7 +365,7 @@ impl SlackRequests<'_> {
         };
         let states: Vec<JobState> =
             states.into_iter().filter(|s| self.job_of_record(s).notify != Notify::None).collect();
-        let on_it = super::on_it(self.jobs, &states).await;
+        let (on_it, mutes) = tokio::join!(super::on_it(self.jobs, &states), super::mutes(self.jobs, &states));
         let mut jobs: Vec<say::StatusLine> = states
             .iter()
             .map(|s| {
@@ -369,11 +375,119 @@ impl SlackRequests<'_> {
                     last,
                     running: s.runs.iter().filter(|r| !r.finished()).count(),
                     on_it: on_it.get(&s.job).map(String::as_str),
+                    muted: mutes.get(&s.job),
                 }
             })
             .collect();
         jobs.sort_by(|a, b| a.job.cmp(&b.job));
         say::status_reply(&jobs)
+    }
+
+    /// A job's record and settings by name, for a command that names it:
+    /// its operators are the rule's its last run fell under. `Err`: what to
+    /// say (an unknown job, a store that cannot be read).
+    async fn named_job(&self, name: &str) -> Result<(Job, Option<JobState>), Answer> {
+        let states = self.jobs.jobs().await.map_err(|e| failed("read the jobs' history", &e))?;
+        let state = states.iter().find(|s| s.job == name).cloned();
+        let configured = self.settings.jobs.scheduled().any(|j| j.name == name)
+            || self.settings.jobs.jobs.iter().any(|r| r.name.as_deref() == Some(name));
+        match state {
+            Some(state) => Ok((self.job_of_record(&state), Some(state))),
+            None if configured => Ok((self.settings.jobs.job_named(name), None)),
+            None => {
+                let mut known: Vec<&str> = states.iter().map(|s| s.job.as_str()).collect();
+                known.sort_unstable();
+                Err(Reply::ephemeral(format!(
+                    "I know no job `{}`. Jobs I know: {}.",
+                    crate::message::text::escape_truncated(name, 100),
+                    crate::message::text::escape_truncated(&known.join(", "), 1000)
+                )))
+            }
+        }
+    }
+
+    /// `/jobs mute <job> <length>`, operators only: kept on the job's
+    /// record, and said once in its channel (one mute per command: a
+    /// repeated request, same trigger, does nothing more).
+    async fn mute(&self, name: &str, length: Length, asked: &Asked<'_>, trigger: &str, budget: Budget) -> Reply {
+        let (job, state) = match self.named_job(name).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+        let job = match permit(job, asked.user, "mute") {
+            Ok(job) => job,
+            Err(refusal) => return refusal,
+        };
+        let claim = match self
+            .claim(&format!("command#{trigger}"), asked, budget, "That command was done already.")
+            .await
+        {
+            Ok(claim) => claim,
+            Err(answer) => return answer.unwrap_or_else(|| Reply::ephemeral("That command was done already.".into())),
+        };
+        let mute = Mute::new(asked.user, self.clock.now().secs(), length);
+        if let Err(e) = self.jobs.set_mute(&job.name, Some(&mute)).await {
+            let e = self.notices.released(&claim, e.into()).await;
+            return failed("mute the job", &e);
+        }
+        info!(user = asked.user, job = %job.name, until = ?mute.until, "muted from Slack");
+        let channel = self.job_channel(&job, state.as_ref());
+        let said = crate::message::labelled(self.settings.label(), muted_message(&channel, &job.name, &mute));
+        let name = crate::message::text::escape_truncated(&job.name, 100);
+        match self.notices.post(&claim, &said, budget.deadline).await {
+            Ok(_) => {
+                Reply::ephemeral(format!("🔕 Muted *{name}*; its channel says so. `/jobs unmute {name}` ends it."))
+            }
+            Err(e) => Reply::ephemeral(format!(
+                "🔕 Muted *{name}*, but its channel could not be told: {}",
+                crate::message::text::escape_truncated(&e.to_string(), 300)
+            )),
+        }
+    }
+
+    /// `/jobs unmute <job>`, operators only: ends the mute and says in the
+    /// job's channel what happened meanwhile, once.
+    async fn unmute(&self, name: &str, asked: &Asked<'_>, budget: Budget) -> Reply {
+        let (job, state) = match self.named_job(name).await {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+        let job = match permit(job, asked.user, "unmute") {
+            Ok(job) => job,
+            Err(refusal) => return refusal,
+        };
+        let escaped = crate::message::text::escape_truncated(&job.name, 100);
+        let mute = match self.jobs.head(&job.name).await {
+            Ok(head) => head.and_then(|h| h.mute),
+            Err(e) => return failed("read the job's record", &e),
+        };
+        let Some(mute) = mute else {
+            return Reply::ephemeral(format!("*{escaped}* is not muted. Nothing was done."));
+        };
+        let now = self.clock.now().secs();
+        let runs = state.as_ref().map_or(&[][..], |s| &s.runs[..]);
+        let end = MuteEnd {
+            job: &job.name,
+            channel: &self.job_channel(&job, state.as_ref()),
+            label: self.settings.label(),
+            mute: &mute,
+            ended: Ended::By(asked.user.to_owned()),
+            meanwhile: super::mute::meanwhile(runs, &job, &mute, now, 0),
+        };
+        match end_mute(&self.notices, self.jobs, end, budget.deadline).await {
+            Ok(true) => Reply::ephemeral(format!("🔔 Unmuted *{escaped}*; its channel says what happened meanwhile.")),
+            Ok(false) => Reply::ephemeral(format!("*{escaped}* was unmuted already. Nothing more was done.")),
+            Err(e) => failed("unmute the job", &e),
+        }
+    }
+
+    /// Where a job posts: its rule's channel, else where its runs posted,
+    /// else the default.
+    fn job_channel(&self, job: &Job, state: Option<&JobState>) -> String {
+        job.channel
+            .clone()
+            .or_else(|| state.and_then(|s| s.channel.clone()))
+            .unwrap_or_else(|| self.settings.default_channel.clone())
     }
 
     /// The job a task is, by the rule that matches it (as its buttons

@@ -55,6 +55,10 @@ pub enum Handled {
         channel: String,
         ts: String,
     },
+    /// A muted job's event: recorded, not posted.
+    Muted {
+        task_id: String,
+    },
     /// A grouped task's success: counted, not posted.
     CountedInGroup {
         key: String,
@@ -116,6 +120,10 @@ impl Tasks<'_> {
                 }
                 debug!(reason, "ignored");
                 return Ok(Handled::Ignored { reason: format!("{}: {reason}", task.last_status) });
+            }
+            if let Some(mute) = self.mute_of(&job).await {
+                debug!(until = ?mute.until, "muted");
+                return self.muted(task, &job, &decision, mute, deadline).await;
             }
             let result = self.notify(task, &job, &decision, deadline).await;
             match &result {
@@ -471,6 +479,7 @@ mod essentials;
 #[cfg(test)]
 mod faults;
 mod group;
+mod muted;
 mod recovery;
 mod stopping;
 #[cfg(test)]

@@ -7,12 +7,13 @@
 //! posts nothing twice. A failure on one job does not stop the others; the
 //! invocation then fails so that Lambda tries again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
+use super::mute::{MuteEnd, end_mute};
 use crate::claim::Notices;
 use crate::error::NotifyError;
 use crate::escalation::{self, Escalation};
@@ -20,6 +21,7 @@ use crate::health::{self, Run};
 use crate::job_control::RunSpec;
 use crate::jobs::{DEFAULT_GRACE, Job, JobSchedule, Notify};
 use crate::message::{self, DigestLine, Escalated, Outage, outage_key};
+use crate::mute::{Ended, Mute};
 use crate::ports::{ClaimResult, FoundSchedule, JobState, JobStore, Posted, Schedules, Slot, TaskIndex, TokenSource};
 use crate::schedule::{Missed, Schedule};
 use crate::settings::Settings;
@@ -43,6 +45,7 @@ pub struct Watched {
     pub still_running: usize,
     pub digests: usize,
     pub escalated: usize,
+    pub unmuted: usize,
     pub forgotten_runs: usize,
     /// Why the discovery of the account's schedules stopped short, when it
     /// did: the schedules it did not read are not watched this time.
@@ -79,26 +82,40 @@ impl Watch<'_> {
         let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
         let mut watched =
             Watched { scheduled_jobs: scheduled.len(), discovery_cut_short: cut_short, ..Watched::default() };
-        for item in &scheduled {
+        let mut mutes = self.mutes(&states).await;
+        for (job, mute) in mutes.clone() {
+            if !mute.holds(now.secs()) {
+                match self.expire(&job, &mute, &states, &scheduled, now, deadline).await {
+                    Ok(ended) => watched.unmuted += usize::from(ended),
+                    Err(e) => {
+                        warn!(job, error = %e, "an expired mute was not ended");
+                        failures.push(e);
+                        continue;
+                    }
+                }
+                mutes.remove(&job);
+            }
+        }
+        // A muted job's checks say nothing; the digest still lists it.
+        let unmuted = |job: &str| !mutes.contains_key(job);
+        for item in scheduled.iter().filter(|s| unmuted(&s.job.name)) {
             let state = states.iter().find(|s| s.job == item.job.name);
             if let Err(e) = self.check_schedule(item, state, now, since, deadline, &mut watched).await {
                 warn!(job = %item.job.name, error = %e, "schedule check failed");
                 failures.push(e);
             }
         }
-        for state in &states {
+        for state in states.iter().filter(|s| unmuted(&s.job)) {
             if let Err(e) = self.check_running(state, now, deadline, &mut watched).await {
                 warn!(job = %state.job, error = %e, "running check failed");
                 failures.push(e);
             }
-        }
-        for state in &states {
             if let Err(e) = self.escalate(state, &scheduled, now.secs(), since, deadline, &mut watched).await {
                 warn!(job = %state.job, error = %e, "escalation check failed");
                 failures.push(e);
             }
         }
-        if let Err(e) = self.digest(&states, &scheduled, now, deadline, &mut watched).await {
+        if let Err(e) = self.digest(&states, &scheduled, &mutes, now, deadline, &mut watched).await {
             warn!(error = %e, "digest failed");
             failures.push(e);
         }
@@ -232,6 +249,57 @@ impl Watch<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Each muted job's mute. Only operators mute, so with no operator in
+    /// `JOBS_CONFIG` nothing is read.
+    async fn mutes(&self, states: &[JobState]) -> HashMap<String, Mute> {
+        let config = &self.settings.jobs;
+        let operated = !config.operators.is_empty()
+            || config.jobs.iter().any(|rule| rule.operators.as_ref().is_some_and(|ops| !ops.is_empty()));
+        if !operated {
+            return HashMap::new();
+        }
+        super::mutes(self.jobs, states).await
+    }
+
+    /// A mute whose time is up: ended, and what happened meanwhile said
+    /// once. `false`: it was ended already.
+    async fn expire(
+        &self,
+        job: &str,
+        mute: &Mute,
+        states: &[JobState],
+        scheduled: &[Scheduled],
+        now: Timestamp,
+        deadline: Timestamp,
+    ) -> Result<bool, NotifyError> {
+        let state = states.iter().find(|s| s.job == job);
+        let settings = state.map_or_else(|| self.settings.jobs.job_named(job), |s| self.job_of_record(s));
+        let runs = state.map_or(&[][..], |s| &s.runs[..]);
+        let until = mute.until.unwrap_or(now.secs()).min(now.secs());
+        let starts: Vec<i64> = runs.iter().filter_map(|r| r.start).collect();
+        let missed = scheduled
+            .iter()
+            .filter(|s| s.job.name == job)
+            .map(|s| s.schedule.schedule.missed_between(mute.since, until, s.schedule.grace, &starts))
+            .max()
+            .unwrap_or(0);
+        let channel = scheduled
+            .iter()
+            .find(|s| s.job.name == job)
+            .map(|s| self.channel(&s.job).to_owned())
+            .or_else(|| state.and_then(|s| s.channel.clone()))
+            .unwrap_or_else(|| self.channel(&settings).to_owned());
+        let end = MuteEnd {
+            job,
+            channel: &channel,
+            label: self.settings.label(),
+            mute,
+            ended: Ended::Expired,
+            meanwhile: super::mute::meanwhile(runs, &settings, mute, until, missed),
+        };
+        end_mute(&self.notices, self.jobs, end, deadline).await
     }
 
     /// Whether alerts offer "👀 I'm on it": only where Slack's presses can
@@ -469,6 +537,7 @@ impl Watch<'_> {
         &self,
         states: &[JobState],
         scheduled: &[Scheduled],
+        mutes: &HashMap<String, Mute>,
         now: Timestamp,
         deadline: Timestamp,
         watched: &mut Watched,
@@ -512,7 +581,14 @@ impl Watch<'_> {
                 .or_else(|| state.and_then(|s| s.channel.clone()))
                 .unwrap_or_else(|| self.channel(&job).to_owned());
             let on_it = on_it.get(name).cloned();
-            channels.entry(channel).or_default().push(DigestLine { job: name.to_owned(), figures, missed, on_it });
+            let muted = mutes.get(name).cloned();
+            channels.entry(channel).or_default().push(DigestLine {
+                job: name.to_owned(),
+                figures,
+                missed,
+                on_it,
+                muted,
+            });
         }
         for (channel, lines) in channels {
             let key = format!("digest#{}#{channel}", due.format_utc("%Y-%m-%d"));

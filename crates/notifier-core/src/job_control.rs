@@ -283,6 +283,12 @@ pub enum Command {
     Status,
     Run(String),
     Stop(String),
+    /// `/jobs mute <job> <2h|1d|until-success>`.
+    Mute(String, crate::mute::Length),
+    /// `/jobs unmute <job>`.
+    Unmute(String),
+    /// A known verb with the wrong words: how to say it.
+    Usage(String),
     Help,
     Unknown(String),
 }
@@ -294,6 +300,9 @@ impl Command {
             Command::Status => "status",
             Command::Run(_) => "run",
             Command::Stop(_) => "stop",
+            Command::Mute(..) => "mute",
+            Command::Unmute(_) => "unmute",
+            Command::Usage(_) => "usage",
             Command::Help => "help",
             Command::Unknown(_) => "unknown",
         }
@@ -309,6 +318,12 @@ pub fn parse_command(text: &str) -> Command {
         ("help", _) => Command::Help,
         ("run", [job]) => Command::Run((*job).to_owned()),
         ("stop", [task]) => Command::Stop(task.rsplit('/').next().unwrap_or(task).to_owned()),
+        ("mute", words) => match crate::mute::parse_mute(words) {
+            Ok((job, length)) => Command::Mute(job, length),
+            Err(usage) => Command::Usage(usage),
+        },
+        ("unmute", [job]) => Command::Unmute((*job).to_owned()),
+        ("unmute", _) => Command::Usage("use `/jobs unmute <job>`".into()),
         _ => Command::Unknown(text.trim().to_owned()),
     }
 }
@@ -329,6 +344,8 @@ pub fn task_arn_parts(arn: &str) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::event::{EventKind, parse};
     use crate::testing::fixture;
@@ -533,10 +550,16 @@ mod tests {
             ("run", Command::Unknown("run".into())),
             ("run a b", Command::Unknown("run a b".into())),
             ("deploy prod", Command::Unknown("deploy prod".into())),
+            ("mute prices 2h", Command::Mute("prices".into(), crate::mute::Length::For(Duration::from_secs(7200)))),
+            ("Mute prices until-success", Command::Mute("prices".into(), crate::mute::Length::UntilSuccess)),
+            ("unmute prices", Command::Unmute("prices".into())),
+            ("unmute", Command::Usage("use `/jobs unmute <job>`".into())),
         ];
         for (text, want) in table {
             assert_eq!(parse_command(text), want, "{text:?}");
         }
+        assert!(matches!(parse_command("mute prices forever"), Command::Usage(u) if u.contains("until-success")));
+        assert!(matches!(parse_command("mute prices"), Command::Usage(u) if u.starts_with("use `/jobs mute")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::health::Run;
 use crate::schedule::parse_duration;
 
 /// The longest a timed mute may last: a forgotten mute ends by itself.
@@ -44,14 +45,40 @@ pub fn parse_mute(words: &[&str]) -> Result<(String, Length), String> {
     }
 }
 
-/// What happened while a job was muted: counts, never a list.
+/// What happened while a job was muted: counts, never a list. Read off
+/// the job's runs when the mute ends, not counted as they happen: no write
+/// per run, and no item that grows with them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Meanwhile {
     pub runs: u32,
     pub failed: u32,
-    /// Its last failure's end, epoch seconds, and exit code when known.
-    pub last_failure: Option<(i64, Option<i64>)>,
+    /// Its last failure's end, epoch seconds.
+    pub last_failure: Option<i64>,
     pub missed: u32,
+    /// The runs read are the most recent the history gives, all of them
+    /// within the mute: there may have been more.
+    pub at_least: bool,
+}
+
+impl Meanwhile {
+    /// The finished runs that ended within the mute (`since`..=`until`);
+    /// `missed`: the scheduled runs that never started meanwhile.
+    /// `complete`: whether `runs` reaches back before the mute.
+    pub fn of(runs: &[Run], since: i64, until: i64, missed: u32, complete: bool) -> Meanwhile {
+        let within: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.finished() && !r.interrupted)
+            .filter(|r| r.end.is_some_and(|end| end >= since && end <= until))
+            .collect();
+        let failures = || within.iter().filter(|r| r.succeeded == Some(false));
+        Meanwhile {
+            runs: within.len() as u32,
+            failed: failures().count() as u32,
+            last_failure: failures().filter_map(|r| r.end).max(),
+            missed,
+            at_least: !complete,
+        }
+    }
 }
 
 /// A job's mute, kept on its record.
@@ -59,11 +86,10 @@ pub struct Meanwhile {
 pub struct Mute {
     /// The operator who muted it.
     pub by: String,
-    /// Epoch seconds.
+    /// Epoch seconds; with the job, it names this mute (its claims' keys).
     pub since: i64,
     /// When it ends by itself, epoch seconds; `None`: at the next success.
     pub until: Option<i64>,
-    pub meanwhile: Meanwhile,
 }
 
 /// Why a mute ended.
@@ -83,7 +109,7 @@ impl Mute {
             Length::For(d) => Some(now.saturating_add(d.as_secs() as i64)),
             Length::UntilSuccess => None,
         };
-        Mute { by: by.to_owned(), since: now, until, meanwhile: Meanwhile::default() }
+        Mute { by: by.to_owned(), since: now, until }
     }
 
     /// Whether it still holds at `now`: a timed mute ends at its time.
@@ -91,20 +117,14 @@ impl Mute {
         self.until.is_none_or(|until| now < until)
     }
 
-    /// A finished run while muted: counted; `Some(Ended::Succeeded)` when a
-    /// success ends an `until-success` mute (that success is not posted
-    /// either: the unmute message says it).
-    pub fn count_run(&mut self, succeeded: bool, end: i64, exit_code: Option<i64>) -> Option<Ended> {
-        self.meanwhile.runs = self.meanwhile.runs.saturating_add(1);
-        if !succeeded {
-            self.meanwhile.failed = self.meanwhile.failed.saturating_add(1);
-            self.meanwhile.last_failure = Some((end, exit_code));
-        }
+    /// Whether a finished run ends it: a success ends `until-success`.
+    pub fn ended_by(&self, succeeded: bool) -> Option<Ended> {
         (succeeded && self.until.is_none()).then_some(Ended::Succeeded)
     }
 
-    pub fn count_missed(&mut self, missed: u32) {
-        self.meanwhile.missed = self.meanwhile.missed.saturating_add(missed);
+    /// The key of the claim that ends this mute (once, whoever ends it).
+    pub fn end_key(&self, job: &str) -> String {
+        format!("unmute#{job}#{}", self.since)
     }
 }
 
@@ -135,14 +155,28 @@ mod tests {
     fn a_timed_mute_ends_at_its_time_and_until_success_at_a_success() {
         let timed = Mute::new("U1", 1000, Length::For(Duration::from_secs(3600)));
         assert!(timed.holds(1000) && timed.holds(4599) && !timed.holds(4600));
-        let mut forever = Mute::new("U1", 1000, Length::UntilSuccess);
+        assert_eq!(timed.ended_by(true), None, "a timed mute outlives a success");
+        let forever = Mute::new("U1", 1000, Length::UntilSuccess);
         assert!(forever.holds(i64::MAX));
-        assert_eq!(forever.count_run(false, 2000, Some(1)), None);
-        assert_eq!(forever.count_run(true, 3000, Some(0)), Some(Ended::Succeeded));
-        assert_eq!(forever.meanwhile, Meanwhile { runs: 2, failed: 1, last_failure: Some((2000, Some(1))), missed: 0 });
-        let mut timed = timed;
-        assert_eq!(timed.count_run(true, 2000, Some(0)), None, "a timed mute outlives a success");
-        timed.count_missed(2);
-        assert_eq!(timed.meanwhile.missed, 2);
+        assert_eq!(forever.ended_by(false), None);
+        assert_eq!(forever.ended_by(true), Some(Ended::Succeeded));
+        assert_eq!(forever.end_key("prices"), "unmute#prices#1000");
+    }
+
+    #[test]
+    fn meanwhile_is_read_off_the_runs_that_ended_within_the_mute() {
+        let run = |id: &str, end: i64, ok: bool| Run {
+            task_id: id.into(),
+            start: Some(end - 60),
+            end: Some(end),
+            succeeded: Some(ok),
+            ..Run::default()
+        };
+        let mut spot = run("spot", 2500, false);
+        spot.interrupted = true;
+        let runs = [run("before", 900, false), run("a", 1500, true), run("b", 2000, false), spot, run("c", 3000, true)];
+        let m = Meanwhile::of(&runs, 1000, 3000, 2, true);
+        assert_eq!(m, Meanwhile { runs: 3, failed: 1, last_failure: Some(2000), missed: 2, at_least: false });
+        assert!(Meanwhile::of(&runs, 1000, 3000, 0, false).at_least);
     }
 }

@@ -8,11 +8,12 @@
 //! | `job`, `channel` | the job's name and channel |
 //! | `outage` | the first due time of a reported outage of missed runs |
 //! | `b_anchor`, `b_key`, `b_at` | the task that opened the job's latest group: id, record key, start (epoch seconds) |
-//! | `ack_task`, `ack_user`, `ack_at` | the latest acknowledged failure ("👀 I'm on it"): its task id, who, when (epoch seconds) |
+//! | `ack_task`, `ack_user`, `ack_at` | the latest acknowledged failure ("👀 I'm on it"): its task id (or a missed-run alert's key), who, when (epoch seconds) |
+//! | `mute_by`, `mute_since`, `mute_until` | the job's mute, while it is muted: who, since when, until when (epoch seconds; no `mute_until`: until its next success) |
 //! | `expires_at` | TTL, epoch seconds |
 //!
 //! It is written when a group opens, when an outage opens or closes, when
-//! a failure is acknowledged, and
+//! a failure is acknowledged, when the job is muted or unmuted, and
 //! otherwise at most once an hour per execution environment (to keep its
 //! TTL ahead): never on every run, so it is no hot item, and the `jobs`
 //! key of the `lookup` index is no hot partition.
@@ -43,6 +44,7 @@ use super::{Change, DynamoStore, Item, LOOKUP_ATTRIBUTE, LOOKUP_INDEX, TTL_ATTRI
 use crate::changes::RunSetup;
 use crate::group::Anchor;
 use crate::health::Run;
+use crate::mute::Mute;
 use crate::ports::{Acknowledged, HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
 
 const JOBS: &str = "jobs";
@@ -211,7 +213,12 @@ pub(super) fn state_from(item: &Item) -> JobState {
         last_run: None,
         anchor: anchor_from(item),
         acknowledged: acknowledged_from(item),
+        mute: mute_from(item),
     }
+}
+
+fn mute_from(item: &Item) -> Option<Mute> {
+    Some(Mute { by: text(item, "mute_by")?, since: number(item, "mute_since")?, until: number(item, "mute_until") })
 }
 
 fn acknowledged_from(item: &Item) -> Option<Acknowledged> {
@@ -391,6 +398,34 @@ impl JobStore for DynamoStore {
             .value(":user", s(&ack.user))
             .value(":at", n(ack.at));
         self.update(change).send().await.map_err(|e| error("UpdateItem (acknowledge)", e))?;
+        Ok(())
+    }
+
+    async fn set_mute(&self, job: &str, mute: Option<&Mute>) -> Result<(), StoreError> {
+        // On the head its runs wrote, like an outage.
+        let change = match mute {
+            Some(m) => {
+                let mut change = Change::new(job_key(job), "")
+                    .name("#by", "mute_by")
+                    .name("#since", "mute_since")
+                    .name("#until", "mute_until")
+                    .value(":by", s(&m.by))
+                    .value(":since", n(m.since));
+                change.update = match m.until {
+                    Some(until) => {
+                        change = change.value(":until", n(until));
+                        "SET #by = :by, #since = :since, #until = :until".into()
+                    }
+                    None => "SET #by = :by, #since = :since REMOVE #until".into(),
+                };
+                change
+            }
+            None => Change::new(job_key(job), "REMOVE #by, #since, #until")
+                .name("#by", "mute_by")
+                .name("#since", "mute_since")
+                .name("#until", "mute_until"),
+        };
+        self.update(change).send().await.map_err(|e| error("UpdateItem (mute)", e))?;
         Ok(())
     }
 

@@ -37,6 +37,7 @@ pub(super) fn kind(h: &Handled) -> &'static str {
         Handled::JoinedGroup { .. } => "joined",
         Handled::CountedInGroup { .. } => "counted",
         Handled::QueuedCompletion { .. } => "queued",
+        Handled::Muted { .. } => "muted",
     }
 }
 

@@ -165,6 +165,8 @@ pub struct DigestLine {
     pub missed: u32,
     /// Who is on its last run, when that failed and someone said so.
     pub on_it: Option<String>,
+    /// Its mute, while it is muted.
+    pub muted: Option<crate::mute::Mute>,
 }
 
 /// One message per channel: each job's last 24 hours, with a sparkline of
@@ -215,6 +217,9 @@ fn digest_line(line: &DigestLine) -> String {
         parts.push(format!("p95 {}", text::duration(p95)));
     }
     parts.push(format!("{} missed", line.missed));
+    if let Some(mute) = &line.muted {
+        parts.push(super::mute::muted_note(mute));
+    }
     if let Some(user) = &line.on_it {
         parts.push(super::job_control::on_it(user));
     }
@@ -312,7 +317,7 @@ mod tests {
             p95: Some(Duration::from_secs(361)),
             recent: [100, 200, 300].map(Duration::from_secs).to_vec(),
         };
-        let line = DigestLine { job: "analyze_sentiment".into(), figures, missed: 0, on_it: None };
+        let line = DigestLine { job: "analyze_sentiment".into(), figures, missed: 0, on_it: None, muted: None };
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), std::slice::from_ref(&line));
         assert_eq!(msg.text, "📊 Jobs in the last 24 h: 12 runs, 1 failed, 0 missed");
         let json = serde_json::to_string(&msg.blocks).unwrap();
@@ -328,6 +333,7 @@ mod tests {
             figures: DayFigures { runs: 0, failures: 0, median: None, p95: None, recent: Vec::new() },
             missed: 1,
             on_it: None,
+            muted: Some(crate::mute::Mute { by: "U1".into(), since: 0, until: None }),
         };
         let once = DigestLine {
             job: "backfill".into(),
@@ -340,11 +346,12 @@ mod tests {
             },
             missed: 0,
             on_it: None,
+            muted: None,
         };
         let acked = DigestLine { job: "prices".into(), on_it: Some("U024BE7LH".into()), ..line.clone() };
         let msg = digest_message("C1", time("2026-11-27T09:00:00Z"), &[idle, once, acked]);
         let json = serde_json::to_string(&msg.blocks).unwrap();
-        assert!(json.contains("⏰ *weekly_report*  no runs · 1 missed"), "{json}");
+        assert!(json.contains("⏰ *weekly_report*  no runs · 1 missed · 🔕 muted until it succeeds"), "{json}");
         assert!(json.contains("✅ *backfill*  1 run · 100% ok · median 1m 0s · p95 1m 0s · 0 missed\"}"), "{json}");
         assert!(!json.contains("0 runs") && !json.contains('▄'), "{json}");
         assert!(

@@ -180,6 +180,8 @@ pub struct StatusLine<'a> {
     pub running: usize,
     /// Who is on its last run, when it failed and someone said so.
     pub on_it: Option<&'a str>,
+    /// Its mute, while it is muted.
+    pub muted: Option<&'a crate::mute::Mute>,
 }
 
 /// `/jobs status`: each job's last run.
@@ -189,7 +191,7 @@ pub fn status_reply(jobs: &[StatusLine]) -> Reply {
     }
     let lines: Vec<String> = jobs
         .iter()
-        .map(|StatusLine { job, last: last_run, running, on_it }| {
+        .map(|StatusLine { job, last: last_run, running, on_it, muted }| {
             let last = match last_run {
                 None => "no finished run yet".to_owned(),
                 Some(run) => {
@@ -210,7 +212,8 @@ pub fn status_reply(jobs: &[StatusLine]) -> Reply {
                 }
                 _ => String::new(),
             };
-            format!("*{}*  {last}{running}{on_it}", text::escape_truncated(job, 200))
+            let muted = muted.map(|m| format!(" · {}", super::mute::muted_note(m))).unwrap_or_default();
+            format!("*{}*  {last}{running}{on_it}{muted}", text::escape_truncated(job, 200))
         })
         .collect();
     let mut blocks = Vec::new();
@@ -240,6 +243,7 @@ pub fn help_reply() -> Reply {
          • `/jobs status`: each job's last run, how it went, when\n\
          • `/jobs run <job>`: run a job now, as its schedule runs it (or as its last run ran) — operators only\n\
          • `/jobs stop <task id>`: stop a running task — operators only\n\
+         • `/jobs mute <job> 2h` (or `1d`, `until-success`) and `/jobs unmute <job>`: hold a job's messages back for a while — operators only\n\
          • `/jobs help`: this\n\
          Failed runs also have a *Re-run* button, running ones a *Stop* button."
             .into(),
@@ -251,6 +255,10 @@ pub fn unknown_reply(asked: &str) -> Reply {
         "I don't know `/jobs {}`. Try `/jobs status`, `/jobs run <job>`, `/jobs stop <task id>` or `/jobs help`.",
         text::escape_truncated(asked, 200)
     ))
+}
+
+pub fn usage_reply(usage: &str) -> Reply {
+    Reply::ephemeral(format!("{}. Nothing was done.", text::escape_truncated(usage, 300)))
 }
 
 pub fn not_allowed_reply(action: &str, job: &str) -> Reply {
@@ -369,9 +377,12 @@ mod tests {
                 last: (i % 2 == 0).then_some(&run),
                 running: i % 3,
                 on_it: Some("U024BE7LH"),
+                muted: None,
             })
             .collect();
         jobs[2].last = Some(&failed);
+        let mute = crate::mute::Mute { by: "U1".into(), since: 0, until: Some(1_795_700_000) };
+        jobs[4].muted = Some(&mute);
         let reply = status_reply(&jobs);
         assert_eq!(limit_violation(&reply.blocks), None);
         let json = serde_json::to_string(&reply).unwrap();
@@ -379,6 +390,8 @@ mod tests {
         assert!(json.contains("*job001*  no finished run yet · 1 running\\n"), "{json:.600}");
         assert!(json.contains("*job002*  ❌ failed in 4m 1s, <!date^1795700241^"), "{json:.900}");
         assert!(json.contains("· 2 running · 👀 <@U024BE7LH> is on it"), "only on a failure: {json:.900}");
+        assert!(json.contains("*job004*  ✅ succeeded in 4m 1s, <!date^1795700241^"), "{json:.1500}");
+        assert!(json.contains("· 1 running · 🔕 muted until <!date^1795700000^"), "{json:.1500}");
         assert_eq!(reply.response_type, "ephemeral");
     }
 }

@@ -11,6 +11,14 @@ fn at(epoch: i64, mrkdwn: bool) -> String {
     if mrkdwn { text::slack_date(t) } else { t.format_utc("%Y-%m-%d %H:%M UTC") }
 }
 
+/// How `/jobs status` and the digest mark a muted job.
+pub fn muted_note(mute: &Mute) -> String {
+    match mute.until {
+        Some(until) => format!("🔕 muted until {}", at(until, true)),
+        None => "🔕 muted until it succeeds".to_owned(),
+    }
+}
+
 /// Once, in the job's channel: who muted it and until when.
 pub fn muted_message(channel: &str, job: &str, mute: &Mute) -> Message {
     let until = |mrkdwn| match mute.until {
@@ -29,13 +37,11 @@ pub fn muted_message(channel: &str, job: &str, mute: &Mute) -> Message {
 
 /// What happened meanwhile, as one line (`mrkdwn`: with Slack's dates).
 pub fn meanwhile_text(m: &Meanwhile, mrkdwn: bool) -> String {
-    let mut parts = vec![format!("{} run{}", m.runs, if m.runs == 1 { "" } else { "s" })];
+    let more = if m.at_least { " or more" } else { "" };
+    let mut parts = vec![format!("{} run{}{more}", m.runs, if m.runs == 1 { "" } else { "s" })];
     if m.failed > 0 {
         let last = match m.last_failure {
-            Some((end, code)) => {
-                let code = code.map(|c| format!(", exit {c}")).unwrap_or_default();
-                format!(" (last failure {}{code})", at(end, mrkdwn))
-            }
+            Some(end) => format!(" (last failure {})", at(end, mrkdwn)),
             None => String::new(),
         };
         parts.push(format!("{} failed{last}", m.failed));
@@ -47,17 +53,17 @@ pub fn meanwhile_text(m: &Meanwhile, mrkdwn: bool) -> String {
 }
 
 /// Once, when a mute ends: "🔔 collect_stock_prices unmuted: 3 runs, 1
-/// failed (last failure 04:10, exit 1)".
-pub fn unmuted_message(channel: &str, job: &str, mute: &Mute, ended: &Ended) -> Message {
+/// failed (last failure 04:10)".
+pub fn unmuted_message(channel: &str, job: &str, meanwhile: &Meanwhile, ended: &Ended) -> Message {
     let escaped = text::escape_truncated(job, 200);
     let why = match ended {
         Ended::By(user) => format!("{} unmuted it", who(user)),
         Ended::Expired => "its mute ended".to_owned(),
         Ended::Succeeded => "it succeeded".to_owned(),
     };
-    let mrkdwn = format!("🔔 *{escaped}* unmuted: {} ({why}).", meanwhile_text(&mute.meanwhile, true));
+    let mrkdwn = format!("🔔 *{escaped}* unmuted: {} ({why}).", meanwhile_text(meanwhile, true));
     let blocks = vec![super::Block::Section { text: Some(super::Text::Mrkdwn { text: mrkdwn }), fields: Vec::new() }];
-    message(channel, &format!("🔔 {job} unmuted: {}", meanwhile_text(&mute.meanwhile, false)), blocks, None)
+    message(channel, &format!("🔔 {job} unmuted: {}", meanwhile_text(meanwhile, false)), blocks, None)
 }
 
 #[cfg(test)]
@@ -67,24 +73,21 @@ mod tests {
 
     #[test]
     fn the_unmute_says_what_happened_meanwhile_escaped() {
-        let mut mute = Mute::new("U024BE7LH", 1_795_700_000, Length::UntilSuccess);
-        for (ok, end, code) in [(true, 1_795_700_100, Some(0)), (false, 1_795_700_200, Some(1))] {
-            mute.count_run(ok, end, code);
-        }
-        mute.count_run(true, 1_795_700_300, Some(0));
-        let msg = unmuted_message("C1", "collect_stock_prices", &mute, &Ended::Succeeded);
-        assert_eq!(
-            msg.text,
-            "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC, exit 1)"
-        );
+        let mute = Mute::new("U024BE7LH", 1_795_700_000, Length::UntilSuccess);
+        let m = Meanwhile { runs: 3, failed: 1, last_failure: Some(1_795_700_200), missed: 0, at_least: false };
+        let msg = unmuted_message("C1", "collect_stock_prices", &m, &Ended::Succeeded);
+        assert_eq!(msg.text, "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC)");
         let json = serde_json::to_string(&msg.blocks).unwrap();
         assert!(json.contains("(last failure <!date^1795700200^"), "{json}");
-        assert!(json.contains("exit 1) (it succeeded)."), "{json}");
+        assert!(json.contains("UTC>) (it succeeded)."), "{json}");
         let muted = muted_message("C1", "<!channel>", &mute);
         let json = serde_json::to_string(&muted).unwrap();
         assert!(json.contains("🔕 <@U024BE7LH> muted *&lt;!channel&gt;* until it next succeeds"), "{json}");
-        let quiet = Mute::new("U1AAAAAAA", 0, Length::For(std::time::Duration::from_secs(3600)));
-        assert_eq!(meanwhile_text(&quiet.meanwhile, false), "0 runs");
+        assert_eq!(meanwhile_text(&Meanwhile::default(), false), "0 runs");
+        let many = Meanwhile { runs: 50, missed: 2, at_least: true, ..Meanwhile::default() };
+        assert_eq!(meanwhile_text(&many, false), "50 runs or more, 2 missed");
         assert_eq!(muted.text, "🔕 &lt;!channel&gt; muted until it next succeeds");
+        let by = unmuted_message("C1", "j", &Meanwhile::default(), &Ended::By("U0OPERATOR".into()));
+        assert!(serde_json::to_string(&by.blocks).unwrap().contains("(<@U0OPERATOR> unmuted it)"));
     }
 }

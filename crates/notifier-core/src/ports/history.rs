@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::group::Anchor;
 use crate::health::Run;
 use crate::job_control::RunSpec;
+use crate::mute::Mute;
 
 use super::error::StoreError;
 
@@ -69,6 +70,8 @@ pub struct JobState {
     /// Its latest acknowledged failure: given by [`JobStore::head`] only
     /// (the index [`JobStore::jobs`] reads does not carry it).
     pub acknowledged: Option<Acknowledged>,
+    /// Its mute, while it is muted: given by [`JobStore::head`] only.
+    pub mute: Option<Mute>,
 }
 
 impl JobState {
@@ -90,7 +93,7 @@ pub trait JobStore: Send + Sync {
     /// Records a finished run (again, harmlessly, for a retried event) and
     /// returns the job's record as it was just before.
     async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError>;
-    /// Every job's record, without `acknowledged` (read with `head`).
+    /// Every job's record, without `acknowledged` and `mute` (read with `head`).
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError>;
     /// Opens (`Some(first due time)`) or closes (`None`) a job's outage.
     async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError>;
@@ -99,6 +102,8 @@ pub trait JobStore: Send + Sync {
     /// Records who is on a failed run (after its acknowledgement's claim):
     /// replaces the job's earlier acknowledgement.
     async fn acknowledge(&self, job: &str, ack: &Acknowledged) -> Result<(), StoreError>;
+    /// Mutes a job (`Some`, replacing an earlier mute) or ends its mute.
+    async fn set_mute(&self, job: &str, mute: Option<&Mute>) -> Result<(), StoreError>;
     /// Drops runs from a job's history (runs that lost their end).
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError>;
     /// When the scheduled watch first ran, set by its first call to `now`:
