@@ -425,7 +425,7 @@ impl SlackRequests<'_> {
             Ok(claim) => claim,
             Err(answer) => return answer.unwrap_or_else(|| Reply::ephemeral("That command was done already.".into())),
         };
-        let mute = Mute::new(asked.user, self.clock.now().secs(), length);
+        let mute = Mute::new(trigger, asked.user, self.clock.now().secs(), length);
         if let Err(e) = self.jobs.set_mute(&job.name, Some(&mute)).await {
             let e = self.notices.released(&claim, e.into()).await;
             return failed("mute the job", &e);

@@ -84,6 +84,9 @@ impl Meanwhile {
 /// A job's mute, kept on its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mute {
+    /// Which mute it is: the command that set it (its trigger), so that a
+    /// mute's end is claimed apart from an earlier one's, however close.
+    pub id: String,
     /// The operator who muted it.
     pub by: String,
     /// Epoch seconds; with the job, it names this mute (its claims' keys).
@@ -104,12 +107,12 @@ pub enum Ended {
 }
 
 impl Mute {
-    pub fn new(by: &str, now: i64, length: Length) -> Mute {
+    pub fn new(id: &str, by: &str, now: i64, length: Length) -> Mute {
         let until = match length {
             Length::For(d) => Some(now.saturating_add(d.as_secs() as i64)),
             Length::UntilSuccess => None,
         };
-        Mute { by: by.to_owned(), since: now, until }
+        Mute { id: id.to_owned(), by: by.to_owned(), since: now, until }
     }
 
     /// Whether it still holds at `now`: a timed mute ends at its time.
@@ -124,7 +127,7 @@ impl Mute {
 
     /// The key of the claim that ends this mute (once, whoever ends it).
     pub fn end_key(&self, job: &str) -> String {
-        format!("unmute#{job}#{}", self.since)
+        format!("unmute#{job}#{}", self.id)
     }
 }
 
@@ -153,14 +156,14 @@ mod tests {
 
     #[test]
     fn a_timed_mute_ends_at_its_time_and_until_success_at_a_success() {
-        let timed = Mute::new("U1", 1000, Length::For(Duration::from_secs(3600)));
+        let timed = Mute::new("m1", "U1", 1000, Length::For(Duration::from_secs(3600)));
         assert!(timed.holds(1000) && timed.holds(4599) && !timed.holds(4600));
         assert_eq!(timed.ended_by(true), None, "a timed mute outlives a success");
-        let forever = Mute::new("U1", 1000, Length::UntilSuccess);
+        let forever = Mute::new("m1", "U1", 1000, Length::UntilSuccess);
         assert!(forever.holds(i64::MAX));
         assert_eq!(forever.ended_by(false), None);
         assert_eq!(forever.ended_by(true), Some(Ended::Succeeded));
-        assert_eq!(forever.end_key("prices"), "unmute#prices#1000");
+        assert_eq!(forever.end_key("prices"), "unmute#prices#m1");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! | `outage` | the first due time of a reported outage of missed runs |
 //! | `b_anchor`, `b_key`, `b_at` | the task that opened the job's latest group: id, record key, start (epoch seconds) |
 //! | `ack_task`, `ack_user`, `ack_at` | the latest acknowledged failure ("👀 I'm on it"): its task id (or a missed-run alert's key), who, when (epoch seconds) |
-//! | `mute_by`, `mute_since`, `mute_until` | the job's mute, while it is muted: who, since when, until when (epoch seconds; no `mute_until`: until its next success) |
+//! | `mute_id`, `mute_by`, `mute_since`, `mute_until` | the job's mute, while it is muted: the command that set it, who, since when, until when (epoch seconds; no `mute_until`: until its next success) |
 //! | `expires_at` | TTL, epoch seconds |
 //!
 //! It is written when a group opens, when an outage opens or closes, when
@@ -218,7 +218,12 @@ pub(super) fn state_from(item: &Item) -> JobState {
 }
 
 fn mute_from(item: &Item) -> Option<Mute> {
-    Some(Mute { by: text(item, "mute_by")?, since: number(item, "mute_since")?, until: number(item, "mute_until") })
+    Some(Mute {
+        id: text(item, "mute_id")?,
+        by: text(item, "mute_by")?,
+        since: number(item, "mute_since")?,
+        until: number(item, "mute_until"),
+    })
 }
 
 fn acknowledged_from(item: &Item) -> Option<Acknowledged> {
@@ -406,6 +411,8 @@ impl JobStore for DynamoStore {
         let change = match mute {
             Some(m) => {
                 let mut change = Change::new(job_key(job), "")
+                    .name("#id", "mute_id")
+                    .value(":id", s(&m.id))
                     .name("#by", "mute_by")
                     .name("#since", "mute_since")
                     .name("#until", "mute_until")
@@ -414,13 +421,14 @@ impl JobStore for DynamoStore {
                 change.update = match m.until {
                     Some(until) => {
                         change = change.value(":until", n(until));
-                        "SET #by = :by, #since = :since, #until = :until".into()
+                        "SET #id = :id, #by = :by, #since = :since, #until = :until".into()
                     }
-                    None => "SET #by = :by, #since = :since REMOVE #until".into(),
+                    None => "SET #id = :id, #by = :by, #since = :since REMOVE #until".into(),
                 };
                 change
             }
-            None => Change::new(job_key(job), "REMOVE #by, #since, #until")
+            None => Change::new(job_key(job), "REMOVE #id, #by, #since, #until")
+                .name("#id", "mute_id")
                 .name("#by", "mute_by")
                 .name("#since", "mute_since")
                 .name("#until", "mute_until"),

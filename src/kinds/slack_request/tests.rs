@@ -461,4 +461,5 @@ async fn jobs_run_uses_the_schedules_target_when_there_is_one() {
 
 mod ack;
 mod deadline;
+mod mute;
 mod security;

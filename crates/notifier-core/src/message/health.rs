@@ -333,7 +333,7 @@ mod tests {
             figures: DayFigures { runs: 0, failures: 0, median: None, p95: None, recent: Vec::new() },
             missed: 1,
             on_it: None,
-            muted: Some(crate::mute::Mute { by: "U1".into(), since: 0, until: None }),
+            muted: Some(crate::mute::Mute { id: "m1".into(), by: "U1".into(), since: 0, until: None }),
         };
         let once = DigestLine {
             job: "backfill".into(),

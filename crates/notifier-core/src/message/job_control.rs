@@ -381,7 +381,7 @@ mod tests {
             })
             .collect();
         jobs[2].last = Some(&failed);
-        let mute = crate::mute::Mute { by: "U1".into(), since: 0, until: Some(1_795_700_000) };
+        let mute = crate::mute::Mute { id: "m1".into(), by: "U1".into(), since: 0, until: Some(1_795_700_000) };
         jobs[4].muted = Some(&mute);
         let reply = status_reply(&jobs);
         assert_eq!(limit_violation(&reply.blocks), None);

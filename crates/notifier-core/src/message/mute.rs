@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn the_unmute_says_what_happened_meanwhile_escaped() {
-        let mute = Mute::new("U024BE7LH", 1_795_700_000, Length::UntilSuccess);
+        let mute = Mute::new("m1", "U024BE7LH", 1_795_700_000, Length::UntilSuccess);
         let m = Meanwhile { runs: 3, failed: 1, last_failure: Some(1_795_700_200), missed: 0, at_least: false };
         let msg = unmuted_message("C1", "collect_stock_prices", &m, &Ended::Succeeded);
         assert_eq!(msg.text, "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC)");
