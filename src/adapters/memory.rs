@@ -18,6 +18,7 @@ use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
     StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
+use crate::time::Timestamp;
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
@@ -161,8 +162,9 @@ fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     let state = stored.record.slot_mut(claim.slot);
     // Taken over from an earlier attempt that never settled, as the
     // DynamoDB store tells it.
-    let earlier = state.tried.filter(|_| !mine);
-    state.tried.get_or_insert(claim.now);
+    // `tried` is epoch seconds, as the DynamoDB store keeps it.
+    let earlier = state.tried.filter(|_| !mine).map(Timestamp::from_secs);
+    state.tried.get_or_insert(claim.now.secs());
     state.claimed_until = Some(claim.lease_until);
     stored.tokens.insert(claim.slot.name(), claim.token.clone());
     if let Some(facts) = &claim.facts {
