@@ -388,7 +388,7 @@ impl JobStore for MemoryStore {
 
 #[async_trait]
 impl GroupStore for MemoryStore {
-    async fn add(&self, key: &str, change: &GroupChange, _expires_at: i64) -> Result<Group, StoreError> {
+    async fn add(&self, key: &str, change: &GroupChange, _expires_at: Timestamp) -> Result<Group, StoreError> {
         self.tables(|tables| {
             let stored = tables.records.entry(change.task_key.clone()).or_default();
             let before = stored.record.part;
@@ -409,25 +409,25 @@ impl GroupStore for MemoryStore {
     async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
             // Its own turn, taken by an attempt that was answered with an error.
-            Some(group) if group.busy_until == turn.until_ms => Some(group.clone()),
+            Some(group) if group.busy_until == turn.until => Some(group.clone()),
             Some(group)
                 if group.shown < group.version
-                    && group.shown_at <= turn.now_ms - turn.gap_ms
-                    && group.busy_until <= turn.now_ms =>
+                    && group.shown_at <= turn.now - turn.gap
+                    && group.busy_until <= turn.now =>
             {
                 group.shown = group.version;
-                group.shown_at = turn.now_ms;
-                group.busy_until = turn.until_ms;
-                group.waiter_until = 0;
+                group.shown_at = turn.now;
+                group.busy_until = turn.until;
+                group.waiter_until = Timestamp::EPOCH;
                 Some(group.clone())
             }
             _ => None,
         })
     }
 
-    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
+    async fn register_waiter(&self, key: &str, mark: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
-            Some(group) if group.waiter_until <= now_ms || group.waiter_until == mark => {
+            Some(group) if group.waiter_until <= now || group.waiter_until == mark => {
                 group.waiter_until = mark;
                 true
             }
@@ -435,10 +435,10 @@ impl GroupStore for MemoryStore {
         })
     }
 
-    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+    async fn unregister_waiter(&self, key: &str, mark: Timestamp) -> Result<(), StoreError> {
         self.tables(|tables| {
             if let Some(group) = tables.groups.get_mut(key).filter(|g| g.waiter_until == mark) {
-                group.waiter_until = 0;
+                group.waiter_until = Timestamp::EPOCH;
             }
         })
     }
@@ -450,7 +450,7 @@ impl GroupStore for MemoryStore {
                     TurnEnd::Shown { at } => group.shown_at = at,
                     TurnEnd::Failed => group.shown = 0,
                 }
-                group.busy_until = 0;
+                group.busy_until = Timestamp::EPOCH;
             }
         })
     }
