@@ -19,8 +19,8 @@ use crate::time::Timestamp;
 /// The `ts` of an action done without a message of its own.
 pub const ANSWERED: &str = "answered";
 
-/// Seconds a claim outlives the invocation's deadline: a clock-skew margin.
-const LEASE_MARGIN_SECS: i64 = 10;
+/// How long a claim outlives the invocation's deadline: a clock-skew margin.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// The ports a claimed post needs, and how long its record is kept.
 #[derive(Clone, Copy)]
@@ -40,9 +40,9 @@ impl Notices<'_> {
             key: key.to_owned(),
             slot,
             token: claim_token(now),
-            now: now.secs(),
-            lease_until: deadline.max(now).secs() + LEASE_MARGIN_SECS,
-            expires_at: (now + self.record_ttl).secs(),
+            now,
+            lease_until: deadline.max(now) + LEASE_MARGIN,
+            expires_at: now + self.record_ttl,
             facts: None,
             job_start: None,
             run: None,
@@ -75,7 +75,7 @@ impl Notices<'_> {
         let since = claim.earlier()?;
         let mark = crate::message::NoticeMark { key: claim.key.clone(), slot: claim.slot.name().into() };
         // Slack's clock and ours differ a little; a minute covers it.
-        let oldest = since - 60;
+        let oldest = (since - Duration::from_secs(60)).secs();
         match self.slack.find_posted(&message.channel, message.thread_ts.as_deref(), &mark, oldest, deadline).await {
             Ok(found) => found,
             Err(e) => {
@@ -133,7 +133,7 @@ impl Notices<'_> {
 
 fn note_earlier(claim: &Claim, record: &Record) {
     if let Some(earlier) = record.slot(claim.slot).earlier {
-        claim.earlier.store(earlier.max(1), Ordering::Relaxed);
+        claim.earlier.store(earlier.millis().max(1), Ordering::Relaxed);
     }
 }
 
@@ -164,10 +164,10 @@ mod tests {
         let deadline = clock.now() + Duration::from_secs(30);
         let (a, b) = (n.claim_for("k", Slot::Once, deadline), n.claim_for("k", Slot::Once, deadline));
         assert_ne!(a.token, b.token);
-        assert_eq!(a.lease_until, deadline.secs() + LEASE_MARGIN_SECS);
-        assert_eq!(a.expires_at, clock.now().secs() + 86400);
+        assert_eq!(a.lease_until, deadline + LEASE_MARGIN);
+        assert_eq!(a.expires_at, clock.now() + Duration::from_secs(86400));
         let past = n.claim_for("k", Slot::Once, clock.now() - Duration::from_secs(60));
-        assert_eq!(past.lease_until, clock.now().secs() + LEASE_MARGIN_SECS, "never before now");
+        assert_eq!(past.lease_until, clock.now() + LEASE_MARGIN, "never before now");
     }
 
     #[tokio::test(start_paused = true)]

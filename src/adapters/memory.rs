@@ -19,6 +19,7 @@ use crate::ports::{
     Claim, ClaimResult, FoundTask, GroupChange, GroupStore, JobRun, JobStart, JobState, JobStore, Posted, Record, Slot,
     StartClaim, StoreError, TaskFacts, TaskIndex, ThreadStore, TurnEnd, TurnTimes,
 };
+use crate::time::Timestamp;
 
 /// Clones share the records: two handlers on clones are two execution
 /// environments with one table.
@@ -162,8 +163,9 @@ fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     let state = stored.record.slot_mut(claim.slot);
     // Taken over from an earlier attempt that never settled, as the
     // DynamoDB store tells it.
-    let earlier = state.tried.filter(|_| !mine);
-    state.tried.get_or_insert(claim.now);
+    // `tried` is epoch seconds, as the DynamoDB store keeps it.
+    let earlier = state.tried.filter(|_| !mine).map(Timestamp::from_secs);
+    state.tried.get_or_insert(claim.now.secs());
     state.claimed_until = Some(claim.lease_until);
     stored.tokens.insert(claim.slot.name(), claim.token.clone());
     if let Some(facts) = &claim.facts {
@@ -397,7 +399,7 @@ impl JobStore for MemoryStore {
 
 #[async_trait]
 impl GroupStore for MemoryStore {
-    async fn add(&self, key: &str, change: &GroupChange, _expires_at: i64) -> Result<Group, StoreError> {
+    async fn add(&self, key: &str, change: &GroupChange, _expires_at: Timestamp) -> Result<Group, StoreError> {
         self.tables(|tables| {
             let stored = tables.records.entry(change.task_key.clone()).or_default();
             let before = stored.record.part;
@@ -418,25 +420,25 @@ impl GroupStore for MemoryStore {
     async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
             // Its own turn, taken by an attempt that was answered with an error.
-            Some(group) if group.busy_until == turn.until_ms => Some(group.clone()),
+            Some(group) if group.busy_until == turn.until => Some(group.clone()),
             Some(group)
                 if group.shown < group.version
-                    && group.shown_at <= turn.now_ms - turn.gap_ms
-                    && group.busy_until <= turn.now_ms =>
+                    && group.shown_at <= turn.now - turn.gap
+                    && group.busy_until <= turn.now =>
             {
                 group.shown = group.version;
-                group.shown_at = turn.now_ms;
-                group.busy_until = turn.until_ms;
-                group.waiter_until = 0;
+                group.shown_at = turn.now;
+                group.busy_until = turn.until;
+                group.waiter_until = Timestamp::EPOCH;
                 Some(group.clone())
             }
             _ => None,
         })
     }
 
-    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
+    async fn register_waiter(&self, key: &str, mark: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
         self.tables(|tables| match tables.groups.get_mut(key) {
-            Some(group) if group.waiter_until <= now_ms || group.waiter_until == mark => {
+            Some(group) if group.waiter_until <= now || group.waiter_until == mark => {
                 group.waiter_until = mark;
                 true
             }
@@ -444,10 +446,10 @@ impl GroupStore for MemoryStore {
         })
     }
 
-    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+    async fn unregister_waiter(&self, key: &str, mark: Timestamp) -> Result<(), StoreError> {
         self.tables(|tables| {
             if let Some(group) = tables.groups.get_mut(key).filter(|g| g.waiter_until == mark) {
-                group.waiter_until = 0;
+                group.waiter_until = Timestamp::EPOCH;
             }
         })
     }
@@ -459,7 +461,7 @@ impl GroupStore for MemoryStore {
                     TurnEnd::Shown { at } => group.shown_at = at,
                     TurnEnd::Failed => group.shown = 0,
                 }
-                group.busy_until = 0;
+                group.busy_until = Timestamp::EPOCH;
             }
         })
     }

@@ -178,7 +178,7 @@ impl JobStore for Retrying<dyn JobStore> {
 
 #[async_trait]
 impl GroupStore for Retrying<dyn GroupStore> {
-    async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError> {
+    async fn add(&self, key: &str, change: &GroupChange, expires_at: Timestamp) -> Result<Group, StoreError> {
         self.retry("group add", || self.inner.add(key, change, expires_at)).await
     }
 
@@ -190,11 +190,11 @@ impl GroupStore for Retrying<dyn GroupStore> {
         self.retry("take turn", || self.inner.take_turn(key, turn)).await
     }
 
-    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
-        self.retry("register waiter", || self.inner.register_waiter(key, mark, now_ms)).await
+    async fn register_waiter(&self, key: &str, mark: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        self.retry("register waiter", || self.inner.register_waiter(key, mark, now)).await
     }
 
-    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+    async fn unregister_waiter(&self, key: &str, mark: Timestamp) -> Result<(), StoreError> {
         self.retry("unregister waiter", || self.inner.unregister_waiter(key, mark)).await
     }
 

@@ -273,7 +273,7 @@ impl SlackRequests<'_> {
                 return status(401);
             }
         };
-        let now = self.notices.clock.now().secs();
+        let now = self.notices.clock.now();
         if let Err(refusal) = signature::verify(
             secret.as_ref(),
             header("x-slack-request-timestamp"),

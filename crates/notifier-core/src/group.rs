@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::time::Timestamp;
+
 /// The least time between two changes of one group's message.
 /// `chat.update` is Tier 3 (about 50 a minute per workspace): a group
 /// changing every 3 s leaves room for a few groups and everything else.
@@ -122,12 +124,12 @@ pub struct Group {
     pub version: i64,
     /// The version its message shows (or is being changed to).
     pub shown: i64,
-    /// When its message last began or finished changing, epoch ms.
-    pub shown_at: i64,
-    /// Until when a change under way holds the message, epoch ms.
-    pub busy_until: i64,
-    /// The waiter's mark: until when it is registered, epoch ms.
-    pub waiter_until: i64,
+    /// When its message last began or finished changing.
+    pub shown_at: Timestamp,
+    /// Until when a change under way holds the message.
+    pub busy_until: Timestamp,
+    /// The waiter's mark: until when it is registered.
+    pub waiter_until: Timestamp,
 }
 
 /// What a group's message counts.
@@ -173,7 +175,7 @@ pub enum Role {
     /// Changed the counts to this version.
     Counted(i64),
     /// Registered as the waiter with this mark (`waiter_until`).
-    Waiter(i64),
+    Waiter(Timestamp),
 }
 
 /// What to do next about a group's message.
@@ -183,16 +185,16 @@ pub enum Step {
     Done,
     /// Change it now (take the turn).
     Take,
-    /// It cannot change before this time (epoch ms): become the waiter,
-    /// or, being it, look again then.
-    Wait(i64),
+    /// It cannot change before this time: become the waiter, or, being
+    /// it, look again then.
+    Wait(Timestamp),
     /// The waiter has nothing left to show: unregister.
     Unregister,
 }
 
 /// How often a change under way is looked at again: it usually ends long
 /// before its lease.
-const BUSY_POLL_MS: i64 = 500;
+const BUSY_POLL: Duration = Duration::from_millis(500);
 
 /// Changes never overlap (`busy_until`) and come at least `gap` apart. A
 /// task that cannot change the message now leaves it to the one waiter:
@@ -200,17 +202,17 @@ const BUSY_POLL_MS: i64 = 500;
 /// taken meanwhile unregisters the waiter, having shown them already. A
 /// version being shown counts as shown: should that change fail, its
 /// invocation fails too, and its retry shows the latest.
-pub fn step(group: &Group, role: Role, now_ms: i64, gap: Duration) -> Step {
+pub fn step(group: &Group, role: Role, now: Timestamp, gap: Duration) -> Step {
     match role {
         Role::Counted(mine) if group.shown >= mine => return Step::Done,
         Role::Waiter(mark) if group.waiter_until != mark => return Step::Done,
         Role::Waiter(_) if group.shown >= group.version => return Step::Unregister,
         _ => {}
     }
-    let next = group.shown_at.saturating_add(gap.as_millis() as i64);
-    if group.busy_until > now_ms {
-        Step::Wait(group.busy_until.min(now_ms + BUSY_POLL_MS).max(next))
-    } else if now_ms >= next {
+    let next = group.shown_at + gap;
+    if group.busy_until > now {
+        Step::Wait(group.busy_until.min(now + BUSY_POLL).max(next))
+    } else if now >= next {
         Step::Take
     } else {
         Step::Wait(next)
@@ -269,38 +271,51 @@ mod tests {
 
     #[test]
     fn one_change_per_gap_never_two_at_once() {
-        let gap = Duration::from_secs(3);
-        let group = Group { version: 7, shown: 5, shown_at: 10_000, ..Group::default() };
-        assert_eq!(step(&group, Role::Counted(7), 12_000, gap), Step::Wait(13_000), "too soon after the last change");
-        assert_eq!(step(&group, Role::Counted(7), 13_000, gap), Step::Take);
-        assert_eq!(step(&group, Role::Counted(5), 12_000, gap), Step::Done, "mine is shown");
-        assert_eq!(step(&group, Role::Counted(4), 20_000, gap), Step::Done, "a later one is shown");
-        let fresh = Group { version: 1, ..Group::default() };
-        assert_eq!(step(&fresh, Role::Counted(1), 1_000_000, gap), Step::Take, "never shown");
-        let busy = Group { busy_until: 19_000, ..group.clone() };
+        let (gap, ms) = (Duration::from_secs(3), Timestamp::from_millis);
+        let group = Group { version: 7, shown: 5, shown_at: ms(10_000), ..Group::default() };
         assert_eq!(
-            step(&busy, Role::Counted(7), 14_000, gap),
-            Step::Wait(14_500),
+            step(&group, Role::Counted(7), ms(12_000), gap),
+            Step::Wait(ms(13_000)),
+            "too soon after the last change"
+        );
+        assert_eq!(step(&group, Role::Counted(7), ms(13_000), gap), Step::Take);
+        assert_eq!(step(&group, Role::Counted(5), ms(12_000), gap), Step::Done, "mine is shown");
+        assert_eq!(step(&group, Role::Counted(4), ms(20_000), gap), Step::Done, "a later one is shown");
+        let fresh = Group { version: 1, ..Group::default() };
+        assert_eq!(step(&fresh, Role::Counted(1), ms(1_000_000), gap), Step::Take, "never shown");
+        let busy = Group { busy_until: ms(19_000), ..group.clone() };
+        assert_eq!(
+            step(&busy, Role::Counted(7), ms(14_000), gap),
+            Step::Wait(ms(14_500)),
             "a change under way: look again soon"
         );
         assert_eq!(
-            step(&busy, Role::Counted(7), 18_800, gap),
-            Step::Wait(19_000),
+            step(&busy, Role::Counted(7), ms(18_800), gap),
+            Step::Wait(ms(19_000)),
             "until its lease ends at the latest"
         );
-        assert_eq!(step(&busy, Role::Counted(7), 11_000, gap), Step::Wait(13_000), "and never before the gap");
-        assert_eq!(step(&Group { shown: 7, ..busy }, Role::Counted(7), 14_000, gap), Step::Done, "mine is being shown");
+        assert_eq!(step(&busy, Role::Counted(7), ms(11_000), gap), Step::Wait(ms(13_000)), "and never before the gap");
+        assert_eq!(
+            step(&Group { shown: 7, ..busy }, Role::Counted(7), ms(14_000), gap),
+            Step::Done,
+            "mine is being shown"
+        );
     }
 
     #[test]
     fn the_waiter_shows_everyone_or_learns_a_turn_did() {
-        let gap = Duration::from_secs(3);
-        let waiting = Group { version: 9, shown: 5, shown_at: 10_000, waiter_until: 25_000, ..Group::default() };
-        assert_eq!(step(&waiting, Role::Waiter(25_000), 12_000, gap), Step::Wait(13_000));
-        assert_eq!(step(&waiting, Role::Waiter(25_000), 13_000, gap), Step::Take);
-        let taken = Group { waiter_until: 0, ..waiting.clone() };
-        assert_eq!(step(&taken, Role::Waiter(25_000), 13_000, gap), Step::Done, "a turn since covered everyone");
+        let (gap, ms) = (Duration::from_secs(3), Timestamp::from_millis);
+        let waiting =
+            Group { version: 9, shown: 5, shown_at: ms(10_000), waiter_until: ms(25_000), ..Group::default() };
+        assert_eq!(step(&waiting, Role::Waiter(ms(25_000)), ms(12_000), gap), Step::Wait(ms(13_000)));
+        assert_eq!(step(&waiting, Role::Waiter(ms(25_000)), ms(13_000), gap), Step::Take);
+        let taken = Group { waiter_until: Timestamp::EPOCH, ..waiting.clone() };
+        assert_eq!(
+            step(&taken, Role::Waiter(ms(25_000)), ms(13_000), gap),
+            Step::Done,
+            "a turn since covered everyone"
+        );
         let shown = Group { shown: 9, ..waiting };
-        assert_eq!(step(&shown, Role::Waiter(25_000), 13_000, gap), Step::Unregister, "nothing left to show");
+        assert_eq!(step(&shown, Role::Waiter(ms(25_000)), ms(13_000), gap), Step::Unregister, "nothing left to show");
     }
 }

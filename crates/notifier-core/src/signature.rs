@@ -4,12 +4,15 @@
 //! anything else is done with a request from the internet.
 
 use std::fmt;
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::time::Timestamp;
+
 /// Slack's replay window.
-pub const MAX_AGE_SECS: i64 = 5 * 60;
+pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// The signing secret. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,18 +45,18 @@ pub enum Refusal {
     Mismatch,
 }
 
-/// Checks a request's signature. `now` is epoch seconds.
+/// Checks a request's signature, sent at most [`MAX_AGE`] from `now`.
 pub fn verify(
     secret: Option<&SigningSecret>,
     timestamp: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
-    now: i64,
+    now: Timestamp,
 ) -> Result<(), Refusal> {
     let secret = secret.ok_or(Refusal::NotConfigured)?;
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else { return Err(Refusal::Missing) };
-    let at: i64 = timestamp.trim().parse().map_err(|_| Refusal::BadTimestamp)?;
-    if now.abs_diff(at) > MAX_AGE_SECS as u64 {
+    let at = Timestamp::from_secs(timestamp.trim().parse().map_err(|_| Refusal::BadTimestamp)?);
+    if now.duration_since(at).max(at.duration_since(now)) > MAX_AGE {
         return Err(Refusal::Stale);
     }
     let tag = signature.strip_prefix("v0=").and_then(hex).ok_or(Refusal::Mismatch)?;
@@ -90,7 +93,7 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_795_708_800;
+    const NOW: Timestamp = Timestamp::from_secs(1_795_708_800);
 
     fn secret() -> SigningSecret {
         SigningSecret::new("8f742231b10e8888abcd99yyyzzz85a5")
@@ -101,23 +104,26 @@ mod tests {
         // The example from Slack's "Verifying requests from Slack" guide.
         let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         let signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
-        assert_eq!(verify(Some(&secret()), Some("1531420618"), Some(signature), body, 1531420618 + 60), Ok(()));
+        assert_eq!(
+            verify(Some(&secret()), Some("1531420618"), Some(signature), body, Timestamp::from_secs(1531420618 + 60)),
+            Ok(())
+        );
         assert_eq!(sign(&secret(), 1531420618, body), signature);
     }
 
     #[test]
     fn every_way_to_be_wrong_is_refused() {
         let body = b"command=%2Fjobs&text=status";
-        let good = sign(&secret(), NOW, body);
-        let ts = NOW.to_string();
-        type Case<'a> = (Option<&'a SigningSecret>, Option<&'a str>, Option<&'a str>, &'a [u8], i64, Refusal);
+        let good = sign(&secret(), NOW.secs(), body);
+        let ts = NOW.secs().to_string();
+        type Case<'a> = (Option<&'a SigningSecret>, Option<&'a str>, Option<&'a str>, &'a [u8], Timestamp, Refusal);
         let table: [Case; 10] = [
             (None, Some(&ts), Some(&good), body, NOW, Refusal::NotConfigured),
             (Some(&secret()), None, Some(&good), body, NOW, Refusal::Missing),
             (Some(&secret()), Some(&ts), None, body, NOW, Refusal::Missing),
             (Some(&secret()), Some("yesterday"), Some(&good), body, NOW, Refusal::BadTimestamp),
-            (Some(&secret()), Some(&ts), Some(&good), body, NOW + MAX_AGE_SECS + 1, Refusal::Stale),
-            (Some(&secret()), Some(&ts), Some(&good), body, NOW - MAX_AGE_SECS - 1, Refusal::Stale),
+            (Some(&secret()), Some(&ts), Some(&good), body, NOW + MAX_AGE + Duration::from_secs(1), Refusal::Stale),
+            (Some(&secret()), Some(&ts), Some(&good), body, NOW - MAX_AGE - Duration::from_secs(1), Refusal::Stale),
             (Some(&secret()), Some(&ts), Some(&good), b"command=%2Fjobs&text=stop", NOW, Refusal::Mismatch),
             (Some(&SigningSecret::new("another")), Some(&ts), Some(&good), body, NOW, Refusal::Mismatch),
             (Some(&secret()), Some(&ts), Some(&good[3..]), body, NOW, Refusal::Mismatch),
@@ -127,20 +133,20 @@ mod tests {
             assert_eq!(verify(secret, timestamp, signature, body, now), Err(want), "{timestamp:?} {signature:?}");
         }
         // A signature for another timestamp does not carry over.
-        let later = (NOW + 10).to_string();
+        let later = (NOW.secs() + 10).to_string();
         assert_eq!(verify(Some(&secret()), Some(&later), Some(&good), body, NOW), Err(Refusal::Mismatch));
-        assert_eq!(verify(Some(&secret()), Some(&ts), Some(&good), body, NOW + MAX_AGE_SECS), Ok(()), "at the edge");
+        assert_eq!(verify(Some(&secret()), Some(&ts), Some(&good), body, NOW + MAX_AGE), Ok(()), "at the edge");
     }
 
     #[test]
     fn only_plain_hex_digits_spell_the_signature() {
-        let ts = NOW.to_string();
+        let ts = NOW.secs().to_string();
         // A body whose signature has a byte below 0x10: `0f` could be spelt `+f`.
         let low_byte = |signature: &str| (3..signature.len()).step_by(2).find(|&i| signature.as_bytes()[i] == b'0');
         let (body, good, at) = (0..)
             .map(|i| format!("command=%2Fjobs&text=status&n={i}"))
             .find_map(|body| {
-                let good = sign(&secret(), NOW, body.as_bytes());
+                let good = sign(&secret(), NOW.secs(), body.as_bytes());
                 let at = low_byte(&good)?;
                 Some((body, good, at))
             })
@@ -167,8 +173,8 @@ mod tests {
         proptest! {
             #[test]
             fn only_the_signed_body_passes(body in proptest::collection::vec(any::<u8>(), 0..512), flip in 0usize..512) {
-                let signature = sign(&secret(), NOW, &body);
-                let ts = NOW.to_string();
+                let signature = sign(&secret(), NOW.secs(), &body);
+                let ts = NOW.secs().to_string();
                 prop_assert_eq!(verify(Some(&secret()), Some(&ts), Some(&signature), &body, NOW), Ok(()));
                 if !body.is_empty() {
                     let mut tampered = body.clone();

@@ -22,6 +22,7 @@ use super::tasks::PART;
 use super::{Change, DynamoStore, Item, PARTITION_KEY, TTL_ATTRIBUTE, error, n, number, s, text};
 use crate::group::{self, Group, Part};
 use crate::ports::{GroupChange, GroupStore, StoreError, TurnEnd, TurnTimes};
+use crate::time::Timestamp;
 
 /// Counts whose task's part changed under them are tried again this often.
 const COUNT_ATTEMPTS: usize = 4;
@@ -33,9 +34,9 @@ fn group_from(item: &Item) -> Group {
         failed: number(item, "failed_n").unwrap_or_default(),
         version: number(item, "version").unwrap_or_default(),
         shown: number(item, "shown").unwrap_or_default(),
-        shown_at: number(item, "shown_at").unwrap_or_default(),
-        busy_until: number(item, "busy_until").unwrap_or_default(),
-        waiter_until: number(item, "waiter_until").unwrap_or_default(),
+        shown_at: Timestamp::from_millis(number(item, "shown_at").unwrap_or_default()),
+        busy_until: Timestamp::from_millis(number(item, "busy_until").unwrap_or_default()),
+        waiter_until: Timestamp::from_millis(number(item, "waiter_until").unwrap_or_default()),
     }
 }
 
@@ -49,7 +50,7 @@ fn part_change(key: &str, before: Option<Part>, after: Part) -> Change {
 }
 
 /// The group's counters by `delta`.
-fn counters_change(key: &str, delta: group::Delta, expires_at: i64) -> Change {
+fn counters_change(key: &str, delta: group::Delta, expires_at: Timestamp) -> Change {
     // `shown` starts at 0, so a turn can compare it with the version.
     Change::new(
         key,
@@ -62,7 +63,7 @@ fn counters_change(key: &str, delta: group::Delta, expires_at: i64) -> Change {
     .name("#joined", "joined")
     .name("#ok", "ok_n")
     .name("#failed", "failed_n")
-    .value(":expires", n(expires_at))
+    .value(":expires", n(expires_at.secs()))
     .value(":zero", n(0))
     .value(":one", n(1))
     .value(":joined", n(delta.joined))
@@ -72,7 +73,7 @@ fn counters_change(key: &str, delta: group::Delta, expires_at: i64) -> Change {
 
 #[async_trait]
 impl GroupStore for DynamoStore {
-    async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError> {
+    async fn add(&self, key: &str, change: &GroupChange, expires_at: Timestamp) -> Result<Group, StoreError> {
         // The usual part before: none for a join or the anchor, running
         // for a member's outcome. A wrong guess is refused with the part
         // as it is, and tried again from there.
@@ -112,9 +113,9 @@ impl GroupStore for DynamoStore {
             .name("#at", "shown_at")
             .name("#busy", "busy_until")
             .name("#waiter", "waiter_until")
-            .value(":now", n(turn.now_ms))
-            .value(":before", n(turn.now_ms - turn.gap_ms))
-            .value(":until", n(turn.until_ms));
+            .value(":now", n(turn.now.millis()))
+            .value(":before", n((turn.now - turn.gap).millis()))
+            .value(":until", n(turn.until.millis()));
         match self.update(change).return_values(ReturnValue::AllNew).send().await {
             Ok(out) => Ok(out.attributes().map(group_from)),
             // Its own turn when the item shows its lease: an attempt that
@@ -122,34 +123,37 @@ impl GroupStore for DynamoStore {
             Err(e) => match refused_item(&e) {
                 Some(item) => {
                     let group = item.as_ref().map(group_from).unwrap_or_default();
-                    Ok((group.busy_until == turn.until_ms).then_some(group))
+                    Ok((group.busy_until == turn.until).then_some(group))
                 }
                 None => Err(error("UpdateItem (group turn)", e)),
             },
         }
     }
 
-    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError> {
+    async fn register_waiter(&self, key: &str, mark: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
         let change = Change::new(key, "SET #waiter = :mark")
             .condition("attribute_exists(#pk) AND (attribute_not_exists(#waiter) OR #waiter <= :now)")
             .name("#pk", PARTITION_KEY)
             .name("#waiter", "waiter_until")
-            .value(":mark", n(mark))
-            .value(":now", n(now_ms));
+            .value(":mark", n(mark.millis()))
+            .value(":now", n(now.millis()));
         match self.update(change).send().await {
             Ok(_) => Ok(true),
             Err(e) => match refused_item(&e) {
-                Some(item) => Ok(item.as_ref().and_then(|item| number(item, "waiter_until")) == Some(mark)),
+                Some(item) => {
+                    Ok(item.as_ref().and_then(|item| number(item, "waiter_until")).map(Timestamp::from_millis)
+                        == Some(mark))
+                }
                 None => Err(error("UpdateItem (group waiter)", e)),
             },
         }
     }
 
-    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError> {
+    async fn unregister_waiter(&self, key: &str, mark: Timestamp) -> Result<(), StoreError> {
         let change = Change::new(key, "REMOVE #waiter")
             .condition("#waiter = :mark")
             .name("#waiter", "waiter_until")
-            .value(":mark", n(mark));
+            .value(":mark", n(mark.millis()));
         match self.update(change).send().await {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
             other => other.map(drop).map_err(|e| error("UpdateItem (group waiter)", e)),
@@ -159,7 +163,7 @@ impl GroupStore for DynamoStore {
     async fn end_turn(&self, key: &str, version: i64, outcome: TurnEnd) -> Result<(), StoreError> {
         let change = match outcome {
             TurnEnd::Shown { at } => {
-                Change::new(key, "SET #at = :at REMOVE #busy").name("#at", "shown_at").value(":at", n(at))
+                Change::new(key, "SET #at = :at REMOVE #busy").name("#at", "shown_at").value(":at", n(at.millis()))
             }
             TurnEnd::Failed => Change::new(key, "SET #shown = :zero REMOVE #busy").value(":zero", n(0)),
         }

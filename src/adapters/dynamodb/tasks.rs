@@ -40,6 +40,7 @@ use crate::ports::{
     Claim, ClaimResult, FoundTask, JobStart, Posted, Record, Slot, SlotState, StartClaim, StoreError, StoreErrorKind,
     TaskFacts, TaskIndex, ThreadStore,
 };
+use crate::time::Timestamp;
 
 /// The key of the group's anchor, on a grouped task's record.
 const GROUP: &str = "group";
@@ -73,7 +74,8 @@ fn record_from(item: &Item) -> Record {
         let posted = text(item, &attr(slot, "ts"))
             .zip(text(item, &attr(slot, "channel")))
             .map(|(ts, channel)| Posted { channel, ts });
-        let claimed_until = text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease")));
+        let claimed_until =
+            text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease"))).map(Timestamp::from_secs);
         let tried = number(item, &attr(slot, "tried"));
         *record.slot_mut(slot) = SlotState { posted, claimed_until, tried, earlier: None };
     }
@@ -297,20 +299,21 @@ impl DynamoStore {
 /// When an earlier attempt first claimed the slot that refused `claim`,
 /// if that slot is free for it otherwise: not posted, no live claim of
 /// another's, and for a start, no completion claimed. `None`: truly taken.
-fn earlier_of(item: &Item, claim: &Claim) -> Option<i64> {
+fn earlier_of(item: &Item, claim: &Claim) -> Option<Timestamp> {
     let record = record_from(item);
     let slot = record.slot(claim.slot);
     let own = text(item, &attr(claim.slot, "claim")).as_deref() == Some(claim.token.as_str());
-    let live = slot.claimed_until.is_some_and(|until| until >= claim.now) && !own;
+    // As the claim's condition (`#lease < :now`) compares them: in seconds.
+    let live = slot.claimed_until.is_some_and(|until| until.secs() >= claim.now.secs()) && !own;
     let completion_touched = record.completion.posted.is_some() || record.completion.claimed_until.is_some();
     if slot.posted.is_some() || live || own || (claim.slot == Slot::Start && completion_touched) {
         return None;
     }
-    slot.tried
+    slot.tried.map(Timestamp::from_secs)
 }
 
 /// The claimed record, marked as taken over from an earlier attempt.
-fn taken_over(mut record: Record, slot: Slot, earlier: Option<i64>) -> Record {
+fn taken_over(mut record: Record, slot: Slot, earlier: Option<Timestamp>) -> Record {
     record.slot_mut(slot).earlier = earlier;
     record
 }
@@ -318,7 +321,7 @@ fn taken_over(mut record: Record, slot: Slot, earlier: Option<i64>) -> Record {
 /// A claim's record as it stands after a transaction, which returns nothing.
 fn claimed(claim: &Claim, group: Option<&str>) -> Record {
     let mut record = Record::default();
-    record.slot_mut(claim.slot).claimed_until = Some(claim.lease_until);
+    record.slot_mut(claim.slot).claimed_until = Some(Timestamp::from_secs(claim.lease_until.secs()));
     record.group = group.map(str::to_owned);
     record
 }
@@ -395,9 +398,9 @@ fn claim_change(claim: &Claim, takeover: bool) -> Change {
         .name("#tried", attr(claim.slot, "tried"))
         .name("#expires", TTL_ATTRIBUTE)
         .value(":token", s(&claim.token))
-        .value(":lease", n(claim.lease_until))
-        .value(":expires", n(claim.expires_at))
-        .value(":now", n(claim.now));
+        .value(":lease", n(claim.lease_until.secs()))
+        .value(":expires", n(claim.expires_at.secs()))
+        .value(":now", n(claim.now.secs()));
     if claim.slot == Slot::Start {
         change =
             change.name("#done_claim", attr(Slot::Completion, "claim")).name("#done_ts", attr(Slot::Completion, "ts"));

@@ -10,6 +10,7 @@ use super::tests::{handle, kind};
 use crate::adapters::memory::Fault;
 use crate::ports::{Clock, StoreErrorKind, ThreadStore};
 use crate::testing::{Fakes, run_events, task_event};
+use crate::time::Timestamp;
 
 const RUNNING: &str = "events/ecs-task-running.json";
 const SUCCEEDED: &str = "events/ecs-task-stopped-success.json";
@@ -107,19 +108,22 @@ async fn a_groups_counts_survive_applied_writes_and_repeats() {
     let store = &fakes.store;
     let count = |task: &str, part: Part| GroupChange { task_key: task.into(), anchor: task == "a", part };
     for (task, part) in [("b", Part::Running), ("c", Part::Running), ("a", Part::Succeeded)] {
-        store.add("group#a", &count(task, part), 0).await.unwrap();
+        store.add("group#a", &count(task, part), Timestamp::EPOCH).await.unwrap();
     }
     // c's success is applied, then answered with an error; its retry and a
     // redelivery change nothing.
     store.fail_next([applied()]);
-    assert!(store.add("group#a", &count("c", Part::Succeeded), 0).await.is_err());
-    let group = store.add("group#a", &count("c", Part::Succeeded), 0).await.unwrap();
-    assert_eq!(store.add("group#a", &count("c", Part::Succeeded), 0).await.unwrap().counts(), group.counts());
+    assert!(store.add("group#a", &count("c", Part::Succeeded), Timestamp::EPOCH).await.is_err());
+    let group = store.add("group#a", &count("c", Part::Succeeded), Timestamp::EPOCH).await.unwrap();
+    assert_eq!(
+        store.add("group#a", &count("c", Part::Succeeded), Timestamp::EPOCH).await.unwrap().counts(),
+        group.counts()
+    );
     let counts = group.counts();
     assert_eq!((counts.total, counts.running, counts.succeeded, counts.failed), (3, 1, 2, 0));
     // b fails; a late redelivery of its join changes nothing.
-    store.add("group#a", &count("b", Part::Failed), 0).await.unwrap();
-    let counts = store.add("group#a", &count("b", Part::Running), 0).await.unwrap().counts();
+    store.add("group#a", &count("b", Part::Failed), Timestamp::EPOCH).await.unwrap();
+    let counts = store.add("group#a", &count("b", Part::Running), Timestamp::EPOCH).await.unwrap().counts();
     assert_eq!((counts.total, counts.running, counts.succeeded, counts.failed), (3, 0, 2, 1));
 }
 

@@ -174,12 +174,11 @@ impl Tasks<'_> {
     ) -> Result<(), NotifyError> {
         let key = message.key;
         let clock = self.notices.clock;
-        let expires_at = (clock.now() + self.settings.record_ttl).secs();
+        let expires_at = clock.now() + self.settings.record_ttl;
         let mut group = self.groups.add(key, change, expires_at).await?;
         let mut role = Role::Counted(group.version);
-        let gap_ms = UPDATE_GAP.as_millis() as i64;
         loop {
-            let now = clock.now().millis();
+            let now = clock.now();
             match group::step(&group, role, now, UPDATE_GAP) {
                 Step::Done => return Ok(()),
                 Step::Unregister => {
@@ -189,29 +188,29 @@ impl Tasks<'_> {
                     return Ok(());
                 }
                 Step::Take => {
-                    let until_ms = now + TURN_LEASE.as_millis() as i64;
-                    let times = TurnTimes { now_ms: now, gap_ms, until_ms };
+                    let until = now + TURN_LEASE;
+                    let times = TurnTimes { now, gap: UPDATE_GAP, until };
                     let Some(taken) = self.groups.take_turn(key, times).await? else {
                         group = self.groups.group(key).await?;
                         continue;
                     };
                     // Given up before the lease ends: no change lands after a newer one.
-                    let by = deadline.min(Timestamp::from_millis((until_ms - 1000).max(0)));
+                    let by = deadline.min((until - Duration::from_secs(1)).max(Timestamp::EPOCH));
                     return self.show(message, &taken, by).await;
                 }
                 Step::Wait(then) => {
-                    if then > deadline.millis() - TURN_RESERVE.as_millis() as i64 {
+                    if then > deadline - TURN_RESERVE {
                         return Err(NotifyError::NotYet("the group's message is busy"));
                     }
                     if let Role::Counted(_) = role {
                         // Unique enough: two marks alike would both wait, harmlessly.
-                        let mark = then + TURN_LEASE.as_millis() as i64 + fastrand::i64(0..1000);
+                        let mark = then + TURN_LEASE + Duration::from_millis(fastrand::u64(0..1000));
                         if !self.groups.register_waiter(key, mark, now).await? {
                             return Ok(());
                         }
                         role = Role::Waiter(mark);
                     }
-                    clock.sleep(Duration::from_millis((then - now).max(1) as u64)).await;
+                    clock.sleep(then.duration_since(now).max(Duration::from_millis(1))).await;
                     group = self.groups.group(key).await?;
                 }
             }
@@ -231,7 +230,7 @@ impl Tasks<'_> {
             job.group_window,
         ));
         let outcome = match self.notices.slack.update(at, &text, deadline).await {
-            Ok(()) => Ok(TurnEnd::Shown { at: self.notices.clock.now().millis() }),
+            Ok(()) => Ok(TurnEnd::Shown { at: self.notices.clock.now() }),
             Err(e) => Err((TurnEnd::Failed, e)),
         };
         let end = match &outcome {

@@ -14,7 +14,8 @@ pub const DEFERRED_KEY: &str = "deferred_slack_action";
 
 /// A claim taken before the acknowledgement, carried to the invocation
 /// that finishes the action: it settles or releases it as its own. Its
-/// lease outlasts the deferred invocation.
+/// lease outlasts the deferred invocation. Its times are epoch seconds,
+/// as the payload has always carried them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldClaim {
     pub key: String,
@@ -28,8 +29,8 @@ impl HeldClaim {
         HeldClaim {
             key: claim.key.clone(),
             token: claim.token.clone(),
-            lease_until: claim.lease_until,
-            expires_at: claim.expires_at,
+            lease_until: claim.lease_until.secs(),
+            expires_at: claim.expires_at.secs(),
         }
     }
 
@@ -40,9 +41,9 @@ impl HeldClaim {
             key: self.key.clone(),
             slot: Slot::Once,
             token: self.token.clone(),
-            now: now.secs(),
-            lease_until: self.lease_until,
-            expires_at: self.expires_at,
+            now,
+            lease_until: Timestamp::from_secs(self.lease_until),
+            expires_at: Timestamp::from_secs(self.expires_at),
             facts: None,
             job_start: None,
             run: None,

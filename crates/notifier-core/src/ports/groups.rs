@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 
+use std::time::Duration;
+
 use crate::group::{Group, Part};
+use crate::time::Timestamp;
 
 use super::error::StoreError;
 
@@ -25,36 +28,37 @@ pub trait GroupStore: Send + Sync {
     /// the task's part and the group's counters change together, only
     /// from the part the task's record had, so no count is lost or made
     /// twice under concurrent, repeated or retried writes.
-    async fn add(&self, key: &str, change: &GroupChange, expires_at: i64) -> Result<Group, StoreError>;
+    async fn add(&self, key: &str, change: &GroupChange, expires_at: Timestamp) -> Result<Group, StoreError>;
     async fn group(&self, key: &str) -> Result<Group, StoreError>;
-    /// Takes the turn to change the message, until `until_ms` at the
+    /// Takes the turn to change the message, until `turn.until` at the
     /// latest: only while it does not show the latest version, no change
-    /// is under way, and the last one began or ended at least `gap_ms`
-    /// before `now_ms`. Marks the latest version shown, unregisters the
+    /// is under way, and the last one began or ended at least `turn.gap`
+    /// before `turn.now`. Marks the latest version shown, unregisters the
     /// waiter, and returns the group as it then is; `None` when the turn
     /// is not there to take.
     async fn take_turn(&self, key: &str, turn: TurnTimes) -> Result<Option<Group>, StoreError>;
     /// Registers as the group's one waiter, with `mark` (when the
-    /// registration lapses, epoch ms): false while another's is live.
-    async fn register_waiter(&self, key: &str, mark: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// registration lapses): false while another's is live.
+    async fn register_waiter(&self, key: &str, mark: Timestamp, now: Timestamp) -> Result<bool, StoreError>;
     /// Drops the waiter's registration, if it is still `mark`.
-    async fn unregister_waiter(&self, key: &str, mark: i64) -> Result<(), StoreError>;
+    async fn unregister_waiter(&self, key: &str, mark: Timestamp) -> Result<(), StoreError>;
     /// The turn that showed `version` is over.
     async fn end_turn(&self, key: &str, version: i64, outcome: TurnEnd) -> Result<(), StoreError>;
 }
 
-/// When a turn is taken, epoch ms.
+/// When a turn is taken, the least time since the last change, and when
+/// the turn lapses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TurnTimes {
-    pub now_ms: i64,
-    pub gap_ms: i64,
-    pub until_ms: i64,
+    pub now: Timestamp,
+    pub gap: Duration,
+    pub until: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TurnEnd {
-    /// The message shows it; the gap counts from `at` (epoch ms).
-    Shown { at: i64 },
+    /// The message shows it; the gap counts from `at`.
+    Shown { at: Timestamp },
     /// Slack did not take it: marked unshown, so the next turn shows it.
     Failed,
 }

@@ -46,20 +46,20 @@ pub struct Posted {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotState {
     pub posted: Option<Posted>,
-    /// Epoch seconds until which a claim by some invocation holds.
-    pub claimed_until: Option<i64>,
+    /// Until when a claim by some invocation holds.
+    pub claimed_until: Option<Timestamp>,
     /// When an attempt first claimed the slot (epoch seconds): set once a
     /// slot was ever claimed. A slot claimed but not posted may hold a
     /// message that was posted and never recorded.
     pub tried: Option<i64>,
     /// In a claim's answer only: the claim took the slot over from an
     /// earlier attempt that never settled it, which first claimed it then.
-    pub earlier: Option<i64>,
+    pub earlier: Option<Timestamp>,
 }
 
 impl SlotState {
     pub fn in_flight(&self, now: Timestamp) -> bool {
-        self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now.secs())
+        self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now)
     }
 }
 
@@ -104,10 +104,10 @@ pub struct Claim {
     pub slot: Slot,
     /// Unique per attempt, so only its owner can release or settle it.
     pub token: String,
-    pub now: i64,
-    pub lease_until: i64,
-    /// When the stored record may be deleted (TTL), epoch seconds.
-    pub expires_at: i64,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+    /// When the stored record may be deleted (TTL).
+    pub expires_at: Timestamp,
     /// Written with the claim, so the record can be found by task id.
     pub facts: Option<TaskFacts>,
     /// Recorded on the job's record in the same write (a start claim).
@@ -115,16 +115,16 @@ pub struct Claim {
     /// What the run had, kept for a re-run (a completion claim).
     pub run: Option<RunSpec>,
     /// Set by `claim::Notices` when the store answers that this claim took
-    /// over from an earlier attempt that never settled (epoch seconds it
-    /// first claimed; 0: none): the post looks for that attempt's message
-    /// before it posts one.
+    /// over from an earlier attempt that never settled (when it first
+    /// claimed, epoch ms; 0: none): the post looks for that attempt's
+    /// message before it posts one.
     pub earlier: Arc<AtomicI64>,
 }
 
 impl Claim {
     /// When an earlier attempt that never settled first claimed the slot.
-    pub fn earlier(&self) -> Option<i64> {
-        Some(self.earlier.load(Ordering::Relaxed)).filter(|t| *t > 0)
+    pub fn earlier(&self) -> Option<Timestamp> {
+        Some(self.earlier.load(Ordering::Relaxed)).filter(|t| *t > 0).map(Timestamp::from_millis)
     }
 }
 

@@ -139,9 +139,9 @@ async fn a_record_that_keeps_no_task_is_acted_on_by_no_one() {
         key: format!("task#{}", arn(TASK)),
         slot: crate::ports::Slot::Once,
         token: "old".into(),
-        now: 0,
-        lease_until: 0,
-        expires_at: i64::MAX,
+        now: crate::time::Timestamp::EPOCH,
+        lease_until: crate::time::Timestamp::EPOCH,
+        expires_at: crate::time::Timestamp::MAX,
         facts: Some(crate::ports::TaskFacts {
             task_id: TASK.into(),
             job: "analyze_sentiment".into(),
