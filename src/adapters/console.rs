@@ -123,7 +123,13 @@ pub fn preview(heading: &str, message: &Message) -> String {
                 lines.push(format!("│   ({})", joined.join(" · ")));
             }
             Block::Actions { elements } => {
-                let buttons: Vec<String> = elements.iter().map(|b| format!("[{}]", b.text.as_str())).collect();
+                let buttons: Vec<String> = elements
+                    .iter()
+                    .map(|e| match e {
+                        crate::message::Element::Button(b) => format!("[{}]", b.text.as_str()),
+                        crate::message::Element::Overflow(_) => "[⋮]".to_owned(),
+                    })
+                    .collect();
                 lines.push(format!("│   {}", buttons.join(" ")));
             }
         }

@@ -223,7 +223,7 @@ impl Tasks<'_> {
         let rerun = RunSpec::of(task).is_some_and(|spec| {
             spec.rule().is_some() || spec.schedule().is_some() || choose_network(&spec, None, job.run.as_ref()).is_ok()
         });
-        Controls { stop: true, rerun, ack: true }
+        Controls { stop: true, rerun, ack: true, mute: true }
     }
 
     async fn notify(

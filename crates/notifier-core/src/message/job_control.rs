@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Block, Button, Message, Text, button, context, limits, message, text};
+use super::{Block, Button, Choice, Element, Message, Overflow, Text, button, context, limits, message, text};
 use crate::health::Run;
 use crate::jobs::is_user_id;
 use crate::time::Timestamp;
@@ -47,13 +47,13 @@ pub fn who(user_id: &str) -> String {
 pub fn stop_actions(job: &str, task_arn: &str, task_id: &str) -> Block {
     let question = format!("Stop task {task_id} of {job} now? ECS stops its containers (SIGTERM, then SIGKILL).");
     Block::Actions {
-        elements: vec![button(
+        elements: vec![Element::Button(button(
             "Stop",
             STOP_ACTION,
             task_arn.to_owned(),
             true,
             (&format!("Stop {job}?"), &question, "Stop"),
-        )],
+        ))],
     }
 }
 
@@ -63,19 +63,19 @@ pub fn stop_actions(job: &str, task_arn: &str, task_id: &str) -> Block {
 pub fn failure_actions(job: &str, task_arn: &str, rerun: bool, ack: bool) -> Option<Block> {
     let mut elements = Vec::new();
     if ack {
-        elements.push(ack_button(task_arn));
+        elements.push(Element::Button(ack_button(task_arn)));
     }
     if rerun {
         let question = format!(
             "Start {job} again with what the failed run had: the same task definition revision, command and environment?"
         );
-        elements.push(button(
+        elements.push(Element::Button(button(
             "Re-run",
             RERUN_ACTION,
             task_arn.to_owned(),
             false,
             (&format!("Re-run {job}?"), &question, "Re-run"),
-        ));
+        )));
     }
     (!elements.is_empty()).then_some(Block::Actions { elements })
 }
@@ -94,7 +94,44 @@ fn ack_button(value: &str) -> Button {
 
 /// An open missed-run alert's button: anyone may take it.
 pub fn ack_actions(value: &str) -> Block {
-    Block::Actions { elements: vec![ack_button(value)] }
+    Block::Actions { elements: vec![Element::Button(ack_button(value))] }
+}
+
+/// "🔕 Mute…" on a failed run's messages: a menu of how long, for the
+/// job's operators (anyone sees it; only they are obeyed).
+pub const MUTE_ACTION: &str = "mute_job";
+
+/// The mute menu's choices: the value is `<length>#<task id>`, the length
+/// as `/jobs mute` takes it, the task to find the job (and its rule) by.
+pub const MUTE_CHOICES: [(&str, &str); 3] = [("🔕 Mute for 1 hour", "1h"), ("🔕 Mute for 24 hours", "24h"), ("🔕 Mute until it succeeds", "until-success")];
+
+/// `actions` with the mute menu added (made when there is none).
+pub fn with_mute_menu(actions: Option<Block>, task_id: Option<&str>) -> Option<Block> {
+    let Some(task_id) = task_id else { return actions };
+    let menu = Element::Overflow(Overflow {
+        action_id: MUTE_ACTION.into(),
+        options: MUTE_CHOICES
+            .iter()
+            .map(|(label, length)| Choice {
+                text: Text::PlainText { text: (*label).into(), emoji: true },
+                value: format!("{length}#{task_id}"),
+            })
+            .collect(),
+    });
+    match actions {
+        Some(Block::Actions { mut elements }) => {
+            elements.push(menu);
+            Some(Block::Actions { elements })
+        }
+        other => Some(other.unwrap_or(Block::Actions { elements: vec![menu] })),
+    }
+}
+
+/// A mute menu's value: how long, and the failed run's task id.
+pub fn parse_mute_choice(value: &str) -> Option<(crate::mute::Length, &str)> {
+    let (length, task_id) = value.split_once('#')?;
+    let length = crate::mute::Length::parse(length).ok()?;
+    crate::job_control::is_task_id(task_id).then_some((length, task_id))
 }
 
 /// What an acknowledgement stamps on a failure message.
@@ -108,11 +145,11 @@ pub fn on_it(user_id: &str) -> String {
 pub fn acknowledged_blocks(blocks: &[Block], user_id: &str) -> Option<Vec<Block>> {
     let at = blocks
         .iter()
-        .position(|b| matches!(b, Block::Actions { elements } if elements.iter().any(|e| e.action_id == ACK_ACTION)))?;
+        .position(|b| matches!(b, Block::Actions { elements } if elements.iter().any(|e| e.action_id() == ACK_ACTION)))?;
     let mut blocks = blocks.to_vec();
     let stamp = context(vec![on_it(user_id)]);
     match &mut blocks[at] {
-        Block::Actions { elements } => elements.retain(|e| e.action_id != ACK_ACTION),
+        Block::Actions { elements } => elements.retain(|e| e.action_id() != ACK_ACTION),
         _ => unreachable!("found as an actions block"),
     }
     if matches!(&blocks[at], Block::Actions { elements } if elements.is_empty()) {
@@ -311,7 +348,7 @@ mod tests {
         assert_eq!(stamped.len(), 3);
         assert_eq!(stamped[1], context(vec!["👀 <@U024BE7LH> is on it".into()]));
         assert!(
-            matches!(&stamped[2], Block::Actions { elements } if elements.len() == 1 && elements[0].action_id == RERUN_ACTION)
+            matches!(&stamped[2], Block::Actions { elements } if elements.len() == 1 && elements[0].action_id() == RERUN_ACTION)
         );
         assert_eq!(acknowledged_blocks(&stamped, "U0OTHER"), None, "stamped once");
         // Without Re-run, the stamp takes the buttons' place.

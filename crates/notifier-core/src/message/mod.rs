@@ -47,6 +47,9 @@ pub mod limits {
     pub const CONFIRM_TITLE: usize = 100;
     pub const CONFIRM_TEXT: usize = 300;
     pub const CONFIRM_BUTTON: usize = 30;
+    pub const OVERFLOW_OPTIONS: usize = 5;
+    pub const OPTION_TEXT: usize = 75;
+    pub const OPTION_VALUE: usize = 150;
     /// Slack truncates `text` past 40,000 characters; notifications show far
     /// less, so the fallback is kept short.
     pub const FALLBACK_TEXT: usize = 3000;
@@ -120,13 +123,44 @@ pub enum Block {
         elements: Vec<Text>,
     },
     Actions {
-        elements: Vec<Button>,
+        elements: Vec<Element>,
     },
+}
+
+/// An interactive element of an `actions` block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Element {
+    Button(Button),
+    /// A "⋮" menu: the chosen option's `value` comes back.
+    Overflow(Overflow),
+}
+
+impl Element {
+    pub fn action_id(&self) -> &str {
+        match self {
+            Element::Button(b) => &b.action_id,
+            Element::Overflow(o) => &o.action_id,
+        }
+    }
+}
+
+/// An overflow menu's options (2 to 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overflow {
+    pub action_id: String,
+    pub options: Vec<Choice>,
+}
+
+/// One option of a menu: its text, and the `value` that comes back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub text: Text,
+    pub value: String,
 }
 
 /// A button of an `actions` block; its `value` comes back when pressed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "button")]
 pub struct Button {
     pub text: Text,
     pub action_id: String,
@@ -301,8 +335,23 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
             if elements.is_empty() || elements.len() > limits::ACTIONS_ELEMENTS {
                 return Some(format!("actions with {} elements", elements.len()));
             }
-            elements.iter().find_map(|b| {
-                let over = |what: &str, n: usize, max: usize| (n > max).then(|| format!("{what} of {n} > {max}"));
+            let over = |what: &str, n: usize, max: usize| (n > max).then(|| format!("{what} of {n} > {max}"));
+            elements.iter().find_map(|e| {
+                let b = match e {
+                    Element::Button(b) => b,
+                    Element::Overflow(o) => {
+                        return over("overflow options", o.options.len(), limits::OVERFLOW_OPTIONS)
+                            .or_else(|| (o.options.len() < 2).then(|| "an overflow of fewer than 2 options".into()))
+                            .or_else(|| over("action_id", o.action_id.len(), limits::ACTION_ID))
+                            .or_else(|| {
+                                o.options.iter().find_map(|c| {
+                                    too_long("option text", &c.text, limits::OPTION_TEXT).or_else(|| {
+                                        over("option value", c.value.chars().count(), limits::OPTION_VALUE)
+                                    })
+                                })
+                            });
+                    }
+                };
                 too_long("button text", &b.text, limits::BUTTON_TEXT)
                     .or_else(|| over("action_id", b.action_id.len(), limits::ACTION_ID))
                     .or_else(|| over("button value", b.value.chars().count(), limits::BUTTON_VALUE))

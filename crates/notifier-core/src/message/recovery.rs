@@ -45,7 +45,7 @@ pub fn recovered_blocks(blocks: &[Block], note: &str) -> Option<Vec<Block>> {
         .cloned()
         .filter_map(|block| match block {
             Block::Actions { elements } => {
-                let elements: Vec<_> = elements.into_iter().filter(|e| e.action_id != ACK_ACTION).collect();
+                let elements: Vec<_> = elements.into_iter().filter(|e| e.action_id() != ACK_ACTION).collect();
                 (!elements.is_empty()).then_some(Block::Actions { elements })
             }
             other => Some(other),

@@ -57,6 +57,8 @@ pub struct Controls {
     pub rerun: bool,
     /// "👀 I'm on it", on the same messages: anyone may press it.
     pub ack: bool,
+    /// "🔕 Mute…", on the same messages: for operators.
+    pub mute: bool,
 }
 
 impl<'a> JobContext<'a> {
@@ -72,7 +74,7 @@ impl<'a> JobContext<'a> {
             log_stream: None,
             log: None,
             notes: &[],
-            controls: Controls { stop: false, rerun: false, ack: false },
+            controls: Controls { stop: false, rerun: false, ack: false, mute: false },
             grouped: false,
             runbook: None,
             since_success: None,
@@ -176,7 +178,10 @@ pub fn finished_start_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcom
         blocks.insert(1, notes);
     }
     if !outcome.succeeded {
-        blocks.extend(job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack));
+        blocks.extend(job_control::with_mute_menu(
+            job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack),
+            ctx.controls.mute.then(|| task.task_id()),
+        ));
     }
     ctx.labelled(message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, None))
 }
@@ -374,7 +379,10 @@ pub fn completion_message(ctx: &JobContext, task: &EcsTask, outcome: &Outcome, t
         blocks.push(context(elements));
     }
     if !outcome.succeeded {
-        blocks.extend(job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack));
+        blocks.extend(job_control::with_mute_menu(
+            job_control::failure_actions(ctx.job, &task.task_arn, ctx.controls.rerun, ctx.controls.ack),
+            ctx.controls.mute.then(|| task.task_id()),
+        ));
     }
     let mut msg = message(ctx.channel, &with_notes(&headline, ctx.notes), blocks, thread_ts);
     // Failures in a thread are also shown in the channel, never hidden.
@@ -683,7 +691,7 @@ mod tests {
     fn spot_warnings_stop_requests_and_interrupted_runs() {
         let t = task("events/ecs-task-running.json");
         let mut ctx = JobContext::new("collect_stock_prices", "prod", "C1");
-        ctx.controls = Controls { stop: true, rerun: true, ack: true };
+        ctx.controls = Controls { stop: true, rerun: true, ack: true, mute: true };
         let spot = StopRequest {
             spot: true,
             stop_code: Some("SpotInterruption".into()),
