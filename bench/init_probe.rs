@@ -37,7 +37,7 @@ async fn main() {
         eprintln!("{what:30} {:>8.3} ms", (now - last).as_secs_f64() * 1e3);
         last = now;
     };
-    lambda_runtime::tracing::init_default_subscriber();
+    ecs_slack_notifier::logging::init(std::io::stdout);
     lap("tracing");
     let config = ecs_slack_notifier::config::Config::from_env(ecs_slack_notifier::config::Needs::LAMBDA).unwrap();
     lap("config");

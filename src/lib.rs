@@ -16,6 +16,7 @@ pub mod claim;
 pub mod doctor;
 pub mod handler;
 pub mod kinds;
+pub mod logging;
 pub mod tls;
 
 // The pure core, under the paths the rest of the crate has always used.

@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
         // SAFETY: no other thread reads the environment yet.
         unsafe { std::env::set_var("RUST_LOG", "warn,aws_config=error") };
     }
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    ecs_slack_notifier::logging::init(std::io::stderr);
 
     let aws = app::load_aws_config().await;
     let what = match &target {

@@ -107,7 +107,7 @@ async fn main() -> ExitCode {
         // SAFETY: no other thread reads the environment yet.
         unsafe { std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "WARN") };
     }
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    ecs_slack_notifier::logging::init(std::io::stderr);
     let stream_lines = match args.stream_log.as_deref().map(std::fs::read_to_string).transpose() {
         Ok(text) => text.map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>()),
         Err(e) => {

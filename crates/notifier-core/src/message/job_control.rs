@@ -103,7 +103,8 @@ pub const MUTE_ACTION: &str = "mute_job";
 
 /// The mute menu's choices: the value is `<length>#<task id>`, the length
 /// as `/jobs mute` takes it, the task to find the job (and its rule) by.
-pub const MUTE_CHOICES: [(&str, &str); 3] = [("🔕 Mute for 1 hour", "1h"), ("🔕 Mute for 24 hours", "24h"), ("🔕 Mute until it succeeds", "until-success")];
+pub const MUTE_CHOICES: [(&str, &str); 3] =
+    [("🔕 Mute for 1 hour", "1h"), ("🔕 Mute for 24 hours", "24h"), ("🔕 Mute until it succeeds", "until-success")];
 
 /// `actions` with the mute menu added (made when there is none).
 pub fn with_mute_menu(actions: Option<Block>, task_id: Option<&str>) -> Option<Block> {
@@ -143,9 +144,9 @@ pub fn on_it(user_id: &str) -> String {
 /// button gives way to "👀 <@U…> is on it" (Re-run stays). `None` when it
 /// has no such button (not a failure message, or stamped already).
 pub fn acknowledged_blocks(blocks: &[Block], user_id: &str) -> Option<Vec<Block>> {
-    let at = blocks
-        .iter()
-        .position(|b| matches!(b, Block::Actions { elements } if elements.iter().any(|e| e.action_id() == ACK_ACTION)))?;
+    let at = blocks.iter().position(
+        |b| matches!(b, Block::Actions { elements } if elements.iter().any(|e| e.action_id() == ACK_ACTION)),
+    )?;
     let mut blocks = blocks.to_vec();
     let stamp = context(vec![on_it(user_id)]);
     match &mut blocks[at] {

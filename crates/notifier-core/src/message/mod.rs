@@ -345,9 +345,8 @@ pub fn limit_violation(blocks: &[Block]) -> Option<String> {
                             .or_else(|| over("action_id", o.action_id.len(), limits::ACTION_ID))
                             .or_else(|| {
                                 o.options.iter().find_map(|c| {
-                                    too_long("option text", &c.text, limits::OPTION_TEXT).or_else(|| {
-                                        over("option value", c.value.chars().count(), limits::OPTION_VALUE)
-                                    })
+                                    too_long("option text", &c.text, limits::OPTION_TEXT)
+                                        .or_else(|| over("option value", c.value.chars().count(), limits::OPTION_VALUE))
                                 })
                             });
                     }
