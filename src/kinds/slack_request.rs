@@ -153,6 +153,9 @@ struct Interaction {
     response_url: Option<String>,
     #[serde(default)]
     actions: Vec<Action>,
+    /// Unique per interaction: a menu choice is done once per trigger.
+    #[serde(default)]
+    trigger_id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +167,14 @@ struct User {
 struct Action {
     action_id: String,
     #[serde(default)]
+    value: String,
+    /// A menu's choice (its `value` is what the option carries).
+    #[serde(default)]
+    selected_option: Option<Selected>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Selected {
     value: String,
 }
 
@@ -316,6 +327,10 @@ impl SlackRequests<'_> {
             say::STOP_ACTION => self.stop_arn(&action.value, &asked, false, budget).await,
             say::RERUN_ACTION => self.rerun(&action.value, &asked, budget).await,
             say::ACK_ACTION => self.acknowledge(&action.value, &asked, budget).await,
+            say::MUTE_ACTION => {
+                let choice = action.selected_option.as_ref().map_or("", |s| s.value.as_str());
+                Some(self.mute_from_menu(choice, &asked, &interaction.trigger_id, budget).await)
+            }
             other => Some(Reply::ephemeral(format!(
                 "This notifier has no action `{}`.",
                 crate::message::text::escape(other)
@@ -418,12 +433,47 @@ impl SlackRequests<'_> {
             Ok(job) => job,
             Err(refusal) => return refusal,
         };
-        let claim = match self
-            .claim(&format!("command#{trigger}"), asked, budget, "That command was done already.")
-            .await
-        {
+        self.mute_job(&job, state.as_ref(), length, asked, &format!("command#{trigger}"), trigger, budget).await
+    }
+
+    /// "🔕 Mute…" on a failure: the job is the failed run's, by the rule
+    /// that matches it (as for Stop and Re-run), operators only.
+    async fn mute_from_menu(&self, choice: &str, asked: &Asked<'_>, trigger: &str, budget: Budget) -> Reply {
+        let Some((length, task_id)) = say::parse_mute_choice(choice).filter(|_| !trigger.is_empty()) else {
+            return Reply::ephemeral("That menu names no mute.".into());
+        };
+        let found = match self.tasks.find(task_id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Reply::ephemeral("I know nothing of this run any more.".into()),
+            Err(e) => return failed("find the run", &e),
+        };
+        let job = match self.authorize(&found, asked.user, "mute") {
+            Ok(job) => job,
+            Err(refusal) => return refusal,
+        };
+        let state = match self.jobs.head(&job.name).await {
+            Ok(head) => head,
+            Err(e) => return failed("read the job's record", &e),
+        };
+        self.mute_job(&job, state.as_ref(), length, asked, &format!("action#mute#{trigger}"), trigger, budget).await
+    }
+
+    /// Mutes `job` once per `key` (a command's, a menu choice's), and says
+    /// so in its channel.
+    #[allow(clippy::too_many_arguments)]
+    async fn mute_job(
+        &self,
+        job: &Job,
+        state: Option<&JobState>,
+        length: Length,
+        asked: &Asked<'_>,
+        key: &str,
+        trigger: &str,
+        budget: Budget,
+    ) -> Reply {
+        let claim = match self.claim(key, asked, budget, "That was done already.").await {
             Ok(claim) => claim,
-            Err(answer) => return answer.unwrap_or_else(|| Reply::ephemeral("That command was done already.".into())),
+            Err(answer) => return answer.unwrap_or_else(|| Reply::ephemeral("That was done already.".into())),
         };
         let mute = Mute::new(trigger, asked.user, self.clock.now().secs(), length);
         if let Err(e) = self.jobs.set_mute(&job.name, Some(&mute)).await {
@@ -431,7 +481,7 @@ impl SlackRequests<'_> {
             return failed("mute the job", &e);
         }
         info!(user = asked.user, job = %job.name, until = ?mute.until, "muted from Slack");
-        let channel = self.job_channel(&job, state.as_ref());
+        let channel = self.job_channel(job, state);
         let said = crate::message::labelled(self.settings.label(), muted_message(&channel, &job.name, &mute));
         let name = crate::message::text::escape_truncated(&job.name, 100);
         match self.notices.post(&claim, &said, budget.deadline).await {

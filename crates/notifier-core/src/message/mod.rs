@@ -130,6 +130,8 @@ pub enum Block {
 /// An interactive element of an `actions` block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A message holds a few of these, built once: boxing the button buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Element {
     Button(Button),
     /// A "⋮" menu: the chosen option's `value` comes back.

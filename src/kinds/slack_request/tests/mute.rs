@@ -4,6 +4,7 @@
 use super::*;
 use crate::ports::JobStore;
 use crate::testing::{run_events, scheduled_event};
+use serde_json::json;
 
 const FAMILY: &str = "market-pulse-collect-stock-prices";
 const JOB: &str = "collect_stock_prices";
@@ -69,10 +70,7 @@ async fn an_operators_mute_holds_the_jobs_posts_back_until_unmuted_then_says_wha
     let answer = say(&handler, &fakes, &format!("mute {JOB} 2h"), OPERATOR, "m1").await;
     assert!(answer.starts_with(&format!("🔕 Muted *{JOB}*")), "{answer}");
     // The same command again (Slack's retry): nothing more.
-    assert_eq!(
-        say(&handler, &fakes, &format!("mute {JOB} 2h"), OPERATOR, "m1").await,
-        "That command was done already."
-    );
+    assert_eq!(say(&handler, &fakes, &format!("mute {JOB} 2h"), OPERATOR, "m1").await, "That was done already.");
     let mute = mute_of(&fakes).await.expect("muted");
     assert_eq!(mute.until, Some(mute.since + 7200));
     let said: Vec<String> = texts(&fakes).into_iter().filter(|t| t.starts_with("🔕")).collect();
@@ -154,4 +152,43 @@ async fn a_mute_ends_by_itself_once_and_until_success_at_the_next_success() {
     let (_, stopped) = run_events("t3", FAMILY, &t3, 60, 0);
     handler.handle(stopped, fakes.deadline()).await.unwrap();
     assert_eq!(texts(&fakes).len(), before + 2, "unmuted now, it posts its completion: {:?}", texts(&fakes));
+}
+
+async fn sentiment_mute(fakes: &Fakes) -> Option<crate::mute::Mute> {
+    fakes.store.head("analyze_sentiment").await.unwrap().and_then(|h| h.mute)
+}
+
+fn choose(value: &str, user: &str, trigger: &str) -> String {
+    let payload = json!({"type": "block_actions", "user": {"id": user, "username": "someone"},
+        "trigger_id": trigger, "response_url": "https://hooks.slack.test/actions/T1/1/abc",
+        "container": {"type": "message", "message_ts": "1795700000.000001", "channel_id": "C0JOBS"},
+        "actions": [{"action_id": "mute_job", "type": "overflow", "action_ts": "1",
+            "selected_option": {"text": {"type": "plain_text", "text": "🔕 Mute for 1 hour"}, "value": value}}]});
+    form(&[("payload", &payload.to_string())])
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_failure_menu_mutes_for_operators_only_once_per_choice() {
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    failed_run(&handler, &fakes).await;
+    let json = serde_json::to_string(&fakes.slack.posted()[1].message.blocks).unwrap();
+    assert!(json.contains(r#""type":"overflow","action_id":"mute_job""#), "{json}");
+    assert!(json.contains(&format!(r#""value":"until-success#{TASK}""#)), "{json}");
+    let posted = fakes.slack.posted().len();
+    assert_eq!(send(&handler, &fakes, &choose(&format!("1h#{TASK}"), STRANGER, "tr1")).await.0, 200);
+    assert!(answers(&fakes).last().unwrap().starts_with("You are not allowed to mute"), "{:?}", answers(&fakes));
+    assert_eq!(fakes.slack.posted().len(), posted, "refused: nothing said");
+    assert_eq!(sentiment_mute(&fakes).await, None);
+    for _ in 0..2 {
+        assert_eq!(send(&handler, &fakes, &choose(&format!("1h#{TASK}"), OPERATOR, "tr2")).await.0, 200);
+    }
+    let mute = sentiment_mute(&fakes).await.expect("muted");
+    assert_eq!((mute.by.as_str(), mute.until.map(|u| u - mute.since)), (OPERATOR, Some(3600)));
+    assert_eq!(texts(&fakes).iter().filter(|t| t.starts_with("🔕")).count(), 1, "said once");
+    assert_eq!(answers(&fakes).last().unwrap(), "That was done already.");
+    for bad in ["forever#x", "1h#not-a-task", ""] {
+        send(&handler, &fakes, &choose(bad, OPERATOR, "tr3")).await;
+        assert_eq!(answers(&fakes).last().unwrap(), "That menu names no mute.");
+    }
 }
