@@ -534,3 +534,81 @@ async fn anyone_acknowledges_a_failure_once_and_the_table_and_slack_keep_who() {
     let (_, status) = http(&handler, signed(&command(&stack, "status", OPERATOR), false)).await;
     assert!(status.to_string().contains(&on_it), "{status}");
 }
+
+fn watch_event(time: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({"version": "0", "id": unique("watch"), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": time.to_rfc3339(), "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/ecs-slack-notifier-watch"], "detail": {}})
+}
+
+#[tokio::test]
+async fn an_operator_mutes_a_job_in_the_table_its_runs_post_nothing_and_its_end_is_said_once() {
+    let Some(stack) = Stack::new().await else { return };
+    let cluster = ecs::cluster(&stack.moto, &stack.aws).await;
+    let family = unique("market-pulse-mute");
+    let definition = ecs::fargate_definition(&stack.aws, &family, "analyze-sentiment").await;
+    let handler = controlled(&stack, json!({})).await;
+    let run = |path: &'static str, task_arn: String| {
+        let event = event(path, &task_arn, &cluster, &definition, &family);
+        let handler = &handler;
+        async move { handler.handle(event, deadline()).await.unwrap() }
+    };
+    let first = run_fargate_task(&stack, &cluster, &definition).await;
+    run("events/ecs-task-running-before-failure.json", first.clone()).await;
+    run("events/ecs-task-stopped-failure.json", first.clone()).await;
+    let said = |stack: &Stack| stack.slack.posted().iter().map(|p| p.text.clone()).collect::<Vec<_>>();
+    let posted = said(&stack).len();
+
+    // A stranger may not; the operator may, once per command.
+    let (_, refused) = http(&handler, signed(&command(&stack, &format!("mute {family} 2h"), STRANGER), false)).await;
+    assert!(refused["text"].as_str().unwrap().starts_with("You are not allowed to mute"), "{refused}");
+    assert_eq!(said(&stack).len(), posted);
+    let (_, muted) = http(&handler, signed(&command(&stack, &format!("mute {family} 2h"), OPERATOR), false)).await;
+    assert!(muted["text"].as_str().unwrap().starts_with("🔕 Muted"), "{muted}");
+    assert!(said(&stack).last().unwrap().starts_with(&format!("🔕 {family} muted until ")));
+    let item = aws_sdk_dynamodb::Client::new(&stack.aws)
+        .get_item()
+        .table_name(&stack.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("job#{family}")))
+        .send()
+        .await
+        .unwrap();
+    let head = item.item().unwrap();
+    assert_eq!(head["mute_by"].as_s().unwrap(), OPERATOR, "kept on the job's head");
+    assert!(head.contains_key("mute_until") && head.contains_key("mute_id"));
+
+    // Muted: a failing run posts nothing, in Slack or in its channel's thread.
+    let posted = said(&stack).len();
+    let second = run_fargate_task(&stack, &cluster, &definition).await;
+    run("events/ecs-task-running-before-failure.json", second.clone()).await;
+    run("events/ecs-task-stopped-failure.json", second.clone()).await;
+    assert_eq!(said(&stack).len(), posted, "held back: {:?}", said(&stack));
+    let (_, status) = http(&handler, signed(&command(&stack, "status", STRANGER), false)).await;
+    assert!(status.to_string().contains("🔕 muted until"), "{status}");
+
+    // Unmuted by the operator: said once, with what happened meanwhile.
+    for _ in 0..2 {
+        http(&handler, signed(&command(&stack, &format!("unmute {family}"), OPERATOR), false)).await;
+    }
+    let ended: Vec<String> = said(&stack).into_iter().filter(|t| t.starts_with("🔔")).collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert!(ended[0].starts_with(&format!("🔔 {family} unmuted: ")), "{ended:?}");
+
+    // A short mute ends by itself at the watch after its time, once.
+    http(&handler, signed(&command(&stack, &format!("mute {family} 1m"), OPERATOR), false)).await;
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+    for minutes in [0, 5] {
+        handler.handle(watch_event(later + chrono::Duration::minutes(minutes)), deadline()).await.unwrap();
+    }
+    let ended: Vec<String> = said(&stack).into_iter().filter(|t| t.starts_with("🔔")).collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(ended[1].starts_with(&format!("🔔 {family} unmuted: 0 runs")), "{ended:?}");
+    let item = aws_sdk_dynamodb::Client::new(&stack.aws)
+        .get_item()
+        .table_name(&stack.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("job#{family}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(!item.item().unwrap().contains_key("mute_by"), "gone from the head");
+}

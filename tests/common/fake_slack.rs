@@ -631,6 +631,25 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
                     return Err(format!("actions with {} elements", elements.len()));
                 }
                 for button in elements {
+                    if button["type"] == "overflow" {
+                        // Slack's overflow menu: 2 to 5 options, text 75, value 150.
+                        let options = button["options"].as_array().ok_or("overflow without options")?;
+                        if !(2..=5).contains(&options.len()) {
+                            return Err(format!("overflow with {} options", options.len()));
+                        }
+                        let action_id = button["action_id"].as_str().ok_or("overflow without action_id")?;
+                        if action_id.is_empty() || action_id.len() > 255 {
+                            return Err(format!("overflow action_id {}", action_id.len()));
+                        }
+                        for option in options {
+                            text_of(&option["text"], &["plain_text"], 75)?;
+                            let value = option["value"].as_str().ok_or("option without value")?;
+                            if value.is_empty() || value.chars().count() > 150 {
+                                return Err(format!("option value of {} characters", value.chars().count()));
+                            }
+                        }
+                        continue;
+                    }
                     if button["type"] != "button" {
                         return Err(format!("actions element of type {}", button["type"]));
                     }
