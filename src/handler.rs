@@ -163,7 +163,12 @@ impl Handler {
     }
 
     fn logs(&self) -> LogStreams<'_> {
-        LogStreams { notices: self.notices(), tasks: &*self.ports.tasks }
+        LogStreams {
+            notices: self.notices(),
+            tasks: &*self.ports.tasks,
+            jobs: &*self.ports.jobs,
+            settings: &self.settings,
+        }
     }
 
     fn notices(&self) -> Notices<'_> {

@@ -44,6 +44,9 @@ pub enum Handled {
 pub struct LogStreams<'a> {
     pub notices: Notices<'a>,
     pub tasks: &'a dyn TaskIndex,
+    /// A muted job's lines are not streamed: its head says.
+    pub jobs: &'a dyn crate::ports::JobStore,
+    pub settings: &'a crate::settings::Settings,
 }
 
 impl LogStreams<'_> {
@@ -91,6 +94,13 @@ impl LogStreams<'_> {
             }
             return Ok(ignored("no start message was posted for this task"));
         };
+        // The rule the task fell under says whether it can be muted at all.
+        if let Some(spec) = &facts.spec {
+            let job = self.settings.jobs.job(&spec.as_task());
+            if crate::kinds::mute::mute_now(self.jobs, &job, self.notices.clock.now().secs()).await.is_some() {
+                return Ok(ignored("the job is muted"));
+            }
+        }
         // Event ids are unique: a redelivered batch has the same first one.
         let first_id = data.log_events.first().map_or("", |e| e.id.as_str());
         let batch = format!("logs#{task_id}#{first_id}");

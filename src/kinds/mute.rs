@@ -55,3 +55,20 @@ pub(crate) fn meanwhile(runs: &[Run], job: &Job, mute: &Mute, now: i64, missed: 
     let scheduled = job.schedule.as_ref().map_or(0, |s| s.schedule.missed_between(mute.since, now, s.grace, &starts));
     Meanwhile::of(runs, mute.since, now, scheduled.max(missed), complete)
 }
+
+/// The job's mute, when one holds at `now`. Only operators can mute, so
+/// the job's head is read (one `GetItem`) only for a job with operators. A
+/// head that cannot be read mutes nothing (logged): a notice is never lost
+/// to a mute.
+pub(crate) async fn mute_now(jobs: &dyn JobStore, job: &Job, now: i64) -> Option<Mute> {
+    if job.operators.is_empty() {
+        return None;
+    }
+    match jobs.head(&job.name).await {
+        Ok(head) => head?.mute.filter(|m| m.holds(now)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the job's record was not read: posting as if it were not muted");
+            None
+        }
+    }
+}

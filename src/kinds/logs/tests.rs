@@ -252,3 +252,19 @@ fn the_fixture_is_the_encoding_of_its_decoded_twin() {
         serde_json::from_value(fixture("events/logs/subscription-decoded.json")).unwrap();
     assert_eq!(decoded, twin);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_muted_jobs_lines_are_not_streamed_and_are_once_it_is_unmuted() {
+    let fakes = Fakes::new();
+    let handler = started(&fakes, with_jobs(r#"{"operators": ["U0OPERATOR"]}"#)).await;
+    let job = "market-pulse-collect-stock-prices";
+    let now = crate::ports::Clock::now(&fakes.clock).secs();
+    let mute = crate::mute::Mute::new("m1", "U0OPERATOR", now, crate::mute::Length::UntilSuccess);
+    crate::ports::JobStore::set_mute(&fakes.store, job, Some(&mute)).await.unwrap();
+    let handled = handle(&handler, &fakes, delivery(100, &MIXED)).await;
+    assert!(matches!(&handled, Handled::Ignored { reason } if reason == "the job is muted"), "{handled:?}");
+    assert!(replies(&fakes).is_empty());
+    crate::ports::JobStore::set_mute(&fakes.store, job, None).await.unwrap();
+    let handled = handle(&handler, &fakes, delivery(200, &MIXED)).await;
+    assert!(matches!(handled, Handled::PostedLogLines { .. }), "{handled:?}");
+}

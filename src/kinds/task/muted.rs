@@ -1,7 +1,7 @@
 //! A muted job's task events: recorded in its history, not posted; the
 //! success that ends an `until-success` mute says what happened meanwhile.
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{Handled, Tasks};
 use crate::error::NotifyError;
@@ -13,21 +13,9 @@ use crate::mute::Mute;
 use crate::time::Timestamp;
 
 impl Tasks<'_> {
-    /// The job's mute, when one holds now. Only operators can mute, so the
-    /// job's head is read (one `GetItem`) only for a job with operators. A
-    /// head that cannot be read mutes nothing (logged): a notice is never
-    /// lost to a mute.
+    /// The job's mute, when one holds now (see `mute_now`).
     pub(super) async fn mute_of(&self, job: &Job) -> Option<Mute> {
-        if job.operators.is_empty() {
-            return None;
-        }
-        match self.jobs.head(&job.name).await {
-            Ok(head) => head?.mute.filter(|m| m.holds(self.notices.clock.now().secs())),
-            Err(e) => {
-                warn!(error = %e, "the job's record was not read: posting as if it were not muted");
-                None
-            }
-        }
+        crate::kinds::mute::mute_now(self.jobs, job, self.notices.clock.now().secs()).await
     }
 
     /// Recorded as a run that posts nothing; a success ends an
