@@ -22,7 +22,7 @@ impl Tasks<'_> {
             return None;
         }
         match self.jobs.head(&job.name).await {
-            Ok(head) => head?.mute.filter(|m| m.holds(self.notices.clock.now().secs())),
+            Ok(head) => head?.mute.filter(|m| m.holds(self.notices.clock.now())),
             Err(e) => {
                 warn!(error = %e, "the job's record was not read: posting as if it were not muted");
                 None
@@ -51,7 +51,7 @@ impl Tasks<'_> {
         let Some(ended) = mute.ended_by(outcome.succeeded && outcome.interrupted.is_none()) else {
             return Ok(Handled::Muted { task_id: task.task_id().to_owned() });
         };
-        let now = self.notices.clock.now().secs();
+        let now = self.notices.clock.now();
         let mut runs = before.runs;
         runs.retain(|r| r.task_id != run.run.task_id);
         runs.push(run.run);

@@ -60,7 +60,7 @@ pub trait SlackPoster: Send + Sync {
         channel: &str,
         thread: Option<&str>,
         mark: &NoticeMark,
-        oldest: i64,
+        oldest: Timestamp,
         deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError>;
 }

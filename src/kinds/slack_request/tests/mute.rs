@@ -32,7 +32,7 @@ async fn later() {
 }
 
 fn until(mute: &crate::mute::Mute) -> crate::time::Timestamp {
-    crate::time::Timestamp::from_secs(mute.until.unwrap())
+    mute.until.unwrap()
 }
 
 async fn mute_of(fakes: &Fakes) -> Option<crate::mute::Mute> {
@@ -74,7 +74,7 @@ async fn an_operators_mute_holds_the_jobs_posts_back_until_unmuted_then_says_wha
         "That command was done already."
     );
     let mute = mute_of(&fakes).await.expect("muted");
-    assert_eq!(mute.until, Some(mute.since + 7200));
+    assert_eq!(mute.until, Some(mute.since + std::time::Duration::from_secs(7200)));
     let said: Vec<String> = texts(&fakes).into_iter().filter(|t| t.starts_with("🔕")).collect();
     let when = until(&mute).format_utc("%Y-%m-%d %H:%M UTC");
     assert_eq!(said, [format!("🔕 {JOB} muted until {when}")], "said once, in its channel");
