@@ -75,7 +75,7 @@ impl Notices<'_> {
         let since = claim.earlier()?;
         let mark = crate::message::NoticeMark { key: claim.key.clone(), slot: claim.slot.name().into() };
         // Slack's clock and ours differ a little; a minute covers it.
-        let oldest = (since - Duration::from_secs(60)).secs();
+        let oldest = since - Duration::from_secs(60);
         match self.slack.find_posted(&message.channel, message.thread_ts.as_deref(), &mark, oldest, deadline).await {
             Ok(found) => found,
             Err(e) => {

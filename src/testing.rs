@@ -277,7 +277,7 @@ impl SlackPoster for RecordingSlack {
         channel: &str,
         thread: Option<&str>,
         mark: &crate::message::NoticeMark,
-        _oldest: i64,
+        _oldest: Timestamp,
         _deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
         let mut state = self.state.lock().unwrap();

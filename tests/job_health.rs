@@ -308,6 +308,7 @@ async fn a_runs_summary_counts_and_setup_round_trip_through_its_item() {
     use ecs_slack_notifier::changes::RunSetup;
     use ecs_slack_notifier::health::Run;
     use ecs_slack_notifier::ports::{JobRun, JobStore};
+    use ecs_slack_notifier::time::Timestamp;
     let Some(stack) = Stack::new().await else { return };
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&stack.aws), &stack.table);
     let job = unique("counted");
@@ -317,8 +318,8 @@ async fn a_runs_summary_counts_and_setup_round_trip_through_its_item() {
         channel: "C1".into(),
         run: Run {
             task_id: format!("t{i}"),
-            start: Some(1_795_700_000 + i * 3600),
-            end: Some(1_795_700_000 + i * 3600 + 60),
+            start: Some(Timestamp::from_secs(1_795_700_000 + i * 3600)),
+            end: Some(Timestamp::from_secs(1_795_700_000 + i * 3600 + 60)),
             run_time: Some(std::time::Duration::from_secs(60)),
             succeeded: Some(true),
             setup: Some(Box::new(setup.clone())),
@@ -326,7 +327,7 @@ async fn a_runs_summary_counts_and_setup_round_trip_through_its_item() {
             ..Run::default()
         },
         spec: None,
-        expires_at: chrono::Utc::now().timestamp() + 86_400,
+        expires_at: Timestamp::now() + std::time::Duration::from_secs(86_400),
     };
     let counts = vec![("rows".to_owned(), 12_400), ("skipped".to_owned(), 0)];
     store.record_run(&run(0, counts.clone())).await.unwrap();

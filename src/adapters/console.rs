@@ -99,7 +99,7 @@ impl SlackPoster for ConsolePoster {
         _channel: &str,
         _thread: Option<&str>,
         _mark: &crate::message::NoticeMark,
-        _oldest: i64,
+        _oldest: Timestamp,
         _deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
         Ok(None)

@@ -36,7 +36,7 @@ struct Tables {
     records: HashMap<String, Stored>,
     jobs: HashMap<String, JobState>,
     groups: HashMap<String, Group>,
-    watching_since: Option<i64>,
+    watching_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,9 +163,9 @@ fn apply_claim(tables: &mut Tables, claim: &Claim) -> ClaimResult {
     let state = stored.record.slot_mut(claim.slot);
     // Taken over from an earlier attempt that never settled, as the
     // DynamoDB store tells it.
-    // `tried` is epoch seconds, as the DynamoDB store keeps it.
-    let earlier = state.tried.filter(|_| !mine).map(Timestamp::from_secs);
-    state.tried.get_or_insert(claim.now.secs());
+    // `tried` is whole seconds, as the DynamoDB store keeps it.
+    let earlier = state.tried.filter(|_| !mine);
+    state.tried.get_or_insert(Timestamp::from_secs(claim.now.secs()));
     state.claimed_until = Some(claim.lease_until);
     stored.tokens.insert(claim.slot.name(), claim.token.clone());
     if let Some(facts) = &claim.facts {
@@ -356,7 +356,7 @@ impl JobStore for MemoryStore {
         })
     }
 
-    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
+    async fn set_outage(&self, job: &str, since: Option<Timestamp>) -> Result<(), StoreError> {
         self.tables(|tables| {
             let state = tables.jobs.entry(job.to_owned()).or_default();
             state.job = job.to_owned();
@@ -392,7 +392,7 @@ impl JobStore for MemoryStore {
         })
     }
 
-    async fn watching_since(&self, now: i64) -> Result<i64, StoreError> {
+    async fn watching_since(&self, now: Timestamp) -> Result<Timestamp, StoreError> {
         self.tables(|tables| *tables.watching_since.get_or_insert(now))
     }
 }

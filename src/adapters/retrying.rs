@@ -151,7 +151,7 @@ impl JobStore for Retrying<dyn JobStore> {
         self.retry("jobs", || self.inner.jobs()).await
     }
 
-    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
+    async fn set_outage(&self, job: &str, since: Option<Timestamp>) -> Result<(), StoreError> {
         self.retry("set outage", || self.inner.set_outage(job, since)).await
     }
 
@@ -171,7 +171,7 @@ impl JobStore for Retrying<dyn JobStore> {
         self.retry("forget runs", || self.inner.forget_runs(job, task_ids)).await
     }
 
-    async fn watching_since(&self, now: i64) -> Result<i64, StoreError> {
+    async fn watching_since(&self, now: Timestamp) -> Result<Timestamp, StoreError> {
         self.retry("watching since", || self.inner.watching_since(now)).await
     }
 }

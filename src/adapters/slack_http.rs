@@ -391,10 +391,10 @@ impl<T: TokenSource> SlackPoster for SlackHttp<T> {
         channel: &str,
         thread: Option<&str>,
         mark: &crate::message::NoticeMark,
-        oldest: i64,
+        oldest: Timestamp,
         deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError> {
-        let oldest = oldest.max(0).to_string();
+        let oldest = oldest.secs().max(0).to_string();
         let mut args = vec![("channel", channel), ("oldest", oldest.as_str()), ("limit", "200")];
         args.push(("include_all_metadata", "true"));
         let method = match thread {

@@ -97,7 +97,7 @@ impl LogStreams<'_> {
         // The rule the task fell under says whether it can be muted at all.
         if let Some(spec) = &facts.spec {
             let job = self.settings.jobs.job(&spec.as_task());
-            if crate::kinds::mute::mute_now(self.jobs, &job, self.notices.clock.now().secs()).await.is_some() {
+            if crate::kinds::mute::mute_now(self.jobs, &job, self.notices.clock.now()).await.is_some() {
                 return Ok(ignored("the job is muted"));
             }
         }

@@ -49,9 +49,9 @@ pub(crate) async fn end_mute(
 /// (`runs`, at most the history's length) and its configured schedule;
 /// `missed`: runs the watch found missed that the schedule here does not
 /// know (a discovered schedule).
-pub(crate) fn meanwhile(runs: &[Run], job: &Job, mute: &Mute, now: i64, missed: u32) -> Meanwhile {
+pub(crate) fn meanwhile(runs: &[Run], job: &Job, mute: &Mute, now: Timestamp, missed: u32) -> Meanwhile {
     let complete = runs.len() < HISTORY_RUNS || runs.iter().any(|r| r.end.is_some_and(|e| e < mute.since));
-    let starts: Vec<i64> = runs.iter().filter_map(|r| r.start).collect();
+    let starts: Vec<Timestamp> = runs.iter().filter_map(|r| r.start).collect();
     let scheduled = job.schedule.as_ref().map_or(0, |s| s.schedule.missed_between(mute.since, now, s.grace, &starts));
     Meanwhile::of(runs, mute.since, now, scheduled.max(missed), complete)
 }
@@ -60,7 +60,7 @@ pub(crate) fn meanwhile(runs: &[Run], job: &Job, mute: &Mute, now: i64, missed: 
 /// the job's head is read (one `GetItem`) only for a job with operators. A
 /// head that cannot be read mutes nothing (logged): a notice is never lost
 /// to a mute.
-pub(crate) async fn mute_now(jobs: &dyn JobStore, job: &Job, now: i64) -> Option<Mute> {
+pub(crate) async fn mute_now(jobs: &dyn JobStore, job: &Job, now: Timestamp) -> Option<Mute> {
     if job.operators.is_empty() {
         return None;
     }

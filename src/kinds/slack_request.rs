@@ -475,7 +475,7 @@ impl SlackRequests<'_> {
             Ok(claim) => claim,
             Err(answer) => return answer.unwrap_or_else(|| Reply::ephemeral("That was done already.".into())),
         };
-        let mute = Mute::new(trigger, asked.user, self.clock.now().secs(), length);
+        let mute = Mute::new(trigger, asked.user, self.clock.now(), length);
         if let Err(e) = self.jobs.set_mute(&job.name, Some(&mute)).await {
             let e = self.notices.released(&claim, e.into()).await;
             return failed("mute the job", &e);
@@ -514,7 +514,7 @@ impl SlackRequests<'_> {
         let Some(mute) = mute else {
             return Reply::ephemeral(format!("*{escaped}* is not muted. Nothing was done."));
         };
-        let now = self.clock.now().secs();
+        let now = self.clock.now();
         let runs = state.as_ref().map_or(&[][..], |s| &s.runs[..]);
         let end = MuteEnd {
             job: &job.name,
@@ -792,11 +792,7 @@ impl SlackRequests<'_> {
             }
             Err(e) => return Some(failed("record that you are on it", &e)),
         }
-        let ack = crate::ports::Acknowledged {
-            task_id: taken.id.clone(),
-            user: user.to_owned(),
-            at: self.clock.now().secs(),
-        };
+        let ack = crate::ports::Acknowledged { task_id: taken.id.clone(), user: user.to_owned(), at: self.clock.now() };
         let work = async {
             if let Err(e) = self.jobs.acknowledge(&taken.job, &ack).await {
                 asked.resolve();

@@ -151,8 +151,8 @@ impl Tasks<'_> {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             task_id: task.task_id().to_owned(),
-            started: task.started_at.or(task.created_at).map_or_else(|| now.secs(), Timestamp::secs),
-            expires_at: (now + self.settings.job_record_ttl).secs(),
+            started: task.started_at.or(task.created_at).unwrap_or(now),
+            expires_at: now + self.settings.job_record_ttl,
         }
     }
 
@@ -160,13 +160,13 @@ impl Tasks<'_> {
     /// later runs can say what changed and what is unusual.
     fn job_run(&self, task: &EcsTask, job: &Job, outcome: &Outcome, counts: &[(String, u64)]) -> JobRun {
         let now = self.notices.clock.now();
-        let end = task.execution_stopped_at.or(task.stopped_at).map_or_else(|| now.secs(), Timestamp::secs);
+        let end = task.execution_stopped_at.or(task.stopped_at).unwrap_or(now);
         JobRun {
             job: job.name.clone(),
             channel: self.channel(job).to_owned(),
             run: Run {
                 task_id: task.task_id().to_owned(),
-                start: task.started_at.map(Timestamp::secs),
+                start: task.started_at,
                 end: Some(end),
                 run_time: outcome.run_time,
                 succeeded: Some(outcome.succeeded),
@@ -176,7 +176,7 @@ impl Tasks<'_> {
                 counts: health::kept_counts(counts),
             },
             spec: RunSpec::of(task),
-            expires_at: (now + self.settings.job_record_ttl).secs(),
+            expires_at: now + self.settings.job_record_ttl,
         }
     }
 
@@ -460,7 +460,7 @@ impl Tasks<'_> {
             return Ok(None);
         }
         let mark = crate::message::NoticeMark { key: key.to_owned(), slot: Slot::Start.name().into() };
-        match self.notices.slack.find_posted(channel, None, &mark, tried - 60, deadline).await {
+        match self.notices.slack.find_posted(channel, None, &mark, tried - Duration::from_secs(60), deadline).await {
             Ok(Some(found)) => {
                 info!(key, "found the start message an earlier attempt posted and never recorded");
                 self.notices.store.found(key, Slot::Start, &found).await?;

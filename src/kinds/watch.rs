@@ -33,7 +33,7 @@ const MAX_MISSED_REPLIES: u32 = 10;
 const STALE_RUN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Runs in a digest's sparkline.
 const SPARKLINE_RUNS: usize = 20;
-const DAY: i64 = 24 * 3600;
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// What a check did; also the Lambda's response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -76,7 +76,7 @@ impl Watch<'_> {
 
     pub async fn handle(&self, now: Timestamp, deadline: Timestamp) -> Result<Watched, NotifyError> {
         let states = self.jobs.jobs().await?;
-        let since = self.jobs.watching_since(now.secs()).await?;
+        let since = self.jobs.watching_since(now).await?;
         let mut failures = Vec::new();
         let mut cut_short = None;
         let scheduled = self.scheduled(deadline, &mut cut_short, &mut failures).await;
@@ -84,7 +84,7 @@ impl Watch<'_> {
             Watched { scheduled_jobs: scheduled.len(), discovery_cut_short: cut_short, ..Watched::default() };
         let mut mutes = self.mutes(&states).await;
         for (job, mute) in mutes.clone() {
-            if !mute.holds(now.secs()) {
+            if !mute.holds(now) {
                 match self.expire(&job, &mute, &states, &scheduled, now, deadline).await {
                     Ok(ended) => watched.unmuted += usize::from(ended),
                     Err(e) => {
@@ -110,7 +110,7 @@ impl Watch<'_> {
                 warn!(job = %state.job, error = %e, "running check failed");
                 failures.push(e);
             }
-            if let Err(e) = self.escalate(state, &scheduled, now.secs(), since, deadline, &mut watched).await {
+            if let Err(e) = self.escalate(state, &scheduled, now, since, deadline, &mut watched).await {
                 warn!(job = %state.job, error = %e, "escalation check failed");
                 failures.push(e);
             }
@@ -186,14 +186,13 @@ impl Watch<'_> {
         item: &Scheduled,
         state: Option<&JobState>,
         now: Timestamp,
-        since: i64,
+        since: Timestamp,
         deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
         let Scheduled { job, schedule } = item;
         let latest = state.and_then(JobState::latest_start);
-        let watching_since = Timestamp::from_secs(since);
-        let missed = schedule.schedule.missed(now, schedule.grace, latest.map(Timestamp::from_secs), watching_since);
+        let missed = schedule.schedule.missed(now, schedule.grace, latest, since);
         let last_run = state.and_then(|s| s.runs.iter().max_by_key(|r| r.start.or(r.end)));
         let outage = |missed: Missed, back_at| Outage {
             job: &job.name,
@@ -209,12 +208,12 @@ impl Watch<'_> {
         let open = state.and_then(|s| s.outage);
         match (open, missed) {
             (Some(first), _) if latest.is_some_and(|l| l > first) => {
-                let back_at = latest.map(Timestamp::from_secs);
-                let starts: Vec<i64> =
+                let back_at = latest;
+                let starts: Vec<Timestamp> =
                     state.map(|s| s.runs.iter().filter_map(|r| r.start).collect()).unwrap_or_default();
                 let count =
                     schedule.schedule.missed_between(first, latest.unwrap_or(first), schedule.grace, &starts).max(1);
-                let ended = Missed { first: Timestamp::from_secs(first), last: Timestamp::from_secs(first), count };
+                let ended = Missed { first, last: first, count };
                 let on_it = self.alert_on_it(&job.name, first).await;
                 if self
                     .back_on_schedule(&Outage { on_it: on_it.as_deref(), ..outage(ended, back_at) }, first, deadline)
@@ -224,7 +223,7 @@ impl Watch<'_> {
                 }
                 self.jobs.set_outage(&job.name, None).await?;
             }
-            (Some(first), Some(m)) if m.first.secs() == first && m.count > 1 => {
+            (Some(first), Some(m)) if m.first.secs() == first.secs() && m.count > 1 => {
                 let on_it = self.alert_on_it(&job.name, first).await;
                 let replied = self
                     .missed_again(
@@ -236,7 +235,7 @@ impl Watch<'_> {
                 watched.missed_alerts += usize::from(replied);
             }
             (None, Some(m)) => {
-                let key = outage_key(&job.name, m.first.secs());
+                let key = outage_key(&job.name, m.first);
                 let claim = self.notices.claim_for(&key, Slot::Once, deadline);
                 if let ClaimResult::Claimed(_) = self.notices.claim(&claim).await? {
                     let alert = Outage { ack: self.buttons().await, ..outage(m, None) };
@@ -244,7 +243,7 @@ impl Watch<'_> {
                     watched.missed_alerts += 1;
                 }
                 // Also when the alert was posted and recording the outage failed.
-                self.jobs.set_outage(&job.name, Some(m.first.secs())).await?;
+                self.jobs.set_outage(&job.name, Some(m.first)).await?;
             }
             _ => {}
         }
@@ -277,8 +276,8 @@ impl Watch<'_> {
         let state = states.iter().find(|s| s.job == job);
         let settings = state.map_or_else(|| self.settings.jobs.job_named(job), |s| self.job_of_record(s));
         let runs = state.map_or(&[][..], |s| &s.runs[..]);
-        let until = mute.until.unwrap_or(now.secs()).min(now.secs());
-        let starts: Vec<i64> = runs.iter().filter_map(|r| r.start).collect();
+        let until = mute.until.unwrap_or(now).min(now);
+        let starts: Vec<Timestamp> = runs.iter().filter_map(|r| r.start).collect();
         let missed = scheduled
             .iter()
             .filter(|s| s.job.name == job)
@@ -317,7 +316,7 @@ impl Watch<'_> {
     /// Who took the outage's alert, for its edits to keep saying so: the
     /// job's head (one `GetItem`, only when the alert is edited). A head
     /// that cannot be read names nobody (logged).
-    async fn alert_on_it(&self, job: &str, first: i64) -> Option<String> {
+    async fn alert_on_it(&self, job: &str, first: Timestamp) -> Option<String> {
         match self.jobs.head(job).await {
             Ok(head) => head.and_then(|h| h.on_it(&outage_key(job, first)).map(str::to_owned)),
             Err(e) => {
@@ -328,13 +327,18 @@ impl Watch<'_> {
     }
 
     /// Where the outage's alert is, when it was posted.
-    async fn alert(&self, job: &str, first: i64) -> Result<Option<Posted>, NotifyError> {
+    async fn alert(&self, job: &str, first: Timestamp) -> Result<Option<Posted>, NotifyError> {
         Ok(self.notices.store.get(&outage_key(job, first)).await?.once.posted)
     }
 
     /// A later missed run of an open outage: a reply in the alert's thread
     /// (up to a few), and the alert's count brought up to date.
-    async fn missed_again(&self, outage: &Outage<'_>, first: i64, deadline: Timestamp) -> Result<bool, NotifyError> {
+    async fn missed_again(
+        &self,
+        outage: &Outage<'_>,
+        first: Timestamp,
+        deadline: Timestamp,
+    ) -> Result<bool, NotifyError> {
         let Some(alert) = self.alert(outage.job, first).await? else { return Ok(false) };
         let mut replied = false;
         if outage.missed.count <= MAX_MISSED_REPLIES {
@@ -355,10 +359,10 @@ impl Watch<'_> {
     async fn back_on_schedule(
         &self,
         outage: &Outage<'_>,
-        first: i64,
+        first: Timestamp,
         deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
-        let key = format!("back#{}#{first}", outage.job);
+        let key = format!("back#{}#{}", outage.job, first.secs());
         let claim = self.notices.claim_for(&key, Slot::Once, deadline);
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(false);
@@ -400,7 +404,7 @@ impl Watch<'_> {
         let usual = health::usual_run_time(&finished);
         for run in state.runs.iter().filter(|r| !r.finished()) {
             let Some(start) = run.start else { continue };
-            let running = Duration::from_secs((now.secs() - start).max(0) as u64);
+            let running = now.duration_since(start);
             if running > STALE_RUN {
                 forget.push(run.task_id.clone());
                 continue;
@@ -449,8 +453,8 @@ impl Watch<'_> {
         &self,
         state: &JobState,
         scheduled: &[Scheduled],
-        now: i64,
-        since: i64,
+        now: Timestamp,
+        since: Timestamp,
         deadline: Timestamp,
         watched: &mut Watched,
     ) -> Result<(), NotifyError> {
@@ -461,13 +465,13 @@ impl Watch<'_> {
         // An alert is posted once its first due time is a grace past.
         let grace = scheduled.iter().find(|s| s.job.name == state.job).map_or(DEFAULT_GRACE, |s| s.schedule.grace);
         if let Some(first) = state.outage {
-            let posted = first.saturating_add(grace.as_secs() as i64);
+            let posted = first + grace;
             if escalation::due(escalation, posted, false, now, since)
                 && self.alert_on_it(&state.job, first).await.is_none()
             {
                 if let Some(alert) = self.alert(&state.job, first).await? {
                     let key = format!("escalate#{}", outage_key(&state.job, first));
-                    let what = (Escalated::MissedRun, now - posted);
+                    let what = (Escalated::MissedRun, now.duration_since(posted));
                     watched.escalated +=
                         usize::from(self.escalation(&key, &job, escalation, &alert, what, deadline).await?);
                 }
@@ -498,7 +502,7 @@ impl Watch<'_> {
             return Ok(());
         }
         let key = format!("escalate#{}", found.key);
-        let what = (Escalated::Failure, now - end);
+        let what = (Escalated::Failure, now.duration_since(end));
         watched.escalated += usize::from(self.escalation(&key, &job, escalation, &thread, what, deadline).await?);
         Ok(())
     }
@@ -510,14 +514,13 @@ impl Watch<'_> {
         job: &Job,
         escalation: &Escalation,
         thread: &Posted,
-        (what, waited): (Escalated, i64),
+        (what, waited): (Escalated, Duration),
         deadline: Timestamp,
     ) -> Result<bool, NotifyError> {
         let claim = self.notices.claim_for(key, Slot::Once, deadline);
         if let ClaimResult::Taken(_) = self.notices.claim(&claim).await? {
             return Ok(false);
         }
-        let waited = Duration::from_secs(waited.max(0) as u64);
         let message = message::escalation_message(
             &job.name,
             &thread.channel,
@@ -547,7 +550,7 @@ impl Watch<'_> {
         if now < due {
             return Ok(());
         }
-        let (from, to) = (now.secs() - DAY, now.secs());
+        let (from, to) = (now - DAY, now);
         // Who is on each job's last run, when that failed.
         let on_it = super::on_it(self.jobs, states).await;
         let mut channels: BTreeMap<String, Vec<DigestLine>> = BTreeMap::new();
@@ -564,7 +567,7 @@ impl Watch<'_> {
             let runs = state.map_or(&[][..], |s| &s.runs);
             let finished = health::finished(runs, "");
             let figures = health::day_figures(&finished, from, to, SPARKLINE_RUNS);
-            let starts: Vec<i64> = runs.iter().filter_map(|r| r.start).collect();
+            let starts: Vec<Timestamp> = runs.iter().filter_map(|r| r.start).collect();
             let missed = scheduled
                 .iter()
                 .filter(|s| s.job.name == name)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::EcsTask;
 use crate::health::Run;
+use crate::time::Timestamp;
 
 /// Containers, and override names per container, kept at most.
 pub const MAX_CONTAINERS: usize = 10;
@@ -187,8 +188,8 @@ pub fn compare(before: &RunSetup, now: &RunSetup) -> Vec<Change> {
 /// What a failure says about the last success.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinceSuccess {
-    /// When the last success ended, epoch seconds.
-    pub at: Option<i64>,
+    /// When the last success ended.
+    pub at: Option<Timestamp>,
     /// Empty: nothing changed.
     pub changes: Vec<Change>,
 }
@@ -309,8 +310,8 @@ mod tests {
     fn run(i: i64, ok: bool, setup: Option<RunSetup>) -> Run {
         Run {
             task_id: format!("t{i}"),
-            start: Some(i * 100),
-            end: Some(i * 100 + 50),
+            start: Some(Timestamp::from_secs(i * 100)),
+            end: Some(Timestamp::from_secs(i * 100 + 50)),
             run_time: None,
             succeeded: Some(ok),
             setup: setup.map(Box::new),
@@ -325,7 +326,7 @@ mod tests {
         let history = [run(1, true, Some(old.clone()))];
         let before: Vec<&Run> = history.iter().collect();
         let since = since_last_success(&before, &now).unwrap();
-        assert_eq!((since.at, since.changes.len()), (Some(150), 1));
+        assert_eq!((since.at, since.changes.len()), (Some(Timestamp::from_secs(150)), 1));
         assert_eq!(since_last_success(&before, &old).unwrap().changes, [], "nothing changed");
 
         let streak = [run(1, true, Some(old.clone())), run(2, false, Some(now.clone()))];

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::schedule::parse_duration;
+use crate::time::Timestamp;
 
 /// The shortest `escalate_after`: the watch runs every few minutes anyway.
 pub const SHORTEST: Duration = Duration::from_secs(60);
@@ -85,13 +86,13 @@ pub fn check_recipients(key: &str, ids: &[String]) -> Result<(), String> {
     }
 }
 
-/// Whether a notice posted at `posted` (epoch seconds) that nobody
+/// Whether a notice posted at `posted` that nobody
 /// acknowledged is to be escalated at `now`: from `after` past its post,
 /// for [`WINDOW`] more. Never for a notice posted before the watch began
 /// watching (`since`): it was not the watch's to escalate.
-pub fn due(escalation: &Escalation, posted: i64, acknowledged: bool, now: i64, since: i64) -> bool {
-    let from = posted.saturating_add(escalation.after.as_secs() as i64);
-    !acknowledged && posted >= since && now >= from && now < from.saturating_add(WINDOW.as_secs() as i64)
+pub fn due(escalation: &Escalation, posted: Timestamp, acknowledged: bool, now: Timestamp, since: Timestamp) -> bool {
+    let from = posted + escalation.after;
+    !acknowledged && posted >= since && now >= from && now < from + WINDOW
 }
 
 #[cfg(test)]
@@ -124,13 +125,15 @@ mod tests {
     #[test]
     fn due_from_after_past_the_post_for_a_day_unless_acknowledged_or_older_than_the_watch() {
         let e = thirty_minutes();
-        let posted = 1_000_000;
-        assert!(!due(&e, posted, false, posted + 1799, 0), "not yet");
-        assert!(due(&e, posted, false, posted + 1800, 0));
-        assert!(due(&e, posted, false, posted + 1800 + 86399, 0));
-        assert!(!due(&e, posted, false, posted + 1800 + 86400, 0), "too late to wake anyone");
-        assert!(!due(&e, posted, true, posted + 1800, 0), "someone is on it");
-        assert!(!due(&e, posted, false, posted + 1800, posted + 1), "before the watch");
-        assert!(!due(&e, i64::MAX, false, i64::MAX, 0), "no overflow");
+        let posted = Timestamp::from_secs(1_000_000);
+        let after = |secs| posted + Duration::from_secs(secs);
+        let never = Timestamp::EPOCH;
+        assert!(!due(&e, posted, false, after(1799), never), "not yet");
+        assert!(due(&e, posted, false, after(1800), never));
+        assert!(due(&e, posted, false, after(1800 + 86399), never));
+        assert!(!due(&e, posted, false, after(1800 + 86400), never), "too late to wake anyone");
+        assert!(!due(&e, posted, true, after(1800), never), "someone is on it");
+        assert!(!due(&e, posted, false, after(1800), after(1)), "before the watch");
+        assert!(!due(&e, Timestamp::MAX, false, Timestamp::MAX, never), "no overflow");
     }
 }

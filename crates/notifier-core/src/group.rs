@@ -21,8 +21,8 @@ pub struct Anchor {
     pub task_id: String,
     /// Its record's key (`task#<task ARN>`).
     pub key: String,
-    /// When it started, epoch seconds.
-    pub started: i64,
+    /// When it started.
+    pub started: Timestamp,
 }
 
 impl Anchor {
@@ -40,9 +40,9 @@ pub fn group_key(anchor_key: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grouping {
     /// Opens a group, unless another of the job's tasks opened one that
-    /// started within `window` seconds of this one (then the claim answers
+    /// started within `window` of this one (then the claim answers
     /// with it, to join). `replacing`: an anchor whose group closed.
-    Lead { window: i64, replacing: Option<String> },
+    Lead { window: Duration, replacing: Option<String> },
     /// Joins the group `Anchor` opened, while its outcome is not claimed:
     /// an anchor that reported its outcome alone has no group.
     Join(Anchor),
@@ -50,11 +50,17 @@ pub enum Grouping {
 
 /// Whether the job's current anchor keeps a task that started at `started`
 /// from opening a group of its own: it belongs in the anchor's.
-pub fn must_join(current: Option<&Anchor>, task_id: &str, started: i64, window: i64, replacing: Option<&str>) -> bool {
+pub fn must_join(
+    current: Option<&Anchor>,
+    task_id: &str,
+    started: Timestamp,
+    window: Duration,
+    replacing: Option<&str>,
+) -> bool {
     current.is_some_and(|anchor| {
         anchor.task_id != task_id
             && Some(anchor.task_id.as_str()) != replacing
-            && (anchor.started - started).abs() <= window
+            && anchor.started.duration_since(started).max(started.duration_since(anchor.started)) <= window
     })
 }
 
@@ -224,18 +230,19 @@ mod tests {
     use super::*;
 
     fn anchor(id: &str, started: i64) -> Anchor {
-        Anchor { task_id: id.into(), key: format!("task#{id}"), started }
+        Anchor { task_id: id.into(), key: format!("task#{id}"), started: Timestamp::from_secs(started) }
     }
 
     #[test]
     fn a_start_joins_an_anchor_within_the_window_on_either_side() {
+        let (t, minute) = (Timestamp::from_secs, Duration::from_secs(60));
         let a = anchor("a", 1000);
-        assert!(!must_join(None, "b", 1000, 60, None), "no group yet: lead");
-        assert!(must_join(Some(&a), "b", 1060, 60, None));
-        assert!(must_join(Some(&a), "b", 940, 60, None), "an earlier start delivered late");
-        assert!(!must_join(Some(&a), "b", 1061, 60, None), "a straggler opens its own");
-        assert!(!must_join(Some(&a), "a", 1000, 60, None), "the anchor's own retry");
-        assert!(!must_join(Some(&a), "b", 1010, 60, Some("a")), "the group closed");
+        assert!(!must_join(None, "b", t(1000), minute, None), "no group yet: lead");
+        assert!(must_join(Some(&a), "b", t(1060), minute, None));
+        assert!(must_join(Some(&a), "b", t(940), minute, None), "an earlier start delivered late");
+        assert!(!must_join(Some(&a), "b", t(1061), minute, None), "a straggler opens its own");
+        assert!(!must_join(Some(&a), "a", t(1000), minute, None), "the anchor's own retry");
+        assert!(!must_join(Some(&a), "b", t(1010), minute, Some("a")), "the group closed");
     }
 
     #[test]

@@ -4,18 +4,19 @@
 use std::time::Duration;
 
 use crate::changes::RunSetup;
+use crate::time::Timestamp;
 
 /// Successful runs the usual run time is taken from, at most and at least.
 const USUAL_WINDOW: usize = 20;
 const USUAL_MIN_RUNS: usize = 5;
 
-/// One run of a job as its history keeps it. Times are epoch seconds.
+/// One run of a job as its history keeps it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
     pub task_id: String,
-    pub start: Option<i64>,
+    pub start: Option<Timestamp>,
     /// None while it runs.
-    pub end: Option<i64>,
+    pub end: Option<Timestamp>,
     pub run_time: Option<Duration>,
     /// None while it runs.
     pub succeeded: Option<bool>,
@@ -46,7 +47,7 @@ impl Run {
     }
 
     /// When it happened, for ordering: its end, else its start.
-    fn at(&self) -> i64 {
+    fn at(&self) -> Timestamp {
         self.end.or(self.start).unwrap_or_default()
     }
 }
@@ -242,7 +243,7 @@ impl DayFigures {
 }
 
 /// The figures of the runs that finished in `[from, to)`.
-pub fn day_figures(finished: &[&Run], from: i64, to: i64, recent: usize) -> DayFigures {
+pub fn day_figures(finished: &[&Run], from: Timestamp, to: Timestamp, recent: usize) -> DayFigures {
     let day: Vec<&&Run> = finished.iter().filter(|r| (from..to).contains(&r.at())).collect();
     let mut times: Vec<Duration> = day.iter().filter_map(|r| r.run_time).collect();
     let recent_times: Vec<Duration> = times[times.len().saturating_sub(recent)..].to_vec();
@@ -289,8 +290,8 @@ mod tests {
     fn run(i: i64, succeeded: bool, secs: u64) -> Run {
         Run {
             task_id: format!("t{i}"),
-            start: Some(i * 1000),
-            end: Some(i * 1000 + secs as i64),
+            start: Some(Timestamp::from_secs(i * 1000)),
+            end: Some(Timestamp::from_secs(i * 1000 + secs as i64)),
             run_time: Some(Duration::from_secs(secs)),
             succeeded: Some(succeeded),
             interrupted: false,
@@ -415,13 +416,13 @@ mod tests {
         let runs: Vec<Run> =
             (0..20).map(|i| run(i, i % 10 != 3, 100 + i as u64 * 10)).chain([run(50, true, 9999)]).collect();
         let all = finished(&runs, "");
-        let day = day_figures(&all, 0, 20_000, 5);
+        let day = day_figures(&all, Timestamp::EPOCH, Timestamp::from_secs(20_000), 5);
         assert_eq!((day.runs, day.failures), (20, 2));
         assert_eq!(day.success_rate(), Some(0.9));
         assert_eq!(day.median, Some(Duration::from_secs(195)));
         assert_eq!(day.p95, Some(Duration::from_secs(280)));
         assert_eq!(day.recent, [250, 260, 270, 280, 290].map(Duration::from_secs));
-        let empty = day_figures(&all, 100_000, 200_000, 5);
+        let empty = day_figures(&all, Timestamp::from_secs(100_000), Timestamp::from_secs(200_000), 5);
         assert_eq!((empty.runs, empty.median, empty.success_rate()), (0, None, None));
     }
 

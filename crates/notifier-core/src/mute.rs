@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::health::Run;
 use crate::schedule::parse_duration;
+use crate::time::Timestamp;
 
 /// The longest a timed mute may last: a forgotten mute ends by itself.
 pub const LONGEST: Duration = Duration::from_secs(30 * 86400);
@@ -52,8 +53,8 @@ pub fn parse_mute(words: &[&str]) -> Result<(String, Length), String> {
 pub struct Meanwhile {
     pub runs: u32,
     pub failed: u32,
-    /// Its last failure's end, epoch seconds.
-    pub last_failure: Option<i64>,
+    /// Its last failure's end.
+    pub last_failure: Option<Timestamp>,
     pub missed: u32,
     /// The runs read are the most recent the history gives, all of them
     /// within the mute: there may have been more.
@@ -64,7 +65,7 @@ impl Meanwhile {
     /// The finished runs that ended within the mute (`since`..=`until`);
     /// `missed`: the scheduled runs that never started meanwhile.
     /// `complete`: whether `runs` reaches back before the mute.
-    pub fn of(runs: &[Run], since: i64, until: i64, missed: u32, complete: bool) -> Meanwhile {
+    pub fn of(runs: &[Run], since: Timestamp, until: Timestamp, missed: u32, complete: bool) -> Meanwhile {
         let within: Vec<&Run> = runs
             .iter()
             .filter(|r| r.finished() && !r.interrupted)
@@ -89,10 +90,10 @@ pub struct Mute {
     pub id: String,
     /// The operator who muted it.
     pub by: String,
-    /// Epoch seconds; with the job, it names this mute (its claims' keys).
-    pub since: i64,
-    /// When it ends by itself, epoch seconds; `None`: at the next success.
-    pub until: Option<i64>,
+    /// When it was set; with the job, it names this mute (its claims' keys).
+    pub since: Timestamp,
+    /// When it ends by itself; `None`: at the next success.
+    pub until: Option<Timestamp>,
 }
 
 /// Why a mute ended.
@@ -107,16 +108,16 @@ pub enum Ended {
 }
 
 impl Mute {
-    pub fn new(id: &str, by: &str, now: i64, length: Length) -> Mute {
+    pub fn new(id: &str, by: &str, now: Timestamp, length: Length) -> Mute {
         let until = match length {
-            Length::For(d) => Some(now.saturating_add(d.as_secs() as i64)),
+            Length::For(d) => Some(now + d),
             Length::UntilSuccess => None,
         };
         Mute { id: id.to_owned(), by: by.to_owned(), since: now, until }
     }
 
     /// Whether it still holds at `now`: a timed mute ends at its time.
-    pub fn holds(&self, now: i64) -> bool {
+    pub fn holds(&self, now: Timestamp) -> bool {
         self.until.is_none_or(|until| now < until)
     }
 
@@ -156,11 +157,12 @@ mod tests {
 
     #[test]
     fn a_timed_mute_ends_at_its_time_and_until_success_at_a_success() {
-        let timed = Mute::new("m1", "U1", 1000, Length::For(Duration::from_secs(3600)));
-        assert!(timed.holds(1000) && timed.holds(4599) && !timed.holds(4600));
+        let t = Timestamp::from_secs;
+        let timed = Mute::new("m1", "U1", t(1000), Length::For(Duration::from_secs(3600)));
+        assert!(timed.holds(t(1000)) && timed.holds(t(4599)) && !timed.holds(t(4600)));
         assert_eq!(timed.ended_by(true), None, "a timed mute outlives a success");
-        let forever = Mute::new("m1", "U1", 1000, Length::UntilSuccess);
-        assert!(forever.holds(i64::MAX));
+        let forever = Mute::new("m1", "U1", t(1000), Length::UntilSuccess);
+        assert!(forever.holds(Timestamp::MAX));
         assert_eq!(forever.ended_by(false), None);
         assert_eq!(forever.ended_by(true), Some(Ended::Succeeded));
         assert_eq!(forever.end_key("prices"), "unmute#prices#m1");
@@ -168,18 +170,19 @@ mod tests {
 
     #[test]
     fn meanwhile_is_read_off_the_runs_that_ended_within_the_mute() {
+        let t = Timestamp::from_secs;
         let run = |id: &str, end: i64, ok: bool| Run {
             task_id: id.into(),
-            start: Some(end - 60),
-            end: Some(end),
+            start: Some(t(end - 60)),
+            end: Some(t(end)),
             succeeded: Some(ok),
             ..Run::default()
         };
         let mut spot = run("spot", 2500, false);
         spot.interrupted = true;
         let runs = [run("before", 900, false), run("a", 1500, true), run("b", 2000, false), spot, run("c", 3000, true)];
-        let m = Meanwhile::of(&runs, 1000, 3000, 2, true);
-        assert_eq!(m, Meanwhile { runs: 3, failed: 1, last_failure: Some(2000), missed: 2, at_least: false });
-        assert!(Meanwhile::of(&runs, 1000, 3000, 0, false).at_least);
+        let m = Meanwhile::of(&runs, t(1000), t(3000), 2, true);
+        assert_eq!(m, Meanwhile { runs: 3, failed: 1, last_failure: Some(t(2000)), missed: 2, at_least: false });
+        assert!(Meanwhile::of(&runs, t(1000), t(3000), 0, false).at_least);
     }
 }

@@ -128,22 +128,19 @@ impl Schedule {
         }
     }
 
-    /// How many runs due in `[from, to]` (epoch seconds) did not start within
-    /// their grace, given the job's run starts: the digest's "missed".
-    pub fn missed_between(&self, from: i64, to: i64, grace: Duration, starts: &[i64]) -> u32 {
-        let grace = grace.as_secs() as i64;
-        let early = EARLY.as_secs() as i64;
+    /// How many runs due in `[from, to]` did not start within their grace,
+    /// given the job's run starts: the digest's "missed".
+    pub fn missed_between(&self, from: Timestamp, to: Timestamp, grace: Duration, starts: &[Timestamp]) -> u32 {
         let mut starts = starts.to_vec();
         starts.sort_unstable();
         match &self.kind {
             Kind::Cron(cron) => {
-                let Some(mut due) = self.cron_due_after(cron, Timestamp::from_secs(from - 1)) else {
+                let Some(mut due) = self.cron_due_after(cron, from - Duration::from_secs(1)) else {
                     return 0;
                 };
                 let mut missed = 0;
-                while due.secs() + grace <= to && missed < MAX_COUNTED {
-                    let t = due.secs();
-                    if !starts.iter().any(|s| (t - early..=t + grace).contains(s)) {
+                while due + grace <= to && missed < MAX_COUNTED {
+                    if !starts.iter().any(|s| (due - EARLY..=due + grace).contains(s)) {
                         missed += 1;
                     }
                     match self.cron_due_after(cron, due) {
@@ -154,13 +151,13 @@ impl Schedule {
                 missed
             }
             Kind::Rate(period) => {
-                let period = period.as_secs().max(1) as i64;
+                let period = (*period).max(Duration::from_secs(1)).as_millis();
                 // Due times follow each start by a period; gaps count theirs.
                 let anchor = starts.iter().rev().find(|s| **s < from).copied().unwrap_or(from);
-                let mut missed = 0i64;
+                let mut missed = 0u128;
                 let mut previous = anchor;
                 for start in starts.iter().copied().filter(|s| *s >= from && *s <= to).chain([to]) {
-                    missed += ((start - previous - grace) / period).max(0);
+                    missed += start.checked_duration_since(previous + grace).map_or(0, |gap| gap.as_millis() / period);
                     previous = start;
                 }
                 u32::try_from(missed).unwrap_or(MAX_COUNTED).min(MAX_COUNTED)
@@ -452,10 +449,12 @@ mod tests {
 
     #[test]
     fn a_days_missed_runs_for_the_digest() {
-        let t = |s| at(s).secs();
+        let t = at;
         let hourly = Schedule::parse("cron(0 * * * ? *)", None).unwrap();
-        let starts: Vec<i64> =
-            (0..24).filter(|h| ![3, 4, 17].contains(h)).map(|h| t("2026-11-26T09:00:20Z") + h * 3600).collect();
+        let starts: Vec<Timestamp> = (0..24)
+            .filter(|h| ![3, 4, 17].contains(h))
+            .map(|h| t("2026-11-26T09:00:20Z") + Duration::from_secs(h * 3600))
+            .collect();
         let missed = hourly.missed_between(t("2026-11-26T09:00:00Z"), t("2026-11-27T09:00:00Z"), GRACE, &starts);
         assert_eq!(missed, 3, "three gaps; 09:00 today is still within its grace");
         let every5 = Schedule::parse("rate(5 minutes)", None).unwrap();

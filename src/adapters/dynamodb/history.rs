@@ -46,6 +46,7 @@ use crate::group::Anchor;
 use crate::health::Run;
 use crate::mute::Mute;
 use crate::ports::{Acknowledged, HISTORY_RUNS, JobRun, JobStart, JobState, JobStore, StoreError};
+use crate::time::Timestamp;
 
 const JOBS: &str = "jobs";
 const WATCH_KEY: &str = "watch";
@@ -68,7 +69,7 @@ fn run_key(job: &str, task_id: &str) -> String {
 }
 
 /// The job's head: its name, channel, and that it is a job.
-fn head_change(job: &str, channel: &str, expires_at: i64) -> Change {
+fn head_change(job: &str, channel: &str, expires_at: Timestamp) -> Change {
     Change::new(job_key(job), "SET #lookup = :jobs, #job = :job, #channel = :channel, #expires = :expires")
         .name("#lookup", LOOKUP_ATTRIBUTE)
         .name("#job", "job")
@@ -77,7 +78,7 @@ fn head_change(job: &str, channel: &str, expires_at: i64) -> Change {
         .value(":jobs", s(JOBS))
         .value(":job", s(job))
         .value(":channel", s(channel))
-        .value(":expires", n(expires_at))
+        .value(":expires", n(expires_at.secs()))
 }
 
 /// The run's item with this start: `if_not_exists`, so a start never
@@ -94,9 +95,9 @@ pub(super) fn run_start_change(start: &JobStart) -> Change {
     .name("#s", "s")
     .name("#expires", TTL_ATTRIBUTE)
     .value(":job", s(&start.job))
-    .value(":started", n(start.started))
+    .value(":started", n(start.started.secs()))
     .value(":task", s(&start.task_id))
-    .value(":expires", n(start.expires_at))
+    .value(":expires", n(start.expires_at.secs()))
 }
 
 /// A finished run's item, whole.
@@ -109,12 +110,12 @@ fn run_change(run: &JobRun) -> Change {
         .name("#task", "task_id")
         .name("#expires", TTL_ATTRIBUTE)
         .value(":job", s(&run.job))
-        .value(":at", n(r.start.or(r.end).unwrap_or_default()))
+        .value(":at", n(r.start.or(r.end).unwrap_or_default().secs()))
         .value(":task", s(&r.task_id))
-        .value(":expires", n(run.expires_at));
+        .value(":expires", n(run.expires_at.secs()));
     let numbers = [
-        ("s", r.start),
-        ("e", r.end),
+        ("s", r.start.map(Timestamp::secs)),
+        ("e", r.end.map(Timestamp::secs)),
         ("d", r.run_time.map(|d| d.as_secs() as i64)),
         ("f", r.failed.map(|f| f as i64)),
     ];
@@ -181,8 +182,8 @@ fn run_from(item: &Item) -> Option<Run> {
     let (setup, counts) = setup_from(item);
     Some(Run {
         task_id: text(item, "task_id")?,
-        start: number(item, "s"),
-        end: number(item, "e"),
+        start: number(item, "s").map(Timestamp::from_secs),
+        end: number(item, "e").map(Timestamp::from_secs),
         run_time: number(item, "d").map(|d| Duration::from_secs(d.max(0) as u64)),
         succeeded: match item.get("ok") {
             Some(AttributeValue::Bool(ok)) => Some(*ok),
@@ -200,7 +201,11 @@ pub(super) const ANCHOR_KEY: &str = "b_key";
 pub(super) const ANCHOR_AT: &str = "b_at";
 
 pub(super) fn anchor_from(item: &Item) -> Option<Anchor> {
-    Some(Anchor { task_id: text(item, ANCHOR)?, key: text(item, ANCHOR_KEY)?, started: number(item, ANCHOR_AT)? })
+    Some(Anchor {
+        task_id: text(item, ANCHOR)?,
+        key: text(item, ANCHOR_KEY)?,
+        started: Timestamp::from_secs(number(item, ANCHOR_AT)?),
+    })
 }
 
 /// A job's head, without its runs.
@@ -209,7 +214,7 @@ pub(super) fn state_from(item: &Item) -> JobState {
         job: text(item, "job").unwrap_or_default(),
         channel: text(item, "channel"),
         runs: Vec::new(),
-        outage: number(item, "outage"),
+        outage: number(item, "outage").map(Timestamp::from_secs),
         last_run: None,
         anchor: anchor_from(item),
         acknowledged: acknowledged_from(item),
@@ -221,13 +226,17 @@ fn mute_from(item: &Item) -> Option<Mute> {
     Some(Mute {
         id: text(item, "mute_id")?,
         by: text(item, "mute_by")?,
-        since: number(item, "mute_since")?,
-        until: number(item, "mute_until"),
+        since: Timestamp::from_secs(number(item, "mute_since")?),
+        until: number(item, "mute_until").map(Timestamp::from_secs),
     })
 }
 
 fn acknowledged_from(item: &Item) -> Option<Acknowledged> {
-    Some(Acknowledged { task_id: text(item, "ack_task")?, user: text(item, "ack_user")?, at: number(item, "ack_at")? })
+    Some(Acknowledged {
+        task_id: text(item, "ack_task")?,
+        user: text(item, "ack_user")?,
+        at: Timestamp::from_secs(number(item, "ack_at")?),
+    })
 }
 
 impl DynamoStore {
@@ -239,7 +248,7 @@ impl DynamoStore {
     }
 
     pub(super) fn head_change(&self, start: &JobStart) -> Option<Change> {
-        self.head_stale(&start.job, &start.channel, start.started).then(|| self.head(start))
+        self.head_stale(&start.job, &start.channel, start.started.secs()).then(|| self.head(start))
     }
 
     /// Whether this environment should write the head for an event at
@@ -253,7 +262,7 @@ impl DynamoStore {
     }
 
     pub(super) fn head_written(&self, start: &JobStart) {
-        self.note_head(&start.job, &start.channel, start.started);
+        self.note_head(&start.job, &start.channel, start.started.secs());
     }
 
     /// Notes a head written for an event at `now`; the latest such event
@@ -326,7 +335,7 @@ impl JobStore for DynamoStore {
     /// the history leaves this task out (`health::finished`), so it does
     /// not matter whether the index has caught up with the write.
     async fn record_run(&self, run: &JobRun) -> Result<JobState, StoreError> {
-        let now = run.run.end.unwrap_or_default();
+        let now = run.run.end.unwrap_or_default().secs();
         let head = async {
             if !self.head_stale(&run.job, &run.channel, now) {
                 return Ok(());
@@ -379,9 +388,9 @@ impl JobStore for DynamoStore {
         Ok(jobs)
     }
 
-    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError> {
+    async fn set_outage(&self, job: &str, since: Option<Timestamp>) -> Result<(), StoreError> {
         let change = match since {
-            Some(since) => Change::new(job_key(job), "SET #outage = :since").value(":since", n(since)),
+            Some(since) => Change::new(job_key(job), "SET #outage = :since").value(":since", n(since.secs())),
             None => Change::new(job_key(job), "REMOVE #outage"),
         }
         .name("#outage", "outage");
@@ -401,7 +410,7 @@ impl JobStore for DynamoStore {
             .name("#at", "ack_at")
             .value(":task", s(&ack.task_id))
             .value(":user", s(&ack.user))
-            .value(":at", n(ack.at));
+            .value(":at", n(ack.at.secs()));
         self.update(change).send().await.map_err(|e| error("UpdateItem (acknowledge)", e))?;
         Ok(())
     }
@@ -417,10 +426,10 @@ impl JobStore for DynamoStore {
                     .name("#since", "mute_since")
                     .name("#until", "mute_until")
                     .value(":by", s(&m.by))
-                    .value(":since", n(m.since));
+                    .value(":since", n(m.since.secs()));
                 change.update = match m.until {
                     Some(until) => {
-                        change = change.value(":until", n(until));
+                        change = change.value(":until", n(until.secs()));
                         "SET #id = :id, #by = :by, #since = :since, #until = :until".into()
                     }
                     None => "SET #id = :id, #by = :by, #since = :since REMOVE #until".into(),
@@ -451,10 +460,10 @@ impl JobStore for DynamoStore {
         Ok(())
     }
 
-    async fn watching_since(&self, now: i64) -> Result<i64, StoreError> {
+    async fn watching_since(&self, now: Timestamp) -> Result<Timestamp, StoreError> {
         let change = Change::new(WATCH_KEY, "SET #since = if_not_exists(#since, :now)")
             .name("#since", "since")
-            .value(":now", n(now));
+            .value(":now", n(now.secs()));
         // ALL_NEW: UPDATED_NEW may leave out an attribute the write kept.
         let out = self
             .update(change)
@@ -462,7 +471,7 @@ impl JobStore for DynamoStore {
             .send()
             .await
             .map_err(|e| error("UpdateItem (watch)", e))?;
-        Ok(out.attributes().and_then(|a| number(a, "since")).unwrap_or(now))
+        Ok(out.attributes().and_then(|a| number(a, "since")).map_or(now, Timestamp::from_secs))
     }
 }
 
@@ -498,8 +507,8 @@ mod tests {
     fn runs_round_trip_through_their_item() {
         let finished = Run {
             task_id: "t1".into(),
-            start: Some(100),
-            end: Some(341),
+            start: Some(Timestamp::from_secs(100)),
+            end: Some(Timestamp::from_secs(341)),
             run_time: Some(Duration::from_secs(241)),
             succeeded: Some(true),
             failed: Some(5),
@@ -511,17 +520,27 @@ mod tests {
             })),
             counts: vec![("rows".into(), 12_400), ("skipped".into(), 0)],
         };
-        let run =
-            JobRun { job: "prices".into(), channel: "C1".into(), run: finished.clone(), spec: None, expires_at: 9 };
+        let run = JobRun {
+            job: "prices".into(),
+            channel: "C1".into(),
+            run: finished.clone(),
+            spec: None,
+            expires_at: Timestamp::from_secs(9),
+        };
         let item = item_of(&run_change(&run));
         assert_eq!(text(&item, PARTITION_KEY).as_deref(), Some("run#prices#t1"));
         assert_eq!((text(&item, RUN_JOB).as_deref(), number(&item, RUN_AT)), (Some("prices"), Some(100)));
         assert_eq!(run_from(&item), Some(finished));
-        let start =
-            JobStart { job: "prices".into(), channel: "C1".into(), task_id: "t2".into(), started: 100, expires_at: 9 };
+        let start = JobStart {
+            job: "prices".into(),
+            channel: "C1".into(),
+            task_id: "t2".into(),
+            started: Timestamp::from_secs(100),
+            expires_at: Timestamp::from_secs(9),
+        };
         let running = Run {
             task_id: "t2".into(),
-            start: Some(100),
+            start: Some(Timestamp::from_secs(100)),
             end: None,
             run_time: None,
             succeeded: None,
@@ -541,7 +560,10 @@ mod tests {
             ("outage".to_owned(), n(1000)),
         ]);
         let state = state_from(&item);
-        assert_eq!((state.job.as_str(), state.channel.as_deref(), state.outage), ("prices", Some("C1"), Some(1000)));
+        assert_eq!(
+            (state.job.as_str(), state.channel.as_deref(), state.outage),
+            ("prices", Some("C1"), Some(Timestamp::from_secs(1000)))
+        );
         assert!(state.runs.is_empty());
     }
 

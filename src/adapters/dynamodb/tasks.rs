@@ -25,6 +25,8 @@
 //! the SDK or the retry policy, and that retry must not read itself as
 //! someone else's claim.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -76,7 +78,7 @@ fn record_from(item: &Item) -> Record {
             .map(|(ts, channel)| Posted { channel, ts });
         let claimed_until =
             text(item, &attr(slot, "claim")).and(number(item, &attr(slot, "lease"))).map(Timestamp::from_secs);
-        let tried = number(item, &attr(slot, "tried"));
+        let tried = number(item, &attr(slot, "tried")).map(Timestamp::from_secs);
         *record.slot_mut(slot) = SlotState { posted, claimed_until, tried, earlier: None };
     }
     record.group = text(item, GROUP);
@@ -309,7 +311,7 @@ fn earlier_of(item: &Item, claim: &Claim) -> Option<Timestamp> {
     if slot.posted.is_some() || live || own || (claim.slot == Slot::Start && completion_touched) {
         return None;
     }
-    slot.tried.map(Timestamp::from_secs)
+    slot.tried
 }
 
 /// The claimed record, marked as taken over from an earlier attempt.
@@ -329,7 +331,7 @@ fn claimed(claim: &Claim, group: Option<&str>) -> Record {
 /// The job's head that opens a group with this start, unless another of
 /// the job's tasks opened one within the window (or this start's own
 /// earlier attempt did).
-fn lead_change(head: Change, claim: &Claim, start: &JobStart, window: i64, replacing: &Option<String>) -> Change {
+fn lead_change(head: Change, claim: &Claim, start: &JobStart, window: Duration, replacing: &Option<String>) -> Change {
     let mut condition = "attribute_not_exists(#anchor) OR #anchor = :me OR #at < :from OR #at > :to".to_owned();
     let mut head = head
         .set_also("#anchor = :me, #anchor_key = :key, #at = :started")
@@ -338,9 +340,9 @@ fn lead_change(head: Change, claim: &Claim, start: &JobStart, window: i64, repla
         .name("#at", ANCHOR_AT)
         .value(":me", s(&start.task_id))
         .value(":key", s(&claim.key))
-        .value(":started", n(start.started))
-        .value(":from", n(start.started - window))
-        .value(":to", n(start.started + window));
+        .value(":started", n(start.started.secs()))
+        .value(":from", n((start.started - window).secs()))
+        .value(":to", n((start.started + window).secs()));
     if let Some(replacing) = replacing {
         condition.push_str(" OR #anchor = :replacing");
         head = head.value(":replacing", s(replacing));

@@ -258,7 +258,7 @@ async fn a_muted_jobs_lines_are_not_streamed_and_are_once_it_is_unmuted() {
     let fakes = Fakes::new();
     let handler = started(&fakes, with_jobs(r#"{"operators": ["U0OPERATOR"]}"#)).await;
     let job = "market-pulse-collect-stock-prices";
-    let now = crate::ports::Clock::now(&fakes.clock).secs();
+    let now = crate::ports::Clock::now(&fakes.clock);
     let mute = crate::mute::Mute::new("m1", "U0OPERATOR", now, crate::mute::Length::UntilSuccess);
     crate::ports::JobStore::set_mute(&fakes.store, job, Some(&mute)).await.unwrap();
     let handled = handle(&handler, &fakes, delivery(100, &MIXED)).await;

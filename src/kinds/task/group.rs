@@ -26,7 +26,7 @@ const TURN_RESERVE: Duration = Duration::from_secs(5);
 /// group them, unless `group_window` is 0.
 pub(super) fn lead(job: &Job) -> Option<Grouping> {
     (job.group_window > 0 && job.notify == Notify::All)
-        .then_some(Grouping::Lead { window: job.group_window as i64, replacing: None })
+        .then_some(Grouping::Lead { window: Duration::from_secs(job.group_window), replacing: None })
 }
 
 /// A group's message: where it is, what it counts (`key`), and what it
@@ -76,7 +76,7 @@ impl Tasks<'_> {
                 }
                 StartClaim::Closed => anchor.task_id.clone(),
             };
-            let lead = Grouping::Lead { window: job.group_window as i64, replacing: Some(closed) };
+            let lead = Grouping::Lead { window: Duration::from_secs(job.group_window), replacing: Some(closed) };
             match self.notices.claim_start(claim, &lead).await? {
                 StartClaim::Claimed(_) => return self.post_start_message(key, claim, ctx, task, deadline).await,
                 StartClaim::Taken(_) => return Ok(skipped()),

@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 impl Tasks<'_> {
     /// The job's mute, when one holds now (see `mute_now`).
     pub(super) async fn mute_of(&self, job: &Job) -> Option<Mute> {
-        crate::kinds::mute::mute_now(self.jobs, job, self.notices.clock.now().secs()).await
+        crate::kinds::mute::mute_now(self.jobs, job, self.notices.clock.now()).await
     }
 
     /// Recorded as a run that posts nothing; a success ends an
@@ -39,7 +39,7 @@ impl Tasks<'_> {
         let Some(ended) = mute.ended_by(outcome.succeeded && outcome.interrupted.is_none()) else {
             return Ok(Handled::Muted { task_id: task.task_id().to_owned() });
         };
-        let now = self.notices.clock.now().secs();
+        let now = self.notices.clock.now();
         let mut runs = before.runs;
         runs.retain(|r| r.task_id != run.run.task_id);
         runs.push(run.run);

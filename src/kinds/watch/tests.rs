@@ -271,7 +271,11 @@ async fn the_digest_is_posted_once_per_channel_at_the_first_check_after_its_time
         a.handle(event, fakes.deadline()).await.unwrap();
     }
     // Someone is on prices' one failure, which is not its last run any more.
-    let ack = |task: &str| crate::ports::Acknowledged { task_id: task.into(), user: "U0ADA".into(), at: 1 };
+    let ack = |task: &str| crate::ports::Acknowledged {
+        task_id: task.into(),
+        user: "U0ADA".into(),
+        at: crate::time::Timestamp::from_secs(1),
+    };
     fakes.store.acknowledge("prices", &ack("p15")).await.unwrap();
     assert_eq!(watch(&a, &fakes, "2026-11-27T08:55:00Z").await.digests, 0, "before DIGEST_AT");
     let (x, y) = tokio::join!(watch(&a, &fakes, "2026-11-27T09:00:00Z"), watch(&b, &fakes, "2026-11-27T09:00:00Z"));
@@ -393,7 +397,11 @@ async fn an_acknowledged_failure_a_success_and_a_job_without_escalate_after_are_
     let handler = fakes.handler(settings(ESCALATING));
     watch(&handler, &fakes, "2026-11-27T00:00:00Z").await;
     run(&handler, &fakes, "t1", "2026-11-27T06:00:00Z", 240, 1).await;
-    let ack = crate::ports::Acknowledged { task_id: "t1".into(), user: "U0ALICE01".into(), at: 0 };
+    let ack = crate::ports::Acknowledged {
+        task_id: "t1".into(),
+        user: "U0ALICE01".into(),
+        at: crate::time::Timestamp::EPOCH,
+    };
     fakes.store.acknowledge("prices", &ack).await.unwrap();
     assert_eq!(watch(&handler, &fakes, "2026-11-27T06:40:00Z").await.escalated, 0, "someone is on it");
     // The next run fails too, and nobody took that one.

@@ -30,8 +30,8 @@ pub struct Outage<'a> {
 }
 
 /// The value of an open alert's "👀 I'm on it" button: its record's key.
-pub fn outage_key(job: &str, first: i64) -> String {
-    format!("outage#{job}#{first}")
+pub fn outage_key(job: &str, first: Timestamp) -> String {
+    format!("outage#{job}#{}", first.secs())
 }
 
 fn how(run: &Run) -> &'static str {
@@ -46,15 +46,14 @@ fn how(run: &Run) -> &'static str {
 /// `last run 2026-11-26 06:00 UTC, succeeded`, plain, for fallback text.
 fn last_run_plain(run: Option<&Run>) -> String {
     let Some(run) = run else { return "no run seen".into() };
-    let when = run.start.or(run.end).map(Timestamp::from_secs).map(|t| t.format_utc("%Y-%m-%d %H:%M UTC"));
+    let when = run.start.or(run.end).map(|t| t.format_utc("%Y-%m-%d %H:%M UTC"));
     let how = how(run);
     format!("last run {}, {how}", when.unwrap_or_else(|| "at an unknown time".into()))
 }
 
 fn last_run_mrkdwn(run: Option<&Run>) -> String {
     let Some(run) = run else { return "none seen".into() };
-    let when =
-        run.start.or(run.end).map(Timestamp::from_secs).map(text::slack_date).unwrap_or_else(|| "unknown".into());
+    let when = run.start.or(run.end).map(text::slack_date).unwrap_or_else(|| "unknown".into());
     let how = how(run);
     format!("{when}, {how}")
 }
@@ -112,9 +111,7 @@ pub fn outage_message(o: &Outage) -> Message {
     // Open, it can be taken; once taken or over, it says who had it.
     match (o.on_it, o.back_at) {
         (Some(user), _) => blocks.push(context(vec![super::job_control::on_it(user)])),
-        (None, None) if o.ack => {
-            blocks.push(super::job_control::ack_actions(&outage_key(o.job, o.missed.first.secs())))
-        }
+        (None, None) if o.ack => blocks.push(super::job_control::ack_actions(&outage_key(o.job, o.missed.first))),
         _ => {}
     }
     message(o.channel, &fallback, blocks, None)
@@ -256,8 +253,8 @@ mod tests {
         let sched = schedule();
         let last = Run {
             task_id: "t".into(),
-            start: Some(time("2026-11-26T06:00:23Z").secs()),
-            end: Some(time("2026-11-26T06:04:24Z").secs()),
+            start: Some(time("2026-11-26T06:00:23Z")),
+            end: Some(time("2026-11-26T06:04:24Z")),
             run_time: Some(Duration::from_secs(241)),
             succeeded: Some(true),
             failed: None,
@@ -333,7 +330,7 @@ mod tests {
             figures: DayFigures { runs: 0, failures: 0, median: None, p95: None, recent: Vec::new() },
             missed: 1,
             on_it: None,
-            muted: Some(crate::mute::Mute { id: "m1".into(), by: "U1".into(), since: 0, until: None }),
+            muted: Some(crate::mute::Mute { id: "m1".into(), by: "U1".into(), since: Timestamp::EPOCH, until: None }),
         };
         let once = DigestLine {
             job: "backfill".into(),

@@ -6,7 +6,6 @@ use serde::Serialize;
 use super::{Block, Button, Choice, Element, Message, Overflow, Text, button, context, limits, message, text};
 use crate::health::Run;
 use crate::jobs::is_user_id;
-use crate::time::Timestamp;
 
 pub const STOP_ACTION: &str = "stop_task";
 pub const RERUN_ACTION: &str = "rerun_task";
@@ -234,11 +233,7 @@ pub fn status_reply(jobs: &[StatusLine]) -> Reply {
                 None => "no finished run yet".to_owned(),
                 Some(run) => {
                     let outcome = if run.succeeded == Some(true) { "✅ succeeded" } else { "❌ failed" };
-                    let when = run
-                        .end
-                        .map(Timestamp::from_secs)
-                        .map(text::slack_date)
-                        .unwrap_or_else(|| "at an unknown time".into());
+                    let when = run.end.map(text::slack_date).unwrap_or_else(|| "at an unknown time".into());
                     let took = run.run_time.map(|t| format!(" in {}", text::duration(t))).unwrap_or_default();
                     format!("{outcome}{took}, {when}")
                 }
@@ -400,8 +395,8 @@ mod tests {
     fn status_lists_each_jobs_last_run_within_limits() {
         let run = Run {
             task_id: "t".into(),
-            start: Some(1_795_700_000),
-            end: Some(1_795_700_241),
+            start: Some(crate::time::Timestamp::from_secs(1_795_700_000)),
+            end: Some(crate::time::Timestamp::from_secs(1_795_700_241)),
             run_time: Some(std::time::Duration::from_secs(241)),
             succeeded: Some(true),
             failed: None,
@@ -419,7 +414,12 @@ mod tests {
             })
             .collect();
         jobs[2].last = Some(&failed);
-        let mute = crate::mute::Mute { id: "m1".into(), by: "U1".into(), since: 0, until: Some(1_795_700_000) };
+        let mute = crate::mute::Mute {
+            id: "m1".into(),
+            by: "U1".into(),
+            since: crate::time::Timestamp::EPOCH,
+            until: run.start,
+        };
         jobs[4].muted = Some(&mute);
         let reply = status_reply(&jobs);
         assert_eq!(limit_violation(&reply.blocks), None);

@@ -6,8 +6,7 @@ use crate::time::Timestamp;
 
 /// A time as Slack shows it to each reader (`mrkdwn`), or as plain text
 /// for a notification's fallback.
-fn at(epoch: i64, mrkdwn: bool) -> String {
-    let t = Timestamp::from_secs(epoch);
+fn at(t: Timestamp, mrkdwn: bool) -> String {
     if mrkdwn { text::slack_date(t) } else { t.format_utc("%Y-%m-%d %H:%M UTC") }
 }
 
@@ -73,8 +72,14 @@ mod tests {
 
     #[test]
     fn the_unmute_says_what_happened_meanwhile_escaped() {
-        let mute = Mute::new("m1", "U024BE7LH", 1_795_700_000, Length::UntilSuccess);
-        let m = Meanwhile { runs: 3, failed: 1, last_failure: Some(1_795_700_200), missed: 0, at_least: false };
+        let mute = Mute::new("m1", "U024BE7LH", Timestamp::from_secs(1_795_700_000), Length::UntilSuccess);
+        let m = Meanwhile {
+            runs: 3,
+            failed: 1,
+            last_failure: Some(Timestamp::from_secs(1_795_700_200)),
+            missed: 0,
+            at_least: false,
+        };
         let msg = unmuted_message("C1", "collect_stock_prices", &m, &Ended::Succeeded);
         assert_eq!(msg.text, "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC)");
         let json = serde_json::to_string(&msg.blocks).unwrap();

@@ -11,7 +11,6 @@ use crate::health::{self, Note};
 use crate::jobs::{LogStream, Notify};
 use crate::lifecycle::{Interruption, Outcome, StopRequest};
 use crate::summary::JobLog;
-use crate::time::Timestamp;
 
 /// Lines of a failed job's log shown in its completion.
 pub const FAILURE_LOG_LINES: usize = 20;
@@ -117,7 +116,6 @@ fn cause_context(cause: &Cause) -> Block {
 pub fn since_success_text(since: &SinceSuccess) -> String {
     let when = since
         .at
-        .map(Timestamp::from_secs)
         .map(|t| format!(" (<!date^{}^{{date_pretty}} {{time}}|{}>)", t.secs(), t.format_utc("%Y-%m-%d %H:%M UTC")));
     let when = when.unwrap_or_default();
     if since.changes.is_empty() {
@@ -813,6 +811,7 @@ mod tests {
     #[test]
     fn a_failure_shows_its_cause_under_the_reason_and_what_changed_within_limits() {
         use crate::changes::{Change, SinceSuccess};
+        use crate::time::Timestamp;
         let failed = task("events/ecs-task-stopped-failure.json");
         let Decision::Finish(outcome) = decide(&failed, &[]) else { panic!() };
         let many: Vec<Change> = (0..40)
@@ -822,7 +821,7 @@ mod tests {
                 to: Some("b & <@U1>".into()),
             })
             .collect();
-        let since = SinceSuccess { at: Some(1_795_700_000), changes: many };
+        let since = SinceSuccess { at: Some(Timestamp::from_secs(1_795_700_000)), changes: many };
         let ctx = JobContext {
             since_success: Some(&since),
             runbook: Some("https://wiki.example.com/a"),

@@ -7,6 +7,7 @@ use crate::group::Anchor;
 use crate::health::Run;
 use crate::job_control::RunSpec;
 use crate::mute::Mute;
+use crate::time::Timestamp;
 
 use super::error::StoreError;
 
@@ -22,10 +23,9 @@ pub struct JobStart {
     /// Where the job posts: the digest and missed-run alerts go there.
     pub channel: String,
     pub task_id: String,
-    /// Epoch seconds.
-    pub started: i64,
-    /// When the job's record may be deleted (TTL), epoch seconds.
-    pub expires_at: i64,
+    pub started: Timestamp,
+    /// When the job's record may be deleted (TTL).
+    pub expires_at: Timestamp,
 }
 
 /// A finished run, recorded on its job's record.
@@ -36,7 +36,7 @@ pub struct JobRun {
     pub run: Run,
     /// What the run had: `/jobs run` runs the job as its last run did.
     pub spec: Option<RunSpec>,
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 /// Who said they are on a failed run ("👀 I'm on it"): the job's latest
@@ -48,8 +48,7 @@ pub struct Acknowledged {
     pub task_id: String,
     /// The Slack user who pressed first.
     pub user: String,
-    /// Epoch seconds.
-    pub at: i64,
+    pub at: Timestamp,
 }
 
 /// A job's record.
@@ -61,8 +60,8 @@ pub struct JobState {
     /// [`HISTORY_RUNS`], in no order.
     pub runs: Vec<Run>,
     /// The first due time of an outage of missed runs that was reported
-    /// and has not ended, epoch seconds.
-    pub outage: Option<i64>,
+    /// and has not ended.
+    pub outage: Option<Timestamp>,
     /// What its last finished run had.
     pub last_run: Option<RunSpec>,
     /// The task that opened its latest group.
@@ -80,8 +79,8 @@ impl JobState {
         self.acknowledged.as_ref().filter(|a| a.task_id == task_id).map(|a| a.user.as_str())
     }
 
-    /// The latest start of any run, epoch seconds.
-    pub fn latest_start(&self) -> Option<i64> {
+    /// The latest start of any run.
+    pub fn latest_start(&self) -> Option<Timestamp> {
         self.runs.iter().filter_map(|r| r.start).max()
     }
 }
@@ -96,7 +95,7 @@ pub trait JobStore: Send + Sync {
     /// Every job's record, without `acknowledged` and `mute` (read with `head`).
     async fn jobs(&self) -> Result<Vec<JobState>, StoreError>;
     /// Opens (`Some(first due time)`) or closes (`None`) a job's outage.
-    async fn set_outage(&self, job: &str, since: Option<i64>) -> Result<(), StoreError>;
+    async fn set_outage(&self, job: &str, since: Option<Timestamp>) -> Result<(), StoreError>;
     /// A job's record without its runs (one read): `None` when it has none.
     async fn head(&self, job: &str) -> Result<Option<JobState>, StoreError>;
     /// Records who is on a failed run (after its acknowledgement's claim):
@@ -108,5 +107,5 @@ pub trait JobStore: Send + Sync {
     async fn forget_runs(&self, job: &str, task_ids: &[String]) -> Result<(), StoreError>;
     /// When the scheduled watch first ran, set by its first call to `now`:
     /// runs due before it are not judged.
-    async fn watching_since(&self, now: i64) -> Result<i64, StoreError>;
+    async fn watching_since(&self, now: Timestamp) -> Result<Timestamp, StoreError>;
 }

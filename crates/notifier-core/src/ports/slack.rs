@@ -50,17 +50,17 @@ pub trait SlackPoster: Send + Sync {
         deadline: Timestamp,
     ) -> Result<Option<Message>, SlackError>;
     /// The message marked as `mark`'s notice (`Message::marked`) in
-    /// `channel` since `oldest` (epoch seconds): among a thread's replies
-    /// when `thread` is given, else in the channel's history. What a claim
-    /// that took over an earlier, unsettled attempt looks for before it
-    /// posts, so that a message posted but never recorded is not posted
-    /// twice.
+    /// `channel` since `oldest` (asked of Slack in whole seconds): among a
+    /// thread's replies when `thread` is given, else in the channel's
+    /// history. What a claim that took over an earlier, unsettled attempt
+    /// looks for before it posts, so that a message posted but never
+    /// recorded is not posted twice.
     async fn find_posted(
         &self,
         channel: &str,
         thread: Option<&str>,
         mark: &NoticeMark,
-        oldest: i64,
+        oldest: Timestamp,
         deadline: Timestamp,
     ) -> Result<Option<Posted>, SlackError>;
 }

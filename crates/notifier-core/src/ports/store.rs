@@ -48,10 +48,10 @@ pub struct SlotState {
     pub posted: Option<Posted>,
     /// Until when a claim by some invocation holds.
     pub claimed_until: Option<Timestamp>,
-    /// When an attempt first claimed the slot (epoch seconds): set once a
-    /// slot was ever claimed. A slot claimed but not posted may hold a
-    /// message that was posted and never recorded.
-    pub tried: Option<i64>,
+    /// When an attempt first claimed the slot: set once a slot was ever
+    /// claimed. A slot claimed but not posted may hold a message that was
+    /// posted and never recorded.
+    pub tried: Option<Timestamp>,
     /// In a claim's answer only: the claim took the slot over from an
     /// earlier attempt that never settled it, which first claimed it then.
     pub earlier: Option<Timestamp>,

@@ -33,7 +33,7 @@ async fn later() {
 }
 
 fn until(mute: &crate::mute::Mute) -> crate::time::Timestamp {
-    crate::time::Timestamp::from_secs(mute.until.unwrap())
+    mute.until.unwrap()
 }
 
 async fn mute_of(fakes: &Fakes) -> Option<crate::mute::Mute> {
@@ -72,7 +72,7 @@ async fn an_operators_mute_holds_the_jobs_posts_back_until_unmuted_then_says_wha
     // The same command again (Slack's retry): nothing more.
     assert_eq!(say(&handler, &fakes, &format!("mute {JOB} 2h"), OPERATOR, "m1").await, "That was done already.");
     let mute = mute_of(&fakes).await.expect("muted");
-    assert_eq!(mute.until, Some(mute.since + 7200));
+    assert_eq!(mute.until, Some(mute.since + std::time::Duration::from_secs(7200)));
     let said: Vec<String> = texts(&fakes).into_iter().filter(|t| t.starts_with("🔕")).collect();
     let when = until(&mute).format_utc("%Y-%m-%d %H:%M UTC");
     assert_eq!(said, [format!("🔕 {JOB} muted until {when}")], "said once, in its channel");
@@ -184,7 +184,7 @@ async fn the_failure_menu_mutes_for_operators_only_once_per_choice() {
         assert_eq!(send(&handler, &fakes, &choose(&format!("1h#{TASK}"), OPERATOR, "tr2")).await.0, 200);
     }
     let mute = sentiment_mute(&fakes).await.expect("muted");
-    assert_eq!((mute.by.as_str(), mute.until.map(|u| u - mute.since)), (OPERATOR, Some(3600)));
+    assert_eq!((mute.by.as_str(), mute.until.map(|u| u.duration_since(mute.since).as_secs())), (OPERATOR, Some(3600)));
     assert_eq!(texts(&fakes).iter().filter(|t| t.starts_with("🔕")).count(), 1, "said once");
     assert_eq!(answers(&fakes).last().unwrap(), "That was done already.");
     for bad in ["forever#x", "1h#not-a-task", ""] {
