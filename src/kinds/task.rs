@@ -172,6 +172,7 @@ impl Tasks<'_> {
                 succeeded: Some(outcome.succeeded),
                 failed: outcome.reported_failures,
                 interrupted: outcome.interrupted.is_some(),
+                exit_code: outcome.failing_exit_code(),
                 setup: Some(Box::new(RunSetup::of(task))),
                 counts: health::kept_counts(counts),
             },

@@ -25,6 +25,9 @@ pub struct Run {
     /// Stopped from outside (Spot, a user, a deployment): not a success,
     /// and not the job's own failure either, so it neither makes nor
     /// breaks a failure streak and is not counted as a failure.
+    /// A failure's exit code: its first essential container that exited
+    /// other than 0 (what the unmute message says of a job's last failure).
+    pub exit_code: Option<i64>,
     pub interrupted: bool,
     /// What it ran with: a failure after it says what changed.
     pub setup: Option<Box<RunSetup>>,

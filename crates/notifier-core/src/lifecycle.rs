@@ -79,6 +79,16 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// A failure's exit code: its first essential container's that was not
+    /// 0. `None` for a success, or when no container says.
+    pub fn failing_exit_code(&self) -> Option<i64> {
+        (!self.succeeded)
+            .then(|| self.containers.iter().filter(|c| c.essential).find_map(|c| c.exit_code.filter(|code| *code != 0)))
+            .flatten()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerResult {
     pub name: String,

@@ -53,8 +53,8 @@ pub fn parse_mute(words: &[&str]) -> Result<(String, Length), String> {
 pub struct Meanwhile {
     pub runs: u32,
     pub failed: u32,
-    /// Its last failure's end.
-    pub last_failure: Option<Timestamp>,
+    /// Its last failure's end, and exit code when one is known.
+    pub last_failure: Option<(Timestamp, Option<i64>)>,
     pub missed: u32,
     /// The runs read are the most recent the history gives, all of them
     /// within the mute: there may have been more.
@@ -75,7 +75,7 @@ impl Meanwhile {
         Meanwhile {
             runs: within.len() as u32,
             failed: failures().count() as u32,
-            last_failure: failures().filter_map(|r| r.end).max(),
+            last_failure: failures().filter_map(|r| Some((r.end?, r.exit_code))).max_by_key(|(end, _)| *end),
             missed,
             at_least: !complete,
         }
@@ -180,9 +180,11 @@ mod tests {
         };
         let mut spot = run("spot", 2500, false);
         spot.interrupted = true;
-        let runs = [run("before", 900, false), run("a", 1500, true), run("b", 2000, false), spot, run("c", 3000, true)];
+        let failed = Run { exit_code: Some(1), ..run("b", 2000, false) };
+        let runs = [run("before", 900, false), run("a", 1500, true), failed, spot, run("c", 3000, true)];
         let m = Meanwhile::of(&runs, t(1000), t(3000), 2, true);
-        assert_eq!(m, Meanwhile { runs: 3, failed: 1, last_failure: Some(t(2000)), missed: 2, at_least: false });
+        let last_failure = Some((t(2000), Some(1)));
+        assert_eq!(m, Meanwhile { runs: 3, failed: 1, last_failure, missed: 2, at_least: false });
         assert!(Meanwhile::of(&runs, t(1000), t(3000), 0, false).at_least);
     }
 }

@@ -24,9 +24,9 @@
 //! |---|---|
 //! | `run_job`, `run_at` | the `runs` index's keys: the job, and the run's start (else its end), epoch seconds |
 //! | `task_id`, `s`, `e`, `d`, `ok`, `f` | the task, start and end (epoch seconds), run time (s), succeeded, failed count; a running task has `s` only |
-//! | `spec` | what the run had (JSON): `/jobs run` runs the job as its last run did; with, under `had`, what a failure after it compares against (bounded: revision, images and digests, override names only, size, launch, platform), and under `c` its job summary's whole-number keys (at most 10) for the zero-count check |
+//! | `spec` | what the run had (JSON): `/jobs run` runs the job as its last run did; with, under `had`, what a failure after it compares against (bounded: revision, images and digests, override names only, size, launch, platform), under `c` its job summary's whole-number keys (at most 10) for the zero-count check, and under `x` a failure's exit code |
 //!
-//! `had` and `c` ride in `spec` because the `runs` index projects it: the
+//! `had`, `c` and `x` (a failure's exit code) ride in `spec` because the `runs` index projects it: the
 //! history the completion already reads brings them, and no index changes.
 //! | `expires_at` | TTL, epoch seconds |
 //!
@@ -160,26 +160,40 @@ fn stored_spec(run: &JobRun) -> Option<String> {
     if !run.run.counts.is_empty() {
         object.insert(SPEC_COUNTS.into(), serde_json::to_value(&run.run.counts).ok()?);
     }
+    if let Some(code) = run.run.exit_code {
+        object.insert(SPEC_EXIT.into(), code.into());
+    }
     (!object.is_empty()).then(|| spec.to_string())
 }
 
 const SPEC_SETUP: &str = "had";
 const SPEC_COUNTS: &str = "c";
+const SPEC_EXIT: &str = "x";
 
-/// What a run had and its counts, from its `spec`.
-fn setup_from(item: &Item) -> (Option<Box<RunSetup>>, Vec<(String, u64)>) {
+/// What rides in a run's `spec` beside its `RunSpec`.
+#[derive(Default)]
+struct Extras {
+    setup: Option<Box<RunSetup>>,
+    counts: Vec<(String, u64)>,
+    exit_code: Option<i64>,
+}
+
+/// What a run had, its counts and a failure's exit code, from its `spec`.
+fn extras_from(item: &Item) -> Extras {
     let Some(mut spec) = text(item, "spec").and_then(|spec| serde_json::from_str::<serde_json::Value>(&spec).ok())
     else {
-        return (None, Vec::new());
+        return Extras::default();
     };
-    let Some(object) = spec.as_object_mut() else { return (None, Vec::new()) };
-    let setup = object.remove(SPEC_SETUP).and_then(|had| serde_json::from_value(had).ok()).map(Box::new);
-    let counts = object.remove(SPEC_COUNTS).and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default();
-    (setup, counts)
+    let Some(object) = spec.as_object_mut() else { return Extras::default() };
+    Extras {
+        setup: object.remove(SPEC_SETUP).and_then(|had| serde_json::from_value(had).ok()).map(Box::new),
+        counts: object.remove(SPEC_COUNTS).and_then(|c| serde_json::from_value(c).ok()).unwrap_or_default(),
+        exit_code: object.remove(SPEC_EXIT).and_then(|x| x.as_i64()),
+    }
 }
 
 fn run_from(item: &Item) -> Option<Run> {
-    let (setup, counts) = setup_from(item);
+    let Extras { setup, counts, exit_code } = extras_from(item);
     Some(Run {
         task_id: text(item, "task_id")?,
         start: number(item, "s").map(Timestamp::from_secs),
@@ -191,6 +205,7 @@ fn run_from(item: &Item) -> Option<Run> {
         },
         failed: number(item, "f").map(|f| f.max(0) as u64),
         interrupted: matches!(item.get("i"), Some(AttributeValue::Bool(true))),
+        exit_code,
         setup,
         counts,
     })
@@ -510,9 +525,10 @@ mod tests {
             start: Some(Timestamp::from_secs(100)),
             end: Some(Timestamp::from_secs(341)),
             run_time: Some(Duration::from_secs(241)),
-            succeeded: Some(true),
+            succeeded: Some(false),
             failed: Some(5),
             interrupted: false,
+            exit_code: Some(137),
             setup: Some(Box::new(crate::changes::RunSetup {
                 task_definition: Some("jobs:7".into()),
                 cpu: Some("512".into()),

@@ -40,7 +40,10 @@ pub fn meanwhile_text(m: &Meanwhile, mrkdwn: bool) -> String {
     let mut parts = vec![format!("{} run{}{more}", m.runs, if m.runs == 1 { "" } else { "s" })];
     if m.failed > 0 {
         let last = match m.last_failure {
-            Some(end) => format!(" (last failure {})", at(end, mrkdwn)),
+            Some((end, code)) => {
+                let code = code.map(|c| format!(", exit {c}")).unwrap_or_default();
+                format!(" (last failure {}{code})", at(end, mrkdwn))
+            }
             None => String::new(),
         };
         parts.push(format!("{} failed{last}", m.failed));
@@ -76,15 +79,18 @@ mod tests {
         let m = Meanwhile {
             runs: 3,
             failed: 1,
-            last_failure: Some(Timestamp::from_secs(1_795_700_200)),
+            last_failure: Some((Timestamp::from_secs(1_795_700_200), Some(1))),
             missed: 0,
             at_least: false,
         };
         let msg = unmuted_message("C1", "collect_stock_prices", &m, &Ended::Succeeded);
-        assert_eq!(msg.text, "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC)");
+        assert_eq!(
+            msg.text,
+            "🔔 collect_stock_prices unmuted: 3 runs, 1 failed (last failure 2026-11-26 13:36 UTC, exit 1)"
+        );
         let json = serde_json::to_string(&msg.blocks).unwrap();
         assert!(json.contains("(last failure <!date^1795700200^"), "{json}");
-        assert!(json.contains("UTC>) (it succeeded)."), "{json}");
+        assert!(json.contains("UTC>, exit 1) (it succeeded)."), "{json}");
         let muted = muted_message("C1", "<!channel>", &mute);
         let json = serde_json::to_string(&muted).unwrap();
         assert!(json.contains("🔕 <@U024BE7LH> muted *&lt;!channel&gt;* until it next succeeds"), "{json}");

@@ -95,7 +95,7 @@ async fn an_operators_mute_holds_the_jobs_posts_back_until_unmuted_then_says_wha
     let unmuted = texts(&fakes).pop().unwrap();
     let failed_at = (crate::time::Timestamp::parse_rfc3339(&t2).unwrap() + std::time::Duration::from_secs(60))
         .format_utc("%Y-%m-%d %H:%M UTC");
-    assert_eq!(unmuted, format!("🔔 {JOB} unmuted: 2 runs, 1 failed (last failure {failed_at})"));
+    assert_eq!(unmuted, format!("🔔 {JOB} unmuted: 2 runs, 1 failed (last failure {failed_at}, exit 1)"));
     let json = serde_json::to_string(&fakes.slack.posted().last().unwrap().message.blocks).unwrap();
     assert!(json.contains(&format!("(<@{OPERATOR}> unmuted it)")), "{json}");
     let answer = say(&handler, &fakes, &format!("unmute {JOB}"), OPERATOR, "u2").await;
