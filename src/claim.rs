@@ -16,8 +16,7 @@ use crate::message::Message;
 use crate::ports::{Claim, ClaimResult, Clock, Posted, Record, SlackPoster, Slot, StartClaim, StoreError, ThreadStore};
 use crate::time::Timestamp;
 
-/// The `ts` of an action done without a message of its own.
-pub const ANSWERED: &str = "answered";
+pub use crate::ports::ANSWERED;
 
 /// How long a claim outlives the invocation's deadline: a clock-skew margin.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);

@@ -839,8 +839,8 @@ impl SlackRequests<'_> {
             let record = self.notices.store.get(value).await.map_err(|e| failed("find the alert", &e))?;
             let alert = record
                 .once
-                .posted
-                .filter(|p| p.ts != crate::claim::ANSWERED)
+                .message()
+                .cloned()
                 .ok_or_else(|| Reply::ephemeral("I know nothing of this alert any more.".into()))?;
             return Ok(Taken { job, id: value.to_owned(), places: vec![(alert, None)] });
         }
@@ -853,13 +853,7 @@ impl SlackRequests<'_> {
             Err(e) => return Err(failed("find the run", &e)),
         };
         // Its reply, and its start message updated to ❌.
-        let posted = |p: &Option<Posted>| p.clone().filter(|p| p.ts != crate::claim::ANSWERED);
-        let start = posted(&found.record.start.posted);
-        let mut places: Vec<(Posted, Option<String>)> = Vec::new();
-        if let Some(completion) = posted(&found.record.completion.posted) {
-            places.push((completion, start.as_ref().map(|s| s.ts.clone())));
-        }
-        places.extend(start.map(|s| (s, None)));
+        let places = found.record.failure_places();
         Ok(Taken { job: found.facts.job, id: found.facts.task_id, places })
     }
 

@@ -490,10 +490,8 @@ impl Watch<'_> {
             Some(anchor) => self.notices.store.get(anchor).await?,
             None => found.record.clone(),
         };
-        let posted = |p: &Option<Posted>| p.clone().filter(|p| p.ts != crate::claim::ANSWERED);
-        let (start, completion) = (posted(&told.start.posted), posted(&told.completion.posted));
         // The thread is the start message's, else the failure's own.
-        let Some(thread) = start.or(completion) else {
+        let Some(thread) = told.start.message().or(told.completion.message()).cloned() else {
             debug!(task = %last.task_id, "a failure with no message to escalate in");
             return Ok(());
         };

@@ -8,7 +8,6 @@ use std::time::Duration;
 use tracing::{debug, info, warn};
 
 use super::Tasks;
-use crate::claim::ANSWERED;
 use crate::health::{self, Run};
 use crate::message::Message;
 use crate::message::recovery::{RECOVERY_EDITS, message_url, recovered_blocks, recovered_note};
@@ -75,14 +74,7 @@ impl Tasks<'_> {
             },
             None => found.record.clone(),
         };
-        let posted = |p: &Option<Posted>| p.clone().filter(|p| p.ts != ANSWERED);
-        let start = posted(&record.start.posted);
-        let mut places = Vec::new();
-        if let Some(reply) = posted(&record.completion.posted) {
-            places.push((reply, start.as_ref().map(|s| s.ts.clone())));
-        }
-        places.extend(start.map(|s| (s, None)));
-        places
+        record.failure_places()
     }
 
     async fn mark_recovered(&self, at: &Posted, thread: Option<&str>, note: &str, deadline: Timestamp) -> bool {

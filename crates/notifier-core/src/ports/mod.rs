@@ -34,7 +34,8 @@ pub use outbox::{Outbox, OutboxError, QueuedPost};
 pub use schedules::{Discovery, EcsTarget, FoundSchedule, Listed, ScheduleError, Schedules};
 pub use slack::{SlackError, SlackPoster, SlackToken, TokenError, TokenSource};
 pub use store::{
-    Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex, ThreadStore,
+    ANSWERED, Claim, ClaimResult, FoundTask, Posted, Record, Slot, SlotState, StartClaim, TaskFacts, TaskIndex,
+    ThreadStore,
 };
 pub use task_control::{ControlError, TaskControl};
 pub use task_definitions::{AwsLogs, ContainerDefinition, TaskDefinition, TaskDefinitionError, TaskDefinitions};

@@ -36,6 +36,10 @@ impl Slot {
     }
 }
 
+/// The `ts` a slot is settled with when what it did was not a message of
+/// its own (an answer to a slash command, a muted run's notice).
+pub const ANSWERED: &str = "answered";
+
 /// Where a message landed: what a reply needs to thread under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posted {
@@ -58,6 +62,11 @@ pub struct SlotState {
 }
 
 impl SlotState {
+    /// Where its message is, when it posted one.
+    pub fn message(&self) -> Option<&Posted> {
+        self.posted.as_ref().filter(|p| p.ts != ANSWERED)
+    }
+
     pub fn in_flight(&self, now: Timestamp) -> bool {
         self.posted.is_none() && self.claimed_until.is_some_and(|until| until > now)
     }
@@ -83,6 +92,18 @@ impl Record {
             Slot::Completion => &self.completion,
             Slot::Once => &self.once,
         }
+    }
+
+    /// The messages that show a failed run, with the thread each is in: its
+    /// reply (in the start message's thread) and its start message.
+    pub fn failure_places(&self) -> Vec<(Posted, Option<String>)> {
+        let start = self.start.message();
+        let mut places: Vec<(Posted, Option<String>)> = Vec::new();
+        if let Some(reply) = self.completion.message() {
+            places.push((reply.clone(), start.map(|s| s.ts.clone())));
+        }
+        places.extend(start.map(|s| (s.clone(), None)));
+        places
     }
 
     pub fn slot_mut(&mut self, slot: Slot) -> &mut SlotState {
