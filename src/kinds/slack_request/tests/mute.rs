@@ -192,3 +192,32 @@ async fn the_failure_menu_mutes_for_operators_only_once_per_choice() {
         assert_eq!(answers(&fakes).last().unwrap(), "That menu names no mute.");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_mute_and_its_end_hold_on_a_store_that_applies_then_answers_500_throttles_and_conflicts() {
+    use crate::adapters::memory::Fault;
+    use crate::ports::StoreErrorKind::*;
+    let faults = || {
+        [Unavailable, Throttled, Conflict, Unavailable, Throttled, Conflict]
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Fault { kind, applied: i % 2 == 0 })
+    };
+    let fakes = Fakes::new();
+    let handler = fakes.handler(settings());
+    run(&handler, &fakes, "t1", "2026-11-26T13:00:00Z", 0).await;
+    // Each write and read of the mute meets a fault: applied then 500
+    // (its retry meets its own write), a throttle, a conflict.
+    fakes.store.fail_next(faults());
+    let answer = say(&handler, &fakes, &format!("mute {JOB} 2h"), OPERATOR, "m1").await;
+    assert!(answer.starts_with(&format!("🔕 Muted *{JOB}*")), "{answer}");
+    assert_eq!(fakes.store.faults_left(), 0, "every fault was met");
+    assert!(mute_of(&fakes).await.is_some());
+    assert_eq!(texts(&fakes).iter().filter(|t| t.starts_with("🔕")).count(), 1, "said once");
+    fakes.store.fail_next(faults());
+    let answer = say(&handler, &fakes, &format!("unmute {JOB}"), OPERATOR, "u1").await;
+    assert!(answer.starts_with(&format!("🔔 Unmuted *{JOB}*")), "{answer}");
+    assert_eq!(fakes.store.faults_left(), 0);
+    assert_eq!(mute_of(&fakes).await, None);
+    assert_eq!(texts(&fakes).iter().filter(|t| t.starts_with("🔔")).count(), 1, "said once");
+}
