@@ -37,8 +37,12 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "target" / "bench"
-NOTIFIER = TARGET / "release" / "ecs-slack-notifier"
+# As deployed: built for musl by cargo-lambda and linked statically (bench/run.sh).
+NOTIFIER = TARGET / "lambda" / "ecs-slack-notifier" / "bootstrap"
+# The floor as the smallest Rust Lambda is usually built (glibc, dynamic, PIE),
+# and the same linked as the notifier is (musl, static), for comparison.
 ECHO = TARGET / "release" / "examples" / "echo_floor"
+ECHO_LINKED = TARGET / "lambda" / "echo_floor" / "bootstrap"
 PEER_DIR = ROOT / "bench" / "python_peer"
 LOGS = TARGET / "logs"
 TIMEOUT = 30.0  # bound on every wait: a hung function fails the run instead of hanging it
@@ -438,7 +442,7 @@ class Bench:
             # No bytecode writes: on Lambda the package is read-only, so handler.py compiles each cold start.
             env = {**self.env, "PYTHONPATH": str(PEER_DIR), "PYTHONDONTWRITEBYTECODE": "1"}
             return Function([sys.executable, "-m", "awslambdaric", "handler.handler"], env, tag, PEER_DIR)
-        return Function([str(NOTIFIER if kind == "notifier" else ECHO)], self.env, tag)
+        return Function([str({"notifier": NOTIFIER, "echo": ECHO, "echo_linked": ECHO_LINKED}[kind])], self.env, tag)
 
     def calls_since(self, before):
         """(DynamoDB + Slack calls by operation, Secrets Manager reads) since a snapshot."""
@@ -450,20 +454,20 @@ class Bench:
 # --- measurements ----------------------------------------------------------
 
 
-def cold_starts(bench, rounds):
+def cold_starts(bench, rounds, kinds):
     """Interleaved cold starts. Each serves a RUNNING event of a fresh task
     queued before the spawn, as a cold start serves a waiting event."""
-    kinds = ["notifier", "echo", "peer"]
     runs = {k: [] for k in kinds}
     for i in range(rounds):
-        for kind in kinds[i % 3:] + kinds[:i % 3]:  # rotated: no kind always runs after the same one
+        k = i % len(kinds)
+        for kind in kinds[k:] + kinds[:k]:  # rotated: no kind always runs after the same one
             running, _ = bench.task()
             fn = bench.function(kind, f"cold-{kind}-{i}")
             before = bench.traffic.snapshot()
             inv = fn.api.submit(running)
             fn.start()
             try:
-                if kind == "echo":
+                if kind.startswith("echo"):
                     if fn.result(inv) != json.loads(running):
                         fn.fail("the echo function did not echo")
                 else:
@@ -530,7 +534,8 @@ def sizes():
         info.external_attr = 0o755 << 16
         z.writestr(info, binary, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     return {"binary_bytes": len(binary), "zip_bytes": len(buf.getvalue()),
-            "relocations": {"notifier": relocations(NOTIFIER), "echo": relocations(ECHO)}}
+            "relocations": {"notifier": relocations(NOTIFIER), "echo": relocations(ECHO),
+                            **({"echo_linked": relocations(ECHO_LINKED)} if ECHO_LINKED.exists() else {})}}
 
 
 def relocations(path):
@@ -540,8 +545,12 @@ def relocations(path):
     in its data, at every start, when loaded at a random address)."""
     data = Path(path).read_bytes()
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        return {"pie": None, "total": None, "relative": None}
+        return {"pie": None, "static": None, "total": None, "relative": None}
     e_type, machine = struct.unpack_from("<HH", data, 16)
+    # Static: no program interpreter (PT_INTERP), so no dynamic loader runs.
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    static = all(struct.unpack_from("<I", data, phoff + i * phentsize)[0] != 3 for i in range(phnum))
     relative_type = {62: 8, 183: 1027}.get(machine)  # x86_64, aarch64
     shoff, = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
@@ -561,7 +570,7 @@ def relocations(path):
                 n = 1 if word & 1 == 0 else bin(word >> 1).count("1")
                 total += n
                 relative += n
-    return {"pie": e_type == 3, "total": total, "relative": relative}
+    return {"pie": e_type == 3, "static": static, "total": total, "relative": relative}
 
 
 def pure_path(path):
@@ -628,11 +637,16 @@ def report(r):
     r["goals"] = [{"goal": g, "value": str(v), "pass": ok} for g, v, ok in goals]
     f = lambda s: f'{s["median"]:6.1f} ms  (min {s["min"]:.1f}, max {s["max"]:.1f}, n={s["n"]})'  # noqa: E731
     # Next to init: what the loader applied first, so a regression shows its cause.
-    rel = lambda k: (lambda r: f'  [{"PIE" if r["pie"] else "no PIE"}, {r["total"]:,} relocations, '  # noqa: E731
-                               f'{r["relative"]:,} relative]')(size["relocations"][k])
+    rel = lambda k: (lambda r: f'  [{"static" if r["static"] else "dynamic"}, {"PIE" if r["pie"] else "no PIE"}, '  # noqa: E731
+                               f'{r["total"]:,} relocations, {r["relative"]:,} relative]')(size["relocations"][k])
     rows = [
         ("init: spawn → first /next, notifier", f(n["init_ms"]) + rel("notifier")),
         ("init, echo floor", f(e["init_ms"]) + rel("echo")),
+    ] + ([
+        ("init, echo floor linked as the notifier is", f(cold["echo_linked"]["init_ms"]) + rel("echo_linked")),
+        ("  notifier against it (not the goal)",
+         f'{med(n, "init_ms") / med(cold["echo_linked"], "init_ms"):.2f}×'),
+    ] if "echo_linked" in cold else []) + [
         ("init, Python peer", f(p["init_ms"])),
         ("cold init + first RUNNING, notifier", f(n["cold_ms"])),
         ("  first event alone", f(n["first_event_ms"])),
@@ -662,17 +676,21 @@ def report(r):
 
 
 def main():
-    global NOTIFIER, ECHO  # one run measures one pair: --notifier/--echo, e.g. another build to compare
+    global NOTIFIER, ECHO, ECHO_LINKED  # one run measures one set: --notifier/--echo, e.g. another build to compare
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=11, help="cold starts per function (default 11)")
     parser.add_argument("--tasks", type=int, default=100, help="tasks in the warm stream, 2 events each")
     parser.add_argument("--criterion", help="saved output of cargo bench --bench pure_path")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--notifier", help=f"the notifier binary to measure (default {NOTIFIER.relative_to(ROOT)})")
-    parser.add_argument("--echo", help=f"the echo floor binary (default {ECHO.relative_to(ROOT)})")
+    parser.add_argument("--echo", help=f"the echo floor binary, the goal's (default {ECHO.relative_to(ROOT)})")
+    parser.add_argument("--echo-linked", help="the echo floor linked as the notifier is, reported beside it "
+                        f"(default {ECHO_LINKED.relative_to(ROOT)} if it exists; 'none' to skip)")
     args = parser.parse_args()
     NOTIFIER, ECHO = Path(args.notifier or NOTIFIER), Path(args.echo or ECHO)
-    for path in (NOTIFIER, ECHO):
+    ECHO_LINKED = Path(args.echo_linked or ECHO_LINKED)
+    linked = args.echo_linked != "none" and (args.echo_linked or ECHO_LINKED.exists())
+    for path in (NOTIFIER, ECHO) + ((ECHO_LINKED,) if linked else ()):
         if not path.exists():
             raise BenchError(f"{path} is missing: bash bench/run.sh builds it")
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -681,8 +699,9 @@ def main():
     started = time.monotonic()
     results = {"machine": machine()}
     bench = Bench()
-    print(f"cold starts: {args.rounds} rounds of notifier, echo floor, Python peer (interleaved) ...", flush=True)
-    runs = cold_starts(bench, args.rounds)
+    kinds = ["notifier", "echo", "peer"] + (["echo_linked"] if linked else [])
+    print(f"cold starts: {args.rounds} rounds of {', '.join(kinds)} (interleaved) ...", flush=True)
+    runs = cold_starts(bench, args.rounds, kinds)
     results["cold"] = {kind: {key: spread([run[key] for run in kind_runs]) for key in kind_runs[0]}
                        for kind, kind_runs in runs.items()}
     results["cold_samples"] = runs

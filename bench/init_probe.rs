@@ -6,8 +6,8 @@
 //! then run it with the Lambda's environment variables set.
 //!
 //! It first prints what the loader did before `main`: the probe's own kind
-//! of executable and relocations (linked as the function is), and, given a
-//! path (e.g. `target/bench/release/ecs-slack-notifier`), that binary's.
+//! of executable and relocations, and, given a path (e.g.
+//! `target/bench/lambda/ecs-slack-notifier/bootstrap`), that binary's.
 
 use std::time::Instant;
 

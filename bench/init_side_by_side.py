@@ -9,7 +9,7 @@ endpoints unreachable: each process is killed as soon as it asks for /next.
 
     python3 bench/init_side_by_side.py --rounds 101 \
         floor=target/bench/release/examples/echo_floor \
-        notifier=target/bench/release/ecs-slack-notifier [other=PATH ...]
+        notifier=target/bench/lambda/ecs-slack-notifier/bootstrap [other=PATH ...]
 
 Ratios are against the first binary named.
 """

@@ -3,7 +3,8 @@
 #   - Python venvs: .venv (moto's server, cfn-lint), .venv-sam (SAM CLI);
 #   - the docs' relative links (tests/doc_links.py), first: it takes a second;
 #   - moto's server on a free loopback port, stopped on exit;
-#   - cargo test (unit + integration), then the template checks.
+#   - cargo test (unit + integration), the run-time checks again against
+#     the deployed kind of build (musl, static), then the template checks.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,15 @@ echo "--- moto_server on $MOTO_ENDPOINT"
 
 echo "--- cargo test"
 cargo test --all-targets "$@"
+
+# What is deployed is another build: for musl, linked statically (the
+# Makefile). The same run-time checks against it: host names, TLS, the
+# credential chain, and that no loader has anything to do.
+musl=x86_64-unknown-linux-musl
+echo "--- the deployed kind: the function for $musl by cargo-lambda, and tests/linking.rs against it"
+rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
+PATH="$PWD/$venv/bin:$PATH" cargo lambda build --target "$musl" --bin ecs-slack-notifier --lambda-dir target/deployed-kind
+NOTIFIER_BINARY=target/deployed-kind/ecs-slack-notifier/bootstrap NOTIFIER_LINKED=static cargo test --test linking
 
 echo "--- template checks: cfn-lint, sam validate --lint, rule patterns against moto"
 "$venv/bin/cfn-lint" template.yaml

@@ -11,6 +11,7 @@
 //! Lambda and the local commands.
 
 pub mod adapters;
+mod allocator;
 pub mod app;
 pub mod claim;
 pub mod doctor;

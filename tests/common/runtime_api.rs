@@ -159,10 +159,10 @@ impl Function {
     /// (e.g. the static AWS credentials, to test the others).
     ///
     /// The binary is the one cargo built for the tests, or `NOTIFIER_BINARY`
-    /// when set (e.g. `target/release/ecs-slack-notifier`, or the arm64
-    /// `bootstrap` of `sam build`), run through `NOTIFIER_RUNNER` when set:
-    /// a command and its arguments, split on whitespace (e.g.
-    /// `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+    /// when set (e.g. `target/bench/lambda/ecs-slack-notifier/bootstrap`, or
+    /// the arm64 `bootstrap` of `sam build`), run through `NOTIFIER_RUNNER`
+    /// when set: a command and its arguments, split on whitespace (e.g.
+    /// `qemu-aarch64`, for that static arm64 binary).
     pub fn spawn_without(api: &RuntimeApi, moto: &str, env: &HashMap<String, String>, unset: &[&str]) -> Function {
         let log_path = std::env::temp_dir().join(format!("{}.log", super::unique("function")));
         let log = std::fs::File::create(&log_path).unwrap();
