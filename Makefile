@@ -9,6 +9,7 @@ TARGET ?= aarch64-unknown-linux-musl
 .PHONY: build-NotifierFunction build-SlackRequestsFunction
 
 build-NotifierFunction build-SlackRequestsFunction:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: `sam build` sets it; run that))
 	@if command -v rustup >/dev/null; then rustup target add $(TARGET); fi
 	cargo lambda build --release --target $(TARGET) --bin ecs-slack-notifier \
 		--lambda-dir "$(ARTIFACTS_DIR)" --flatten ecs-slack-notifier
