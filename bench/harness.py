@@ -535,7 +535,7 @@ def sizes():
         z.writestr(info, binary, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
     return {"binary_bytes": len(binary), "zip_bytes": len(buf.getvalue()),
             "relocations": {"notifier": relocations(NOTIFIER), "echo": relocations(ECHO),
-                            **({"echo_linked": relocations(ECHO_LINKED)} if ECHO_LINKED.exists() else {})}}
+                            **({"echo_linked": relocations(ECHO_LINKED)} if ECHO_LINKED else {})}}
 
 
 def relocations(path):
@@ -688,9 +688,10 @@ def main():
                         f"(default {ECHO_LINKED.relative_to(ROOT)} if it exists; 'none' to skip)")
     args = parser.parse_args()
     NOTIFIER, ECHO = Path(args.notifier or NOTIFIER), Path(args.echo or ECHO)
-    ECHO_LINKED = Path(args.echo_linked or ECHO_LINKED)
-    linked = args.echo_linked != "none" and (args.echo_linked or ECHO_LINKED.exists())
-    for path in (NOTIFIER, ECHO) + ((ECHO_LINKED,) if linked else ()):
+    # None: no linked floor in this run (asked for none, or the default is not built).
+    ECHO_LINKED = (None if args.echo_linked == "none" else Path(args.echo_linked) if args.echo_linked
+                   else ECHO_LINKED if ECHO_LINKED.exists() else None)
+    for path in (NOTIFIER, ECHO) + ((ECHO_LINKED,) if ECHO_LINKED else ()):
         if not path.exists():
             raise BenchError(f"{path} is missing: bash bench/run.sh builds it")
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -699,7 +700,7 @@ def main():
     started = time.monotonic()
     results = {"machine": machine()}
     bench = Bench()
-    kinds = ["notifier", "echo", "peer"] + (["echo_linked"] if linked else [])
+    kinds = ["notifier", "echo", "peer"] + (["echo_linked"] if ECHO_LINKED else [])
     print(f"cold starts: {args.rounds} rounds of {', '.join(kinds)} (interleaved) ...", flush=True)
     runs = cold_starts(bench, args.rounds, kinds)
     results["cold"] = {kind: {key: spread([run[key] for run in kind_runs]) for key in kind_runs[0]}
